@@ -1,0 +1,87 @@
+"""Datasets: loaders for BEIR folders, TREC files, JSON lines, ir_datasets ids and named public sets.
+
+>>> from rag.datasets import load_dataset
+>>> demo = load_dataset("demo")
+>>> demo.queries().columns.tolist()[:2]
+['qid', 'query']
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+from ..errors import InputError, did_you_mean
+from .base import Corpus, Dataset
+from .beir import jsonl_corpus, jsonl_queries, load_beir, load_jsonl_dataset
+from .trec import iter_trec_documents, read_qrels, read_run, read_topics, write_qrels, write_run
+from . import named
+
+DEMO_PATH = Path(__file__).parent / "demo"
+
+# name -> (loader, folder under the shared data root, default keyword arguments)
+NAMED: dict[str, tuple[Callable[..., Dataset], str, dict]] = {
+    "scifact": (named.scifact, "scifact", {}),
+    "vaswani": (named.vaswani, "vaswani", {}),
+    "nq-open": (named.nq_open, "nq-open", {}),
+    "nq-rag": (named.nq_rag, "nq-rag", {}),
+    "popqa-longtail": (named.popqa_longtail, "popqa-longtail", {}),
+    "entityquestions": (named.entityquestions, "entityquestions", {}),
+    "hotpotqa": (named.hotpotqa, "hotpotqa", {}),
+    "triviaqa": (named.triviaqa, "triviaqa", {}),
+    **{f"birco-{t}": (named.birco, f"birco/{t}", {}) for t in named.BIRCO_TASKS},
+}
+
+
+def data_root() -> Path | None:
+    """Where the shared public data sets are: ``$RAGIF_DATA``, else a ``shared/data`` folder beside or
+    above the working directory or this checkout; None when there is none."""
+    env = os.environ.get("RAGIF_DATA")
+    if env:
+        return Path(env)
+    candidates = []
+    for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
+        candidates += [base / "shared" / "data", base.parent / "shared" / "data"]
+    return next((c for c in candidates if c.is_dir()), None)
+
+
+def demo() -> Dataset:
+    """The small built-in demo set shipped with ragif (written for the project)."""
+    return load_beir(DEMO_PATH, name="demo")
+
+
+def load_dataset(name: str, path: str | Path | None = None, **options) -> Dataset:
+    """Load a dataset by name or path.
+
+    - ``"demo"``: the built-in demo set;
+    - a named public set (``scifact``, ``vaswani``, ``birco-arguana``, ``nq-rag``, ``popqa-longtail``, ...),
+      read from ``path`` or from the shared data root (:func:`data_root`);
+    - ``"irds:<ir_datasets id>"``: an ir_datasets collection (when installed and reachable);
+    - a folder path in BEIR layout.
+    """
+    if name == "demo":
+        return demo()
+    if name.startswith("irds:"):
+        from .irds import load_ir_datasets
+        return load_ir_datasets(name[len("irds:"):], **options)
+    if name in NAMED:
+        loader, folder, defaults = NAMED[name]
+        if path is None:
+            root = data_root()
+            if root is None:
+                raise InputError(f"dataset {name!r} needs a path (no shared data folder found; "
+                                 f"set RAGIF_DATA or pass path=)")
+            path = root / folder
+        if not Path(path).exists():
+            raise InputError(f"dataset {name!r} not found", path=path)
+        return loader(path, **{**defaults, **options})
+    candidate = Path(path or name)
+    if candidate.is_dir():
+        return load_beir(candidate, **options)
+    raise InputError(f"unknown dataset {name!r}{did_you_mean(name, [*NAMED, 'demo'])}; "
+                     f"known: {sorted([*NAMED, 'demo'])}, 'irds:<id>', or a BEIR folder path")
+
+
+__all__ = ["Corpus", "Dataset", "load_dataset", "load_beir", "load_jsonl_dataset", "jsonl_corpus",
+           "jsonl_queries", "read_run", "write_run", "read_qrels", "write_qrels", "read_topics",
+           "iter_trec_documents", "data_root", "demo", "NAMED"]

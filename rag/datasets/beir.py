@@ -1,0 +1,132 @@
+"""BEIR-layout folders and JSON-lines files with a field mapping."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import pandas as pd
+
+from ..errors import InputError
+from ..hashing import hash_file, hash_files
+from .base import Corpus, Dataset
+from .readers import get_field, iter_jsonl
+from .trec import read_qrels
+
+CORPUS_FIELDS = {"docno": "_id", "title": "title", "text": "text"}
+QUERY_FIELDS = {"qid": "_id", "query": "text"}
+
+
+def jsonl_corpus(path: str | Path, fields: Mapping[str, str] = CORPUS_FIELDS, name: str | None = None) -> Corpus:
+    """A corpus streamed from a JSON-lines file; ``fields`` maps ``docno/title/text`` to the file's keys
+    (``title`` optional)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("corpus file not found", path=path)
+
+    def docs():
+        for line, obj in iter_jsonl(path):
+            yield {"docno": str(get_field(obj, fields["docno"], path, line)),
+                   "title": str(get_field(obj, fields.get("title", "title"), path, line, required=False)),
+                   "text": str(get_field(obj, fields["text"], path, line))}
+
+    return Corpus(docs, fingerprint=hash_file(path), source=str(path), name=name or path.parent.name)
+
+
+def jsonl_queries(path: str | Path, fields: Mapping[str, str] = QUERY_FIELDS,
+                  extra: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Queries from a JSON-lines file: ``fields`` maps ``qid/query`` to the file's keys; ``extra`` maps
+    further output columns (``answers``, ``instruction``, metadata) to keys, copied when present."""
+    rows: list[dict[str, Any]] = []
+    for line, obj in iter_jsonl(path):
+        row = {"qid": str(get_field(obj, fields["qid"], path, line)),
+               "query": str(get_field(obj, fields["query"], path, line))}
+        for column, key in (extra or {}).items():
+            if key in obj:
+                row[column] = obj[key]
+        rows.append(row)
+    if not rows:
+        raise InputError("no queries in file", path=path)
+    frame = pd.DataFrame(rows)
+    if "answers" in frame.columns:
+        frame["answers"] = [_as_answer_list(a, path) for a in frame["answers"]]
+    return frame
+
+
+def _as_answer_list(value: Any, path: str | Path) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value]
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return []
+    raise InputError(f"gold answers must be a string or a list of strings, got {type(value).__name__}",
+                     path=path, field="answers")
+
+
+def load_beir(path: str | Path, name: str | None = None, query_file: str = "queries.jsonl",
+              split_query_files: Mapping[str, str] | None = None, instruction: str | None = None,
+              answers_field: str | None = "answers") -> Dataset:
+    """A BEIR folder: ``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``.
+
+    Each split's queries are those judged in its qrels file (the BEIR convention); a split can take its
+    queries from another file via ``split_query_files`` (e.g. SciFact's ``queries-train.jsonl``).
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise InputError("BEIR dataset folder not found", path=root)
+    corpus_path = root / "corpus.jsonl"
+    if not corpus_path.exists():
+        gz = root / "corpus.jsonl.gz"
+        corpus_path = gz if gz.exists() else corpus_path
+    qrels_dir = root / "qrels"
+    splits = sorted(p.stem for p in qrels_dir.glob("*.tsv")) if qrels_dir.is_dir() else []
+    if not splits:
+        raise InputError("no qrels/<split>.tsv files", path=qrels_dir)
+    extra = {"answers": answers_field} if answers_field else {}
+    extra["instruction"] = "instruction"
+
+    def make_queries(split: str):
+        qfile = root / (split_query_files or {}).get(split, query_file)
+
+        def load() -> pd.DataFrame:
+            queries = jsonl_queries(qfile, extra=extra)
+            judged = set(read_qrels(qrels_dir / f"{split}.tsv")["qid"])
+            return queries[queries["qid"].isin(judged)].reset_index(drop=True)
+        return load
+
+    def make_qrels(split: str):
+        return lambda: read_qrels(qrels_dir / f"{split}.tsv")
+
+    files = [corpus_path, *(qrels_dir / f"{s}.tsv" for s in splits),
+             *sorted({root / (split_query_files or {}).get(s, query_file) for s in splits})]
+    return Dataset(
+        name=name or root.name,
+        corpus=jsonl_corpus(corpus_path, name=name or root.name),
+        query_loaders={s: make_queries(s) for s in splits},
+        qrels_loaders={s: make_qrels(s) for s in splits},
+        default_split="test" if "test" in splits else splits[0],
+        instruction=instruction,
+        source=str(root),
+        fingerprint_parts=(hash_files([f for f in files if f.exists()]),),
+    )
+
+
+def load_jsonl_dataset(corpus: str | Path | None = None, queries: str | Path | None = None,
+                       qrels: str | Path | None = None, name: str = "jsonl",
+                       corpus_fields: Mapping[str, str] = CORPUS_FIELDS,
+                       query_fields: Mapping[str, str] = QUERY_FIELDS,
+                       query_extra: Mapping[str, str] | None = None, split: str = "test") -> Dataset:
+    """A dataset from separate JSON-lines files with field mappings (qrels: TREC or BEIR TSV)."""
+    if queries is None:
+        raise InputError("a JSONL dataset needs a queries file")
+    extra = dict(query_extra or {"answers": "answers", "instruction": "instruction"})
+    files = [Path(p) for p in (corpus, queries, qrels) if p is not None]
+    return Dataset(
+        name=name,
+        corpus=jsonl_corpus(corpus, corpus_fields, name=name) if corpus is not None else None,
+        query_loaders={split: lambda: jsonl_queries(queries, query_fields, extra)},
+        qrels_loaders={split: (lambda: read_qrels(qrels))} if qrels is not None else {},
+        default_split=split,
+        source=str(queries),
+        fingerprint_parts=(hash_files(files),),
+    )

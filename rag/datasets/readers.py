@@ -1,0 +1,92 @@
+"""Line readers that report bad input by file, line and field.
+
+Files are read as bytes and decoded line by line, so a non-UTF-8 byte or a malformed JSON line is
+reported with its line number; a UTF-8 byte-order mark at the start is accepted; ``.gz`` files are
+opened transparently.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any, BinaryIO, Iterator
+
+from ..errors import InputError
+
+
+def open_binary(path: str | Path) -> BinaryIO:
+    path = Path(path)
+    if not path.exists():
+        raise InputError("file not found", path=path)
+    if path.suffix == ".gz":
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")
+
+
+def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """Yield ``(line_number, text)`` for each line (1-based), without the line ending."""
+    with open_binary(path) as fh:
+        for number, raw in enumerate(fh, start=1):
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(f"not valid UTF-8 (byte {raw[exc.start]:#04x} at column {exc.start + 1})",
+                                 path=path, line=number) from None
+            yield number, text.rstrip("\r\n")
+
+
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line_number, object)`` for each non-blank line of a JSON-lines file."""
+    for number, text in iter_lines(path):
+        if not text.strip():
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"malformed JSON ({exc.msg} at column {exc.colno})", path=path, line=number) from None
+        if not isinstance(obj, dict):
+            raise InputError(f"expected a JSON object, got {type(obj).__name__}", path=path, line=number)
+        yield number, obj
+
+
+def get_field(obj: dict[str, Any], field: str, path: str | Path, line: int, required: bool = True,
+              default: Any = "") -> Any:
+    """``obj[field]`` or a clear error naming the file, line and field."""
+    if field in obj and obj[field] is not None:
+        return obj[field]
+    if required:
+        raise InputError(f"missing field (the line has {sorted(obj)})", path=path, line=line, field=field)
+    return default
+
+
+def read_json(path: str | Path) -> Any:
+    with open_binary(path) as fh:
+        raw = fh.read()
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InputError("not valid UTF-8", path=path, line=line) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"malformed JSON ({exc.msg})", path=path, line=exc.lineno) from None
+
+
+def iter_tsv(path: str | Path, columns: int | None = None, header: bool = False,
+             delimiter: str | None = "\t") -> Iterator[tuple[int, list[str]]]:
+    """Yield ``(line_number, fields)`` of a delimited file (``delimiter=None``: any whitespace),
+    checking the field count when given."""
+    for number, text in iter_lines(path):
+        if not text.strip():
+            continue
+        if header and number == 1:
+            continue
+        fields = text.split(delimiter) if delimiter else text.split()
+        if columns is not None and len(fields) != columns:
+            raise InputError(f"expected {columns} fields, found {len(fields)}", path=path, line=number)
+        yield number, fields
