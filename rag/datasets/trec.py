@@ -35,9 +35,9 @@ def write_run(results: pd.DataFrame, path: str | Path, tag: str = "ragif") -> No
     """Write a results table as a TREC run file (ranks from 1), atomically."""
     frame = validate_results(results)
     frame = frame.sort_values(["qid", "rank"], kind="mergesort")
-    lines = [f"{q} Q0 {d} {r + 1} {s:.6f} {tag}" for q, d, r, s in
-             zip(frame["qid"], frame["docno"], frame["rank"], frame["score"])]
-    atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))
+    table = pd.DataFrame({"qid": frame["qid"], "q0": "Q0", "docno": frame["docno"], "rank": frame["rank"] + 1,
+                          "score": frame["score"].map("{:.6f}".format), "tag": tag})
+    atomic_write_text(path, table.to_csv(sep=" ", header=False, index=False, lineterminator="\n"))
 
 
 def read_qrels(path: str | Path) -> pd.DataFrame:

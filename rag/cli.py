@@ -1,0 +1,136 @@
+"""The ``ragif`` command line.
+
+    ragif run [CONFIG]            run an experiment (bare: the default experiment on the demo set)
+    ragif eval RUN QRELS -m ...   evaluate a TREC run file against qrels
+    ragif board RESULTS           write Markdown/HTML/LaTeX leaderboards of a results folder
+    ragif reproduce [FILE]        run the reproductions and check their scores
+    ragif datasets                list the named datasets and where they were found
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from .errors import RagifError
+
+DEFAULT_CONFIG = Path(__file__).parent / "configs" / "default.yaml"
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .config import load_experiment, load_yaml
+
+    path = Path(args.config) if args.config else DEFAULT_CONFIG
+    t0 = time.perf_counter()
+    experiment = load_experiment(path, cache=args.cache)
+    results = experiment.run()
+    output = Path(args.output or load_yaml(path).get("output") or Path("results") / experiment.name)
+    results.save(output)
+    elapsed = time.perf_counter() - t0
+    print((output / "leaderboard.md").read_text("utf-8"))
+    stats = experiment.cache.stats()
+    print(f"wrote {output}/ (leaderboard.md, leaderboard.html, leaderboard.tex, results.csv, per_query.csv, "
+          f"significance.csv, provenance.json, runs/) in {elapsed:.1f} s; cache: {stats['hits']} hits, "
+          f"{stats['misses']} misses at {experiment.cache.root}")
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from .datasets import read_qrels, read_run
+    from .evaluate import aggregate, per_query
+
+    run = read_run(args.run)
+    qrels = read_qrels(args.qrels)
+    values = per_query(run, qrels, args.measures)
+    if args.per_query:
+        wide = values.pivot_table(index="qid", columns="measure", values="value", aggfunc="first")
+        print(wide.to_string(float_format=lambda v: f"{v:.4f}"))
+    for name, value in aggregate(values).items():
+        print(f"{name}\tall\t{value:.4f}")
+    return 0
+
+
+def _cmd_board(args: argparse.Namespace) -> int:
+    from .board import Board, write_boards
+
+    written = write_boards(args.results, formats=args.format.split(","))
+    print(Board.load(args.results).markdown())
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from .reproduce import run_reproductions
+
+    failures = run_reproductions(args.file, only=args.only, cache=args.cache)
+    return 1 if failures else 0
+
+
+def _cmd_datasets(args: argparse.Namespace) -> int:
+    from .datasets import NAMED, data_root
+
+    root = data_root()
+    print(f"shared data root: {root or 'not found (set RAGIF_DATA)'}")
+    print(f"{'demo':24s} built in")
+    for name, (_, folder, _) in NAMED.items():
+        where = root / folder if root else None
+        state = str(where) if where and where.exists() else "absent"
+        print(f"{name:24s} {state}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ragif", description="Retrieval-augmented QA and instruction-following IR "
+                                                          "experiments.")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress messages")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run an experiment config (default: the demo experiment)")
+    run.add_argument("config", nargs="?", help="YAML experiment config")
+    run.add_argument("-o", "--output", help="results folder (default: the config's 'output' or results/<name>)")
+    run.add_argument("--cache", help="cache folder (default: $RAGIF_CACHE or ~/.cache/ragif)")
+    run.set_defaults(func=_cmd_run)
+
+    ev = sub.add_parser("eval", help="evaluate a TREC run file against TREC/BEIR qrels")
+    ev.add_argument("run")
+    ev.add_argument("qrels")
+    ev.add_argument("-m", "--measures", nargs="+", default=["nDCG@10", "AP", "R@100", "RR@10"])
+    ev.add_argument("--per-query", action="store_true", help="print per-query values too")
+    ev.set_defaults(func=_cmd_eval)
+
+    bd = sub.add_parser("board", help="write leaderboards (Markdown, HTML, LaTeX) of a results folder")
+    bd.add_argument("results")
+    bd.add_argument("--format", default="md,html,tex", help="comma-separated: md, html, tex")
+    bd.set_defaults(func=_cmd_board)
+
+    rp = sub.add_parser("reproduce", help="run reproductions and check the scores they must give")
+    rp.add_argument("file", nargs="?", help="reproductions YAML (default: experiments/reproductions.yaml)")
+    rp.add_argument("--only", nargs="*", help="names of the reproductions to run")
+    rp.add_argument("--cache", help="cache folder")
+    rp.set_defaults(func=_cmd_reproduce)
+
+    ds = sub.add_parser("datasets", help="list the named datasets")
+    ds.set_defaults(func=_cmd_datasets)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except RagifError as exc:
+        print(f"ragif: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ragif: interrupted; finished stages are cached, run again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""Experiment configs in YAML: safely loaded, validated with line numbers, built from the registry.
+
+.. code-block:: yaml
+
+    name: scifact-bm25
+    dataset: {name: scifact}          # or "demo", or {name: ..., path: ...}
+    split: test
+    measures: [nDCG@10, R@100]
+    baseline: BM25
+    pipelines:
+      BM25: [{bm25: {k1: 0.9, b: 0.4}}]
+      BM25-multifield: {bm25: {fields: multifield}}
+
+Nothing in a config is imported or evaluated: stage names are registry keys, values are data.
+Relative paths are taken from the working directory.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError, did_you_mean
+
+TOP_LEVEL = {
+    "name": str, "description": str, "dataset": (str, dict), "split": str, "measures": list,
+    "pipelines": dict, "baseline": str, "test": str, "correction": str, "alpha": (int, float),
+    "seed": int, "cache": str, "output": str, "queries": dict, "formats": list,
+}
+DATASET_KEYS = {"name", "path", "task", "relations", "distractors"}
+QUERY_KEYS = {"limit", "qids"}
+
+
+class LineDict(dict):
+    """A dict that remembers the line (1-based) of each key in the YAML file."""
+
+    lines: dict[str, int]
+
+
+class _LineLoader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False) -> LineDict:
+    mapping = LineDict(loader.construct_mapping(node, deep=True))
+    mapping.lines = {}
+    for key_node, _ in node.value:
+        mapping.lines[str(loader.construct_object(key_node, deep=True))] = key_node.start_mark.line + 1
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in seen:
+            raise ConfigError(f"key {key!r} appears twice (first on line {seen[key]})",
+                              path=getattr(loader, "ragif_path", None), line=key_node.start_mark.line + 1,
+                              field=str(key))
+        seen[key] = key_node.start_mark.line + 1
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_yaml(path: str | Path) -> LineDict:
+    """Parse a YAML file safely (no tags that build objects), keeping line numbers."""
+    data = _load_any(path)
+    if not isinstance(data, dict):
+        raise ConfigError("a config must be a mapping of keys to values", path=path)
+    return data
+
+
+def _load_any(path: str | Path) -> Any:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError("config file not found", path=path)
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError("config is not valid UTF-8", path=path, line=raw[:exc.start].count(b"\n") + 1) from None
+    loader = _LineLoader(text)
+    loader.ragif_path = str(path)  # type: ignore[attr-defined]
+    try:
+        data = loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        raise ConfigError(f"invalid YAML: {exc.problem}", path=path, line=line) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid YAML: {exc}", path=path) from None
+    finally:
+        loader.dispose()
+    return data
+
+
+def load_yaml_list(path: str | Path) -> list:
+    """Parse a YAML file whose top level is a list (e.g. reproductions)."""
+    data = _load_any(path)
+    if not isinstance(data, list):
+        raise ConfigError("expected a list at the top level", path=path)
+    return data
+
+
+def validate(config: dict, source: str | None = None) -> dict:
+    """Check top-level keys and their types; raise :class:`ConfigError` naming file, line and key."""
+    lines = getattr(config, "lines", {})
+    for key, value in config.items():
+        if key not in TOP_LEVEL:
+            raise ConfigError(f"unknown key {key!r}{did_you_mean(key, TOP_LEVEL)}; allowed: {sorted(TOP_LEVEL)}",
+                              path=source, line=lines.get(key), field=key)
+        expected = TOP_LEVEL[key]
+        if not isinstance(value, expected) or isinstance(value, bool) and expected is not bool:
+            names = " or ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
+            raise ConfigError(f"{key!r} must be a {names}, got {type(value).__name__} {value!r}",
+                              path=source, line=lines.get(key), field=key)
+    for required in ("dataset", "measures", "pipelines"):
+        if required not in config:
+            raise ConfigError(f"missing required key {required!r}", path=source, field=required)
+    if isinstance(config["dataset"], dict):
+        dlines = getattr(config["dataset"], "lines", {})
+        for key in config["dataset"]:
+            if key not in DATASET_KEYS:
+                raise ConfigError(f"unknown dataset key {key!r}{did_you_mean(key, DATASET_KEYS)}",
+                                  path=source, line=dlines.get(key), field=f"dataset.{key}")
+        if "name" not in config["dataset"]:
+            raise ConfigError("dataset needs a 'name'", path=source, line=lines.get("dataset"), field="dataset.name")
+    for key in config.get("queries", {}) or {}:
+        if key not in QUERY_KEYS:
+            raise ConfigError(f"unknown queries key {key!r}{did_you_mean(key, QUERY_KEYS)}", path=source,
+                              line=lines.get("queries"), field=f"queries.{key}")
+    if not config["pipelines"]:
+        raise ConfigError("no pipelines", path=source, line=lines.get("pipelines"), field="pipelines")
+    return config
+
+
+def build_experiment(config: dict, source: str | None = None, cache: Any = None):
+    """An :class:`~rag.experiment.Experiment` from a validated config mapping."""
+    from .datasets import load_dataset
+    from .experiment import Experiment
+    from .registry import BuildContext, build_stage
+
+    config = validate(config, source)
+    lines = getattr(config, "lines", {})
+    spec = config["dataset"]
+    if isinstance(spec, str):
+        dataset = load_dataset(spec)
+    else:
+        options = {k: v for k, v in spec.items() if k not in ("name", "path")}
+        dataset = load_dataset(spec["name"], path=spec.get("path"), **options)
+    split = config.get("split")
+    queries = dataset.queries(split)
+    qsel = config.get("queries") or {}
+    if "qids" in qsel:
+        wanted = [str(q) for q in qsel["qids"]]
+        queries = queries[queries["qid"].isin(wanted)].reset_index(drop=True)
+    if "limit" in qsel:
+        queries = queries.head(int(qsel["limit"])).reset_index(drop=True)
+    pipelines = {}
+    plines = getattr(config["pipelines"], "lines", {})
+    for name, stage_spec in config["pipelines"].items():
+        context = BuildContext(dataset=dataset, split=split, source=source,
+                               lines=getattr(stage_spec, "lines", None) or {k: plines.get(name) for k in
+                                                                           _spec_names(stage_spec)})
+        pipelines[str(name)] = build_stage(stage_spec, context)
+    for m in config["measures"]:
+        if not isinstance(m, str):
+            raise ConfigError(f"measures are names such as 'nDCG@10', got {m!r}", path=source,
+                              line=lines.get("measures"), field="measures")
+    from .evaluate import parse_measure
+    try:
+        measures = [parse_measure(m) for m in config["measures"]]
+    except Exception as exc:
+        raise ConfigError(str(getattr(exc, "reason", exc)), path=source, line=lines.get("measures"),
+                          field="measures") from None
+    if "baseline" in config and config["baseline"] not in pipelines:
+        raise ConfigError(f"baseline {config['baseline']!r} is not a pipeline name"
+                          f"{did_you_mean(config['baseline'], pipelines)}", path=source,
+                          line=lines.get("baseline"), field="baseline")
+    plain = _plain(config)
+    return Experiment(pipelines, dataset, measures, split=split, baseline=config.get("baseline"),
+                      test=config.get("test", "t-test"), correction=config.get("correction", "holm"),
+                      alpha=float(config.get("alpha", 0.05)), cache=cache or config.get("cache"),
+                      seed=config.get("seed", 42), name=config.get("name"), queries=queries, config=plain)
+
+
+def _spec_names(spec: Any) -> list[str]:
+    if isinstance(spec, dict):
+        return list(spec)
+    if isinstance(spec, list):
+        return [n for s in spec for n in _spec_names(s)]
+    return [spec] if isinstance(spec, str) else []
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def load_experiment(path: str | Path, cache: Any = None):
+    """Read, validate and build the experiment described by a YAML file."""
+    return build_experiment(load_yaml(path), source=str(path), cache=cache)

@@ -1,0 +1,184 @@
+"""`Experiment`: several pipelines x one dataset x measures -> one results table, cached and resumable.
+
+>>> from rag import Experiment, load_dataset, component
+>>> ds = load_dataset("scifact")                                          # doctest: +SKIP
+>>> bm25 = component("bm25", corpus=ds.corpus)                            # doctest: +SKIP
+>>> res = Experiment({"BM25": bm25}, ds, ["nDCG@10", "R@100"]).run()      # doctest: +SKIP
+>>> res.table                                                             # doctest: +SKIP
+
+Every cacheable stage's output is stored under a key made of the stage's configuration and its
+input's content, so a re-run is nearly free and a killed run resumes where it stopped.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import pandas as pd
+
+from . import __version__
+from .cache import Cache, atomic_write_text
+from .datasets import Dataset
+from .errors import InputError
+from .evaluate import measure_name, parse_measure, per_query, significance
+from .hashing import hash_config
+from .pipeline import Stage
+from .provenance import git_commit, package_versions, seed_everything
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ExperimentResults:
+    """What an experiment produced: the aggregate table, per-query values, significance, runs, provenance."""
+
+    name: str
+    table: pd.DataFrame                      # index: system; columns: measures (means)
+    per_query: pd.DataFrame                  # system, qid, measure, value
+    significance: pd.DataFrame               # see rag.evaluate.significance
+    runs: dict[str, pd.DataFrame]
+    provenance: dict[str, Any]
+    baseline: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def measures(self) -> list[str]:
+        return list(self.table.columns)
+
+    def save(self, folder: str | Path, formats: Sequence[str] = ("csv", "md", "html", "tex"),
+             save_runs: bool = True) -> Path:
+        """Write the tables, provenance, leaderboards and runs into ``folder`` (atomically, file by file)."""
+        from .board import write_boards
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(folder / "results.csv", self.table.reset_index().to_csv(index=False, float_format="%.6f"))
+        atomic_write_text(folder / "per_query.csv", self.per_query.to_csv(index=False, float_format="%.6f"))
+        atomic_write_text(folder / "significance.csv", self.significance.to_csv(index=False, float_format="%.6g"))
+        atomic_write_text(folder / "provenance.json", json.dumps(self.provenance, indent=2, sort_keys=True) + "\n")
+        if save_runs:
+            run_dir = folder / "runs"
+            run_dir.mkdir(exist_ok=True)
+            for system, frame in self.runs.items():
+                _save_run(frame, run_dir / _file_name(system))
+        write_boards(folder, formats=formats)
+        return folder
+
+    def __repr__(self) -> str:
+        return f"ExperimentResults({self.name!r})\n{self.table.to_string(float_format=lambda v: f'{v:.4f}')}"
+
+
+def _file_name(system: str) -> str:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in system)
+    return safe or "system"
+
+
+def _save_run(frame: pd.DataFrame, stem: Path) -> None:
+    from .datasets import write_run
+
+    if {"qid", "docno", "score"}.issubset(frame.columns):
+        write_run(frame, stem.with_suffix(".trec"), tag=stem.name)
+    else:
+        records = frame.to_json(orient="records", lines=True, force_ascii=False)
+        atomic_write_text(stem.with_suffix(".jsonl"), records)
+
+
+class Experiment:
+    """Run ``pipelines`` on ``dataset``'s queries of ``split`` and evaluate with ``measures``.
+
+    ``pipelines``: a mapping name -> stage, or a list of stages (named by their description).
+    ``baseline``: the system the others are tested against (paired ``test``, ``correction`` across
+    systems). ``cache``: a :class:`Cache`, a folder, or None for the default cache.
+    """
+
+    def __init__(self, pipelines: Mapping[str, Stage] | Sequence[Stage], dataset: Dataset,
+                 measures: Sequence[Any], split: str | None = None, baseline: str | None = None,
+                 test: str = "t-test", correction: str = "holm", alpha: float = 0.05,
+                 cache: Cache | str | Path | None = None, seed: int = 42, name: str | None = None,
+                 queries: pd.DataFrame | None = None, config: Mapping[str, Any] | None = None):
+        if not isinstance(pipelines, Mapping):
+            pipelines = {p.describe(): p for p in pipelines}
+        if not pipelines:
+            raise InputError("an experiment needs at least one pipeline", field="pipelines")
+        self.pipelines = dict(pipelines)
+        self.dataset = dataset
+        self.measures = [parse_measure(m) for m in measures]
+        self.split = split or dataset.default_split
+        self.baseline = baseline if baseline is not None else next(iter(self.pipelines))
+        if self.baseline not in self.pipelines:
+            raise InputError(f"baseline {self.baseline!r} is not one of the pipelines {list(self.pipelines)}",
+                             field="baseline")
+        self.test, self.correction, self.alpha = test, correction, alpha
+        self.cache = cache if isinstance(cache, Cache) else Cache(cache)
+        self.seed = seed
+        self.name = name or f"{dataset.name}-{self.split}"
+        self._queries = queries
+        self.config = dict(config or {})
+
+    def queries(self) -> pd.DataFrame:
+        return self._queries.copy() if self._queries is not None else self.dataset.queries(self.split)
+
+    def fingerprint(self) -> str:
+        return hash_config("experiment", self.dataset.fingerprint(), self.split,
+                           {k: p.fingerprint() for k, p in self.pipelines.items()},
+                           [measure_name(m) for m in self.measures], self.seed, self.baseline, self.test,
+                           self.correction, self.alpha)
+
+    def _first_computed(self, key: str) -> str:
+        """When these results were first computed (kept in the cache, so a resumed run reports the same)."""
+        record_key = hash_config("experiment-started", key)
+        stamp = self.cache.get_json(record_key)
+        if stamp is None:
+            stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            self.cache.put_json(record_key, stamp)
+        return stamp
+
+    def run(self) -> ExperimentResults:
+        key = self.fingerprint()
+        started = self._first_computed(key)
+        queries = self.queries()
+        qrels = self.dataset.qrels(self.split) if self.dataset.has_qrels(self.split) else None
+        runs: dict[str, pd.DataFrame] = {}
+        frames = []
+        timings: dict[str, float] = {}
+        with self.cache.activate():
+            for system, pipeline in self.pipelines.items():
+                t0 = time.perf_counter()
+                seed_everything(self.seed)
+                log.info("running %s: %s", system, pipeline.describe())
+                out = pipeline(queries)
+                timings[system] = time.perf_counter() - t0
+                runs[system] = out
+                values = per_query(out, qrels, self.measures, qids=queries["qid"])
+                values.insert(0, "system", system)
+                frames.append(values)
+        long = pd.concat(frames, ignore_index=True)
+        order = [measure_name(m) for m in self.measures]
+        table = long.pivot_table(index="system", columns="measure", values="value", aggfunc="mean", sort=False)
+        table = table.reindex(index=list(self.pipelines), columns=order)
+        table.columns.name = None
+        sig = significance(long, self.baseline, self.test, self.correction, self.alpha) if len(self.pipelines) > 1 \
+            else significance(long, self.baseline)
+        provenance = {
+            "experiment": self.name,
+            "config_hash": key,
+            "dataset": {"name": self.dataset.name, "split": self.split, "fingerprint": self.dataset.fingerprint(),
+                        "queries": int(len(queries))},
+            "pipelines": {k: p.describe() for k, p in self.pipelines.items()},
+            "measures": order,
+            "baseline": self.baseline,
+            "significance": {"test": self.test, "correction": self.correction, "alpha": self.alpha},
+            "seed": self.seed,
+            "versions": package_versions(),
+            "git": git_commit(),
+            "date": started,
+            "ragif": __version__,
+        }
+        if self.config:
+            provenance["config"] = self.config
+        return ExperimentResults(self.name, table, long, sig, runs, provenance, self.baseline, timings)
