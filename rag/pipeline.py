@@ -18,7 +18,7 @@ import pandas as pd
 
 from . import __version__
 from .cache import Cache
-from .errors import InputError
+from .errors import InputError, RagifError
 from .hashing import canonical, hash_config, hash_frame
 
 
@@ -83,13 +83,22 @@ class Stage:
         self.check_input(frame)
         cache = Cache.active()
         if cache is None or not self.cacheable:
-            return self.transform(frame)
+            return self._check_output(self.transform(frame))
         key = hash_config("stage-output", __version__, self.fingerprint(), hash_frame(frame))
         cached = cache.get_frame(key)
         if cached is not None:
             return cached
-        out = self.transform(frame)
+        out = self._check_output(self.transform(frame))
         cache.put_frame(key, out, meta={"stage": self.describe()})
+        return out
+
+    def _check_output(self, out: pd.DataFrame) -> pd.DataFrame:
+        """A stage must give the columns it declares (a bug in the stage otherwise, not bad input)."""
+        if not isinstance(out, pd.DataFrame):
+            raise TypeError(f"{self.name}.transform returned {type(out).__name__}, not a DataFrame")
+        missing = [c for c in self.gives if c not in out.columns]
+        if missing:
+            raise RagifError(f"{self.name} declares it gives {missing} but its output lacks them")
         return out
 
     def search(self, query: str, qid: str = "1", **columns: Any) -> pd.DataFrame:

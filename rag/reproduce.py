@@ -42,6 +42,18 @@ def load_reproductions(path: str | Path | None = None) -> list[dict[str, Any]]:
     return entries
 
 
+def data_available(entry: dict[str, Any]) -> bool:
+    """Whether the shared data set the entry ``needs`` (if any) can be found."""
+    from .datasets import NAMED, data_root
+
+    needs = entry.get("needs")
+    if not needs:
+        return True
+    root = data_root()
+    folder = NAMED[needs][1] if needs in NAMED else needs
+    return root is not None and (root / folder).exists()
+
+
 def check(entry: dict[str, Any], cache: Any = None) -> dict[str, Any]:
     """Run one reproduction's experiment and compare the score it gives with the expected one."""
     from .config import load_experiment
@@ -61,7 +73,16 @@ def check(entry: dict[str, Any], cache: Any = None) -> dict[str, Any]:
 def run_reproductions(path: str | Path | None = None, only: list[str] | None = None,
                       cache: Any = None) -> list[dict[str, Any]]:
     """Run (selected) reproductions, print a table, return the failures."""
-    rows = [check(e, cache) for e in load_reproductions(path) if not only or e["name"] in only]
+    rows = []
+    for entry in load_reproductions(path):
+        if only and entry["name"] not in only:
+            continue
+        if not data_available(entry):
+            rows.append({"name": entry["name"], "measure": entry["measure"], "expected": float(entry["expected"]),
+                         "got": float("nan"), "tolerance": float(entry.get("tolerance", 0.001)),
+                         "ok": "skipped (no data)", "command": f"ragif run {entry['config']}"})
+            continue
+        rows.append(check(entry, cache))
     table = pd.DataFrame(rows, columns=["name", "measure", "expected", "got", "tolerance", "ok", "command"])
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    return [r for r in rows if not r["ok"]]
+    return [r for r in rows if r["ok"] is False]

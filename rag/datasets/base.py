@@ -49,16 +49,19 @@ class Corpus:
         self._index: dict[str, int] | None = None
 
     def __iter__(self) -> Iterator[Doc]:
-        seen: set[str] = set()
+        seen: dict[str, int] = {}
         empty = 0
         for n, doc in enumerate(self._factory()):
+            line = doc.get("_line")
             docno = doc.get("docno")
             if docno is None or str(docno).strip() == "":
-                raise InputError(f"document number {n + 1} has no id", path=self.source, field="docno")
+                raise InputError(f"document number {n + 1} has no id", path=self.source, line=line, field="docno")
             docno = str(docno).strip()
             if docno in seen:
-                raise InputError(f"duplicate document id {docno!r}", path=self.source, field="docno")
-            seen.add(docno)
+                first = f"line {seen[docno]}" if line is not None else f"document number {seen[docno]}"
+                raise InputError(f"duplicate document id {docno!r} (first at {first})", path=self.source,
+                                 line=line, field="docno")
+            seen[docno] = line if line is not None else n + 1
             title = doc.get("title") or ""
             text = doc.get("text") or ""
             if not str(title).strip() and not str(text).strip():
@@ -170,6 +173,23 @@ class Dataset:
             qrels = check_qrels_against(qrels, qids=self.queries(split)["qid"], source=self.source)
             self._memo[("qrels", split)] = qrels
         return self._memo[("qrels", split)].copy()
+
+    def validate(self) -> dict[str, dict[str, int]]:
+        """Read everything once and check it: ids, empty texts, judgements against queries *and* the
+        corpus (which :meth:`qrels` alone does not read). Problems that are errors raise
+        :class:`InputError`; the rest are logged as warnings and returned as counts per split."""
+        report: dict[str, dict[str, int]] = {}
+        docnos = set(self.corpus.frame()["docno"]) if self.corpus is not None else None
+        for split in self.splits:
+            counts = {"queries": len(self.queries(split))}
+            if self.has_qrels(split):
+                qrels = self.qrels(split)
+                counts["judgements"] = len(qrels)
+                if docnos is not None:
+                    check_qrels_against(qrels, docnos=docnos, source=self.source)
+                    counts["judgements_of_unknown_documents"] = int((~qrels["docno"].isin(docnos)).sum())
+            report[split] = counts
+        return report
 
     def candidates(self, split: str | None = None) -> pd.DataFrame:
         split = self._split(split)

@@ -27,7 +27,7 @@ def jsonl_corpus(path: str | Path, fields: Mapping[str, str] = CORPUS_FIELDS, na
         for line, obj in iter_jsonl(path):
             yield {"docno": str(get_field(obj, fields["docno"], path, line)),
                    "title": str(get_field(obj, fields.get("title", "title"), path, line, required=False)),
-                   "text": str(get_field(obj, fields["text"], path, line))}
+                   "text": str(get_field(obj, fields["text"], path, line)), "_line": line}
 
     return Corpus(docs, fingerprint=hash_file(path), source=str(path), name=name or path.parent.name)
 
@@ -37,9 +37,17 @@ def jsonl_queries(path: str | Path, fields: Mapping[str, str] = QUERY_FIELDS,
     """Queries from a JSON-lines file: ``fields`` maps ``qid/query`` to the file's keys; ``extra`` maps
     further output columns (``answers``, ``instruction``, metadata) to keys, copied when present."""
     rows: list[dict[str, Any]] = []
+    first_line: dict[str, int] = {}
     for line, obj in iter_jsonl(path):
-        row = {"qid": str(get_field(obj, fields["qid"], path, line)),
+        row = {"qid": str(get_field(obj, fields["qid"], path, line)).strip(),
                "query": str(get_field(obj, fields["query"], path, line))}
+        if row["qid"] in first_line:
+            raise InputError(f"duplicate query id {row['qid']!r} (first on line {first_line[row['qid']]})",
+                             path=path, line=line, field=fields["qid"])
+        first_line[row["qid"]] = line
+        if not row["query"].strip():
+            raise InputError(f"empty query text for query id {row['qid']!r}", path=path, line=line,
+                             field=fields["query"])
         for column, key in (extra or {}).items():
             if key in obj:
                 row[column] = obj[key]

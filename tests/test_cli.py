@@ -1,0 +1,52 @@
+"""The command line: `ragif run` (default demo experiment), `eval`, `board`, `datasets`, and error exits."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rag.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_bare_run_is_the_demo_experiment(tmp_path, capsys):
+    assert main(["run", "-o", str(tmp_path / "demo")]) == 0
+    out = capsys.readouterr().out
+    assert "| BM25 (baseline) | **0.8315**" in out
+    assert (tmp_path / "demo" / "leaderboard.html").exists()
+
+
+def test_eval_a_run_file(tmp_path, capsys):
+    main(["run", "-o", str(tmp_path / "demo")])
+    capsys.readouterr()
+    qrels = REPO / "rag" / "datasets" / "demo" / "qrels" / "test.tsv"
+    assert main(["eval", str(tmp_path / "demo" / "runs" / "BM25.trec"), str(qrels), "-m", "nDCG@10", "P@1"]) == 0
+    lines = dict(line.split("\tall\t") for line in capsys.readouterr().out.strip().splitlines())
+    assert float(lines["nDCG@10"]) == pytest.approx(0.8315, abs=1e-4)
+
+
+def test_board_rewrites_leaderboards(tmp_path, capsys):
+    main(["run", "-o", str(tmp_path / "demo")])
+    (tmp_path / "demo" / "leaderboard.md").unlink()
+    assert main(["board", str(tmp_path / "demo"), "--format", "md"]) == 0
+    assert (tmp_path / "demo" / "leaderboard.md").exists()
+
+
+def test_bad_input_exits_2_with_a_one_line_message(tmp_path, capsys):
+    bad = tmp_path / "run.trec"
+    bad.write_text("1 Q0 a 1 notanumber t\n")
+    qrels = REPO / "rag" / "datasets" / "demo" / "qrels" / "test.tsv"
+    assert main(["eval", str(bad), str(qrels)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ragif: error:") and "run.trec:1" in err and "Traceback" not in err
+
+
+def test_console_script_entry_point(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-m", "rag.cli", "datasets"], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=60)
+    assert done.returncode == 0 and "scifact" in done.stdout and "built in" in done.stdout
