@@ -122,10 +122,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    from .secrets import install_log_redaction, redact
+    install_log_redaction()
     try:
         return args.func(args)
     except RagifError as exc:
-        print(f"ragif: error: {exc}", file=sys.stderr)
+        print(redact(f"ragif: error: {exc}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("ragif: interrupted; finished stages are cached, run again to resume", file=sys.stderr)

@@ -16,6 +16,7 @@ Relative paths are taken from the working directory.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -100,9 +101,31 @@ def load_yaml_list(path: str | Path) -> list:
     return data
 
 
+SECRET_KEY = re.compile(r"(^|_)(api_?key|secret|password|passwd|authorization|bearer|access_token|auth_token|"
+                        r"hf_token|token)$")
+
+
+def reject_secrets(value: Any, source: str | None = None, where: str = "", lines: dict | None = None) -> None:
+    """Secrets come only from the environment: a config key that looks like one is an error (configs are
+    copied into provenance and caches). ``api_key_env: NAME`` (the variable's *name*) is allowed."""
+    if isinstance(value, dict):
+        here = getattr(value, "lines", lines or {})
+        for key, inner in value.items():
+            lowered = str(key).lower().replace("-", "_")
+            if SECRET_KEY.search(lowered) and lowered not in ("max_token", "eos_token", "pad_token"):
+                raise ConfigError(f"{key!r} looks like a secret: configs are recorded in provenance, so put it in an "
+                                  f"environment variable and name the variable instead (e.g. api_key_env: "
+                                  f"OPENAI_API_KEY)", path=source, line=here.get(key), field=f"{where}{key}")
+            reject_secrets(inner, source, f"{where}{key}.", here)
+    elif isinstance(value, list):
+        for item in value:
+            reject_secrets(item, source, where, lines)
+
+
 def validate(config: dict, source: str | None = None) -> dict:
     """Check top-level keys and their types; raise :class:`ConfigError` naming file, line and key."""
     lines = getattr(config, "lines", {})
+    reject_secrets(config, source)
     for key, value in config.items():
         if key not in TOP_LEVEL:
             raise ConfigError(f"unknown key {key!r}{did_you_mean(key, TOP_LEVEL)}; allowed: {sorted(TOP_LEVEL)}",

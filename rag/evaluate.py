@@ -7,6 +7,7 @@ significance tests against a baseline with multiple-comparison correction.
 """
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any, Iterable, Protocol, Sequence, runtime_checkable
 
@@ -14,6 +15,8 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError, did_you_mean
+
+log = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -95,6 +98,22 @@ def _ir_per_query(results: pd.DataFrame, qrels: pd.DataFrame, measures: list[Any
     return pd.DataFrame(rows, columns=["qid", "measure", "value"])
 
 
+def _warn_id_mismatch(results: pd.DataFrame, qrels: pd.DataFrame) -> None:
+    """Say (with counts) when run and qrels ids do not line up: usually a sign of mismatched files."""
+    run_qids, judged_qids = set(results["qid"].astype(str)), set(qrels["qid"].astype(str))
+    unjudged = run_qids - judged_qids
+    missing = judged_qids - run_qids
+    if unjudged:
+        log.warning("%d of %d queries in the run have no judgements and are not evaluated (e.g. %s)",
+                    len(unjudged), len(run_qids), sorted(unjudged)[:3])
+    if missing:
+        log.warning("%d of %d judged queries have no results in the run and score 0 (e.g. %s)",
+                    len(missing), len(judged_qids), sorted(missing)[:3])
+    if run_qids and not run_qids & judged_qids:
+        raise InputError(f"no query id of the run ({sorted(run_qids)[:3]}...) is in the qrels "
+                         f"({sorted(judged_qids)[:3]}...): mismatched files?", field="qid")
+
+
 def per_query(results: pd.DataFrame, qrels: pd.DataFrame | None, measures: Iterable[Any],
               qids: Iterable[str] | None = None) -> pd.DataFrame:
     """Per-query values as a long table ``qid, measure, value``.
@@ -111,6 +130,7 @@ def per_query(results: pd.DataFrame, qrels: pd.DataFrame | None, measures: Itera
         if qrels is None:
             raise InputError(f"measures {[str(m) for m in ir]} need relevance judgements (qrels)")
         judged = qrels if qids is None else qrels[qrels["qid"].isin(set(qids))]
+        _warn_id_mismatch(results, judged)
         values = _ir_per_query(results, judged, ir)
         expected = pd.MultiIndex.from_product([sorted(judged["qid"].unique()), [str(m) for m in ir]],
                                               names=["qid", "measure"])

@@ -12,6 +12,7 @@ input's content, so a re-run is nearly free and a killed run resumes where it st
 from __future__ import annotations
 
 import json
+import os
 import logging
 import time
 from dataclasses import dataclass, field
@@ -64,8 +65,13 @@ class ExperimentResults:
         if save_runs:
             run_dir = folder / "runs"
             run_dir.mkdir(exist_ok=True)
+            used: set[str] = set()
             for system, frame in self.runs.items():
-                _save_run(frame, run_dir / _file_name(system))
+                stem = _file_name(system)
+                while stem.lower() in used:  # two names that sanitise alike must not overwrite each other
+                    stem += "_"
+                used.add(stem.lower())
+                _save_run(frame, run_dir / stem)
         write_boards(folder, formats=formats)
         return folder
 
@@ -82,10 +88,10 @@ def _save_run(frame: pd.DataFrame, stem: Path) -> None:
     from .datasets import write_run
 
     if {"qid", "docno", "score"}.issubset(frame.columns):
-        write_run(frame, stem.with_suffix(".trec"), tag=stem.name)
+        write_run(frame, stem.parent / f"{stem.name}.trec", tag=stem.name)
     else:
         records = frame.to_json(orient="records", lines=True, force_ascii=False)
-        atomic_write_text(stem.with_suffix(".jsonl"), records)
+        atomic_write_text(stem.parent / f"{stem.name}.jsonl", records)
 
 
 class Experiment:
@@ -131,6 +137,9 @@ class Experiment:
 
     def _first_computed(self, key: str) -> str:
         """When these results were first computed (kept in the cache, so a resumed run reports the same)."""
+        epoch = os.environ.get("SOURCE_DATE_EPOCH")  # reproducible-builds convention: a fixed date
+        if epoch and epoch.strip().isdigit():
+            return datetime.fromtimestamp(int(epoch), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         record_key = hash_config("experiment-started", key)
         stamp = self.cache.get_json(record_key)
         if stamp is None:

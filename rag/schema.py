@@ -122,7 +122,9 @@ def validate_results(frame: pd.DataFrame, source: str | None = None) -> pd.DataF
     out["docno"] = _ids(out["docno"])
     scores = pd.to_numeric(out["score"], errors="coerce")
     if scores.isna().any():
-        raise InputError(f"{int(scores.isna().sum())} non-numeric score(s)", path=source, field="score")
+        bad = out.loc[scores.isna()].iloc[0]
+        raise InputError(f"{int(scores.isna().sum())} missing, NaN or non-numeric score(s), e.g. query {bad['qid']!r} "
+                         f"document {bad['docno']!r}", path=source, field="score")
     out["score"] = scores.astype("float64")
     dup = out.duplicated(["qid", "docno"])
     if dup.any():

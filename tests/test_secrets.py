@@ -1,0 +1,39 @@
+"""Secrets come from the environment only and never reach logs, error messages or provenance."""
+from __future__ import annotations
+
+import logging
+
+from rag.cli import main
+from rag.secrets import RedactingFilter, redact
+
+
+def test_redact_replaces_secret_environment_values(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-very-secret-value")
+    monkeypatch.setenv("HOME_DIRECTORY_NAME", "not-a-secret")
+    assert redact("calling with sk-very-secret-value") == "calling with [redacted]"
+    assert redact("not-a-secret stays") == "not-a-secret stays"
+
+
+def test_log_records_are_redacted(monkeypatch, caplog):
+    monkeypatch.setenv("HF_TOKEN", "hf_abcdefghijkl")
+    logger = logging.getLogger("rag.test-secrets")
+    with caplog.at_level(logging.WARNING):
+        caplog.handler.addFilter(RedactingFilter())
+        logger.warning("request failed for key %s", "hf_abcdefghijkl")
+    assert "hf_abcdefghijkl" not in caplog.text and "[redacted]" in caplog.text
+
+
+def test_cli_errors_are_redacted(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("MY_SERVICE_TOKEN", "tok-0123456789")
+    bad = tmp_path / "tok-0123456789.trec"
+    bad.write_text("1 Q0 d 1 x t\n")
+    assert main(["eval", str(bad), str(bad)]) == 2
+    assert "tok-0123456789" not in capsys.readouterr().err
+
+
+def test_provenance_records_no_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-should-never-appear")
+    main(["run", "-o", str(tmp_path / "out")])
+    for path in (tmp_path / "out").rglob("*"):
+        if path.is_file():
+            assert b"sk-should-never-appear" not in path.read_bytes(), path
