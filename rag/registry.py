@@ -25,6 +25,8 @@ BUILTIN: dict[str, str] = {
     "rank-cutoff": "rag.pipeline:RankCutoff",
     "add-text": "retrievers.text:AddText",
     "candidates": "retrievers.text:CandidatePool",
+    # dense, learned-sparse and fused retrieval (issue 3)
+    "dense": "retrievers.dense:DenseRetriever",
 }
 _REGISTERED: dict[str, type] = {}
 
