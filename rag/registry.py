@@ -27,6 +27,7 @@ BUILTIN: dict[str, str] = {
     "candidates": "retrievers.text:CandidatePool",
     # dense, learned-sparse and fused retrieval (issue 3)
     "dense": "retrievers.dense:DenseRetriever",
+    "instruction-pair": "rag.followir:InstructionPair",
 }
 _REGISTERED: dict[str, type] = {}
 
