@@ -28,6 +28,8 @@ BUILTIN: dict[str, str] = {
     # dense, learned-sparse and fused retrieval (issue 3)
     "dense": "retrievers.dense:DenseRetriever",
     "instruction-pair": "rag.followir:InstructionPair",
+    "rrf": "retrievers.fusion:RRF",
+    "score-fusion": "retrievers.fusion:ScoreFusion",
 }
 _REGISTERED: dict[str, type] = {}
 
