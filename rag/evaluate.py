@@ -33,6 +33,8 @@ class Measure(Protocol):
 
 
 _CUSTOM: dict[str, Any] = {}
+# measures defined in other modules, imported on first use: name -> "module:factory"
+BUILTIN_MEASURES: dict[str, str] = {"p-MRR": "rag.pmrr:_factory"}
 
 
 def register_measure(name: str, factory: Any) -> None:
@@ -48,6 +50,10 @@ def _custom_lookup(name: str) -> Any | None:
     base = name.split("@")[0]
     if base in _CUSTOM:
         return _CUSTOM[base]
+    if base in BUILTIN_MEASURES:
+        import importlib
+        module, _, attr = BUILTIN_MEASURES[base].partition(":")
+        return getattr(importlib.import_module(module), attr)
     return None
 
 

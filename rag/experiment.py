@@ -113,8 +113,10 @@ class Experiment:
             raise InputError("an experiment needs at least one pipeline", field="pipelines")
         self.pipelines = dict(pipelines)
         self.dataset = dataset
-        self.measures = [parse_measure(m) for m in measures]
         self.split = split or dataset.default_split
+        # measures that need more of the dataset than its qrels (p-MRR: the changed qrels) bind to it
+        self.measures = [m.bind_dataset(dataset, self.split) if hasattr(m, "bind_dataset") else m
+                         for m in (parse_measure(m) for m in measures)]
         self.baseline = baseline if baseline is not None else next(iter(self.pipelines))
         if self.baseline not in self.pipelines:
             raise InputError(f"baseline {self.baseline!r} is not one of the pipelines {list(self.pipelines)}",

@@ -25,6 +25,11 @@ BUILTIN: dict[str, str] = {
     "rank-cutoff": "rag.pipeline:RankCutoff",
     "add-text": "retrievers.text:AddText",
     "candidates": "retrievers.text:CandidatePool",
+    # dense, learned-sparse and fused retrieval (issue 3)
+    "dense": "retrievers.dense:DenseRetriever",
+    "instruction-pair": "rag.followir:InstructionPair",
+    "rrf": "retrievers.fusion:RRF",
+    "score-fusion": "retrievers.fusion:ScoreFusion",
 }
 _REGISTERED: dict[str, type] = {}
 

@@ -56,11 +56,17 @@ def load_dataset(name: str, path: str | Path | None = None, **options) -> Datase
     - ``"demo"``: the built-in demo set;
     - a named public set (``scifact``, ``vaswani``, ``birco-arguana``, ``nq-rag``, ``popqa-longtail``, ...),
       read from ``path`` or from the shared data root (:func:`data_root`);
+    - ``"followir"`` with ``path``: a FollowIR-style folder (:mod:`rag.datasets.followir`);
     - ``"irds:<ir_datasets id>"``: an ir_datasets collection (when installed and reachable);
     - a folder path in BEIR layout.
     """
     if name == "demo":
         return demo()
+    if name == "followir":
+        from .followir import load_followir
+        if path is None:
+            raise InputError("dataset 'followir' needs path= (a folder in the FollowIR layout)", field="path")
+        return load_followir(path, **options)
     if name.startswith("irds:"):
         from .irds import load_ir_datasets
         return load_ir_datasets(name[len("irds:"):], **options)

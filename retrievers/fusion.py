@@ -1,0 +1,140 @@
+"""Fusion of several retrieval pipelines run on the same queries.
+
+- :class:`RRF`, reciprocal rank fusion (Cormack, Clarke and Büttcher, SIGIR 2009):
+  ``score(d) = sum_i w_i / (k + rank_i(d))`` with 1-based ranks, ``k = 60``; a document missing from
+  run i gets nothing from it.
+- :class:`ScoreFusion`, CombSUM-style interpolation: ``score(d) = sum_i w_i * norm_i(d)`` with each
+  run's scores normalised per query (``minmax`` to [0, 1], ``zscore``, or ``none``); a document
+  missing from run i takes that run's lowest normalised score for the query (0 under ``minmax``).
+
+METHODS.md fixes no fusion formula; these are the usual defaults (RRF k=60, equal weights).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+
+from rag.errors import ConfigError
+from rag.pipeline import Stage, add_ranks
+
+Normalisation = Literal["minmax", "zscore", "none"]
+
+
+def _check(pipelines: list[Stage], weights: list[float] | None, depth: int) -> list[float]:
+    if len(pipelines) < 2:
+        raise ConfigError(f"fusion needs at least two pipelines, got {len(pipelines)}", field="pipelines")
+    if weights is None:
+        return [1.0] * len(pipelines)
+    if len(weights) != len(pipelines):
+        raise ConfigError(f"{len(weights)} weights for {len(pipelines)} pipelines", field="weights")
+    if depth < 1:
+        raise ConfigError(f"depth must be positive, got {depth}", field="depth")
+    return [float(w) for w in weights]
+
+
+def _run_all(pipelines: list[Stage], frame: pd.DataFrame, depth: int) -> list[pd.DataFrame]:
+    runs = []
+    for stage in pipelines:
+        out = stage(frame)
+        out = out if "rank" in out.columns else add_ranks(out)
+        runs.append(out[out["rank"] < depth][["qid", "docno", "score", "rank"]])
+    return runs
+
+
+def _finish(frame: pd.DataFrame, fused: pd.DataFrame) -> pd.DataFrame:
+    queries = frame.drop_duplicates("qid")
+    keep = [c for c in queries.columns if c not in ("docno", "score", "rank", "text", "title")]
+    return add_ranks(queries[keep].merge(fused, on="qid", how="inner"))
+
+
+def normalise(run: pd.DataFrame, method: Normalisation) -> pd.Series:
+    """Per-query normalised scores of ``run`` (a constant query maps to 1 under minmax, 0 under zscore)."""
+    scores = run["score"].astype("float64")
+    if method == "none":
+        return scores
+    grouped = scores.groupby(run["qid"])
+    if method == "minmax":
+        low, high = grouped.transform("min"), grouped.transform("max")
+        span = (high - low).to_numpy()
+        values = np.divide((scores - low).to_numpy(), span, out=np.ones(len(scores)), where=span > 0)
+        return pd.Series(values, index=run.index)
+    if method == "zscore":
+        mean, std = grouped.transform("mean"), grouped.transform("std", ddof=0)
+        values = np.divide((scores - mean).to_numpy(), std.to_numpy(), out=np.zeros(len(scores)),
+                           where=std.to_numpy() > 0)
+        return pd.Series(values, index=run.index)
+    raise ConfigError(f"normalisation must be 'minmax', 'zscore' or 'none', got {method!r}", field="normalisation")
+
+
+@dataclass(repr=False)
+class RRF(Stage):
+    """Reciprocal rank fusion of ``pipelines`` (each run on the same input; top ``depth`` of each used)."""
+
+    pipelines: list[Stage]
+    k: float = 60.0
+    weights: list[float] | None = None
+    depth: int = 1000
+    needs: ClassVar[tuple[str, ...]] = ("qid",)
+    gives: ClassVar[tuple[str, ...]] = ("docno", "score", "rank")
+    cacheable: ClassVar[bool] = False   # the pipelines are cached stage by stage
+
+    def __post_init__(self) -> None:
+        self._weights = _check(self.pipelines, self.weights, self.depth)
+        if self.k < 0:
+            raise ConfigError(f"RRF k must be >= 0, got {self.k}", field="k")
+
+    def config(self) -> dict:
+        return {"pipelines": [p.fingerprint() for p in self.pipelines], "k": self.k, "weights": self._weights,
+                "depth": self.depth}
+
+    def describe(self) -> str:
+        return f"RRF(k={self.k}; {' | '.join(p.describe() for p in self.pipelines)})"
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        parts = [run.assign(score=w / (self.k + run["rank"] + 1.0))
+                 for run, w in zip(_run_all(self.pipelines, frame, self.depth), self._weights)]
+        fused = pd.concat(parts).groupby(["qid", "docno"], as_index=False, sort=False)["score"].sum()
+        return _finish(frame, fused)
+
+
+@dataclass(repr=False)
+class ScoreFusion(Stage):
+    """Weighted sum of per-query normalised scores of ``pipelines`` (CombSUM; interpolation with weights)."""
+
+    pipelines: list[Stage]
+    weights: list[float] | None = None
+    normalisation: Normalisation = "minmax"
+    depth: int = 1000
+    needs: ClassVar[tuple[str, ...]] = ("qid",)
+    gives: ClassVar[tuple[str, ...]] = ("docno", "score", "rank")
+    cacheable: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        self._weights = _check(self.pipelines, self.weights, self.depth)
+        if self.normalisation not in ("minmax", "zscore", "none"):
+            raise ConfigError(f"normalisation must be 'minmax', 'zscore' or 'none', got {self.normalisation!r}",
+                              field="normalisation")
+
+    def config(self) -> dict:
+        return {"pipelines": [p.fingerprint() for p in self.pipelines], "weights": self._weights,
+                "normalisation": self.normalisation, "depth": self.depth}
+
+    def describe(self) -> str:
+        return (f"ScoreFusion({self.normalisation}, weights={self._weights}; "
+                f"{' | '.join(p.describe() for p in self.pipelines)})")
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        runs = _run_all(self.pipelines, frame, self.depth)
+        keys = pd.concat([r[["qid", "docno"]] for r in runs]).drop_duplicates()
+        total = np.zeros(len(keys))
+        for run, w in zip(runs, self._weights):
+            scored = run.assign(norm=normalise(run, self.normalisation))
+            floor = scored.groupby("qid")["norm"].min()
+            merged = keys.merge(scored[["qid", "docno", "norm"]], on=["qid", "docno"], how="left")
+            filled = merged["norm"].fillna(merged["qid"].map(floor)).fillna(0.0)
+            total += w * filled.to_numpy()
+        fused = keys.reset_index(drop=True).assign(score=total)
+        return _finish(frame, fused)
