@@ -25,6 +25,8 @@ BUILTIN: dict[str, str] = {
     "rank-cutoff": "rag.pipeline:RankCutoff",
     "add-text": "retrievers.text:AddText",
     "candidates": "retrievers.text:CandidatePool",
+    # rerankers
+    "cross-encoder": "rerankers.cross_encoder:CrossEncoderReranker",
 }
 _REGISTERED: dict[str, type] = {}
 
