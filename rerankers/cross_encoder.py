@@ -108,7 +108,8 @@ class CrossEncoderReranker(Stage):
 
     Passage text comes from the input's ``text`` (and ``title``) columns, else from ``corpus``. The
     query's ``instruction`` (if any) joins the query as ``instruction`` says (default: appended).
-    Documents below ``k`` are dropped, or kept under the reranked ones in their old order when
+    Queries longer than ``max_query_length`` tokens are cut first; the passage is then truncated to fit
+    ``max_length`` (the number of truncated passages is logged). Documents below ``k`` are dropped, or kept under the reranked ones in their old order when
     ``keep_rest``. Output ``score`` is the model's relevance logit.
     """
 
@@ -117,7 +118,7 @@ class CrossEncoderReranker(Stage):
     k: int = 100
     batch_size: int = 32
     max_length: int = 256
-    max_query_length: int = 64
+    max_query_length: int | None = None
     with_title: bool = True
     instruction: str = "append"
     label_index: int | None = None
@@ -129,13 +130,17 @@ class CrossEncoderReranker(Stage):
     version: ClassVar[str] = "1"
 
     def __post_init__(self) -> None:
+        self._loaded: tuple[Any, Any] | None = None
+        self._fingerprint: str | None = None
         check_mode(self.instruction)
         if self.k < 1 or self.batch_size < 1:
             raise ValueError("k and batch_size must be positive")
-        if self.max_query_length >= self.max_length - 3:
+        if self.query_limit() >= self.max_length - 3:
             raise ValueError("max_query_length must leave room for the passage within max_length")
-        self._loaded: tuple[Any, Any] | None = None
-        self._fingerprint: str | None = None
+
+    def query_limit(self) -> int:
+        """Query tokens kept: ``max_query_length``, or by default min(64, max_length // 2)."""
+        return self.max_query_length if self.max_query_length is not None else min(64, self.max_length // 2)
 
     def config(self) -> dict[str, Any]:
         out = super().config()
@@ -180,7 +185,7 @@ class CrossEncoderReranker(Stage):
                 for start in progress(starts, total=len(starts), desc="cross-encoder", unit="batch"):
                     end = start + self.batch_size
                     batch, cut = encode_pairs(tokenizer, queries[start:end], passages[start:end],
-                                              self.max_length, self.max_query_length)
+                                              self.max_length, self.query_limit())
                     truncated += cut
                     logits = net(**{k: v.to(device) for k, v in batch.items()}).logits
                     out[start:end] = relevance_logit(logits, self.label_index).float().cpu().numpy()
