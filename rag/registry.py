@@ -30,6 +30,8 @@ BUILTIN: dict[str, str] = {
     "instruction-pair": "rag.followir:InstructionPair",
     "rrf": "retrievers.fusion:RRF",
     "score-fusion": "retrievers.fusion:ScoreFusion",
+    # rerankers
+    "cross-encoder": "rerankers.cross_encoder:CrossEncoderReranker",
 }
 _REGISTERED: dict[str, type] = {}
 

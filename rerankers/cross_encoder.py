@@ -1,0 +1,211 @@
+"""Cross-encoder reranking: score each (query [+ instruction], passage) pair of a query's top-k with a
+Hugging Face sequence-classification model (a hub name or a local folder, e.g. one trained by
+:mod:`rerankers.training`).
+
+>>> from rerankers.cross_encoder import CrossEncoderReranker
+>>> pipeline = bm25 % 100 >> CrossEncoderReranker("models/scifact-minilm", corpus=ds.corpus)  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from rag.datasets import Corpus
+from rag.errors import InputError, MissingDependencyError
+from rag.hashing import hash_config, hash_file
+from rag.pipeline import Stage, add_ranks
+from rag.progress import progress
+from retrievers.instructions import check_mode, query_texts
+
+log = logging.getLogger(__name__)
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``auto`` -> ``cuda`` when available, else ``cpu``; other names pass through."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def model_fingerprint(model: str) -> str:
+    """Identity of a model: the content of a local folder's config and weights, else the hub name."""
+    folder = Path(model)
+    if folder.is_dir():
+        files = [folder / "config.json", *[folder / w for w in WEIGHT_FILES if (folder / w).exists()]]
+        missing = [f.name for f in files if not f.exists()]
+        if missing or len(files) < 2:
+            raise InputError("not a Hugging Face model folder (needs config.json and model.safetensors or "
+                             "pytorch_model.bin)", path=folder)
+        return hash_config("local-model", [hash_file(f) for f in files])
+    return hash_config("hub-model", model)
+
+
+def load_cross_encoder(model: str, device: str = "cpu", num_labels: int | None = None):
+    """(tokenizer, model) for a sequence-classification checkpoint; ``num_labels`` forces a fresh head
+    size (used when starting from a plain encoder)."""
+    try:
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    except ImportError:  # pragma: no cover - transformers is a core dependency here
+        raise MissingDependencyError("transformers", extra="neural", purpose="cross-encoder rerankers") from None
+    kwargs: dict[str, Any] = {}
+    if num_labels is not None:
+        kwargs["num_labels"] = num_labels
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model)
+        net = AutoModelForSequenceClassification.from_pretrained(model, **kwargs)
+    except OSError as exc:
+        raise InputError(f"cannot load a sequence-classification model from {model!r}: {exc}",
+                         field="model") from None
+    net.to(device)
+    net.eval()
+    return tokenizer, net
+
+
+def encode_pairs(tokenizer, queries: list[str], passages: list[str], max_length: int,
+                 max_query_length: int) -> tuple[dict, int]:
+    """Tokenize pairs so the query is cut to ``max_query_length`` tokens first and the passage takes the
+    rest of ``max_length``; returns the batch and how many passages were truncated."""
+    cut = [_cut_query(tokenizer, q, max_query_length) for q in queries]
+    batch = tokenizer(cut, passages, truncation="only_second", max_length=max_length, padding=True,
+                      return_tensors="pt", return_overflowing_tokens=False)
+    full = tokenizer(cut, passages, truncation=False, padding=False, verbose=False)["input_ids"]
+    truncated = sum(len(ids) > max_length for ids in full)
+    return batch, truncated
+
+
+def _cut_query(tokenizer, query: str, limit: int) -> str:
+    ids = tokenizer(query, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
+    if len(ids) <= limit:
+        return query
+    return tokenizer.decode(ids[:limit])
+
+
+def relevance_logit(logits, label_index: int | None = None):
+    """One relevance score per row: the single logit, or ``logit[1] - logit[0]`` (log-odds of the
+    'relevant' class) for two-class heads; ``label_index`` picks a column explicitly."""
+    if label_index is not None:
+        return logits[:, label_index]
+    if logits.shape[-1] == 1:
+        return logits[:, 0]
+    if logits.shape[-1] == 2:
+        return logits[:, 1] - logits[:, 0]
+    raise InputError(f"the model has {logits.shape[-1]} output labels; say which is 'relevant' with "
+                     f"label_index", field="label_index")
+
+
+@dataclass(repr=False)
+class CrossEncoderReranker(Stage):
+    """Rerank each query's top ``k`` documents (by input rank) with a cross-encoder.
+
+    Passage text comes from the input's ``text`` (and ``title``) columns, else from ``corpus``. The
+    query's ``instruction`` (if any) joins the query as ``instruction`` says (default: appended).
+    Queries longer than ``max_query_length`` tokens are cut first; the passage is then truncated to fit
+    ``max_length`` (the number of truncated passages is logged). Documents below ``k`` are dropped, or kept under the reranked ones in their old order when
+    ``keep_rest``. Output ``score`` is the model's relevance logit.
+    """
+
+    model: str
+    corpus: Corpus | None = None
+    k: int = 100
+    batch_size: int = 32
+    max_length: int = 256
+    max_query_length: int | None = None
+    with_title: bool = True
+    instruction: str = "append"
+    label_index: int | None = None
+    keep_rest: bool = False
+    device: str = field(default="auto", metadata={"config": False})
+    threads: int | None = field(default=None, metadata={"config": False})
+    needs: ClassVar[tuple[str, ...]] = ("qid", "query", "docno")
+    gives: ClassVar[tuple[str, ...]] = ("score", "rank")
+    version: ClassVar[str] = "1"
+
+    def __post_init__(self) -> None:
+        self._loaded: tuple[Any, Any] | None = None
+        self._fingerprint: str | None = None
+        check_mode(self.instruction)
+        if self.k < 1 or self.batch_size < 1:
+            raise ValueError("k and batch_size must be positive")
+        if self.query_limit() >= self.max_length - 3:
+            raise ValueError("max_query_length must leave room for the passage within max_length")
+
+    def query_limit(self) -> int:
+        """Query tokens kept: ``max_query_length``, or by default min(64, max_length // 2)."""
+        return self.max_query_length if self.max_query_length is not None else min(64, self.max_length // 2)
+
+    def config(self) -> dict[str, Any]:
+        out = super().config()
+        out.pop("corpus", None)
+        if self._fingerprint is None:
+            self._fingerprint = model_fingerprint(self.model)
+        out["model_content"] = self._fingerprint
+        out["corpus"] = self.corpus.fingerprint() if self.corpus is not None else None
+        return out
+
+    def loaded(self):
+        if self._loaded is None:
+            self._loaded = load_cross_encoder(self.model, resolve_device(self.device))
+        return self._loaded
+
+    def passages(self, frame: pd.DataFrame) -> list[str]:
+        if "text" in frame.columns:
+            texts = frame["text"].fillna("").astype(str)
+            if self.with_title and "title" in frame.columns:
+                titles = frame["title"].fillna("").astype(str)
+                return [f"{t}\n{x}" if t else x for t, x in zip(titles, texts)]
+            return texts.tolist()
+        if self.corpus is None:
+            raise InputError("CrossEncoderReranker needs passage texts: a 'text' column in its input or a corpus",
+                             field="text")
+        return self.corpus.texts(frame["docno"].astype(str).tolist(), with_title=self.with_title)
+
+    def score_pairs(self, queries: list[str], passages: list[str]) -> np.ndarray:
+        """Relevance logits of (query, passage) pairs, in batches."""
+        import torch
+
+        tokenizer, net = self.loaded()
+        device = next(net.parameters()).device
+        previous = torch.get_num_threads()
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        out = np.empty(len(queries), dtype=np.float64)
+        truncated = 0
+        try:
+            starts = range(0, len(queries), self.batch_size)
+            with torch.inference_mode():
+                for start in progress(starts, total=len(starts), desc="cross-encoder", unit="batch"):
+                    end = start + self.batch_size
+                    batch, cut = encode_pairs(tokenizer, queries[start:end], passages[start:end],
+                                              self.max_length, self.query_limit())
+                    truncated += cut
+                    logits = net(**{k: v.to(device) for k, v in batch.items()}).logits
+                    out[start:end] = relevance_logit(logits, self.label_index).float().cpu().numpy()
+        finally:
+            torch.set_num_threads(previous)
+        if truncated:
+            log.info("cross-encoder: %d of %d passages truncated to %d tokens", truncated, len(queries),
+                     self.max_length)
+        return out
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        ranked = frame if "rank" in frame.columns else add_ranks(frame) if "score" in frame.columns \
+            else frame.assign(rank=frame.groupby("qid", sort=False).cumcount())
+        top = ranked[ranked["rank"] < self.k].reset_index(drop=True)
+        scores = self.score_pairs(query_texts(top, self.instruction), self.passages(top))
+        out = top.assign(score=scores)
+        if self.keep_rest:
+            rest = ranked[ranked["rank"] >= self.k]
+            if len(rest):
+                floor = out.groupby("qid")["score"].min().reindex(rest["qid"]).fillna(0.0).to_numpy()
+                rest = rest.assign(score=floor - 1.0 - rest["rank"].to_numpy(dtype=float))
+                out = pd.concat([out, rest], ignore_index=True)
+        return add_ranks(out.drop(columns=["rank"]))
