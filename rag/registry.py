@@ -25,6 +25,8 @@ BUILTIN: dict[str, str] = {
     "rank-cutoff": "rag.pipeline:RankCutoff",
     "add-text": "retrievers.text:AddText",
     "candidates": "retrievers.text:CandidatePool",
+    # question answering (reader)
+    "reader": "rag.qa:Reader",
 }
 _REGISTERED: dict[str, type] = {}
 
