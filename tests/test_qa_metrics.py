@@ -209,3 +209,13 @@ def test_registered_measures_score_answer_tables():
     assert parse_measure("K-Precision").name == "K-Precision"
     values = evaluate(answers, None, ["EM", "Recall", "K-Precision"])
     assert values == {"EM": 0.5, "Recall": 0.5, "K-Precision": 0.5}
+
+
+def test_fast_normalisation_equals_reference_recipe():
+    from rag.metrics.text import normalize_many
+
+    texts = ["The  Quick, brown fox!", "the—end of an era", "Ünïcode: THE café, a naïve the_one",
+             "tab\tthe\nnewline an", "x\x01the", "A.B.C. the-the", "l'an the", "", "  ", "ⓐ the ⅲ"]
+    fast = normalize_many(texts)
+    for t in texts:
+        assert fast[t] == normalize_answer(t), t
