@@ -44,7 +44,22 @@ def register_measure(name: str, factory: Any) -> None:
     _CUSTOM[name] = factory
 
 
+_PLUGINS = ("rag.metrics.measures",)  # modules that register measures when first needed
+
+
+def _load_plugins() -> None:
+    import importlib
+
+    for module in _PLUGINS:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass
+
+
 def _custom_lookup(name: str) -> Any | None:
+    if name not in _CUSTOM and name.split("@")[0] not in _CUSTOM:
+        _load_plugins()
     if name in _CUSTOM:
         return _CUSTOM[name]
     base = name.split("@")[0]

@@ -32,6 +32,8 @@ BUILTIN: dict[str, str] = {
     "score-fusion": "retrievers.fusion:ScoreFusion",
     # rerankers
     "cross-encoder": "rerankers.cross_encoder:CrossEncoderReranker",
+    # question answering (reader)
+    "reader": "rag.qa:Reader",
 }
 _REGISTERED: dict[str, type] = {}
 
