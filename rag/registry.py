@@ -25,6 +25,13 @@ BUILTIN: dict[str, str] = {
     "rank-cutoff": "rag.pipeline:RankCutoff",
     "add-text": "retrievers.text:AddText",
     "candidates": "retrievers.text:CandidatePool",
+    # adaptive retrieval (rag/adaptive): routing policies
+    "always-retrieve": "rag.adaptive.policies:AlwaysRetrieve",
+    "never-retrieve": "rag.adaptive.policies:NeverRetrieve",
+    "oracle-retrieve": "rag.adaptive.policies:Oracle",
+    "popularity-threshold": "rag.adaptive.policies:PopularityThreshold",
+    "count-threshold": "rag.adaptive.policies:CountThreshold",
+    "confidence-threshold": "rag.adaptive.policies:ConfidenceThreshold",
 }
 _REGISTERED: dict[str, type] = {}
 
