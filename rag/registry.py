@@ -32,6 +32,13 @@ BUILTIN: dict[str, str] = {
     "popularity-threshold": "rag.adaptive.policies:PopularityThreshold",
     "count-threshold": "rag.adaptive.policies:CountThreshold",
     "confidence-threshold": "rag.adaptive.policies:ConfidenceThreshold",
+    "adaptive-route": "rag.adaptive.route:Route",
+    "short-answerer": "rag.adaptive.answerer:ShortAnswerer",
+    "answer-confidence": "rag.adaptive.signals:AnswerConfidence",
+    "sure-probability": "rag.adaptive.signals:SureProbability",
+    "self-judge": "rag.adaptive.signals:SelfJudge",
+    "rtuning-confidence": "rag.adaptive.signals:RTuningConfidence",
+    "mention-counts": "rag.adaptive.counts:MentionCounts",
 }
 _REGISTERED: dict[str, type] = {}
 
