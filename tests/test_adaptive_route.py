@@ -146,3 +146,17 @@ def test_mention_counts():
     assert out["sr_count"].tolist() == [1, 1, 0]
     with pytest.raises(InputError):
         MentionCounts(corpus=corpus)(q.drop(columns="subject"))
+
+
+def test_answer_measures_on_routed_answers():
+    from rag.evaluate import parse_measure
+    llm = FakeLLM()
+    reader = ShortAnswerer(llm=llm)
+    rag = FunctionStage(lambda q: q.assign(docno="d", score=1.0, rank=0, text="x"), name="p") >> ShortAnswerer(llm=llm, k=1)
+    queries = QUERIES.assign(answers=[["Paris"], ["berlin"]])
+    out = Route(policy=PopularityThreshold(cuts={"capital": math.log(100)}), recall=reader, retrieve=rag)(queries)
+    assert parse_measure("AliasAcc").per_query(out, None).to_dict() == {"q1": 1.0, "q2": 1.0}
+    assert parse_measure("RetrievalRate").per_query(out, None).to_dict() == {"q1": 1.0, "q2": 0.0}
+    assert (parse_measure("LLMTokens").per_query(out, None) > 0).all()
+    with pytest.raises(InputError):
+        parse_measure("RetrievalRate").per_query(queries, None)
