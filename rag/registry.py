@@ -34,6 +34,20 @@ BUILTIN: dict[str, str] = {
     "cross-encoder": "rerankers.cross_encoder:CrossEncoderReranker",
     # question answering (reader)
     "reader": "rag.qa:Reader",
+    # adaptive retrieval (rag/adaptive): routing policies
+    "always-retrieve": "rag.adaptive.policies:AlwaysRetrieve",
+    "never-retrieve": "rag.adaptive.policies:NeverRetrieve",
+    "oracle-retrieve": "rag.adaptive.policies:Oracle",
+    "popularity-threshold": "rag.adaptive.policies:PopularityThreshold",
+    "count-threshold": "rag.adaptive.policies:CountThreshold",
+    "confidence-threshold": "rag.adaptive.policies:ConfidenceThreshold",
+    "adaptive-route": "rag.adaptive.route:Route",
+    "short-answerer": "rag.adaptive.answerer:ShortAnswerer",
+    "answer-confidence": "rag.adaptive.signals:AnswerConfidence",
+    "sure-probability": "rag.adaptive.signals:SureProbability",
+    "self-judge": "rag.adaptive.signals:SelfJudge",
+    "rtuning-confidence": "rag.adaptive.signals:RTuningConfidence",
+    "mention-counts": "rag.adaptive.counts:MentionCounts",
 }
 _REGISTERED: dict[str, type] = {}
 

@@ -1,0 +1,240 @@
+"""Routing policies: stages that decide, per question, whether to retrieve or answer from memory.
+
+A policy adds a boolean column ``retrieve`` (and, for score-based policies, ``route_score``) to a
+queries table. Thresholds are configuration fields, so a fitted policy is an ordinary, cacheable
+stage; :meth:`Policy.fit` returns a copy with thresholds tuned on a table of outcomes (one row per
+question with ``correct_recall`` and ``correct_retrieve`` booleans and the signal columns).
+
+>>> policy = PopularityThreshold().fit(train_outcomes, reference=all_questions)   # doctest: +SKIP
+>>> policy(test_queries)["retrieve"]                                             # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from ..pipeline import Stage
+from .search import (best_bin_threshold, best_cut, best_two_cuts, cut_of_bin_threshold, histogram_edges)
+
+OUTCOME_COLUMNS = ("correct_recall", "correct_retrieve")
+
+
+def _require(frame: pd.DataFrame, columns: tuple[str, ...] | list[str], who: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InputError(f"{who} needs column(s) {missing}; the table has {list(frame.columns)}", field=missing[0])
+
+
+def _numeric(frame: pd.DataFrame, column: str, who: str) -> np.ndarray:
+    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(float)
+    if np.isnan(values).any():
+        qid = frame["qid"].iloc[int(np.flatnonzero(np.isnan(values))[0])] if "qid" in frame else "?"
+        raise InputError(f"{who}: column {column!r} has a missing or non-numeric value (question {qid!r})",
+                         field=column)
+    return values
+
+
+class Policy(Stage):
+    """Base class: subclasses implement :meth:`decide` (and :meth:`fit` when they have thresholds)."""
+
+    gives: ClassVar[tuple[str, ...]] = ("retrieve",)
+    cacheable: ClassVar[bool] = False  # cheap; the expensive signals upstream are cached
+
+    def decide(self, frame: pd.DataFrame) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def score(self, frame: pd.DataFrame) -> np.ndarray | None:
+        """The number the decision thresholds (higher = more likely to recall), if any."""
+        return None
+
+    def fit(self, outcomes: pd.DataFrame, reference: pd.DataFrame | None = None) -> "Policy":
+        """A copy tuned on ``outcomes``; policies without parameters return themselves."""
+        return self
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        out = frame.copy()
+        out["retrieve"] = np.asarray(self.decide(frame), bool)
+        score = self.score(frame)
+        if score is not None:
+            out["route_score"] = np.asarray(score, float)
+        return out
+
+    def llm_tokens(self, frame: pd.DataFrame, retrieve: np.ndarray) -> np.ndarray:
+        """LLM tokens spent per question under this policy: one answer from the chosen path."""
+        _require(frame, ("tokens_recall", "tokens_retrieve"), self.name)
+        return np.where(retrieve, frame["tokens_retrieve"].to_numpy(float), frame["tokens_recall"].to_numpy(float))
+
+
+@dataclass(repr=False)
+class AlwaysRetrieve(Policy):
+    """Retrieve for every question (standard RAG)."""
+
+    def decide(self, frame: pd.DataFrame) -> np.ndarray:
+        return np.ones(len(frame), bool)
+
+
+@dataclass(repr=False)
+class NeverRetrieve(Policy):
+    """Never retrieve (closed-book answers)."""
+
+    def decide(self, frame: pd.DataFrame) -> np.ndarray:
+        return np.zeros(len(frame), bool)
+
+
+@dataclass(repr=False)
+class Oracle(Policy):
+    """Upper bound: retrieve exactly when retrieval is right and the closed-book answer is wrong.
+
+    Needs both outcomes, so it only makes sense for analysis, not deployment."""
+
+    needs: ClassVar[tuple[str, ...]] = ("qid", *OUTCOME_COLUMNS)
+
+    def decide(self, frame: pd.DataFrame) -> np.ndarray:
+        _require(frame, OUTCOME_COLUMNS, self.name)
+        return frame["correct_retrieve"].to_numpy(bool) & ~frame["correct_recall"].to_numpy(bool)
+
+
+@dataclass(repr=False)
+class PopularityThreshold(Policy):
+    """Mallen et al. (2023): per relation, retrieve when the subject's log-popularity is below a cut.
+
+    Fitting follows the paper's notebook (METHODS.md §5.3): per relation, 10 equal-width bins of
+    ``ln(popularity)`` (``numpy.histogram`` defaults) over the relation's questions in ``reference``
+    (all questions, as in the notebook; ``bins_from="train"`` uses the training rows only); the
+    threshold is the bin index ``t`` maximising training accuracy of "retrieve for bins < t". ``cuts``
+    holds the fitted log-popularity cut per relation; relations not seen in training use ``default``
+    (``"retrieve"``, ``"recall"`` or ``"global"``: a cut fitted on all training rows pooled).
+    """
+
+    cuts: dict[str, float] = field(default_factory=dict)
+    popularity: str = "s_pop"
+    relation: str = "relation"
+    bins: int = 10
+    bins_from: Literal["reference", "train"] = "reference"
+    default: Literal["retrieve", "recall", "global"] = "global"
+    global_cut: float = math.inf
+
+    needs: ClassVar[tuple[str, ...]] = ("qid",)
+
+    def _log_pop(self, frame: pd.DataFrame) -> np.ndarray:
+        pop = _numeric(frame, self.popularity, self.name)
+        if (pop <= 0).any():
+            raise InputError(f"{self.name}: popularity must be positive to take its logarithm "
+                             f"(found {pop[pop <= 0][0]!r}); drop such questions, as Mallen et al. do",
+                             field=self.popularity)
+        return np.log(pop)
+
+    def score(self, frame: pd.DataFrame) -> np.ndarray:
+        _require(frame, (self.popularity,), self.name)
+        return self._log_pop(frame)
+
+    def decide(self, frame: pd.DataFrame) -> np.ndarray:
+        _require(frame, (self.popularity, self.relation), self.name)
+        x = self._log_pop(frame)
+        fallback = {"retrieve": math.inf, "recall": -math.inf, "global": self.global_cut}[self.default]
+        cuts = np.array([self.cuts.get(str(r), fallback) for r in frame[self.relation]], float)
+        return x < cuts
+
+    def fit(self, outcomes: pd.DataFrame, reference: pd.DataFrame | None = None) -> "PopularityThreshold":
+        _require(outcomes, (self.popularity, self.relation, *OUTCOME_COLUMNS), self.name)
+        ref = outcomes if reference is None or self.bins_from == "train" else reference
+        _require(ref, (self.popularity, self.relation), self.name)
+        x_train = self._log_pop(outcomes)
+        x_ref = self._log_pop(ref)
+        rel_train = outcomes[self.relation].astype(str).to_numpy()
+        rel_ref = ref[self.relation].astype(str).to_numpy()
+        rec = outcomes["correct_recall"].to_numpy(bool)
+        ret = outcomes["correct_retrieve"].to_numpy(bool)
+        cuts: dict[str, float] = {}
+        for relation in sorted(set(rel_ref) | set(rel_train)):
+            in_ref = rel_ref == relation
+            edges = histogram_edges(x_ref[in_ref] if in_ref.any() else x_train[rel_train == relation], self.bins)
+            mask = rel_train == relation
+            t, _ = best_bin_threshold(x_train[mask], rec[mask], ret[mask], edges)
+            cuts[relation] = cut_of_bin_threshold(t, edges)
+        global_cut, _ = best_cut(x_train, rec, ret)
+        return dataclasses.replace(self, cuts=cuts, global_cut=global_cut)
+
+
+@dataclass(repr=False)
+class CountThreshold(Policy):
+    """WiTQA-style rule (Maekawa et al. 2024; METHODS.md §5.2, thresholds UNVERIFIED, tuned here):
+    recall if the subject-relation count ``>= tau_sr``; otherwise recall if ``use_subject`` and the
+    subject count ``>= tau_s``; otherwise retrieve. Counts come from the dataset (WiTQA's
+    ``sub_pred_count`` / ``entity_count``) or from :class:`~rag.adaptive.counts.MentionCounts`."""
+
+    tau_sr: float = math.inf
+    tau_s: float = math.inf
+    use_subject: bool = True
+    sr_count: str = "sr_count"
+    s_count: str = "s_count"
+    max_candidates: int = 256
+
+    def score(self, frame: pd.DataFrame) -> np.ndarray:
+        _require(frame, (self.sr_count,), self.name)
+        return _numeric(frame, self.sr_count, self.name)
+
+    def decide(self, frame: pd.DataFrame) -> np.ndarray:
+        _require(frame, (self.sr_count, self.s_count) if self.use_subject else (self.sr_count,), self.name)
+        retrieve = _numeric(frame, self.sr_count, self.name) < self.tau_sr
+        if self.use_subject:
+            retrieve &= _numeric(frame, self.s_count, self.name) < self.tau_s
+        return retrieve
+
+    def fit(self, outcomes: pd.DataFrame, reference: pd.DataFrame | None = None) -> "CountThreshold":
+        cols = (self.sr_count, self.s_count) if self.use_subject else (self.sr_count,)
+        _require(outcomes, (*cols, *OUTCOME_COLUMNS), self.name)
+        sr = _numeric(outcomes, self.sr_count, self.name)
+        s = _numeric(outcomes, self.s_count, self.name) if self.use_subject else np.zeros(len(outcomes))
+        tau_sr, tau_s, _ = best_two_cuts(sr, s, outcomes["correct_recall"].to_numpy(bool),
+                                         outcomes["correct_retrieve"].to_numpy(bool), self.use_subject,
+                                         self.max_candidates)
+        return dataclasses.replace(self, tau_sr=tau_sr, tau_s=tau_s if self.use_subject else math.inf)
+
+
+@dataclass(repr=False)
+class ConfidenceThreshold(Policy):
+    """Retrieve when the model's confidence in its closed-book answer is below ``threshold``.
+
+    ``signal`` names a column written by a signal stage (``answer_confidence``, ``p_sure``,
+    ``self_judge``, ``rtuning_confidence``, ...). Questions with a missing signal (unparsable output)
+    are routed by ``missing`` (default: retrieve). The closed-book answer is always generated first, so
+    its tokens (and ``cost_column``, the signal's own tokens) are paid for every question."""
+
+    signal: str = "answer_confidence"
+    threshold: float = -math.inf
+    missing: Literal["retrieve", "recall"] = "retrieve"
+    cost_column: str | None = None
+
+    def score(self, frame: pd.DataFrame) -> np.ndarray:
+        _require(frame, (self.signal,), self.name)
+        return pd.to_numeric(frame[self.signal], errors="coerce").to_numpy(float)
+
+    def decide(self, frame: pd.DataFrame) -> np.ndarray:
+        s = self.score(frame)
+        with np.errstate(invalid="ignore"):
+            retrieve = s < self.threshold
+        retrieve[np.isnan(s)] = self.missing == "retrieve"
+        return retrieve
+
+    def fit(self, outcomes: pd.DataFrame, reference: pd.DataFrame | None = None) -> "ConfidenceThreshold":
+        _require(outcomes, (self.signal, *OUTCOME_COLUMNS), self.name)
+        s = self.score(outcomes)
+        ok = ~np.isnan(s)
+        cut, _ = best_cut(s[ok], outcomes["correct_recall"].to_numpy(bool)[ok],
+                          outcomes["correct_retrieve"].to_numpy(bool)[ok])
+        return dataclasses.replace(self, threshold=cut)
+
+    def llm_tokens(self, frame: pd.DataFrame, retrieve: np.ndarray) -> np.ndarray:
+        _require(frame, ("tokens_recall", "tokens_retrieve"), self.name)
+        tokens = frame["tokens_recall"].to_numpy(float) + np.where(retrieve, frame["tokens_retrieve"].to_numpy(float), 0)
+        if self.cost_column:
+            _require(frame, (self.cost_column,), self.name)
+            tokens = tokens + frame[self.cost_column].to_numpy(float)
+        return tokens
