@@ -25,6 +25,8 @@ BUILTIN: dict[str, str] = {
     "rank-cutoff": "rag.pipeline:RankCutoff",
     "add-text": "retrievers.text:AddText",
     "candidates": "retrievers.text:CandidatePool",
+    # performance: in-process BM25 (Lucene analysis and scores, no JVM)
+    "bm25-fast": "retrievers.fast_bm25:FastBM25",
 }
 _REGISTERED: dict[str, type] = {}
 
