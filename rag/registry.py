@@ -48,6 +48,8 @@ BUILTIN: dict[str, str] = {
     "self-judge": "rag.adaptive.signals:SelfJudge",
     "rtuning-confidence": "rag.adaptive.signals:RTuningConfidence",
     "mention-counts": "rag.adaptive.counts:MentionCounts",
+    # performance: in-process BM25 (Lucene analysis and scores, no JVM)
+    "bm25-fast": "retrievers.fast_bm25:FastBM25",
 }
 _REGISTERED: dict[str, type] = {}
 

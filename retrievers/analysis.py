@@ -1,0 +1,117 @@
+"""Text analysis that reproduces Anserini's default English analyzer without a JVM.
+
+Lucene chain (``io.anserini.analysis.DefaultEnglishAnalyzer``): ``StandardTokenizer`` (Unicode word
+boundaries, UAX #29) -> ``EnglishPossessiveFilter`` (drops a trailing ``'s``) -> ``LowerCaseFilter`` ->
+``StopFilter`` (Lucene's 33 English stop words) -> ``PorterStemFilter``.
+
+The tokenizer here is a regular expression for the UAX #29 rules that matter in practice: letters and
+digits join; ``_`` joins anything; ``. ' ’ :`` join two letters; ``. , ; ' ’`` join two digits; Han and
+Hiragana characters are single tokens; common symbols (Emoji such as ``®``) are tokens of their own;
+superscripts and fractions (category No) break words. On SciFact (5,183 documents and 805 claims) it gives
+exactly Lucene's terms for every text; ``tests/test_fast_bm25.py`` compares it with the JVM's analyzer.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from typing import Iterable
+
+from .porter import stem as porter_stem
+
+#: Lucene's ``EnglishAnalyzer.ENGLISH_STOP_WORDS_SET``.
+LUCENE_STOPWORDS = frozenset(
+    "a an and are as at be but by for if in into is it no not of on or such that the their then there "
+    "these they this to was will with".split())
+
+MAX_TOKEN_LENGTH = 255  # StandardTokenizer's default; longer tokens are cut into pieces of this size
+
+_LETTER = r"[^\W\d_]"
+_IDEOGRAPH = "\u3040-\u309f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f"
+# symbols StandardTokenizer emits as tokens of their own (Emoji): the common ones in scientific text
+_EMOJI = "\u00a9\u00ae\u203c\u2049\u2122\u2139\u2194-\u2199\u21a9\u21aa\u231a\u231b\u2328\u23cf" \
+         "\u23e9-\u23f3\u23f8-\u23fa\u24c2\u25aa\u25ab\u25b6\u25c0\u25fb-\u25fe\u2600-\u2605\u2607-\u27bf\u2934\u2935" \
+         "\u2b05-\u2b07\u2b1b\u2b1c\u2b50\u2b55\u3030\u303d\u3297\u3299\U0001f000-\U0001faff"
+_MARKS = "\u0300-\u036f\u00ad\u200c\u200d\ufe0f"  # joined to the previous character (UAX #29 WB4)
+
+
+def _other_numbers() -> str:
+    r"""Characters Python's ``\w`` takes but UAX #29 does not (category No: superscripts, fractions...)."""
+    ranges, start, prev = [], None, None
+    for cp in range(0x30000):
+        if unicodedata.category(chr(cp)) == "No":
+            if start is None:
+                start = cp
+            elif cp != prev + 1:
+                ranges.append((start, prev))
+                start = cp
+            prev = cp
+    if start is not None:
+        ranges.append((start, prev))
+    return "".join(chr(a) if a == b else f"{chr(a)}-{chr(b)}" for a, b in ranges)
+
+
+@lru_cache(maxsize=1)
+def token_pattern() -> re.Pattern[str]:
+    """The compiled tokenizer (built on first use: it scans the Unicode tables once)."""
+    excluded = re.escape("_") + _other_numbers() + _IDEOGRAPH
+    word_char = rf"(?:(?![{excluded}])\w[{_MARKS}]*)"
+    join = (rf"(?:_|(?<={_LETTER})[.'\u2019:\u00b7](?={_LETTER})|(?<=\d)[.,;'\u2019](?=\d))")
+    word = rf"_*{word_char}(?:{word_char}|{join}(?={word_char}|_))*_*"
+    return re.compile(rf"[{_IDEOGRAPH}]|[{_EMOJI}][{_MARKS}]*|{word}")
+
+
+_POSSESSIVE = re.compile(r"['\u2019\uff07][sS]$")
+
+
+def tokenize(text: str) -> list[str]:
+    """StandardTokenizer-like tokens of ``text`` (case kept)."""
+    tokens = token_pattern().findall(text)
+    if any(len(t) > MAX_TOKEN_LENGTH for t in tokens):
+        tokens = [t[i:i + MAX_TOKEN_LENGTH] for t in tokens for i in range(0, len(t), MAX_TOKEN_LENGTH)]
+    return tokens
+
+
+class LuceneAnalyzer:
+    """Callable ``text -> list of terms``, with a per-token memo (the vocabulary of a corpus is small).
+
+    ``stopwords``: Lucene's set by default, or any collection (empty for none); ``stemmer``:
+    ``"porter"`` (Lucene's) or ``None``.
+    """
+
+    def __init__(self, stopwords: Iterable[str] | None = None, stemmer: str | None = "porter"):
+        if stemmer not in ("porter", None):
+            raise ValueError(f"stemmer must be 'porter' or None, got {stemmer!r}")
+        self.stopwords = LUCENE_STOPWORDS if stopwords is None else frozenset(stopwords)
+        self.stemmer = stemmer
+        self._memo: dict[str, str | None] = {}
+
+    def term(self, token: str) -> str | None:
+        """The indexed term of one token, or None for a stop word."""
+        term = self._memo.get(token, "")
+        if term != "":
+            return term
+        word = _POSSESSIVE.sub("", token).lower()
+        if word in self.stopwords or not word:
+            term = None
+        else:
+            term = porter_stem(word) if self.stemmer == "porter" else word
+        if len(self._memo) < 2_000_000:
+            self._memo[token] = term
+        return term
+
+    def __call__(self, text: str) -> list[str]:
+        memo = self._memo
+        out = []
+        for token in tokenize(text):
+            term = memo.get(token, "")
+            if term == "":
+                term = self.term(token)
+            if term is not None:
+                out.append(term)
+        return out
+
+    def identity(self) -> dict[str, object]:
+        """What defines this analyzer's output (for cache keys)."""
+        return {"analyzer": "lucene-english", "version": 1, "stopwords": sorted(self.stopwords),
+                "stemmer": self.stemmer, "max_token_length": MAX_TOKEN_LENGTH}

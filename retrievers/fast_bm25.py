@@ -1,0 +1,163 @@
+"""BM25 without a JVM: Lucene's analysis and scoring over numpy arrays, searched by a numba kernel.
+
+>>> from retrievers.fast_bm25 import FastBM25
+>>> bm25 = FastBM25(corpus, k1=0.9, b=0.4)             # doctest: +SKIP
+>>> bm25.search("microstructural development of white matter")   # doctest: +SKIP
+
+It ranks as :class:`~retrievers.lucene.LuceneBM25` (flat fields) does: same terms (see
+:mod:`retrievers.analysis`), same scores up to float rounding. The index is built once per corpus
+content and analyzer into the cache (``fast-bm25-index``), the scoring tables once per ``(k1, b)``
+(``fast-bm25-impacts``); both are ``.npy`` files opened memory-mapped.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+
+from rag.cache import Cache
+from rag.datasets import Corpus
+from rag.errors import InputError
+from rag.hashing import hash_config
+from rag.pipeline import Stage, add_ranks
+from rag.progress import progress
+
+from .analysis import LuceneAnalyzer
+from .bm25_index import FORMAT_VERSION, Impacts, PostingsIndex, build_impacts, build_postings
+from .bm25_search import has_numba, search_numba, search_numpy
+from .instructions import check_mode, query_texts
+
+log = logging.getLogger(__name__)
+
+Engine = Literal["auto", "numba", "numpy"]
+
+
+def flat_text(doc: dict) -> str:
+    """Title and text as one field, as Pyserini's "flat" BEIR indexes have them."""
+    return f"{doc['title']}\n{doc['text']}" if doc["title"] else doc["text"]
+
+
+@dataclass(repr=False)
+class FastBM25(Stage):
+    """BM25 (Lucene's formula and English analysis) in-process; no Java needed.
+
+    ``k1``, ``b``, ``k``, ``instruction`` and ``rerank`` mean what they mean for ``LuceneBM25``;
+    title and text are indexed as one field. ``engine``: ``numba`` (parallel over queries with
+    ``threads``), ``numpy`` or ``auto`` (numba when installed); all give the same results.
+    ``mmap``: open the index memory-mapped (default) or read it into memory.
+    """
+
+    corpus: Corpus
+    k1: float = 0.9
+    b: float = 0.4
+    k: int = 1000
+    instruction: str = "append"
+    rerank: bool = False
+    engine: Engine = field(default="auto", metadata={"config": False})
+    threads: int = field(default=2, metadata={"config": False})
+    mmap: bool = field(default=True, metadata={"config": False})
+    needs: ClassVar[tuple[str, ...]] = ("qid", "query")
+    gives: ClassVar[tuple[str, ...]] = ("docno", "score", "rank")
+
+    def __post_init__(self) -> None:
+        check_mode(self.instruction)
+        if self.k < 1:
+            raise ValueError(f"k must be positive, got {self.k}")
+        if self.k1 < 0 or not 0 <= self.b <= 1:
+            raise ValueError(f"BM25 needs k1 >= 0 and 0 <= b <= 1, got k1={self.k1}, b={self.b}")
+        if self.engine == "numba" and not has_numba():
+            from rag.errors import MissingDependencyError
+            raise MissingDependencyError("numba", extra="fast", purpose="the numba BM25 engine")
+        self.analyzer = LuceneAnalyzer()
+        self._index: PostingsIndex | None = None
+        self._impacts: Impacts | None = None
+
+    # ------------------------------------------------------------------ index
+    def index_key(self) -> str:
+        return hash_config("fast-bm25-index", FORMAT_VERSION, self.corpus.fingerprint(), self.analyzer.identity())
+
+    def _build(self, folder: Path) -> None:
+        docs = progress(self.corpus, total=None, desc="BM25 indexing", unit="doc")
+        build_postings(((d["docno"], flat_text(d)) for d in docs), self.analyzer, folder, self.analyzer.identity())
+
+    def index(self) -> PostingsIndex:
+        """The postings of the corpus (built into the cache on first use)."""
+        if self._index is None:
+            cache = Cache.active() or Cache()
+            folder = cache.artifact("fast-bm25-index", self.index_key(), self._build)
+            self._index = PostingsIndex.open(folder, mmap=self.mmap)
+        return self._index
+
+    def impacts(self) -> Impacts:
+        if self._impacts is None:
+            index = self.index()
+            cache = Cache.active() or Cache()
+            key = hash_config("fast-bm25-impacts", self.index_key(), float(self.k1), float(self.b))
+            folder = cache.artifact("fast-bm25-impacts", key, lambda tmp: build_impacts(index, self.k1, self.b, tmp))
+            self._impacts = Impacts.open(folder, mmap=self.mmap)
+        return self._impacts
+
+    # ------------------------------------------------------------------ search
+    def encode_queries(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """CSR arrays of the queries' known term ids and their counts (Anserini's bag of words)."""
+        terms = self.index().terms
+        indptr, ids, counts = [0], [], []
+        for text in texts:
+            bag: dict[int, int] = {}
+            for term in self.analyzer(text):
+                tid = terms.get(term)
+                if tid is not None:
+                    bag[tid] = bag.get(tid, 0) + 1
+            ids.extend(bag)
+            counts.extend(bag.values())
+            indptr.append(len(ids))
+        return (np.asarray(indptr, np.int64), np.asarray(ids, np.int64), np.asarray(counts, np.float64))
+
+    def search_arrays(self, texts: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(doc numbers, scores)`` of shape (len(texts), k); missing hits are -1 / 0."""
+        index, imp = self.index(), self.impacts()
+        q = self.encode_queries(texts)
+        args = (*q, index.indptr, index.docs, index.tf, imp.impacts, imp.idf, imp.inv_norm, index.n_docs, k)
+        use_numba = self.engine == "numba" or (self.engine == "auto" and has_numba())
+        if use_numba:
+            return search_numba(*args, threads=self.threads)
+        return search_numpy(*args)
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        if self.rerank:
+            return self._rerank(frame)
+        queries = frame.drop_duplicates("qid")
+        texts = query_texts(queries, self.instruction)
+        k = min(self.k, self.index().n_docs)
+        docs, scores = self.search_arrays(texts, k)
+        hits = docs >= 0
+        rows = np.nonzero(hits)[0]
+        docnos = np.asarray(self.index().docnos, dtype=object)
+        out = pd.DataFrame({"qid": queries["qid"].astype(str).to_numpy()[rows],
+                            "docno": docnos[docs[hits]],
+                            "score": scores[hits].astype(np.float64)})
+        keep = [c for c in queries.columns if c not in ("docno", "score", "rank", "text", "title")]
+        out = queries[keep].assign(qid=queries["qid"].astype(str)).merge(out, on="qid", how="inner")
+        return add_ranks(out)
+
+    def _rerank(self, frame: pd.DataFrame) -> pd.DataFrame:
+        if "docno" not in frame.columns:
+            raise InputError("FastBM25(rerank=True) needs candidate documents (a 'docno' column)", field="docno")
+        queries = frame.drop_duplicates("qid")
+        texts = query_texts(queries, self.instruction)
+        n = self.index().n_docs
+        docs, scores = self.search_arrays(texts, n)
+        hits = docs >= 0
+        rows = np.nonzero(hits)[0]
+        docnos = np.asarray(self.index().docnos, dtype=object)
+        found = pd.DataFrame({"qid": queries["qid"].astype(str).to_numpy()[rows], "docno": docnos[docs[hits]],
+                              "score": scores[hits].astype(np.float64)})
+        out = frame.drop(columns=[c for c in ("score", "rank") if c in frame.columns])
+        out = out.assign(qid=out["qid"].astype(str), docno=out["docno"].astype(str))
+        out = out.merge(found, on=["qid", "docno"], how="left")
+        out["score"] = out["score"].fillna(0.0)
+        return add_ranks(out)
