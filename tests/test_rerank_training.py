@@ -63,7 +63,6 @@ def _pair_loss(model_dir, queries, run, qrels, texts):
     return float(np.mean(losses)), scored
 
 
-@pytest.mark.slow
 def test_training_lowers_the_loss_changes_the_ranking_and_saves(slice_, tmp_path):
     queries, qrels, run, texts = slice_
     torch.manual_seed(3)  # the trainer's start: same seed -> same fresh head
@@ -82,7 +81,6 @@ def test_training_lowers_the_loss_changes_the_ranking_and_saves(slice_, tmp_path
     assert not (tmp_path / "model" / "checkpoint").exists()
 
 
-@pytest.mark.slow
 def test_interrupted_training_resumes_to_the_same_model(slice_, tmp_path, monkeypatch):
     from safetensors.torch import load_file
 
