@@ -29,7 +29,7 @@ from .qa_prompts import TEMPLATES, Template, post_process, render_prompt
 
 log = logging.getLogger(__name__)
 
-TemplateName = Literal["qa", "qa_unanswerable", "llama_chat_qa", "llama_chat_qa_unanswerable", "conv_qa",
+TemplateName = Literal["qa", "qa_delimited", "qa_unanswerable", "llama_chat_qa", "llama_chat_qa_unanswerable", "conv_qa",
                        "conv_qa_unanswerable", "llama_chat_conv_qa", "llama_chat_conv_qa_unanswerable",
                        "closed_book"]
 _PASSAGE_COLUMNS = ("docno", "score", "rank", "text", "title")
