@@ -28,6 +28,7 @@ BUILTIN: dict[str, str] = {
     # dense, learned-sparse and fused retrieval (issue 3)
     "dense": "retrievers.dense:DenseRetriever",
     "instruction-pair": "rag.followir:InstructionPair",
+    "splade": "retrievers.splade:SpladeRetriever",
     "rrf": "retrievers.fusion:RRF",
     "score-fusion": "retrievers.fusion:ScoreFusion",
     # rerankers

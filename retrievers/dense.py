@@ -44,6 +44,8 @@ class DenseRetriever(Stage):
     and ``{instruction}``, or ``model`` (the model's registered template, else ``append``).
     ``index``: ``flat`` (exact inner product), ``hnsw`` or ``ivfpq`` (with the parameters below).
     ``similarity``: ``cosine`` (L2-normalised embeddings) or ``dot``.
+    ``rerank_encode``: in re-ranking mode, embed the whole corpus once (``corpus``) or only the candidate
+    documents seen (``candidates``: for pools drawn from a large corpus); both are cached.
     """
 
     corpus: Corpus
@@ -57,6 +59,7 @@ class DenseRetriever(Stage):
     instruction: str = "append"
     max_length: int | None = None
     rerank: bool = False
+    rerank_encode: Literal["corpus", "candidates"] = field(default="corpus", metadata={"config": False})
     hnsw_m: int = 32
     ef_search: int = 128
     nlist: int = 0
@@ -116,17 +119,20 @@ class DenseRetriever(Stage):
         return hash_config("dense-embeddings", encoders.model_fingerprint(self.model), self.corpus.fingerprint(),
                            self.prompts.passage, self.with_title, self.similarity, st.max_seq_length)
 
-    def embeddings_path(self) -> Path:
-        """The cached folder of document embeddings (built on first use)."""
+    def embeddings_path(self, docnos: list[str] | None = None) -> Path:
+        """The cached folder of document embeddings (built on first use) of the corpus, or of ``docnos``."""
         cache = Cache.active() or Cache()
+        key = self.embeddings_key()
+        if docnos is not None:
+            key = hash_config(key, "subset", sorted(docnos))
 
         def build(tmp: Path) -> None:
-            docs = self.corpus.frame()
+            docs = self.corpus.frame() if docnos is None else self.corpus.documents(sorted(docnos))
             vectors = encoders.encode(self.encoder(), self.passage_texts(docs), self.batch_size,
                                       self.similarity == "cosine", self.threads, desc="encoding corpus")
             encoders.write_embeddings(tmp, docs["docno"].tolist(), vectors,
                                       {"model": self.model, "docs": len(docs), "dim": int(vectors.shape[1])})
-        return cache.artifact("dense-embeddings", self.embeddings_key(), build)
+        return cache.artifact("dense-embeddings", key, build)
 
     def doc_embeddings(self) -> tuple[list[str], np.ndarray]:
         """Document ids and embeddings (memory-mapped from the cache)."""
@@ -176,9 +182,15 @@ class DenseRetriever(Stage):
         queries = frame.drop_duplicates("qid")
         qvectors = self.encode_queries(query_texts(queries, self.instruction_mode()))
         qrow = {q: i for i, q in enumerate(queries["qid"].astype(str))}
-        docnos, dvectors = self.doc_embeddings()
+        wanted = frame["docno"].astype(str).unique().tolist()
+        if self.rerank_encode == "candidates":
+            known = self.corpus._lookup()
+            wanted_known = [d for d in wanted if d in known]
+            docnos, dvectors = encoders.read_embeddings(self.embeddings_path(wanted_known))
+        else:
+            docnos, dvectors = self.doc_embeddings()
         drow = {d: i for i, d in enumerate(docnos)}
-        missing = [d for d in frame["docno"].astype(str).unique() if d not in drow]
+        missing = [d for d in wanted if d not in drow]
         if missing:
             raise InputError(f"{len(missing)} candidate document(s) are not in the corpus, e.g. {missing[:3]}",
                              field="docno")

@@ -108,6 +108,18 @@ def test_rerank_scores_only_candidates_and_matches_full_search():
     assert reranked["a"] == pytest.approx(full["a"], abs=1e-6)
 
 
+def test_rerank_can_embed_only_the_candidates(tmp_path):
+    frame = pd.DataFrame({"qid": ["1", "1"], "query": ["river", "river"], "docno": ["b", "a"]})
+    with Cache(tmp_path).activate():
+        subset = dense(rerank=True, rerank_encode="candidates")(frame)
+        meta = list((tmp_path / "dense-embeddings").glob("*/docnos.txt"))
+        assert len(meta) == 1 and meta[0].read_text().split() == ["a", "b"]
+    full = dense(rerank=True)(frame)
+    pd.testing.assert_frame_equal(subset, full, atol=1e-5)
+    with pytest.raises(InputError, match="not in the corpus"):
+        dense(rerank=True, rerank_encode="candidates")(frame.assign(docno=["a", "zz"]))
+
+
 def test_rerank_errors_name_the_problem():
     with pytest.raises(InputError, match="docno"):
         dense(rerank=True)(pd.DataFrame({"qid": ["1"], "query": ["x"]}))
