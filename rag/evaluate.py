@@ -119,9 +119,13 @@ def _ir_per_query(results: pd.DataFrame, qrels: pd.DataFrame, measures: list[Any
     return pd.DataFrame(rows, columns=["qid", "measure", "value"])
 
 
+PAIRED_SUFFIX = "::changed"  # FollowIR-style paired runs (rag.followir): judged by p-MRR, not by qrels
+
+
 def _warn_id_mismatch(results: pd.DataFrame, qrels: pd.DataFrame) -> None:
     """Say (with counts) when run and qrels ids do not line up: usually a sign of mismatched files."""
-    run_qids, judged_qids = set(results["qid"].astype(str)), set(qrels["qid"].astype(str))
+    run_qids = {q for q in results["qid"].astype(str) if not q.endswith(PAIRED_SUFFIX)}
+    judged_qids = set(qrels["qid"].astype(str))
     unjudged = run_qids - judged_qids
     missing = judged_qids - run_qids
     if unjudged:
