@@ -121,3 +121,25 @@ def test_openai_client_against_a_real_local_server(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_hf_backend_on_a_tiny_local_causal_lm(tmp_path):
+    """Plumbing of the transformers backend on a randomly initialised 1-layer GPT-2 (no download)."""
+    import torch
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    from retrievers.encoders import minilm_path
+
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(str(minilm_path()))
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=tokenizer.vocab_size, n_layer=1, n_head=2, n_embd=32,
+                                       n_positions=512))
+    model.save_pretrained(tmp_path / "tiny")
+    tokenizer.save_pretrained(tmp_path / "tiny")
+    with Cache(tmp_path / "cache").activate():
+        llm = load_llm({"backend": "hf", "model": str(tmp_path / "tiny"), "threads": 1})
+        gen = llm.generate(["hello there"], max_tokens=4, logprobs=True)[0]
+        probs = llm.option_probs(["is it?"], ["yes", "no"])[0]
+    assert gen.completion_tokens <= 4 and len(gen.token_logprobs) == gen.completion_tokens
+    assert all(lp <= 0 for lp in gen.token_logprobs)
+    assert sum(probs.values()) == pytest.approx(1.0)
