@@ -131,18 +131,19 @@ class FastBM25(Stage):
         if self.rerank:
             return self._rerank(frame)
         queries = frame.drop_duplicates("qid")
-        texts = query_texts(queries, self.instruction)
+        queries = queries.assign(qid=queries["qid"].astype(str)).sort_values("qid", kind="stable")
         k = min(self.k, self.index().n_docs)
-        docs, scores = self.search_arrays(texts, k)
+        docs, scores = self.search_arrays(query_texts(queries, self.instruction), k)
+        # hits come sorted by score, ties by docno (documents are numbered in docno order), and queries
+        # by qid: the order add_ranks gives, without sorting a million rows again
         hits = docs >= 0
         rows = np.nonzero(hits)[0]
-        docnos = np.asarray(self.index().docnos, dtype=object)
-        out = pd.DataFrame({"qid": queries["qid"].astype(str).to_numpy()[rows],
-                            "docno": docnos[docs[hits]],
-                            "score": scores[hits].astype(np.float64)})
         keep = [c for c in queries.columns if c not in ("docno", "score", "rank", "text", "title")]
-        out = queries[keep].assign(qid=queries["qid"].astype(str)).merge(out, on="qid", how="inner")
-        return add_ranks(out)
+        out = queries[keep].iloc[rows].reset_index(drop=True)
+        out["docno"] = np.asarray(self.index().docnos, dtype=object)[docs[hits]]
+        out["score"] = scores[hits].astype(np.float64)
+        out["rank"] = np.nonzero(hits)[1].astype(np.int64)
+        return out
 
     def _rerank(self, frame: pd.DataFrame) -> pd.DataFrame:
         if "docno" not in frame.columns:
