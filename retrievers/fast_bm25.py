@@ -101,6 +101,14 @@ class FastBM25(Stage):
             self._impacts = Impacts.open(folder, mmap=self.mmap)
         return self._impacts
 
+    def prepare(self) -> None:
+        """Build (or open) the index and scoring tables now, e.g. before shards fan out to workers."""
+        self.impacts()
+
+    def __getstate__(self) -> dict:
+        # workers reopen the memory-mapped files from the cache folder instead of receiving copies
+        return {**self.__dict__, "_index": None, "_impacts": None, "analyzer": LuceneAnalyzer()}
+
     # ------------------------------------------------------------------ search
     def encode_queries(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """CSR arrays of the queries' known term ids and their counts (Anserini's bag of words)."""
