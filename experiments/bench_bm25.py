@@ -228,6 +228,8 @@ def main() -> None:
                         help="skip rank_bm25 above this size (it needs minutes)")
     parser.add_argument("--plot", type=Path, default=ROOT / "results" / "bench_bm25.png")
     parser.add_argument("--json", type=Path, default=None, help="also write the raw figures here")
+    parser.add_argument("--update", action="store_true",
+                        help="keep the rows of other sizes already in --json (re-measure some sizes only)")
     parser.add_argument("--timeout", type=int, default=900)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--docs", type=int, help=argparse.SUPPRESS)
@@ -248,6 +250,9 @@ def main() -> None:
                 row = run_worker(system, n_docs, args, Path(tmp))
                 if row:
                     rows.append(row)
+    if args.update and args.json and args.json.exists():
+        measured = {(r["system"], r["docs"]) for r in rows}
+        rows = [r for r in json.loads(args.json.read_text()) if (r["system"], r["docs"]) not in measured] + rows
     print(report(rows))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
