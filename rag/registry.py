@@ -51,6 +51,7 @@ BUILTIN: dict[str, str] = {
     "mention-counts": "rag.adaptive.counts:MentionCounts",
     # performance: in-process BM25 (Lucene analysis and scores, no JVM)
     "bm25-fast": "retrievers.fast_bm25:FastBM25",
+    "sharded": "rag.executor:Sharded",
 }
 _REGISTERED: dict[str, type] = {}
 

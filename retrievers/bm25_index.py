@@ -7,7 +7,7 @@ contribution is ``w - w / (1 + tf / (k1 (1 - b + b dl / avgdl)))`` in single pre
 the term's count in the query (Anserini's bag-of-words query), summed in double and rounded to float.
 
 Files of an index folder: ``meta.json``, ``terms.json`` (the vocabulary, by term id), ``docnos.json``,
-``indptr.npy`` (int64, n_terms + 1), ``docs.npy`` (int32 document numbers), ``tf.npy`` (float32) and
+``indptr.npy`` (int64, n_terms + 1), ``docs.npy`` (int32 document numbers, in docno order), ``tf.npy`` (float32) and
 ``norms.npy`` (uint8 per document). Scoring tables for one ``(k1, b)`` (``impacts.npy``, ``idf.npy``,
 ``inv_norm.npy``) live in a folder of their own, see :func:`build_impacts`.
 """
@@ -21,7 +21,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 # ---------------------------------------------------------------------- Lucene's one-byte lengths
@@ -79,7 +79,13 @@ def build_postings(docs: Iterable[tuple[str, str]], analyze: Callable[[str], lis
     n_docs = len(docnos)
     lengths_np = np.frombuffer(lengths, dtype=np.int64) if lengths else np.zeros(0, np.int64)
     terms_np = np.frombuffer(term_ids, dtype=np.int32) if term_ids else np.zeros(0, np.int32)
-    doc_of_token = np.repeat(np.arange(n_docs, dtype=np.int64), lengths_np)
+    # documents are numbered in docno order, so "ties to the lower number" is "ties by docno" (add_ranks)
+    order = np.argsort(np.array(docnos, dtype=str), kind="stable") if docnos else np.zeros(0, np.int64)
+    new_number = np.empty(n_docs, dtype=np.int64)
+    new_number[order] = np.arange(n_docs)
+    doc_of_token = np.repeat(new_number, lengths_np)
+    lengths_np = lengths_np[order]
+    docnos = [docnos[i] for i in order]
     keys, tf = np.unique(terms_np.astype(np.int64) * max(n_docs, 1) + doc_of_token, return_counts=True)
     term_of_posting = keys // max(n_docs, 1)
     indptr = np.zeros(len(vocab) + 1, dtype=np.int64)

@@ -101,6 +101,14 @@ class FastBM25(Stage):
             self._impacts = Impacts.open(folder, mmap=self.mmap)
         return self._impacts
 
+    def prepare(self) -> None:
+        """Build (or open) the index and scoring tables now, e.g. before shards fan out to workers."""
+        self.impacts()
+
+    def __getstate__(self) -> dict:
+        # workers reopen the memory-mapped files from the cache folder instead of receiving copies
+        return {**self.__dict__, "_index": None, "_impacts": None, "analyzer": LuceneAnalyzer()}
+
     # ------------------------------------------------------------------ search
     def encode_queries(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """CSR arrays of the queries' known term ids and their counts (Anserini's bag of words)."""
@@ -131,18 +139,19 @@ class FastBM25(Stage):
         if self.rerank:
             return self._rerank(frame)
         queries = frame.drop_duplicates("qid")
-        texts = query_texts(queries, self.instruction)
+        queries = queries.assign(qid=queries["qid"].astype(str)).sort_values("qid", kind="stable")
         k = min(self.k, self.index().n_docs)
-        docs, scores = self.search_arrays(texts, k)
+        docs, scores = self.search_arrays(query_texts(queries, self.instruction), k)
+        # hits come sorted by score, ties by docno (documents are numbered in docno order), and queries
+        # by qid: the order add_ranks gives, without sorting a million rows again
         hits = docs >= 0
         rows = np.nonzero(hits)[0]
-        docnos = np.asarray(self.index().docnos, dtype=object)
-        out = pd.DataFrame({"qid": queries["qid"].astype(str).to_numpy()[rows],
-                            "docno": docnos[docs[hits]],
-                            "score": scores[hits].astype(np.float64)})
         keep = [c for c in queries.columns if c not in ("docno", "score", "rank", "text", "title")]
-        out = queries[keep].assign(qid=queries["qid"].astype(str)).merge(out, on="qid", how="inner")
-        return add_ranks(out)
+        out = queries[keep].iloc[rows].reset_index(drop=True)
+        out["docno"] = np.asarray(self.index().docnos, dtype=object)[docs[hits]]
+        out["score"] = scores[hits].astype(np.float64)
+        out["rank"] = np.nonzero(hits)[1].astype(np.int64)
+        return out
 
     def _rerank(self, frame: pd.DataFrame) -> pd.DataFrame:
         if "docno" not in frame.columns:

@@ -131,3 +131,12 @@ def test_scores_and_rankings_match_lucene(tmp_path):
     assert (both["score_fast"] - both["score_lucene"]).abs().max() < 2e-4
     top10 = lambda r: r[r["rank"] < 10].groupby("qid")["docno"].apply(list)  # noqa: E731
     assert top10(fast).to_dict() == top10(lucene).to_dict()
+
+
+def test_output_is_in_add_ranks_order(tmp_path):
+    from rag.pipeline import add_ranks
+    corpus = _toy_corpus()
+    queries = _queries().sample(frac=1.0, random_state=3)  # qids out of order
+    with Cache(tmp_path).activate():
+        out = FastBM25(corpus, k=40)(queries)
+    pd.testing.assert_frame_equal(out, add_ranks(out.drop(columns="rank")))
