@@ -46,7 +46,7 @@ def run_condition(args, ds, bm25: pd.DataFrame, condition: str, seed: int) -> No
     from rerankers.cross_encoder import CrossEncoderReranker
     from rerankers.training import TrainingConfig, train_reranker
 
-    name = f"{condition}-s{seed}"
+    name = f"{condition}{args.tag}-s{seed}"
     out = Path(args.out)
     if (out / "done" / f"{name}.json").exists():
         print(f"{name}: already done")
@@ -56,7 +56,7 @@ def run_condition(args, ds, bm25: pd.DataFrame, condition: str, seed: int) -> No
                             batch_size=args.batch_size, max_length=args.max_length,
                             end_of_curriculum=args.end_of_curriculum, valid_queries=args.valid_queries,
                             valid_depth=20, patience=args.patience, run_depth=100, negatives_depth=args.neg_depth,
-                            threads=args.threads, weighting=args.weighting)
+                            threads=args.threads, weighting=args.weighting, micro_batch_size=args.micro_batch)
     t0 = time.perf_counter()
     result = train_reranker(config)
     train_s = time.perf_counter() - t0
@@ -70,7 +70,7 @@ def run_condition(args, ds, bm25: pd.DataFrame, condition: str, seed: int) -> No
     write_run(reranked, out / "runs" / f"{name}.trec", tag=name)
     values = per_query(reranked, ds.qrels("test"), MEASURES, qids=bm25["qid"].unique())
     means = values.groupby("measure")["value"].mean().to_dict()
-    record = {"condition": condition, "seed": seed, "train_seconds": round(train_s, 1),
+    record = {"condition": condition + args.tag, "seed": seed, "train_seconds": round(train_s, 1),
               "rerank_seconds": round(rerank_s, 1), "peak_memory_mb": result.peak_memory_mb,
               "best_iteration": result.best_iteration, "best_valid": result.best_valid,
               "final_loss": float(result.history["loss"].iloc[-1]), "figures": means,
@@ -143,6 +143,9 @@ def main(argv=None) -> int:
     p.add_argument("--neg-depth", type=int, default=100)
     p.add_argument("--valid-queries", type=int, default=50, help="train claims held out for early stopping (0: none)")
     p.add_argument("--patience", type=int, default=20)
+    p.add_argument("--micro-batch", type=int, default=None, help="micro-batch size (gradient accumulation); the "
+                   "curriculum's batch-mean weight is taken per micro-batch")
+    p.add_argument("--tag", default="", help="suffix of the condition names (e.g. -mb2 for a micro-batch variant)")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     ds = load_dataset("scifact")

@@ -75,6 +75,7 @@ class TrainingConfig:
     iterations: int = 40                    # maximum number of iterations
     batches_per_iteration: int = 32
     batch_size: int = 16
+    micro_batch_size: int | None = None     # gradient accumulation; None: the whole batch at once
     encoder_lr: float = 2e-5
     head_lr: float = 1e-3
     max_length: int = 256
@@ -99,6 +100,9 @@ class TrainingConfig:
                               field="loss")
         if self.positives not in ("intersect", "all"):
             raise ConfigError(f"positives must be 'intersect' or 'all', got {self.positives!r}", field="positives")
+        if self.micro_batch_size is not None and not 1 <= self.micro_batch_size <= self.batch_size:
+            raise ConfigError(f"micro_batch_size must be between 1 and batch_size, got {self.micro_batch_size}",
+                              field="micro_batch_size")
         for name in ("iterations", "batches_per_iteration", "batch_size", "num_negatives", "run_depth",
                      "negatives_depth", "validate_every", "patience", "valid_depth"):
             if getattr(self, name) < 1:
@@ -299,14 +303,30 @@ class RerankerTrainer:
         return relevance_logit(net(**{k: v.to(device) for k, v in batch.items()}).logits)
 
     def train_batch(self, tokenizer, net, optimizer, device, sampler: PairSampler, iteration: int) -> float:
+        """One optimiser step on ``batch_size`` samples, accumulated over micro-batches of
+        ``micro_batch_size`` (the curriculum's batch-mean weight is taken per micro-batch, as in OpenNIR,
+        whose BERT config accumulates micro-batches of 2 into batches of 16). Returns the mean loss."""
+        c = self.config
+        pos, neg = sampler.sample(c.batch_size)
+        micro = c.micro_batch_size or c.batch_size
+        net.train()
+        optimizer.zero_grad()
+        total = 0.0
+        for start in range(0, c.batch_size, micro):
+            part = slice(start, start + micro)
+            loss, mean = self._micro_loss(tokenizer, net, device, pos[part], neg[part], iteration)
+            (loss * (len(pos[part]) / c.batch_size)).backward()
+            total += mean * len(pos[part])
+        optimizer.step()
+        return total / c.batch_size
+
+    def _micro_loss(self, tokenizer, net, device, pos: np.ndarray, neg: np.ndarray, iteration: int):
         import torch
 
         c = self.config
-        pos, neg = sampler.sample(c.batch_size)
         rows = np.concatenate([pos[:, None], neg], axis=1)  # (n, 1 + negatives), positive first
         qids = self.pool["qid"].to_numpy()[rows.reshape(-1)].tolist()
         docnos = self.pool["docno"].to_numpy()[rows.reshape(-1)].tolist()
-        net.train()
         scores = self._scores(tokenizer, net, device, qids, docnos).view(rows.shape)
         if c.pairwise:
             losses = sample_losses(scores, None, c.loss, c.hinge_margin)
@@ -320,10 +340,7 @@ class RerankerTrainer:
             d = difficulty(self.pool, pos, neg, c.pairwise, c.anti)
             w = torch.as_tensor(cl.anneal(d, iteration, c.end_of_curriculum), dtype=losses.dtype, device=device)
             loss = cl.weighted_loss(losses, w, c.weighting)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        return float(losses.mean().detach())
+        return loss, float(losses.mean().detach())
 
     def validate(self, tokenizer, net, device) -> float:
         import torch

@@ -120,3 +120,34 @@ def test_training_config_file_errors(tmp_path):
         load_training_config(path)
     path.write_text("output: models/x\ncurriculum: kdescore\nend_of_curriculum: 5\n")
     assert load_training_config(path).end_of_curriculum == 5
+
+
+@pytest.mark.slow
+def test_micro_batches_accumulate_to_the_same_step_and_weight_per_micro_batch(slice_, tmp_path, monkeypatch):
+    """Without dropout, 2 micro-batches of 2 give the full batch's step when weights are uniform; with a
+    curriculum the batch-mean weight is taken per micro-batch (OpenNIR), so the step differs."""
+    from safetensors.torch import load_file
+
+    import rerankers.training as training
+
+    queries, qrels, run, texts = slice_
+    original = training.load_cross_encoder
+
+    def no_dropout(*a, **k):
+        tok, net = original(*a, **k)
+        for module in net.modules():
+            if isinstance(module, torch.nn.Dropout):
+                module.p = 0.0
+        return tok, net
+
+    monkeypatch.setattr(training, "load_cross_encoder", no_dropout)
+
+    def weights(name, **kw):
+        cfg = _config(tmp_path / name, iterations=1, batches_per_iteration=1, end_of_curriculum=5, **kw)
+        RerankerTrainer(cfg, queries, qrels, run, texts).train()
+        return load_file(str(tmp_path / name / "model.safetensors"))
+
+    close = lambda a, b: all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    assert close(weights("whole", curriculum="none"), weights("micro", curriculum="none", micro_batch_size=2))
+    assert not close(weights("cl-whole", curriculum="normscore"),
+                     weights("cl-micro", curriculum="normscore", micro_batch_size=2))
