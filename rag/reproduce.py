@@ -20,7 +20,7 @@ import pandas as pd
 from .errors import ConfigError, InputError
 
 DEFAULT_FILE = Path("experiments") / "reproductions.yaml"
-ENTRY_KEYS = {"name", "config", "system", "measure", "expected", "tolerance", "source", "needs"}
+ENTRY_KEYS = {"name", "config", "system", "measure", "expected", "tolerance", "source", "needs", "slow"}
 
 
 def load_reproductions(path: str | Path | None = None) -> list[dict[str, Any]]:

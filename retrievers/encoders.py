@@ -163,7 +163,15 @@ def load_model(model: str, device: str = "auto", max_length: int | None = None):
         except ImportError as exc:  # pragma: no cover - it is a core dependency
             raise MissingDependencyError("sentence-transformers", purpose="dense retrieval") from exc
         log.info("loading %s on %s", resolved, device)
-        _LOADED[key] = SentenceTransformer(resolved, device=device)
+        from transformers.utils import logging as hf_logging
+
+        bar_was_on = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # a bar for reading a local folder is noise
+        try:
+            _LOADED[key] = SentenceTransformer(resolved, device=device)
+        finally:
+            if bar_was_on:
+                hf_logging.enable_progress_bar()
     st = _LOADED[key]
     if max_length is not None:
         st.max_seq_length = int(max_length)

@@ -11,7 +11,10 @@ REPO = Path(__file__).resolve().parents[1]
 ENTRIES = load_reproductions(REPO / "experiments" / "reproductions.yaml")
 
 
-@pytest.mark.parametrize("entry", ENTRIES, ids=[e["name"] for e in ENTRIES])
+PARAMS = [pytest.param(e, id=e["name"], marks=[pytest.mark.slow] if e.get("slow") else []) for e in ENTRIES]
+
+
+@pytest.mark.parametrize("entry", PARAMS)
 def test_reproduction(entry, monkeypatch):
     if not data_available(entry):
         pytest.skip(f"needs the shared data set {entry['needs']!r}")
