@@ -143,3 +143,33 @@ def test_hf_backend_on_a_tiny_local_causal_lm(tmp_path):
     assert gen.completion_tokens <= 4 and len(gen.token_logprobs) == gen.completion_tokens
     assert all(lp <= 0 for lp in gen.token_logprobs)
     assert sum(probs.values()) == pytest.approx(1.0)
+
+
+def _fake_split_packages(root, chunks):
+    for i, chunk in enumerate(chunks, start=1):
+        package = root / f"fake_gguf_part{i}"
+        (package / "data").mkdir(parents=True)
+        (package / "__init__.py").write_text("")
+        (package / "data" / f"part{i:02d}.bin").write_bytes(chunk)
+    return tuple(f"fake_gguf_part{i}" for i in range(1, len(chunks) + 1))
+
+
+def test_split_gguf_is_assembled_once_and_checksummed(tmp_path, monkeypatch):
+    import hashlib
+
+    from rag.errors import RagifError
+    from rag.llm.models import SplitGGUF
+
+    monkeypatch.setenv("RAGIF_CACHE", str(tmp_path / "cache"))
+    monkeypatch.syspath_prepend(str(tmp_path / "pkgs"))
+    chunks = [b"GGUF" + b"a" * 1000, b"b" * 500, b"c" * 7]
+    packages = _fake_split_packages(tmp_path / "pkgs", chunks)
+    whole = b"".join(chunks)
+    good = SplitGGUF("fake", packages, hashlib.sha256(whole).hexdigest(), len(whole), "fake.gguf")
+    path = good.path()
+    assert path.read_bytes() == whole and good.path() == path
+    path.unlink()
+    bad = SplitGGUF("fake", packages, "0" * 64, len(whole), "fake.gguf")
+    with pytest.raises(RagifError, match="sha256"):
+        bad.path()
+    assert not list((tmp_path / "cache" / "models").iterdir())   # nothing half-written is left behind
