@@ -202,12 +202,14 @@ def plot(rows: list[dict], path: Path) -> None:
 
     table = pd.DataFrame(rows)
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    colours = dict(zip(SYSTEMS, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
     for system, group in table.groupby("system"):
         group = group.sort_values("docs")
+        style = {"marker": "o", "label": system, "color": colours.get(system)}
         if group["qps@100"].notna().any():
-            left.plot(group["docs"], group["qps@100"], marker="o", label=system)
-        if "index_s" in group and group["index_s"].notna().any():
-            right.plot(group["docs"], group["index_s"], marker="o", label=system)
+            left.plot(group["docs"], group["qps@100"], **style)
+        if system != "ragif-fast-arrays" and "index_s" in group and group["index_s"].notna().any():
+            right.plot(group["docs"], group["index_s"], **style)  # the same index as ragif-fast
     left.set(xscale="log", yscale="log", xlabel="documents", ylabel="queries/s (k=100)", title="BM25 search")
     right.set(xscale="log", yscale="log", xlabel="documents", ylabel="seconds", title="BM25 index build")
     for ax in (left, right):
