@@ -5,6 +5,7 @@
     ragif board RESULTS           write Markdown/HTML/LaTeX leaderboards of a results folder
     ragif reproduce [FILE]        run the reproductions and check their scores
     ragif datasets                list the named datasets and where they were found
+    ragif doctor                  what works on this machine and how to fix what does not
     ragif train-reranker CONFIG   train a cross-encoder reranker (optionally with a curriculum)
     ragif meta-eval SCORES ...    agreement of answer metrics with human labels (Spearman, Kendall, AUC)
 """
@@ -106,6 +107,14 @@ def _cmd_meta_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import FAIL, report, run_checks
+
+    checks = run_checks()
+    print(report(checks))
+    return 1 if any(c.status == FAIL for c in checks) else 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ragif", description="Retrieval-augmented QA and instruction-following IR "
                                                           "experiments.")
@@ -138,6 +147,9 @@ def parser() -> argparse.ArgumentParser:
 
     ds = sub.add_parser("datasets", help="list the named datasets")
     ds.set_defaults(func=_cmd_datasets)
+
+    dr = sub.add_parser("doctor", help="check Python, torch, Java, faiss, offline models, llama.cpp, Ray, LLM server")
+    dr.set_defaults(func=_cmd_doctor)
 
     tr = sub.add_parser("train-reranker", help="train a cross-encoder reranker from a YAML training config")
     tr.add_argument("config", help="YAML file whose keys are rerankers.training.TrainingConfig fields")
