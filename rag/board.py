@@ -196,6 +196,13 @@ document.querySelectorAll('table.sortable').forEach(function(table){
     });
   });
 });
+function openTarget(){
+  var id = decodeURIComponent(location.hash.slice(1));
+  var target = id && document.getElementById(id);
+  if (target && target.tagName === 'DETAILS') { target.open = true; target.scrollIntoView(); }
+}
+window.addEventListener('hashchange', openTarget);
+openTarget();
 """
 
 
@@ -239,7 +246,8 @@ def render_html(board: Board, digits: int = 4) -> str:
                            for q, r in zip(wide.index, wide.to_numpy()))
             sections.append(
                 f'<details id="{_anchor(system)}"><summary>{e(system)}: per-query values ({len(wide)} queries)'
-                f'</summary><table class="sortable"><thead><tr><th>qid</th>'
+                f'</summary><p><a href="#leaderboard">back to the leaderboard</a></p>'
+                f'<table class="sortable"><thead><tr><th>qid</th>'
                 + "".join(f"<th>{e(m)}</th>" for m in wide.columns) + f"</tr></thead><tbody>{body}</tbody></table>"
                 "</details>")
     pipelines = board.provenance.get("pipelines", {})

@@ -55,7 +55,7 @@ class ExperimentResults:
         return list(self.table.columns)
 
     def save(self, folder: str | Path, formats: Sequence[str] = ("csv", "md", "html", "tex"),
-             save_runs: bool = True) -> Path:
+             save_runs: bool = True, plots: bool = True) -> Path:
         """Write the tables, provenance, leaderboards and runs into ``folder`` (atomically, file by file)."""
         from .board import write_boards
 
@@ -76,7 +76,31 @@ class ExperimentResults:
                 used.add(stem.lower())
                 _save_run(frame, run_dir / stem, self.cache, self.run_keys.get(system))
         write_boards(folder, formats=formats)
+        if plots and self.baseline and len(self.runs) > 1:
+            self._save_plots(folder)
         return folder
+
+    def _save_plots(self, folder: Path) -> None:
+        """Per-query differences to the baseline on the first measure, as PNG and SVG (cached by content)."""
+        measure = self.measures[0]
+        stem = f"deltas-{_file_name(measure)}"
+
+        def build(tmp: Path) -> None:
+            from .plots import per_query_deltas
+
+            per_query_deltas(self.per_query, self.baseline, measure, tmp / stem,
+                             title=f"{self.name}: per-query {measure} against {self.baseline}")
+
+        if self.cache is None:
+            build(folder)
+            return
+        built = self.cache.artifact("plots", hash_config("deltas-plot", hash_frame(self.per_query), self.baseline,
+                                                          measure, self.name, 1), build)
+        for path in built.iterdir():
+            if path.suffix in (".png", ".svg"):
+                tmp = folder / f".{path.name}.tmp"
+                shutil.copyfile(path, tmp)
+                os.replace(tmp, folder / path.name)
 
     def __repr__(self) -> str:
         return f"ExperimentResults({self.name!r})\n{self.table.to_string(float_format=lambda v: f'{v:.4f}')}"

@@ -48,7 +48,8 @@ def test_saved_folder_and_boards(results, tmp_path):
     _, res, _ = results
     folder = res.save(tmp_path / "out")
     for name in ("results.csv", "per_query.csv", "significance.csv", "provenance.json", "leaderboard.md",
-                 "leaderboard.html", "leaderboard.tex", "runs/BM25.trec"):
+                 "leaderboard.html", "leaderboard.tex", "runs/BM25.trec", "deltas-nDCG_10.png",
+                 "deltas-nDCG_10.svg"):
         assert (folder / name).exists(), name
     provenance = json.loads((folder / "provenance.json").read_text())
     for key in ("config_hash", "versions", "git", "date", "seed"):
@@ -65,5 +66,5 @@ def test_saving_twice_gives_identical_files(results, tmp_path):
     _, res, _ = results
     a = res.save(tmp_path / "a")
     b = res.save(tmp_path / "b")
-    for name in ("results.csv", "leaderboard.md", "provenance.json"):
-        assert (a / name).read_bytes() == (b / name).read_bytes()
+    for name in ("results.csv", "leaderboard.md", "provenance.json", "deltas-nDCG_10.svg", "runs/BM25-top3.trec"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
