@@ -44,7 +44,7 @@ def register_measure(name: str, factory: Any) -> None:
     _CUSTOM[name] = factory
 
 
-_PLUGINS = ("rag.metrics.measures",)  # modules that register measures when first needed
+_PLUGINS = ("rag.metrics.measures", "rag.adaptive.measures")  # modules that register measures when first needed
 
 
 def _load_plugins() -> None:

@@ -160,3 +160,17 @@ def test_answer_measures_on_routed_answers():
     assert (parse_measure("LLMTokens").per_query(out, None) > 0).all()
     with pytest.raises(InputError):
         parse_measure("RetrievalRate").per_query(queries, None)
+
+
+def test_popqa_route_config_builds():
+    from pathlib import Path
+    from rag.datasets import data_root
+    root = data_root()
+    if root is None or not (root / "popqa-longtail").exists():
+        pytest.skip("shared data popqa-longtail is absent (set RAGIF_DATA)")
+    from rag.config import load_experiment
+    experiment = load_experiment(Path(__file__).resolve().parents[1] / "experiments" / "popqa_route.yaml")
+    routes = {name: p for name, p in experiment.pipelines.items() if isinstance(p, Route)}
+    assert set(routes) == {"popularity-route", "confidence-route"}
+    assert routes["popularity-route"].policy.cuts["country"] == 4.0
+    assert routes["confidence-route"].policy.stages[-1].threshold == 0.5
