@@ -33,6 +33,9 @@ BUILTIN: dict[str, str] = {
     "score-fusion": "retrievers.fusion:ScoreFusion",
     # rerankers
     "cross-encoder": "rerankers.cross_encoder:CrossEncoderReranker",
+    "llm-pointwise": "rerankers.llm:LLMPointwiseReranker",
+    "llm-listwise": "rerankers.llm:LLMListwiseReranker",
+    "utility-judge": "rag.judges.stage:UtilityJudge",
     # question answering (reader)
     "reader": "rag.qa:Reader",
     # adaptive retrieval (rag/adaptive): routing policies
