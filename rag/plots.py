@@ -86,3 +86,22 @@ def curve(frame: pd.DataFrame, x: str, y: str, stem: str | Path, by: str | None 
     paths = _save(fig, Path(stem))
     plt.close(fig)
     return paths
+
+
+def tradeoff(frame: pd.DataFrame, x: str, y: str, label: str, stem: str | Path, title: str | None = None,
+             yerr: str | None = None) -> list[Path]:
+    """One labelled point per row (e.g. adaptive-retrieval policies: accuracy against retrieval rate)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    ax.errorbar(frame[x], frame[y], yerr=frame[yerr] if yerr else None, fmt="o", capsize=3)
+    for _, row in frame.iterrows():
+        ax.annotate(str(row[label]), (row[x], row[y]), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    ax.set_xlabel(x.replace("_", " "))
+    ax.set_ylabel(y.replace("_", " "))
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    paths = _save(fig, Path(stem))
+    plt.close(fig)
+    return paths
