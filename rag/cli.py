@@ -6,6 +6,7 @@
     ragif reproduce [FILE]        run the reproductions and check their scores
     ragif datasets                list the named datasets and where they were found
     ragif doctor                  what works on this machine and how to fix what does not
+    ragif plot KIND SOURCE        plots (PNG + SVG): per-query deltas, tradeoff, scatter, ROC, curves
     ragif train-reranker CONFIG   train a cross-encoder reranker (optionally with a curriculum)
     ragif meta-eval SCORES ...    agreement of answer metrics with human labels (Spearman, Kendall, AUC)
 """
@@ -136,7 +137,7 @@ def parser() -> argparse.ArgumentParser:
 
     bd = sub.add_parser("board", help="write leaderboards (Markdown, HTML, LaTeX) of a results folder")
     bd.add_argument("results")
-    bd.add_argument("--format", default="md,html,tex", help="comma-separated: md, html, tex")
+    bd.add_argument("--format", default="md,html,tex,plots", help="comma-separated: md, html, tex, plots")
     bd.set_defaults(func=_cmd_board)
 
     rp = sub.add_parser("reproduce", help="run reproductions and check the scores they must give")
@@ -147,6 +148,9 @@ def parser() -> argparse.ArgumentParser:
 
     ds = sub.add_parser("datasets", help="list the named datasets")
     ds.set_defaults(func=_cmd_datasets)
+
+    from .plot_cli import add_parser as add_plot_parser
+    add_plot_parser(sub)
 
     dr = sub.add_parser("doctor", help="check Python, torch, Java, faiss, offline models, llama.cpp, Ray, LLM server")
     dr.set_defaults(func=_cmd_doctor)
