@@ -111,8 +111,10 @@ def _cmd_meta_eval(args: argparse.Namespace) -> int:
 def _cmd_doctor(args: argparse.Namespace) -> int:
     from .doctor import FAIL, report, run_checks
 
-    checks = run_checks()
-    print(report(checks))
+    from .doctor import as_json
+
+    checks = run_checks(llm_url=args.llm_url, config=args.config)
+    print(as_json(checks) if args.json else report(checks))
     return 1 if any(c.status == FAIL for c in checks) else 0
 
 
@@ -153,6 +155,9 @@ def parser() -> argparse.ArgumentParser:
     add_plot_parser(sub)
 
     dr = sub.add_parser("doctor", help="check Python, torch, Java, faiss, offline models, llama.cpp, Ray, LLM server")
+    dr.add_argument("--llm-url", help="OpenAI-compatible server to check (default: $RAGIF_LLM_BASE_URL)")
+    dr.add_argument("--config", help="experiment config whose llm: {backend: openai, base_url: ...} to check")
+    dr.add_argument("--json", action="store_true", help="machine-readable output")
     dr.set_defaults(func=_cmd_doctor)
 
     tr = sub.add_parser("train-reranker", help="train a cross-encoder reranker from a YAML training config")
