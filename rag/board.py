@@ -120,7 +120,9 @@ class Board:
         """The plots written next to the tables (``*.png`` with an ``.svg`` twin), in name order."""
         if self.folder is None:
             return []
-        return sorted(p for p in self.folder.glob("*.png") if p.with_suffix(".svg").exists())
+        found = sorted(p for p in self.folder.glob("*.png") if p.with_suffix(".svg").exists())
+        order = {f"deltas-{_file_stem(m)}": i for i, m in enumerate(self.table.columns)}  # measure order first
+        return sorted(found, key=lambda p: (order.get(p.stem, len(order)), p.name))
 
     # ------------------------------------------------------------------ formats
     def markdown(self, digits: int = 4) -> str:
@@ -191,6 +193,11 @@ _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "_": r"\_",
 def latex_escape(text: str) -> str:
     """Escape LaTeX's special characters (one pass, so replacements are never escaped again)."""
     return "".join(_LATEX_SPECIAL.get(c, c) for c in text)
+
+
+def _file_stem(name: str) -> str:
+    """The file-name form of a measure or system name (as ``ExperimentResults.save`` writes them)."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "system"
 
 
 def _md_escape(text: str) -> str:
@@ -406,8 +413,8 @@ def _plot_figures(board: Board) -> list[str]:
 
 def render_html(board: Board, digits: int = 4) -> str:
     """A standalone page (inline CSS and JS, no network): sortable leaderboard with best values and
-    significance marked, per-query tables linked both ways to the leaderboard rows, plots from the
-    folder's ``plots/`` inlined, provenance in the footer and on hover."""
+    significance marked, per-query tables linked both ways to the leaderboard rows, the plots of the
+    results folder inlined, provenance in the footer and on hover."""
     e = html.escape
     measures = list(board.table.columns)
     title = board.provenance.get("experiment", "ragif leaderboard")
@@ -417,9 +424,8 @@ def render_html(board: Board, digits: int = 4) -> str:
     rows = _leaderboard_rows(board, measures, digits)
     sections = _per_query_sections(board, measures, digits)
     figures = _plot_figures(board)
-    pipelines = board.provenance.get("pipelines", {})
-    described = "".join(f'<li><a href="#{_anchor(k, "row-")}"><b>{e(k)}</b></a>: <code>{e(v)}</code></li>'
-                        for k, v in pipelines.items())
+    described = "".join(f'<li><a href="#{_anchor(k, "row-")}"><b>{e(k)}</b></a>: <code>{e(board.describe(k))}</code>'
+                        f'</li>' for k in board.table.index if board.describe(k))
     footer = "<br>".join(e(line) for line in board.provenance_lines())
     full = e(json.dumps(board.provenance, indent=2, sort_keys=True))
     ds = board.provenance.get("dataset", {})

@@ -155,31 +155,33 @@ def tradeoff(frame: pd.DataFrame, x: str, y: str, stem: str | Path, label: str |
              err: str | None = None, title: str | None = None, xlabel: str | None = None,
              ylabel: str | None = None) -> list[Path]:
     """One point per row (e.g. an adaptive-retrieval policy: ``y`` accuracy against ``x`` retrieval rate),
-    labelled by ``label``, with ``err`` (a standard deviation column) or ``<y>_lo``/``<y>_hi`` as error
+    named by ``label`` (one colour and legend entry each), with ``err`` (a standard deviation column) or ``<y>_lo``/``<y>_hi`` as error
     bars, and the Pareto frontier (best ``y`` for at most that ``x``) as a dashed line."""
     _require(frame, [x, y, label, err], "tradeoff plot")
     plt = _pyplot()
     data = frame.dropna(subset=[x, y]).reset_index(drop=True)
     xs, ys = data[x].to_numpy(float), data[y].to_numpy(float)
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    fig, ax = plt.subplots(figsize=(7.6, 4.4))
     if err:
         yerr = data[err].to_numpy(float)
     elif f"{y}_lo" in data and f"{y}_hi" in data:
         yerr = np.vstack([ys - data[f"{y}_lo"].to_numpy(float), data[f"{y}_hi"].to_numpy(float) - ys])
     else:
         yerr = None
-    ax.errorbar(xs, ys, yerr=yerr, fmt="o", color="#1f5fbf", ecolor="#9db4d8", elinewidth=1, capsize=3)
+    colours = plt.get_cmap("tab10").colors
+    names = data[label].astype(str).tolist() if label else [None] * len(data)
+    for i, name in enumerate(names):   # one colour and legend entry per point: readable when points cluster
+        e = None if yerr is None else (yerr[i] if yerr.ndim == 1 else yerr[:, i:i + 1])
+        ax.errorbar(xs[i], ys[i], yerr=e, fmt="o", color=colours[i % len(colours)], elinewidth=1, capsize=3,
+                    alpha=0.9, label=name)
     front = _pareto(xs, ys)
-    ax.plot(xs[front], ys[front], "--", color="#2e7d32", linewidth=1, label="Pareto frontier")
-    if label:
-        for xi, yi, name in zip(xs, ys, data[label].astype(str)):
-            ax.annotate(name, (xi, yi), fontsize=7, xytext=(4, 4), textcoords="offset points")
+    ax.plot(xs[front], ys[front], "--", color="#555555", linewidth=1, label="Pareto frontier", zorder=0)
     ax.set_xlabel(xlabel or x)
     ax.set_ylabel(ylabel or y)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     if title:
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title, fontsize=9)
     fig.tight_layout()
     paths = _save(fig, Path(stem))
     plt.close(fig)

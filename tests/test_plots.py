@@ -70,7 +70,7 @@ def test_board_command_writes_plots_and_the_page_shows_them(results_folder, caps
     assert (results_folder / "deltas-R_100.svg").exists()
     page = (results_folder / "leaderboard.html").read_text()
     assert page.count('src="data:image/png;base64,') == 2
-    assert [p.name for p in Board.load(results_folder).plot_files()] == ["deltas-R_100.png", "deltas-nDCG_10.png"]
+    assert [p.name for p in Board.load(results_folder).plot_files()] == ["deltas-nDCG_10.png", "deltas-R_100.png"]
 
 
 def test_pareto_frontier():
