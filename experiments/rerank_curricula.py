@@ -3,6 +3,8 @@ curriculum and with each difficulty heuristic (MacAvaney et al. 2020; METHODS.md
 
     # train + rerank some conditions/seeds (each result is written as soon as it completes)
     python experiments/rerank_curricula.py run --conditions none kdescore --seeds 1 2 3
+    # OpenNIR's BERT setting: curriculum weight per micro-batch of 2 (note the '=' before a leading dash)
+    python experiments/rerank_curricula.py run --conditions kdescore --micro-batch 2 --tag=-mb2
     # table over everything finished so far: nDCG@10, RR@10, P@1, significance vs BM25 and vs no curriculum
     python experiments/rerank_curricula.py table
 
