@@ -7,6 +7,7 @@ test_resume.py (corrupted cache entries), test_cli.py (exit codes).
 from __future__ import annotations
 
 import logging
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -17,6 +18,7 @@ import pytest
 from rag.config import load_experiment
 from rag.datasets import Corpus, jsonl_queries, load_beir, read_qrels, read_run, read_topics
 from rag.errors import ConfigError, InputError
+from rag.llm.openai_compat import LLMServerError
 from rag.evaluate import evaluate
 from rag.pipeline import RankCutoff
 
@@ -41,6 +43,35 @@ def file(root: Path, name: str, body: str | bytes) -> Path:
 
 def config(root: Path, body: str) -> Path:
     return file(root, "exp.yaml", body)
+
+
+def _judge_with_replies(replies: list[str]):
+    from rag.cache import Cache
+    from rag.judges import pointwise
+    from rag.llm import Generation, load_llm
+
+    class Replies:
+        name = f"replies-{id(replies)}"
+
+        def generate(self, prompts, **kw):
+            return [Generation(r, 1, 1, 0.0) for r in replies[: len(prompts)]]
+
+        def option_probs(self, prompts, options):
+            raise NotImplementedError
+
+    with Cache(Path(tempfile.mkdtemp())).activate():
+        return pointwise(load_llm(Replies()), "q", ["a", "b", "c", "d"])
+
+
+def _closed_port_client():
+    import socket
+
+    from rag.llm.openai_compat import OpenAICompatibleLLM
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return OpenAICompatibleLLM("m", base_url=f"http://127.0.0.1:{port}/v1", retries=1, backoff=0.01, timeout=2)
 
 
 @dataclass
@@ -119,6 +150,11 @@ CASES = [
          ConfigError, "exp.yaml", 6, "api_key", "environment variable"),
     Case("YAML that tries to run code", lambda t: load_experiment(config(t, "name: !!python/object/apply:os.system ['true']\n")),
          ConfigError, "exp.yaml", 1, None, "YAML"),
+    Case("malformed LLM judge replies (counted as unparsable)", lambda t: _judge_with_replies(
+        ["My judgment: yes", "I refuse to answer.", "", "{\"judgment\": 42}"]),
+         None, says="pointwise judge: 3 of 4 replies could not be parsed"),
+    Case("unreachable LLM server", lambda t: _closed_port_client().generate(["hi"]),
+         LLMServerError, None, None, None, "unreachable or failing after 2 attempts"),
     Case("missing data file", lambda t: read_qrels(t / "nope.txt"), InputError, "nope.txt", None, None, "not found"),
 ]
 

@@ -7,6 +7,7 @@ LLM cost. Parsing never raises.
 """
 from __future__ import annotations
 
+import logging
 import math
 import random
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ from itertools import combinations
 from typing import Any, Sequence
 
 from . import parse, prompts
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_TOKENS = 160
 
@@ -30,6 +33,12 @@ class Judgment:
     raw: list[str] = field(default_factory=list)
 
 
+def _warn_unparsable(method: str, bad: int, total: int) -> None:
+    if bad:
+        log.warning("%s judge: %d of %d replies could not be parsed (counted as unparsable, not selected)",
+                    method, bad, total)
+
+
 def _run(llm: Any, chats: list, max_tokens: int, seed: int = 0, temperature: float = 0.0):
     gens = llm.generate(chats, max_tokens=max_tokens, temperature=temperature, seed=seed)
     cost = dict(calls=len(gens), prompt_tokens=sum(g.prompt_tokens for g in gens),
@@ -43,6 +52,7 @@ def pointwise(llm: Any, question: str, passages: Sequence[str], guard: bool = Tr
     """Each passage judged alone; selected = those judged "yes" (unparsable replies count as not selected)."""
     texts, cost = _run(llm, [prompts.pointwise(question, p, guard) for p in passages], max_tokens)
     verdicts = [parse.pointwise(t) for t in texts]
+    _warn_unparsable("pointwise", sum(v is None for v in verdicts), len(verdicts))
     selected = [i for i, v in enumerate(verdicts) if v]
     ranking = selected + [i for i in range(len(passages)) if i not in selected]
     return Judgment(selected, ranking, sum(v is None for v in verdicts), raw=texts, **cost)
@@ -84,6 +94,7 @@ def listwise_set(llm: Any, question: str, passages: Sequence[str], guard: bool =
     texts, cost = _run(llm, [prompts.listwise_set(question, [passages[i] for i in order], guard)], max_tokens,
                        seed=seed)
     shown = parse.listwise_set(texts[0], len(order))
+    _warn_unparsable("listwise-set", int(shown is None), 1)
     selected = [order[i] for i in shown] if shown else []
     ranking = selected + [i for i in range(len(passages)) if i not in selected]
     return Judgment(selected, ranking, int(shown is None), raw=texts, **cost)
