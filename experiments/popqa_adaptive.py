@@ -126,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     outcomes.drop(columns=["answers"]).to_csv(out / "outcomes.csv", index=False)
     summary.to_csv(out / "summary.csv", index=False)
+    from rag.plots import tradeoff
+    tradeoff(summary, "retrieval_rate", "accuracy", out / "accuracy_vs_retrieval", label="policy", err="accuracy_sd",
+             title=f"PopQA long-tail: accuracy vs retrieval rate ({len(outcomes)} questions)")
     per_boot.to_csv(out / "per_boot.csv", index=False)
     signals.to_csv(out / "signals.csv", index=False)
     curves.to_csv(out / "abstention.csv", index=False)

@@ -140,8 +140,8 @@ def abstention_curve(score: np.ndarray, correct: np.ndarray, points: int = 11) -
     rows = []
     for c in np.linspace(0, 1, points)[1:]:
         k = max(1, int(np.ceil(c * len(score))))
-        rows.append({"coverage": float(c), "answered": k, "accuracy": float(hits[k - 1] / k)})
-    return pd.DataFrame(rows).assign(abstained=lambda d: 1 - d["coverage"])
+        rows.append({"coverage": round(float(c), 6), "answered": k, "accuracy": float(hits[k - 1] / k)})
+    return pd.DataFrame(rows).assign(abstained=lambda d: (1 - d["coverage"]).round(6))
 
 
 def signal_report(outcomes: pd.DataFrame, signals: list[str], target: str = "correct_recall") -> pd.DataFrame:

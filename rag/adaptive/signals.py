@@ -63,13 +63,11 @@ class AnswerConfidence(Stage):
 
 def _count_tokens(client: Any, prompt: str) -> float:
     counter = getattr(client, "count_tokens", None)
-    if counter is None:  # rag.llm's llama.cpp backend tokenises the chat-formatted prompt
-        tokenize = getattr(getattr(client, "backend", None), "_tokens", None)
-        counter = (lambda p: len(tokenize(p))) if tokenize is not None else None
     if counter is None:
         return math.nan
     try:
-        return float(counter(prompt))
+        count = counter(prompt)
+        return math.nan if count is None else float(count)
     except Exception:  # a tokenizer failure must not stop the run; the cost is then unknown
         return math.nan
 

@@ -169,5 +169,10 @@ class CachedLLM:
                 out[i] = probs
         return out  # type: ignore[return-value]
 
+    def count_tokens(self, prompt: Any) -> int | None:
+        """Prompt tokens as the backend counts them (None when it cannot say without a call)."""
+        counter = getattr(self.backend, "count_tokens", None)
+        return int(counter(prompt)) if counter is not None else None
+
     def __repr__(self) -> str:
         return f"CachedLLM({self.name!r})"

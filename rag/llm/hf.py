@@ -31,6 +31,9 @@ class HFCausalLM:
             return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         return "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant:"
 
+    def count_tokens(self, prompt: Any) -> int:
+        return int(self._encode(prompt)["input_ids"].shape[1])
+
     def _encode(self, prompt: Any):
         return self.tokenizer(self.prompt_text(prompt), return_tensors="pt", add_special_tokens=False).to(self.device)
 

@@ -75,6 +75,10 @@ class LlamaCppLLM:
             tokens = tokens[-keep:]
         return tokens
 
+    def count_tokens(self, prompt: Any) -> int:
+        """Tokens of the chat-formatted prompt (what a call would be charged for)."""
+        return len(self._tokens(prompt))
+
     def _last_logits(self) -> np.ndarray:
         n_vocab = self._llm.n_vocab()
         return np.ctypeslib.as_array(self._llm._ctx.get_logits(), shape=(n_vocab,)).astype(np.float64)
