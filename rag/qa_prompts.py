@@ -18,6 +18,8 @@ _LLAMA_SYS = "[INST] <<SYS>>\n{instruction}\n<</SYS>>\n\n"
 
 @dataclass(frozen=True)
 class Template:
+    """A reader prompt: the instruction text, how each passage is shown, and the chat format."""
+
     text: str
     passage: str = "- Title: {title}\n{text}\n\n"
     conversational: bool = False

@@ -27,6 +27,7 @@ def redact(text: str) -> str:
 
 
 class RedactingFilter(logging.Filter):
+    """A logging filter replacing the values of secret-looking environment variables with ``[redacted]``."""
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         clean = redact(message)

@@ -251,6 +251,8 @@ def difficulty(pool: pd.DataFrame, pos: np.ndarray, neg: np.ndarray, pairwise: b
 # ---------------------------------------------------------------------------- trainer
 @dataclass
 class TrainingResult:
+    """What training a reranker produced: the model folder, per-iteration history, best score, cost."""
+
     output: Path
     history: pd.DataFrame
     best_iteration: int | None

@@ -159,6 +159,8 @@ class PostingsIndex:
 
 @dataclass
 class Impacts:
+    """Precomputed BM25 term impacts, idf and document-length norms of an index (memory-mapped)."""
+
     impacts: np.ndarray
     idf: np.ndarray
     inv_norm: np.ndarray

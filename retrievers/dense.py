@@ -1,7 +1,7 @@
 """Dense (bi-encoder) retrieval: sentence-transformers embeddings searched with FAISS.
 
 >>> from retrievers.dense import DenseRetriever
->>> dense = DenseRetriever(corpus)                          # doctest: +SKIP  (all-MiniLM-L6-v2, exact)
+>>> dense = DenseRetriever(corpus)                          # all-MiniLM-L6-v2, exact  # doctest: +SKIP
 >>> dense.search("what makes bread rise")                   # doctest: +SKIP
 
 Document embeddings are computed once per (model, corpus, passage prompt, length limit) and kept in

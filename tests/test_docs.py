@@ -1,6 +1,11 @@
-"""The Python examples in the documentation run (each file's blocks in order, in one namespace)."""
+"""The Python examples in the documentation run (each file's blocks in order, in one namespace), the
+modules' doctests pass, and every public class says what it is."""
 from __future__ import annotations
 
+import doctest
+import importlib
+import inspect
+import pkgutil
 import re
 import sys
 import types
@@ -10,7 +15,20 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 BLOCK = re.compile(r"```python\n(.*?)```", re.S)
-DOCS = [REPO / "docs" / "extending.md"]
+DOCS = [REPO / "docs" / "extending.md", REPO / "docs" / "results.md"]
+EXPECTED = {  # what each page's examples must print
+    "extending.md": ["d16", "TitleLen@10", "BM25>>Shorter"],   # d16: the honey-bee passage found by TitleOverlap
+    "results.md": ["leaderboard.html", "| BM25 (baseline) |", r"\toprule", "deltas-nDCG_10.svg", "tradeoff.png"],
+}
+PACKAGES = ("rag", "retrievers", "rerankers")
+
+
+def _modules() -> list[str]:
+    names = []
+    for package in PACKAGES:
+        names.append(package)
+        names += [m.name for m in pkgutil.walk_packages(importlib.import_module(package).__path__, f"{package}.")]
+    return names
 
 
 @pytest.mark.parametrize("path", DOCS, ids=[p.name for p in DOCS])
@@ -23,8 +41,32 @@ def test_examples_run(path, capsys, monkeypatch):
     for i, code in enumerate(blocks):
         exec(compile(code, f"{path.name}[block {i + 1}]", "exec"), namespace)
     out = capsys.readouterr().out
-    assert "d16" in out                                  # the honey-bee passage found by TitleOverlap
-    assert "TitleLen@10" in out and "BM25>>Shorter" in out
+    for expected in EXPECTED[path.name]:
+        assert expected in out, expected
+
+
+def test_module_doctests_pass():
+    finder, ran, failures = doctest.DocTestFinder(), 0, []
+    for name in _modules():
+        module = importlib.import_module(name)
+        for test in finder.find(module):                   # a malformed doctest raises here
+            if not any(not e.options.get(doctest.SKIP) for e in test.examples):
+                continue
+            runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+            result = runner.run(test, out=lambda text: failures.append(text))
+            ran += result.attempted
+    assert ran >= 10 and not failures, "".join(failures)
+
+
+def test_public_classes_have_docstrings():
+    missing = []
+    for name in _modules():
+        for attr, obj in vars(importlib.import_module(name)).items():
+            if inspect.isclass(obj) and obj.__module__ == name and not attr.startswith("_"):
+                doc = (obj.__doc__ or "").strip()
+                if not doc or doc.startswith(f"{attr}("):     # dataclasses' generated signature is no docstring
+                    missing.append(f"{name}.{attr}")
+    assert not missing, f"public classes without a docstring: {missing}"
 
 
 @pytest.mark.slow  # encodes SciFact with MiniLM (minutes; cached afterwards)

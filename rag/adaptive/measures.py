@@ -25,6 +25,8 @@ def _one_row_per_question(table: pd.DataFrame, columns: tuple[str, ...], name: s
 
 @dataclass(frozen=True)
 class AliasAccuracy:
+    """PopQA alias accuracy per question: 1 when a gold alias occurs in the answer (Mallen et al.)."""
+
     name: str = "AliasAcc"
 
     def per_query(self, results: pd.DataFrame, qrels: pd.DataFrame | None = None) -> pd.Series:
@@ -35,6 +37,8 @@ class AliasAccuracy:
 
 @dataclass(frozen=True)
 class RetrievalRate:
+    """Per question: 1 when it was answered with retrieval (the ``retrieved`` column), else 0."""
+
     name: str = "RetrievalRate"
 
     def per_query(self, results: pd.DataFrame, qrels: pd.DataFrame | None = None) -> pd.Series:
@@ -44,6 +48,8 @@ class RetrievalRate:
 
 @dataclass(frozen=True)
 class LLMTokens:
+    """Per question: prompt + completion tokens the LLM spent on its answer."""
+
     name: str = "LLMTokens"
 
     def per_query(self, results: pd.DataFrame, qrels: pd.DataFrame | None = None) -> pd.Series:

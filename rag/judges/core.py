@@ -23,6 +23,8 @@ DEFAULT_MAX_TOKENS = 160
 
 @dataclass
 class Judgment:
+    """A judge's verdict: selected and ranked passage indices, unparsable replies and the LLM cost."""
+
     selected: list[int]
     ranking: list[int]
     unparsable: int = 0

@@ -1,7 +1,7 @@
 """LLM backends behind one small interface (see :mod:`rag.llm.base`), each call cached on disk.
 
 >>> from rag.llm import load_llm
->>> llm = load_llm("qwen-0.5b")                              # doctest: +SKIP  (offline GGUF, llama.cpp)
+>>> llm = load_llm("qwen-0.5b")                              # offline GGUF, llama.cpp  # doctest: +SKIP
 >>> llm.generate(["What is the capital of France? Answer briefly."])[0].text   # doctest: +SKIP
 'Paris'
 >>> llm.option_probs(["Is Paris in France? Answer yes or no."], ["yes", "no"])  # doctest: +SKIP

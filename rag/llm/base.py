@@ -19,6 +19,8 @@ Prompt = "str | list[dict[str, str]]"
 
 @dataclass
 class Generation:
+    """One LLM completion: text, token counts, latency, whether it came from the cache, log-probs."""
+
     text: str
     prompt_tokens: int
     completion_tokens: int
@@ -34,6 +36,8 @@ class Generation:
 
 @runtime_checkable
 class LLM(Protocol):
+    """What every backend provides: ``generate`` completions and ``option_probs`` over fixed answers."""
+
     name: str
 
     def generate(self, prompts: Sequence[Any], *, max_tokens: int = 64, temperature: float = 0.0,
@@ -62,6 +66,8 @@ def renormalise(probs: dict[str, float]) -> dict[str, float]:
 # ------------------------------------------------------------------------------------------ usage
 @dataclass
 class Usage:
+    """Running totals of LLM calls, cache hits, tokens and latency (overall and per model)."""
+
     calls: int = 0
     cached_calls: int = 0
     prompt_tokens: int = 0

@@ -9,6 +9,7 @@ from .base import Generation, as_messages, renormalise
 
 
 class HFCausalLM:
+    """A causal language model run with Hugging Face transformers (``generate`` and ``option_probs``)."""
     def __init__(self, model: str, name: str | None = None, device: str | None = None, threads: int | None = None,
                  dtype: str = "auto"):
         try:

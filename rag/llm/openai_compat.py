@@ -26,6 +26,7 @@ class LLMServerError(RagifError):
 
 
 class OpenAICompatibleLLM:
+    """A model behind an OpenAI-compatible HTTP server (vLLM, llama.cpp server, hosted APIs)."""
     def __init__(self, model: str, base_url: str = "http://127.0.0.1:8000/v1", api_key_env: str = "OPENAI_API_KEY",
                  timeout: float = 60.0, retries: int = 4, backoff: float = 0.5, concurrency: int = 4,
                  name: str | None = None):

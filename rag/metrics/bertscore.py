@@ -21,6 +21,8 @@ from .models import resolve_model
 
 @dataclass
 class BertScorer:
+    """BERTScore (precision, recall, F1 of greedily matched token embeddings) with a named encoder."""
+
     model: str | None = None          # HF name or folder; None -> offline all-MiniLM-L6-v2
     layer: int = -1                   # hidden layer whose token embeddings are compared
     batch_size: int = 32

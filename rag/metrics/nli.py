@@ -17,6 +17,8 @@ from ..errors import InputError
 
 @dataclass
 class NLIScorer:
+    """P(entailment) of a response given its evidence, from a sequence-classification NLI model."""
+
     model: str
     batch_size: int = 8
     max_length: int = 512
