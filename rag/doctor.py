@@ -164,8 +164,42 @@ def check_llama() -> Check:
     except Exception as exc:  # noqa: BLE001 - a library that does not load is the finding
         return Check("llama.cpp", FAIL, f"llama-cpp-python {version} does not load: {type(exc).__name__}: {exc}"[:200],
                      "reinstall: pip install --force-reinstall --no-cache-dir llama-cpp-python")
-    return Check("llama.cpp", OK, f"llama-cpp-python {version}, " + ("GPU offload built in" if gpu else "CPU build"),
-                 "" if gpu else "for GPU offload: CMAKE_ARGS=-DGGML_CUDA=on pip install llama-cpp-python")
+    crashed = _llama_smoke_test()
+    if crashed:
+        return Check("llama.cpp", FAIL, f"llama-cpp-python {version} loads but {crashed}",
+                     "rebuild it portable: CMAKE_ARGS=\"-DGGML_NATIVE=OFF\" pip install --force-reinstall "
+                     "--no-deps --no-cache-dir llama-cpp-python (native AMX kernels crash on some Xeons)")
+    ran = "one-token generation ok" if _assembled_gguf() else "generation not tried (GGUF not assembled yet)"
+    return Check("llama.cpp", OK, f"llama-cpp-python {version}, " + ("GPU offload built in" if gpu else "CPU build")
+                 + f"; {ran}", "" if gpu else "for GPU offload: CMAKE_ARGS=-DGGML_CUDA=on pip install llama-cpp-python")
+
+
+def _assembled_gguf() -> Path | None:
+    from .cache import default_cache_root
+    from .llm.models import QWEN_05B
+
+    path = default_cache_root() / "models" / QWEN_05B.filename
+    return path if path.exists() else None
+
+
+def _llama_smoke_test(timeout: float = 120.0) -> str:
+    """Generate one token from the assembled GGUF in a child process; '' when it works or cannot be tried,
+    else what went wrong (a build whose CPU kernels crash dies with a signal, so never in this process)."""
+    path = _assembled_gguf()
+    if path is None:
+        return ""
+    code = ("import llama_cpp; m = llama_cpp.Llama(model_path=%r, n_ctx=64, n_threads=1, verbose=False); "
+            "m('Hi', max_tokens=1)" % str(path))
+    try:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=timeout,
+                              env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
+    except subprocess.TimeoutExpired:
+        return f"a one-token generation took over {timeout:.0f} s"
+    if done.returncode < 0:
+        return f"a one-token generation died with signal {-done.returncode}"
+    if done.returncode:
+        return "a one-token generation failed: " + done.stderr.decode(errors="replace").strip()[-150:]
+    return ""
 
 
 def check_ray() -> Check:

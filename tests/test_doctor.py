@@ -132,3 +132,18 @@ def test_a_crashing_check_is_reported_not_raised(monkeypatch, capsys):
     assert main(["doctor"]) == 1
     out = capsys.readouterr().out
     assert "FAIL  broken" in out and "boom" in out and "1/2 checks passed, 1 failed" in out
+
+
+def test_llama_check_fails_with_the_fix_when_generation_crashes(monkeypatch):
+    pytest.importorskip("llama_cpp")
+    monkeypatch.setattr(doctor, "_llama_smoke_test", lambda: "a one-token generation died with signal 11")
+    check = doctor.check_llama()
+    assert check.status == doctor.FAIL and "signal 11" in check.found and "GGML_NATIVE=OFF" in check.fix
+
+
+def test_llama_smoke_test_reports_a_model_that_does_not_load(monkeypatch, tmp_path):
+    pytest.importorskip("llama_cpp")
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"not a gguf file")
+    monkeypatch.setattr(doctor, "_assembled_gguf", lambda: broken)
+    assert doctor._llama_smoke_test().startswith("a one-token generation failed")
