@@ -42,6 +42,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_grid(args: argparse.Namespace) -> int:
+    from .grid import run_grid
+
+    t0 = time.perf_counter()
+    done = run_grid(args.configs, executor=args.executor, cache=args.cache, ray_address=args.ray_address)
+    for result in done:
+        print(f"## {result.config} -> {result.output}/ ({result.seconds:.1f} s)")
+        print(result.table.to_string(float_format=lambda v: f"{v:.4f}"))
+        print()
+    print(f"{len(done)} experiment(s) in {time.perf_counter() - t0:.1f} s ({args.executor} executor)")
+    return 0
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
     from .datasets import read_qrels, read_run
     from .evaluate import aggregate, per_query
@@ -129,6 +142,14 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("-o", "--output", help="results folder (default: the config's 'output' or results/<name>)")
     run.add_argument("--cache", help="cache folder (default: $RAGIF_CACHE or ~/.cache/ragif)")
     run.set_defaults(func=_cmd_run)
+
+    gr = sub.add_parser("grid", help="run several experiment configs in parallel (Ray) or one after another")
+    gr.add_argument("configs", nargs="+", help="YAML experiment configs")
+    gr.add_argument("--executor", choices=["auto", "local", "ray"], default="auto",
+                    help="auto: Ray when installed, else one after another")
+    gr.add_argument("--ray-address", help="an existing Ray cluster (default: $RAY_ADDRESS or a local one)")
+    gr.add_argument("--cache", help="cache folder shared by the workers (default: $RAGIF_CACHE or ~/.cache/ragif)")
+    gr.set_defaults(func=_cmd_grid)
 
     ev = sub.add_parser("eval", help="evaluate a TREC run file against TREC/BEIR qrels")
     ev.add_argument("run")

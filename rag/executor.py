@@ -100,11 +100,11 @@ def split_by_query(frame: pd.DataFrame, shards: int) -> list[pd.DataFrame]:
 def encode_in_shards(encode: Callable[[list[str]], np.ndarray], texts: Sequence[str], shards: int = 2,
                      executor: Executor = "auto", **ray_options: Any) -> np.ndarray:
     """Encode ``texts`` in ``shards`` contiguous pieces (e.g. a corpus over workers); rows in input order."""
-    pieces = [list(texts[a:b]) for a, b in _bounds(len(texts), shards)]
+    pieces = [list(texts[a:b]) for a, b in row_bounds(len(texts), shards)]
     return np.concatenate(map_shards(encode, pieces, executor, **ray_options), axis=0)
 
 
-def _bounds(n: int, shards: int) -> list[tuple[int, int]]:
+def row_bounds(n: int, shards: int) -> list[tuple[int, int]]:
     edges = np.linspace(0, n, max(1, min(shards, n)) + 1).astype(int)
     return list(zip(edges[:-1], edges[1:]))
 

@@ -43,6 +43,9 @@ class DenseRetriever(Stage):
     ``instruction``: ``ignore``, ``append`` (``f"{query} {instruction}"``), a template with ``{query}``
     and ``{instruction}``, or ``model`` (the model's registered template, else ``append``).
     ``index``: ``flat`` (exact inner product), ``hnsw`` or ``ivfpq`` (with the parameters below).
+    ``index_shards``: cut the embeddings into that many row shards, one FAISS index each, searched in
+    parallel by ``executor`` (``auto``: Ray when installed, ``local``, ``ray``) and merged (exact indexes
+    give the unsharded result; :mod:`retrievers.sharded_faiss`).
     ``similarity``: ``cosine`` (L2-normalised embeddings) or ``dot``.
     ``rerank_encode``: in re-ranking mode, embed the whole corpus once (``corpus``) or only the candidate
     documents seen (``candidates``: for pools drawn from a large corpus); both are cached.
@@ -65,6 +68,8 @@ class DenseRetriever(Stage):
     nlist: int = 0
     pq_m: int = 0
     nprobe: int = 16
+    index_shards: int = 1
+    executor: str = field(default="auto", metadata={"config": False})
     batch_size: int = field(default=32, metadata={"config": False})
     threads: int = field(default=0, metadata={"config": False})
     device: str = field(default="auto", metadata={"config": False})
@@ -77,6 +82,8 @@ class DenseRetriever(Stage):
             raise ConfigError(f"k must be positive, got {self.k}", field="k")
         if self.similarity not in ("cosine", "dot"):
             raise ConfigError(f"similarity must be 'cosine' or 'dot', got {self.similarity!r}", field="similarity")
+        if self.index_shards < 1:
+            raise ConfigError(f"index_shards must be positive, got {self.index_shards}", field="index_shards")
         if self.instruction != "model":
             check_mode(self.instruction)
         self.spec = faiss_index.IndexSpec(self.index, hnsw_m=self.hnsw_m, ef_search=self.ef_search,
@@ -163,7 +170,15 @@ class DenseRetriever(Stage):
         queries = frame.drop_duplicates("qid")
         vectors = self.encode_queries(query_texts(queries, self.instruction_mode()))
         docnos, _ = self.doc_embeddings()
-        scores, ids = faiss_index.search(self.faiss(), vectors, self.k)
+        if self.index_shards > 1:
+            from .sharded_faiss import sharded_search
+
+            key = hash_config("faiss-index", self.embeddings_key(), self.spec.kind, self.hnsw_m,
+                              self.spec.ef_construction, self.nlist, self.pq_m, self.spec.pq_bits)
+            scores, ids = sharded_search(self.embeddings_path(), len(docnos), vectors, self.k, self.spec,
+                                         self.index_shards, self.executor, self.device, key)
+        else:
+            scores, ids = faiss_index.search(self.faiss(), vectors, self.k)
         rows_q, rows_d, rows_s = [], [], []
         for qid, row_scores, row_ids in zip(queries["qid"].astype(str), scores, ids):
             for s, i in zip(row_scores, row_ids):
