@@ -3,6 +3,8 @@
 One command (offline; answers and signals are cached, so a re-run or a larger ``--n`` reuses them):
 
     RAGIF_DATA=../shared/data python experiments/popqa_adaptive.py --n 300 --out results/popqa_adaptive
+    # NQ-open over its gold-passage corpus + distractors (no popularity: the popularity policy is left out)
+    RAGIF_DATA=../shared/data python experiments/popqa_adaptive.py --dataset nq-rag --n 100 --out results/nq_adaptive
 
 Steps: a seeded sample of ``n`` questions; closed-book answers and BM25 top-1 retrieval-augmented
 answers (Lucene BM25 over the line-aligned evidence corpus) by the LLM; confidence signals about the
@@ -73,9 +75,13 @@ def markdown(frame: pd.DataFrame, digits: int = 3) -> str:
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
+DATASETS = {"popqa-longtail": "PopQA long-tail", "nq-rag": "NQ-open (gold passages + distractors)"}
+
+
 def policies(signal_columns: list[str], outcomes: pd.DataFrame) -> dict:
-    out = {"never retrieve": NeverRetrieve(), "always retrieve": AlwaysRetrieve(),
-           "popularity (Mallen)": PopularityThreshold()}
+    out = {"never retrieve": NeverRetrieve(), "always retrieve": AlwaysRetrieve()}
+    if "s_pop" in outcomes.columns:
+        out["popularity (Mallen)"] = PopularityThreshold()
     for signal in signal_columns:
         cost = SIGNALS[signal]
         cost = cost if cost and outcomes[cost].notna().all() else None
@@ -86,6 +92,7 @@ def policies(signal_columns: list[str], outcomes: pd.DataFrame) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset", choices=list(DATASETS), default="popqa-longtail")
     ap.add_argument("--n", type=int, default=300, help="questions (seeded sample; 0 = all 1,399)")
     ap.add_argument("--llm", default="qwen-0.5b", help="rag.llm spec name (default: offline Qwen GGUF)")
     ap.add_argument("--boots", type=int, default=100)
@@ -96,9 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="results/popqa_adaptive")
     args = ap.parse_args(argv)
 
-    ds = load_dataset("popqa-longtail")
+    ds = load_dataset(args.dataset)
+    label = DATASETS[args.dataset]
     queries = ds.queries("test")
-    queries = queries[queries["s_pop"] > 0]
+    if "s_pop" in queries.columns:
+        queries = queries[queries["s_pop"] > 0]
     order = np.random.RandomState(args.seed).permutation(len(queries))
     if args.n:
         order = order[: args.n]
@@ -128,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     summary.to_csv(out / "summary.csv", index=False)
     from rag.plots import tradeoff
     tradeoff(summary, "retrieval_rate", "accuracy", out / "accuracy_vs_retrieval", label="policy", err="accuracy_sd",
-             title=f"PopQA long-tail: accuracy vs retrieval rate ({len(outcomes)} questions)")
+             title=f"{label}: accuracy vs retrieval rate ({len(outcomes)} questions)")
     per_boot.to_csv(out / "per_boot.csv", index=False)
     signals.to_csv(out / "signals.csv", index=False)
     curves.to_csv(out / "abstention.csv", index=False)
@@ -141,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     table = summary.assign(accuracy=lambda d: d.apply(
         lambda r: f"{r.accuracy:.3f} ± {r.accuracy_sd:.3f}", axis=1))[
         ["policy", "accuracy", "retrieval_rate", "llm_tokens", "n_test", "n_boot"]]
-    text = (f"PopQA long-tail, n={len(outcomes)} questions, {args.boots} bootstrap 75/25 splits "
+    text = (f"{label}, n={len(outcomes)} questions, {args.boots} bootstrap 75/25 splits "
             f"(test accuracy mean ± sd)\n\n{markdown(table)}\n\n"
             f"Confidence signals (AP for closed-book correctness)\n\n{markdown(signals)}\n")
     (out / "table.md").write_text(text)
