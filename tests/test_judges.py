@@ -184,3 +184,52 @@ def test_llm_rerankers_with_scripted_models():
     assert out["docno"].tolist()[0] == "c" and out["listwise_unparsable"].eq(0).all()
     broken = LLMListwiseReranker(client=ScriptedLLM(lambda c: "I refuse"), depth=5, window=3, stride=2)(results)
     assert broken["docno"].tolist() == list("abcde") and broken["listwise_unparsable"].iloc[0] == 2
+
+
+# ------------------------------------------------------------------------------------------ answer pairs
+from rag.judges.answers import PairwiseAnswerJudge, parse_scores  # noqa: E402
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("Evaluation evidence: both fine.\nScore of the Assistant 1: 8\nScore of the Assistant 2: 6", (8.0, 6.0)),
+    ("Assistant 1 score: 7.5/10\nAssistant 2 score: 9/10", (7.5, 9.0)),
+    ("Evaluation evidence: ...\n7\n4", (7.0, 4.0)),
+    ("Score of the Assistant 1: 8\nScore of the Assistant 2: 42", None),   # out of range
+    ("I prefer the first answer.", None),
+    ("", None),
+])
+def test_answer_pair_score_parser(text, expected):
+    assert parse_scores(text) == expected
+
+
+def _first_position_bonus(chat):
+    """A judge biased by +3 towards whatever it sees first; the answer containing GOOD is truly better."""
+    text = user(chat)
+    first = text.split("Assistant 1's Answer]")[1].split("[The End")[0]
+    second = text.split("Assistant 2's Answer]")[1].split("[The End")[0]
+    base = {True: 6, False: 5}
+    return (f"Evaluation evidence: fine.\nScore of the Assistant 1: {base['GOOD' in first] + 3}\n"
+            f"Score of the Assistant 2: {base['GOOD' in second]}")
+
+
+def test_balanced_position_calibration_cancels_a_position_bias():
+    llm = load_llm(ScriptedLLM(_first_position_bonus))
+    plain = PairwiseAnswerJudge(llm, k=1, bpc=False)
+    assert plain("q", "weak answer", "GOOD answer").verdict == "a"        # the bias wins without BPC
+    calibrated = PairwiseAnswerJudge(llm, k=2, bpc=True)
+    c = calibrated("q", "weak answer", "GOOD answer")
+    assert c.verdict == "b" and c.samples == 4 and c.calls == 4
+    assert (c.score_a, c.score_b) == (6.5, 7.5)                          # (5+3 and 5) vs (6 and 6+3), averaged
+    same = calibrated("q", "GOOD one", "GOOD two")
+    assert same.verdict == "tie"
+
+
+def test_answer_judge_skips_and_counts_unparsable_samples(caplog):
+    replies = iter(["Score of the Assistant 1: 9\nScore of the Assistant 2: 2", "no idea"])
+    llm = load_llm(ScriptedLLM(lambda chat: next(replies)))
+    with caplog.at_level("WARNING"):
+        c = PairwiseAnswerJudge(llm, k=1, bpc=True)("q", "a1", "a2")
+    assert c.unparsable == 1 and c.samples == 1 and c.verdict == "a" and "could not be parsed" in caplog.text
+    frame = pd.DataFrame({"query": ["q"], "answer_a": ["x"], "answer_b": ["y"]})
+    nothing = PairwiseAnswerJudge(load_llm(ScriptedLLM(lambda chat: "?")), k=1).judge_frame(frame)
+    assert nothing["verdict"].tolist() == ["unparsable"] and nothing["unparsable"].tolist() == [2]
