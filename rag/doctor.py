@@ -103,10 +103,9 @@ def check_minilm() -> Check:
 
 def check_mpnet() -> Check:
     """all-mpnet-base-v2, split into five zip parts (each in its own package): all five must be there."""
-    from retrievers.encoders import MPNET_PARTS
+    from retrievers.encoders import MPNET_PARTS, mpnet_part_files
 
-    missing = [m for m in MPNET_PARTS if not ((folder := _package_folder(m)) and
-                                             any(folder.rglob("all-mpnet-base-v2.zip.*")))]
+    missing = [m for m in MPNET_PARTS if not mpnet_part_files(m)]
     name = "model all-mpnet-base-v2"
     if missing:
         pip = " ".join(f"{m.replace('_', '-')}==0.0.1" for m in missing)

@@ -82,12 +82,29 @@ def minilm_path() -> Path:
     return folder / "model"
 
 
+def mpnet_part_files(module: str) -> list[Path]:
+    """The ``all-mpnet-base-v2.zip.NNN`` file(s) of one installed part package. The packages install into a
+    folder whose name has dashes (not importable), so the files are found through the distribution record."""
+    folder = _package_folder(module)
+    if folder is not None:
+        found = sorted(folder.rglob("all-mpnet-base-v2.zip.*"))
+        if found:
+            return found
+    import importlib.metadata
+
+    try:
+        dist = importlib.metadata.distribution(module.replace("_", "-"))
+    except importlib.metadata.PackageNotFoundError:
+        return []
+    return sorted(Path(str(dist.locate_file(f))) for f in (dist.files or [])
+                  if re.search(r"all-mpnet-base-v2\.zip\.\d+$", str(f)))
+
+
 def mpnet_path(cache: Cache | None = None) -> Path:
     """Folder of all-mpnet-base-v2, assembled once from the five split-zip PyPI packages."""
     parts = []
     for module in MPNET_PARTS:
-        folder = _package_folder(module)
-        found = sorted(folder.rglob("all-mpnet-base-v2.zip.*")) if folder else []
+        found = mpnet_part_files(module)
         if not found:
             raise MissingDependencyError(" ".join(m.replace("_", "-") for m in MPNET_PARTS),
                                          purpose="the offline all-mpnet-base-v2 weights")

