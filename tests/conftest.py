@@ -34,3 +34,13 @@ def shared_data(*parts: str) -> Path:
     if path is None or not path.exists():
         pytest.skip(f"shared data {'/'.join(parts)} not available")
     return path
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A local Ray cluster with 2 workers that import ragif from this checkout (for the Ray tests)."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": os.getcwd()}})
+    yield ray
+    ray.shutdown()

@@ -52,15 +52,6 @@ def test_sharded_from_config():
     assert isinstance(stage, Sharded) and stage.shards == 4 and stage.fingerprint() == stage.stage.fingerprint()
 
 
-@pytest.fixture(scope="module")
-def ray_cluster():
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": os.getcwd()}})
-    yield ray
-    ray.shutdown()
-
-
 @pytest.mark.slow
 def test_ray_sharding_is_identical(ray_cluster, tmp_path):
     with Cache(tmp_path).activate():

@@ -2,7 +2,6 @@
 the unsharded / one-by-one results, locally and on a local Ray cluster (the Ray tests are slow)."""
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pandas as pd
@@ -98,15 +97,6 @@ def test_grid_runs_each_config_and_saves_its_results(tmp_path):
 
     for config, result in zip(configs, done):     # each is what running that config alone gives
         pd.testing.assert_frame_equal(result.table, load_experiment(config, cache=tmp_path / "alone").run().table)
-
-
-@pytest.fixture(scope="module")
-def ray_cluster():
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": os.getcwd()}})
-    yield ray
-    ray.shutdown()
 
 
 @pytest.mark.slow
