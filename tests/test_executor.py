@@ -1,6 +1,6 @@
 """Sharded execution: local and Ray (2 local workers) give exactly the unsharded output.
 
-The Ray tests start a local cluster (10 to 40 s on 2 busy cores) and skip when Ray is not installed.
+The Ray tests are marked slow: starting a local cluster takes 10 to 40 s on 2 busy cores.
 """
 from __future__ import annotations
 
@@ -52,6 +52,7 @@ def test_sharded_from_config():
     assert isinstance(stage, Sharded) and stage.shards == 4 and stage.fingerprint() == stage.stage.fingerprint()
 
 
+@pytest.mark.slow
 def test_ray_sharding_is_identical(ray_cluster, tmp_path):
     with Cache(tmp_path).activate():
         expected = FastBM25(_corpus(), k=20).transform(_queries())
@@ -61,6 +62,7 @@ def test_ray_sharding_is_identical(ray_cluster, tmp_path):
     assert os.getpid() not in pids  # the shards ran in Ray workers
 
 
+@pytest.mark.slow
 def test_ray_encoding_is_identical(ray_cluster):
     def hashed_vectors(texts: list[str]) -> np.ndarray:  # a deterministic stand-in encoder (16-d hashed words)
         out = np.zeros((len(texts), 16), dtype=np.float32)
