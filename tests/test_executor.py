@@ -1,8 +1,8 @@
 """Sharded execution: local and Ray (2 local workers) give exactly the unsharded output.
 
 The Ray tests are marked slow (``pytest -m slow``): starting a local cluster takes 10 to 40 s on 2 busy cores,
-and a Ray cluster started inside the same pytest process as the Lucene JVM crashed a later JVM test with a
-segmentation fault (seen 2026-12-01), so they stay out of the default run.
+and with the ray extra installed and these tests in the default run, a CI run died with a segmentation fault
+in a later Lucene (JVM) test (seen 2026-12-01, cause not yet isolated), so they stay out of the default run.
 """
 from __future__ import annotations
 
