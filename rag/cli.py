@@ -25,13 +25,13 @@ DEFAULT_CONFIG = Path(__file__).parent / "configs" / "default.yaml"
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .config import load_experiment, load_yaml
+    from .config import load_experiment, results_folder
 
     path = Path(args.config) if args.config else DEFAULT_CONFIG
     t0 = time.perf_counter()
     experiment = load_experiment(path, cache=args.cache)
     results = experiment.run()
-    output = Path(args.output or load_yaml(path).get("output") or Path("results") / experiment.name)
+    output = results_folder(path, experiment, args.output)
     results.save(output)
     elapsed = time.perf_counter() - t0
     print((output / "leaderboard.md").read_text("utf-8"))

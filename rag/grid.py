@@ -41,13 +41,13 @@ class GridResult:
 def _run_one(item: GridItem) -> GridResult:
     import time
 
-    from .config import load_experiment, load_yaml
+    from .config import load_experiment, results_folder
 
     t0 = time.perf_counter()
     cache = Cache.active()
     experiment = load_experiment(item.config, cache=cache)
     results = experiment.run()
-    output = Path(item.output or load_yaml(item.config).get("output") or Path("results") / experiment.name)
+    output = results_folder(item.config, experiment, item.output)
     results.save(output)
     return GridResult(item.config, str(output), results.table, time.perf_counter() - t0)
 

@@ -147,6 +147,11 @@ class DenseRetriever(Stage):
             self._docs = encoders.read_embeddings(self.embeddings_path())
         return self._docs
 
+    def index_key(self) -> str:
+        """Cache key of an approximate FAISS index over this retriever's embeddings."""
+        return hash_config("faiss-index", self.embeddings_key(), self.spec.kind, self.hnsw_m,
+                           self.spec.ef_construction, self.nlist, self.pq_m, self.spec.pq_bits)
+
     def faiss(self):
         """The FAISS index (HNSW and IVF-PQ indexes are cached on disk, flat ones rebuilt from the vectors)."""
         if self._faiss is None:
@@ -154,10 +159,8 @@ class DenseRetriever(Stage):
             if self.spec.kind == "flat":
                 index = faiss_index.build(vectors, self.spec)
             else:
-                key = hash_config("faiss-index", self.embeddings_key(), self.spec.kind, self.hnsw_m,
-                                  self.spec.ef_construction, self.nlist, self.pq_m, self.spec.pq_bits)
                 cache = Cache.active() or Cache()
-                folder = cache.artifact("faiss-index", key, lambda tmp: faiss_index.save(
+                folder = cache.artifact("faiss-index", self.index_key(), lambda tmp: faiss_index.save(
                     faiss_index.build(vectors, self.spec), tmp / "index.faiss"))
                 index = faiss_index.load(folder / "index.faiss")
             self._faiss = faiss_index.prepare_for_search(index, self.spec, self.device)
@@ -173,10 +176,8 @@ class DenseRetriever(Stage):
         if self.index_shards > 1:
             from .sharded_faiss import sharded_search
 
-            key = hash_config("faiss-index", self.embeddings_key(), self.spec.kind, self.hnsw_m,
-                              self.spec.ef_construction, self.nlist, self.pq_m, self.spec.pq_bits)
             scores, ids = sharded_search(self.embeddings_path(), len(docnos), vectors, self.k, self.spec,
-                                         self.index_shards, self.executor, self.device, key)
+                                         self.index_shards, self.executor, self.device, self.index_key())
         else:
             scores, ids = faiss_index.search(self.faiss(), vectors, self.k)
         rows_q, rows_d, rows_s = [], [], []

@@ -21,9 +21,13 @@ class SplitGGUF:
     size: int
     filename: str
 
+    def target(self) -> Path:
+        """Where the assembled file lives in the cache (whether or not it has been built yet)."""
+        return default_cache_root() / "models" / self.filename
+
     def path(self) -> Path:
         """The assembled file (built once, atomically, and checked)."""
-        target = default_cache_root() / "models" / self.filename
+        target = self.target()
         if target.exists() and target.stat().st_size == self.size:
             return target
         parts = []
