@@ -102,6 +102,23 @@ def relevance_logit(logits, label_index: int | None = None):
                      f"label_index", field="label_index")
 
 
+def interpolate_first_stage(top: pd.DataFrame, model_scores: np.ndarray, weight: float,
+                            normalisation: str = "zscore") -> np.ndarray:
+    """``(1 - weight) * norm(model) + weight * norm(first stage)``, both normalised per query over the
+    reranked documents (``top`` holds their ``qid`` and first-stage ``score``); ``weight`` 0 gives the
+    model's order, 1 the first stage's."""
+    from retrievers.fusion import normalise
+
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"interpolation weight must be in [0, 1], got {weight}")
+    if "score" not in top.columns:
+        raise InputError("interpolating with the first stage needs its 'score' column", field="score")
+    qid = top["qid"].to_numpy()
+    model = normalise(pd.DataFrame({"qid": qid, "score": model_scores}), normalisation).to_numpy()
+    first = normalise(pd.DataFrame({"qid": qid, "score": top["score"].to_numpy(float)}), normalisation).to_numpy()
+    return (1.0 - weight) * model + weight * first
+
+
 @dataclass(repr=False)
 class CrossEncoderReranker(Stage):
     """Rerank each query's top ``k`` documents (by input rank) with a cross-encoder.
@@ -110,7 +127,9 @@ class CrossEncoderReranker(Stage):
     query's ``instruction`` (if any) joins the query as ``instruction`` says (default: appended).
     Queries longer than ``max_query_length`` tokens are cut first; the passage is then truncated to fit
     ``max_length`` (the number of truncated passages is logged). Documents below ``k`` are dropped, or kept under the reranked ones in their old order when
-    ``keep_rest``. Output ``score`` is the model's relevance logit.
+    ``keep_rest``. Output ``score`` is the model's relevance logit, or with ``interpolate`` w > 0 the
+    interpolation ``(1 - w) * z(logit) + w * z(first-stage score)`` of per-query z-scores
+    (:func:`interpolate_first_stage`).
     """
 
     model: str
@@ -123,6 +142,7 @@ class CrossEncoderReranker(Stage):
     instruction: str = "append"
     label_index: int | None = None
     keep_rest: bool = False
+    interpolate: float = 0.0
     device: str = field(default="auto", metadata={"config": False})
     threads: int | None = field(default=None, metadata={"config": False})
     needs: ClassVar[tuple[str, ...]] = ("qid", "query", "docno")
@@ -135,6 +155,8 @@ class CrossEncoderReranker(Stage):
         check_mode(self.instruction)
         if self.k < 1 or self.batch_size < 1:
             raise ValueError("k and batch_size must be positive")
+        if not 0.0 <= self.interpolate <= 1.0:
+            raise ValueError(f"interpolate must be in [0, 1], got {self.interpolate}")
         if self.query_limit() >= self.max_length - 3:
             raise ValueError("max_query_length must leave room for the passage within max_length")
 
@@ -201,6 +223,8 @@ class CrossEncoderReranker(Stage):
             else frame.assign(rank=frame.groupby("qid", sort=False).cumcount())
         top = ranked[ranked["rank"] < self.k].reset_index(drop=True)
         scores = self.score_pairs(query_texts(top, self.instruction), self.passages(top))
+        if self.interpolate > 0:
+            scores = interpolate_first_stage(top, scores, self.interpolate)
         out = top.assign(score=scores)
         if self.keep_rest:
             rest = ranked[ranked["rank"] >= self.k]

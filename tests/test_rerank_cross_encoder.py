@@ -98,3 +98,32 @@ def test_registry_and_fingerprint_follow_the_model_content(model_dir, tmp_path):
     weights["classifier.bias"] = weights["classifier.bias"] + 1.0
     save_file(weights, str(copy / "model.safetensors"), metadata={"format": "pt"})
     assert CrossEncoderReranker(str(copy)).config()["model_content"] != CrossEncoderReranker(model_dir).config()["model_content"]
+
+
+def test_interpolation_with_the_first_stage_is_a_mix_of_per_query_zscores():
+    from rerankers.cross_encoder import interpolate_first_stage
+
+    top = pd.DataFrame({"qid": ["a", "a", "a", "b", "b"], "score": [3.0, 2.0, 1.0, 10.0, 0.0]})
+    model = np.array([0.0, 0.0, 3.0, 5.0, 7.0])
+    # z-scores by hand: first stage a -> (1.2247, 0, -1.2247), b -> (1, -1); model a -> (-0.7071, -0.7071, 1.4142), b -> (-1, 1)
+    mixed = interpolate_first_stage(top, model, 0.25)
+    z_first = np.array([1.224745, 0.0, -1.224745, 1.0, -1.0])
+    z_model = np.array([-0.707107, -0.707107, 1.414214, -1.0, 1.0])
+    assert mixed == pytest.approx(0.75 * z_model + 0.25 * z_first, abs=1e-5)
+    assert interpolate_first_stage(top, model, 1.0) == pytest.approx(z_first, abs=1e-5)
+    with pytest.raises(ValueError):
+        interpolate_first_stage(top, model, 1.5)
+    with pytest.raises(InputError, match="score"):
+        interpolate_first_stage(top.drop(columns=["score"]), model, 0.5)
+
+
+def test_stage_interpolation_weight_one_keeps_the_first_stage_order(model_dir):
+    run = _run()
+    pure = CrossEncoderReranker(model_dir, corpus=Corpus(DOCS), max_length=64, threads=1)(run)
+    first = CrossEncoderReranker(model_dir, corpus=Corpus(DOCS), max_length=64, threads=1, interpolate=1.0)(run)
+    for qid, g in first.groupby("qid"):
+        assert list(g.sort_values("rank")["docno"]) == ["d1", "d2", "d3"]
+    half = CrossEncoderReranker(model_dir, corpus=Corpus(DOCS), max_length=64, threads=1, interpolate=0.5)(run)
+    assert not np.allclose(np.sort(half["score"].to_numpy()), np.sort(pure["score"].to_numpy()))
+    with pytest.raises(ValueError):
+        CrossEncoderReranker(model_dir, interpolate=-0.1)
