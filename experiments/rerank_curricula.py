@@ -12,6 +12,8 @@ curriculum and with each difficulty heuristic (MacAvaney et al. 2020; METHODS.md
         --end-of-curriculum 5 --depth 30 --seeds 1 2 3
     # OpenNIR's BERT setting: curriculum weight per micro-batch of 2 (note the '=' before a leading dash)
     python experiments/rerank_curricula.py run --conditions kdescore --micro-batch 2 --tag=-mb2
+    # per-sample curriculum weighting (names end in -ps; 'none' is shared with the batch-mean runs)
+    python experiments/rerank_curricula.py run --weighting per-sample <the options above>
     # table over everything finished so far: nDCG@10, RR@10, P@1, significance vs BM25 and vs no curriculum;
     # each model also interpolated with BM25 (0.5 z(cross-encoder) + 0.5 z(BM25); --interpolate 0: off)
     python experiments/rerank_curricula.py table
@@ -56,7 +58,8 @@ def run_condition(args, ds, bm25: pd.DataFrame, condition: str, seed: int) -> No
     from rerankers.cross_encoder import CrossEncoderReranker
     from rerankers.training import TrainingConfig, train_reranker
 
-    name = f"{condition}{args.tag}-s{seed}"
+    tag = "" if condition == "none" else args.tag  # without a curriculum the weighting plays no part
+    name = f"{condition}{tag}-s{seed}"
     out = Path(args.out)
     if (out / "done" / f"{name}.json").exists():
         print(f"{name}: already done")
@@ -66,7 +69,8 @@ def run_condition(args, ds, bm25: pd.DataFrame, condition: str, seed: int) -> No
                             batch_size=args.batch_size, max_length=args.max_length,
                             end_of_curriculum=args.end_of_curriculum, valid_queries=args.valid_queries,
                             valid_depth=20, patience=args.patience, run_depth=100, negatives_depth=args.neg_depth,
-                            threads=args.threads, weighting=args.weighting, micro_batch_size=args.micro_batch,
+                            threads=args.threads, micro_batch_size=args.micro_batch,
+                            weighting="batch-mean" if condition == "none" else args.weighting,
                             num_negatives=args.num_negatives, encoder_lr=args.encoder_lr,
                             validate_every=args.validate_every)
     t0 = time.perf_counter()
@@ -82,7 +86,7 @@ def run_condition(args, ds, bm25: pd.DataFrame, condition: str, seed: int) -> No
     write_run(reranked, out / "runs" / f"{name}.trec", tag=name)
     values = per_query(reranked, ds.qrels("test"), MEASURES, qids=bm25["qid"].unique())
     means = values.groupby("measure")["value"].mean().to_dict()
-    record = {"condition": condition + args.tag, "seed": seed, "train_seconds": round(train_s, 1),
+    record = {"condition": condition + tag, "seed": seed, "train_seconds": round(train_s, 1),
               "rerank_seconds": round(rerank_s, 1), "peak_memory_mb": result.peak_memory_mb,
               "best_iteration": result.best_iteration, "best_valid": result.best_valid,
               "final_loss": float(result.history["loss"].iloc[-1]), "figures": means,
@@ -117,7 +121,14 @@ def table(args, ds, bm25: pd.DataFrame) -> str:
     records = [json.loads(p.read_text()) for p in sorted((out / "done").glob("*.json"))]
     by_condition: dict[str, list[dict]] = {}
     interpolated_of: dict[str, list[dict]] = {}
-    for r in records:
+    heuristics = ["none", "reciprank", "normscore", "kdescore"]
+
+    def order(r: dict) -> tuple:
+        base = next((h for h in heuristics if r["condition"].startswith(h)), r["condition"])
+        return (r["condition"] != "none", r["condition"][len(base):], heuristics.index(base) if base in heuristics
+                else len(heuristics), r["seed"])
+
+    for r in sorted(records, key=order):
         by_condition.setdefault(r["condition"], []).append(r)
     for condition, rs in by_condition.items():
         seeds = [per_query(read_run(out / "runs" / f"{condition}-s{r['seed']}.trec"), qrels, MEASURES, qids=qids)
@@ -182,7 +193,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="results/rerank-curricula")
     p.add_argument("--depth", type=int, default=100, help="documents reranked per query (of BM25's 100)")
     p.add_argument("--loss", default="softmax")
-    p.add_argument("--weighting", default="batch-mean")
+    p.add_argument("--weighting", default="batch-mean", choices=["batch-mean", "per-sample", "normalised"])
     p.add_argument("--iterations", type=int, default=40)
     p.add_argument("--batches", type=int, default=32, help="batches per iteration")
     p.add_argument("--batch-size", type=int, default=16)
@@ -196,11 +207,15 @@ def main(argv=None) -> int:
     p.add_argument("--patience", type=int, default=20)
     p.add_argument("--micro-batch", type=int, default=None, help="micro-batch size (gradient accumulation); the "
                    "curriculum's batch-mean weight is taken per micro-batch")
-    p.add_argument("--tag", default="", help="suffix of the condition names (e.g. -mb2 for a micro-batch variant)")
+    p.add_argument("--tag", default=None, help="suffix of the curriculum conditions' names (default: none for "
+                   "batch-mean, -ps for per-sample, -norm for normalised weighting; e.g. -mb2 for a micro-batch "
+                   "variant); 'none' is never suffixed")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--interpolate", type=float, default=0.5, help="also report each model interpolated with "
                    "BM25 at this weight (0: don't)")
     args = p.parse_args(argv)
+    if args.tag is None:
+        args.tag = {"batch-mean": "", "per-sample": "-ps", "normalised": "-norm"}[args.weighting]
     ds = load_dataset("scifact")
     bm25 = bm25_run(ds)
     if args.command == "run":
