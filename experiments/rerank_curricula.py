@@ -150,8 +150,9 @@ def table(args, ds, bm25: pd.DataFrame) -> str:
                   f"in advance, not tuned on test)." if args.interpolate > 0 else "")
     depths = sorted({r.get("rerank_depth", args.depth) for r in records}) or [args.depth]
     lines = [f"SciFact test (300 claims): BM25 top-100, top {'/'.join(map(str, depths))} reranked (rest kept below). "
-             f"Per-query means over seeds; paired t-test, Holm-corrected; * p<0.05 vs BM25, "
-             f"+ p<0.05 vs the same model type without curriculum.{mixed_note}", "",
+             f"Per-query means over seeds; paired t-test, Holm-corrected; † differs from BM25, ‡ differs from "
+             f"the same model type without curriculum (p<0.05; the direction is the sign of the difference, "
+             f"deltas and p-values in significance.csv).{mixed_note}", "",
              "| system | seeds | " + " | ".join(MEASURES) + " | train s/model | rerank s/model | peak RSS MB |",
              "|---|---|" + "---|" * (len(MEASURES) + 3)]
     mixed_base = "none + BM25" if "none + BM25" in interpolated_of else None
@@ -163,12 +164,12 @@ def table(args, ds, bm25: pd.DataFrame) -> str:
             mark = ""
             if system != "BM25":
                 row = sig_bm25[(sig_bm25.system == system) & (sig_bm25.measure == m)]
-                mark += "*" if bool(row["significant"].iloc[0]) else ""
+                mark += "†" if bool(row["significant"].iloc[0]) else ""
                 versus = sig_mixed if system in interpolated_of else sig_none
                 base = mixed_base if system in interpolated_of else "none"
                 if versus is not None and system != base:
                     row = versus[(versus.system == system) & (versus.measure == m)]
-                    mark += "+" if bool(row["significant"].iloc[0]) else ""
+                    mark += "‡" if bool(row["significant"].iloc[0]) else ""
             cells.append(f"{v:.4f}{mark}")
         rs = by_condition.get(system, interpolated_of.get(system, []))
         extra = ["", "", ""] if not rs else [
