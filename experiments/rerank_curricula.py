@@ -99,18 +99,15 @@ def interpolated(reranked: pd.DataFrame, bm25: pd.DataFrame, depth: int, weight:
     """The reranked run's top ``depth`` re-scored as ``(1-w) z(cross-encoder) + w z(BM25)`` (per query);
     the rest of BM25's list stays below in BM25 order."""
     from rag.pipeline import add_ranks
-    from rerankers.cross_encoder import interpolate_first_stage
+    from rerankers.cross_encoder import interpolate_first_stage, keep_below
 
     first = bm25[["qid", "docno", "score", "rank"]]
     top = first[first["rank"] < depth].merge(reranked[["qid", "docno", "score"]].rename(columns={"score": "model"}),
                                             on=["qid", "docno"], how="left")
     if top["model"].isna().any():
         raise ValueError("the reranked run lacks some of BM25's top documents; was it reranked to this depth?")
-    top = top.assign(score=interpolate_first_stage(top, top["model"].to_numpy(float), weight))
-    rest = first[first["rank"] >= depth]
-    floor = top.groupby("qid")["score"].min().reindex(rest["qid"]).fillna(0.0).to_numpy()
-    rest = rest.assign(score=floor - 1.0 - rest["rank"].to_numpy(float))
-    return add_ranks(pd.concat([top.drop(columns=["model", "rank"]), rest.drop(columns=["rank"])], ignore_index=True))
+    top = top.assign(score=interpolate_first_stage(top, top["model"].to_numpy(float), weight)).drop(columns=["model"])
+    return add_ranks(keep_below(top, first[first["rank"] >= depth]).drop(columns=["rank"]))
 
 
 def table(args, ds, bm25: pd.DataFrame) -> str:

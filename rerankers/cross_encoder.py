@@ -222,14 +222,22 @@ class CrossEncoderReranker(Stage):
         ranked = frame if "rank" in frame.columns else add_ranks(frame) if "score" in frame.columns \
             else frame.assign(rank=frame.groupby("qid", sort=False).cumcount())
         top = ranked[ranked["rank"] < self.k].reset_index(drop=True)
+        if self.interpolate > 0 and "score" not in top.columns:  # say so before any pair is scored
+            raise InputError("interpolating with the first stage needs its 'score' column", field="score")
         scores = self.score_pairs(query_texts(top, self.instruction), self.passages(top))
         if self.interpolate > 0:
             scores = interpolate_first_stage(top, scores, self.interpolate)
         out = top.assign(score=scores)
         if self.keep_rest:
-            rest = ranked[ranked["rank"] >= self.k]
-            if len(rest):
-                floor = out.groupby("qid")["score"].min().reindex(rest["qid"]).fillna(0.0).to_numpy()
-                rest = rest.assign(score=floor - 1.0 - rest["rank"].to_numpy(dtype=float))
-                out = pd.concat([out, rest], ignore_index=True)
+            out = keep_below(out, ranked[ranked["rank"] >= self.k])
         return add_ranks(out.drop(columns=["rank"]))
+
+
+def keep_below(scored: pd.DataFrame, rest: pd.DataFrame) -> pd.DataFrame:
+    """``scored`` (a query's re-scored top documents) with ``rest`` under them: each query's rest keeps
+    its old ``rank`` order, scored below that query's lowest re-scored document."""
+    if rest.empty:
+        return scored
+    floor = scored.groupby("qid")["score"].min().reindex(rest["qid"]).fillna(0.0).to_numpy()
+    rest = rest.assign(score=floor - 1.0 - rest["rank"].to_numpy(dtype=float))
+    return pd.concat([scored, rest], ignore_index=True)
