@@ -13,8 +13,8 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from .cache import atomic_write_text
-from .errors import InputError
+from rag.cache import atomic_write_text
+from rag.errors import InputError
 
 LOWER_IS_BETTER = {"FaithCritic", "latency", "seconds", "cost", "tokens"}
 MARK = "†"
@@ -222,7 +222,7 @@ def write_boards(folder: str | Path, formats: Sequence[str] = ("md", "html", "te
     written: list[Path] = []
     board = Board.load(folder)
     if "plots" in formats:
-        from .plots import write_plots
+        from rag.plots import write_plots
 
         written += write_plots(folder)
     for fmt in formats:

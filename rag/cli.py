@@ -19,13 +19,13 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from .errors import RagifError
+from rag.errors import RagifError
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "default.yaml"
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .config import load_experiment, results_folder
+    from rag.config import load_experiment, results_folder
 
     path = Path(args.config) if args.config else DEFAULT_CONFIG
     t0 = time.perf_counter()
@@ -43,7 +43,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_grid(args: argparse.Namespace) -> int:
-    from .grid import run_grid
+    from rag.grid import run_grid
 
     t0 = time.perf_counter()
     done = run_grid(args.configs, executor=args.executor, cache=args.cache, ray_address=args.ray_address)
@@ -56,8 +56,8 @@ def _cmd_grid(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from .datasets import read_qrels, read_run
-    from .evaluate import aggregate, per_query
+    from rag.datasets import read_qrels, read_run
+    from rag.evaluate import aggregate, per_query
 
     run = read_run(args.run)
     qrels = read_qrels(args.qrels)
@@ -71,7 +71,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_board(args: argparse.Namespace) -> int:
-    from .board import Board, write_boards
+    from rag.board import Board, write_boards
 
     written = write_boards(args.results, formats=args.format.split(","))
     print(Board.load(args.results).markdown())
@@ -81,14 +81,14 @@ def _cmd_board(args: argparse.Namespace) -> int:
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
-    from .reproduce import run_reproductions
+    from rag.reproduce import run_reproductions
 
     failures = run_reproductions(args.file, only=args.only, cache=args.cache)
     return 1 if failures else 0
 
 
 def _cmd_datasets(args: argparse.Namespace) -> int:
-    from .datasets import NAMED, data_root
+    from rag.datasets import NAMED, data_root
 
     root = data_root()
     print(f"shared data root: {root or 'not found (set RAGIF_DATA)'}")
@@ -114,7 +114,7 @@ def _cmd_train_reranker(args: argparse.Namespace) -> int:
 
 
 def _cmd_meta_eval(args: argparse.Namespace) -> int:
-    from .meta_eval import run_cli
+    from rag.meta_eval import run_cli
 
     run_cli(args.scores, args.labels, args.on, args.label, args.metrics, args.compute, args.kind, args.order,
             args.positive, args.bootstrap, args.rename, args.output, args.instructqa)
@@ -122,9 +122,9 @@ def _cmd_meta_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    from .doctor import FAIL, report, run_checks
+    from rag.doctor import FAIL, report, run_checks
 
-    from .doctor import as_json
+    from rag.doctor import as_json
 
     checks = run_checks(llm_url=args.llm_url, config=args.config)
     print(as_json(checks) if args.json else report(checks))
@@ -172,7 +172,7 @@ def parser() -> argparse.ArgumentParser:
     ds = sub.add_parser("datasets", help="list the named datasets")
     ds.set_defaults(func=_cmd_datasets)
 
-    from .plot_cli import add_parser as add_plot_parser
+    from rag.plot_cli import add_parser as add_plot_parser
     add_plot_parser(sub)
 
     dr = sub.add_parser("doctor", help="check Python, torch, Java, faiss, offline models, llama.cpp, Ray, LLM server")
@@ -207,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    from .secrets import install_log_redaction, redact
+    from rag.secrets import install_log_redaction, redact
     install_log_redaction()
     try:
         return args.func(args)

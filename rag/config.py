@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError, did_you_mean
+from rag.errors import ConfigError, did_you_mean
 
 TOP_LEVEL = {
     "name": str, "description": str, "dataset": (str, dict), "split": str, "measures": list,
@@ -157,9 +157,9 @@ def validate(config: dict, source: str | None = None) -> dict:
 
 def build_experiment(config: dict, source: str | None = None, cache: Any = None):
     """An :class:`~rag.experiment.Experiment` from a validated config mapping."""
-    from .datasets import load_dataset
-    from .experiment import Experiment
-    from .registry import BuildContext, build_stage
+    from rag.datasets import load_dataset
+    from rag.experiment import Experiment
+    from rag.registry import BuildContext, build_stage
 
     config = validate(config, source)
     lines = getattr(config, "lines", {})
@@ -188,7 +188,7 @@ def build_experiment(config: dict, source: str | None = None, cache: Any = None)
         if not isinstance(m, str):
             raise ConfigError(f"measures are names such as 'nDCG@10', got {m!r}", path=source,
                               line=lines.get("measures"), field="measures")
-    from .evaluate import parse_measure
+    from rag.evaluate import parse_measure
     try:
         measures = [parse_measure(m) for m in config["measures"]]
     except Exception as exc:

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from .errors import RagifError
+from rag.errors import RagifError
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 
@@ -127,7 +127,7 @@ def check_splade() -> Check:
 def check_gguf() -> Check:
     """The Qwen2.5-Coder-0.5B GGUF in six raw chunks: all present and their sizes adding up (checked by
     sha256 when first assembled into the cache)."""
-    from .llm.models import QWEN_05B
+    from rag.llm.models import QWEN_05B
 
     name = "model Qwen2.5-0.5B GGUF"
     missing, size = [], 0
@@ -172,7 +172,7 @@ def check_llama() -> Check:
 
 
 def _assembled_gguf() -> Path | None:
-    from .llm.models import QWEN_05B
+    from rag.llm.models import QWEN_05B
 
     path = QWEN_05B.target()
     return path if path.exists() else None
@@ -216,7 +216,7 @@ def llm_server_url(config: str | Path | None = None) -> tuple[str | None, str]:
     if url:
         return url, LLM_URL_ENV
     if config is not None:
-        from .config import load_yaml
+        from rag.config import load_yaml
 
         spec = load_yaml(Path(config)).get("llm")
         if isinstance(spec, dict) and spec.get("backend") == "openai":
@@ -244,8 +244,8 @@ def check_llm_server(url: str | None = None, source: str = "") -> Check:
 
 
 def check_data_and_cache() -> Check:
-    from .cache import default_cache_root
-    from .datasets import data_root
+    from rag.cache import default_cache_root
+    from rag.datasets import data_root
 
     root = data_root()
     cache = default_cache_root()

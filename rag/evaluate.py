@@ -14,7 +14,7 @@ from typing import Any, Iterable, Protocol, Sequence, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from .errors import InputError, did_you_mean
+from rag.errors import InputError, did_you_mean
 
 log = logging.getLogger(__name__)
 

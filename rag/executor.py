@@ -21,9 +21,9 @@ from typing import Any, Callable, ClassVar, Literal, Sequence, TypeVar
 import numpy as np
 import pandas as pd
 
-from .cache import Cache
-from .errors import ConfigError, MissingDependencyError
-from .pipeline import Stage
+from rag.cache import Cache
+from rag.errors import ConfigError, MissingDependencyError
+from rag.pipeline import Stage
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -23,14 +23,14 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
-from . import __version__
-from .cache import Cache, atomic_write_text
-from .datasets import Dataset
-from .errors import InputError
-from .evaluate import measure_name, parse_measure, per_query, significance
-from .hashing import hash_config, hash_frame
-from .pipeline import Stage
-from .provenance import git_commit, package_versions, seed_everything
+from rag import __version__
+from rag.cache import Cache, atomic_write_text
+from rag.datasets import Dataset
+from rag.errors import InputError
+from rag.evaluate import measure_name, parse_measure, per_query, significance
+from rag.hashing import hash_config, hash_frame
+from rag.pipeline import Stage
+from rag.provenance import git_commit, package_versions, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class ExperimentResults:
     def save(self, folder: str | Path, formats: Sequence[str] = ("csv", "md", "html", "tex"),
              save_runs: bool = True, plots: bool = True) -> Path:
         """Write the tables, provenance, leaderboards and runs into ``folder`` (atomically, file by file)."""
-        from .board import write_boards
+        from rag.board import write_boards
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -86,7 +86,7 @@ class ExperimentResults:
         stem = f"deltas-{_file_name(measure)}"
 
         def build(tmp: Path) -> None:
-            from .plots import per_query_deltas
+            from rag.plots import per_query_deltas
 
             per_query_deltas(self.per_query, self.baseline, measure, tmp / stem,
                              title=f"{self.name}: per-query {measure} against {self.baseline}")
@@ -114,7 +114,7 @@ def _file_name(system: str) -> str:
 def _save_run(frame: pd.DataFrame, stem: Path, cache: Cache | None = None, key: str | None = None) -> None:
     """Write one system's output: a TREC run file (or JSON lines for answer tables). The file's bytes are
     cached by the output's content hash, so re-saving an unchanged run is a copy."""
-    from .datasets import write_run
+    from rag.datasets import write_run
 
     is_run = {"qid", "docno", "score"}.issubset(frame.columns)
     target = stem.parent / f"{stem.name}.{'trec' if is_run else 'jsonl'}"

@@ -14,10 +14,10 @@ from typing import ClassVar
 
 import pandas as pd
 
-from .errors import InputError
-from .evaluate import evaluate
-from .pipeline import Stage
-from .pmrr import CHANGED_SUFFIX, PMRR, split_paired_run
+from rag.errors import InputError
+from rag.evaluate import evaluate
+from rag.pipeline import Stage
+from rag.pmrr import CHANGED_SUFFIX, PMRR, split_paired_run
 
 
 @dataclass(repr=False)

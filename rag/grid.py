@@ -16,8 +16,8 @@ from typing import Sequence
 
 import pandas as pd
 
-from .cache import Cache
-from .executor import Executor, map_shards
+from rag.cache import Cache
+from rag.executor import Executor, map_shards
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class GridResult:
 def _run_one(item: GridItem) -> GridResult:
     import time
 
-    from .config import load_experiment, results_folder
+    from rag.config import load_experiment, results_folder
 
     t0 = time.perf_counter()
     cache = Cache.active()

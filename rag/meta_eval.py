@@ -21,7 +21,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from rag.errors import InputError
 
 _TRUE = {"1", "yes", "y", "true", "t", "correct", "faithful", "grounded", "supported", "entailed", "right"}
 _FALSE = {"0", "no", "n", "false", "f", "incorrect", "unfaithful", "ungrounded", "unsupported", "wrong",
@@ -335,7 +335,7 @@ def run_cli(scores: str, labels: str | None = None, on: str | None = None, label
             metrics: Sequence[str] | None = None, compute: Sequence[str] | None = None, kind: str = "auto",
             order: Sequence[str] | None = None, positive: Sequence[str] | None = None, n_boot: int = 1000,
             rename: Sequence[str] = (), output: str | None = None, instructqa: bool = False) -> pd.DataFrame:
-    from .metrics import ALL_METRICS, score_answers
+    from rag.metrics import ALL_METRICS, score_answers
 
     def load(path: str) -> pd.DataFrame:
         p = Path(path)

@@ -16,10 +16,10 @@ from typing import Any, Callable, ClassVar, Iterable
 
 import pandas as pd
 
-from . import __version__
-from .cache import Cache
-from .errors import InputError, RagifError
-from .hashing import canonical, hash_config, hash_frame
+from rag import __version__
+from rag.cache import Cache
+from rag.errors import InputError, RagifError
+from rag.hashing import canonical, hash_config, hash_frame
 
 
 class Stage:

@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
+from rag.errors import InputError
 
 
 def add_parser(sub: Any) -> None:
@@ -42,7 +42,7 @@ def _read_table(path: Path) -> Any:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from .plots import curve, roc, scatter, tradeoff, write_plots
+    from rag.plots import curve, roc, scatter, tradeoff, write_plots
 
     source = Path(args.source)
     if args.kind == "deltas":

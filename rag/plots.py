@@ -25,7 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from rag.errors import InputError
 
 
 def _pyplot():
@@ -117,7 +117,7 @@ def curve(frame: pd.DataFrame, x: str, y: str, stem: str | Path, by: str | None 
 def write_plots(folder: str | Path, measures: Sequence[str] | None = None) -> list[Path]:
     """Per-query delta plots (``deltas-<measure>.png|svg``) for every measure of a results folder
     (default: all measures of ``results.csv``); nothing when there is no baseline or a single system."""
-    from .experiment import _file_name
+    from rag.experiment import _file_name
 
     folder = Path(folder)
     pq_path, prov_path = folder / "per_query.csv", folder / "provenance.json"
@@ -233,7 +233,7 @@ def roc(frame: pd.DataFrame, scores: Sequence[str], label: str, stem: str | Path
         positive: Any = None, title: str | None = None) -> list[Path]:
     """ROC curves of each column in ``scores`` for predicting ``label`` (binary 0/1 or True/False, or
     ``label == positive``), AUC in the legend (ties grouped, as :func:`rag.meta_eval.roc_curve`)."""
-    from .meta_eval import roc_curve
+    from rag.meta_eval import roc_curve
 
     _require(frame, [*scores, label], "ROC plot")
     plt = _pyplot()

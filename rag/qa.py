@@ -22,10 +22,10 @@ from typing import Any, ClassVar, Literal
 
 import pandas as pd
 
-from .datasets import Corpus
-from .errors import InputError
-from .pipeline import Stage
-from .qa_prompts import TEMPLATES, Template, post_process, render_prompt
+from rag.datasets import Corpus
+from rag.errors import InputError
+from rag.pipeline import Stage
+from rag.qa_prompts import TEMPLATES, Template, post_process, render_prompt
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class Reader(Stage):
     # ------------------------------------------------------------------ helpers
     def _llm(self) -> Any:
         if self.client is None:
-            from .llm import load_llm
+            from rag.llm import load_llm
             self.client = load_llm(self.llm)
         return self.client
 

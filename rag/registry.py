@@ -15,7 +15,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Callable, Literal, Mapping, TypeVar, get_args, get_origin
 
-from .errors import ConfigError, did_you_mean
+from rag.errors import ConfigError, did_you_mean
 
 T = TypeVar("T", bound=type)
 
@@ -147,7 +147,7 @@ def _line(context: BuildContext, key: str) -> int | None:
 
 
 def _injectable_types() -> tuple[type, ...]:
-    from .datasets import Corpus, Dataset
+    from rag.datasets import Corpus, Dataset
     return Corpus, Dataset
 
 
@@ -179,7 +179,7 @@ def _type_name(hint: Any) -> str:
 
 def _coerce(value: Any, hint: Any, label: str, context: BuildContext) -> Any:
     """Check ``value`` against the type hint; build nested stages; no implicit string parsing."""
-    from .pipeline import Stage
+    from rag.pipeline import Stage
 
     if hint is None or hint is Any:
         return value
@@ -241,7 +241,7 @@ def build_stage(spec: Any, context: BuildContext) -> Any:
     Forms: ``"bm25"`` (defaults), ``{"bm25": {"k1": 0.9}}``, or a list of such (a pipeline, stage by
     stage).
     """
-    from .pipeline import Pipeline
+    from rag.pipeline import Pipeline
 
     if isinstance(spec, list):
         if not spec:

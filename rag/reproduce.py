@@ -17,14 +17,14 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import ConfigError, InputError
+from rag.errors import ConfigError, InputError
 
 DEFAULT_FILE = Path("experiments") / "reproductions.yaml"
 ENTRY_KEYS = {"name", "config", "system", "measure", "expected", "tolerance", "source", "needs", "slow"}
 
 
 def load_reproductions(path: str | Path | None = None) -> list[dict[str, Any]]:
-    from .config import load_yaml_list
+    from rag.config import load_yaml_list
 
     path = Path(path) if path else DEFAULT_FILE
     entries = load_yaml_list(path)
@@ -44,7 +44,7 @@ def load_reproductions(path: str | Path | None = None) -> list[dict[str, Any]]:
 
 def data_available(entry: dict[str, Any]) -> bool:
     """Whether the shared data set the entry ``needs`` (if any) can be found."""
-    from .datasets import NAMED, data_root
+    from rag.datasets import NAMED, data_root
 
     needs = entry.get("needs")
     if not needs:
@@ -56,7 +56,7 @@ def data_available(entry: dict[str, Any]) -> bool:
 
 def check(entry: dict[str, Any], cache: Any = None) -> dict[str, Any]:
     """Run one reproduction's experiment and compare the score it gives with the expected one."""
-    from .config import load_experiment
+    from rag.config import load_experiment
 
     experiment = load_experiment(entry["config"], cache=cache)
     results = experiment.run()

@@ -22,7 +22,7 @@ from typing import Iterable
 
 import pandas as pd
 
-from .errors import InputError
+from rag.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def check_qrels_against(qrels: pd.DataFrame, qids: Iterable[str] | None = None,
 
 def validate_results(frame: pd.DataFrame, source: str | None = None) -> pd.DataFrame:
     """Check a results table and give it string ids, float scores and 0-based ranks."""
-    from .pipeline import add_ranks
+    from rag.pipeline import add_ranks
 
     require_columns(frame, ("qid", "docno", "score"), "results", source)
     out = frame.copy()

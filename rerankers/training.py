@@ -34,8 +34,8 @@ from rag.cache import atomic_write_text
 from rag.errors import ConfigError, InputError, did_you_mean
 from rag.hashing import hash_config
 
-from . import curriculum as cl
-from .cross_encoder import encode_pairs, load_cross_encoder, relevance_logit, resolve_device
+from rerankers import curriculum as cl
+from rerankers.cross_encoder import encode_pairs, load_cross_encoder, relevance_logit, resolve_device
 
 log = logging.getLogger(__name__)
 

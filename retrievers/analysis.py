@@ -17,7 +17,7 @@ import unicodedata
 from functools import lru_cache
 from typing import Iterable
 
-from .porter import stem as porter_stem
+from retrievers.porter import stem as porter_stem
 
 #: Lucene's ``EnglishAnalyzer.ENGLISH_STOP_WORDS_SET``.
 LUCENE_STOPWORDS = frozenset(

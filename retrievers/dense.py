@@ -25,8 +25,8 @@ from rag.errors import ConfigError, InputError
 from rag.hashing import hash_config
 from rag.pipeline import Stage, add_ranks
 
-from . import encoders, faiss_index
-from .instructions import check_mode, query_texts
+from retrievers import encoders, faiss_index
+from retrievers.instructions import check_mode, query_texts
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ class DenseRetriever(Stage):
         vectors = self.encode_queries(query_texts(queries, self.instruction_mode()))
         docnos, _ = self.doc_embeddings()
         if self.index_shards > 1:
-            from .sharded_faiss import sharded_search
+            from retrievers.sharded_faiss import sharded_search
 
             scores, ids = sharded_search(self.embeddings_path(), len(docnos), vectors, self.k, self.spec,
                                          self.index_shards, self.executor, self.device, self.index_key())

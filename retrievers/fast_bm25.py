@@ -26,10 +26,10 @@ from rag.hashing import hash_config
 from rag.pipeline import Stage, add_ranks
 from rag.progress import progress
 
-from .analysis import LuceneAnalyzer
-from .bm25_index import FORMAT_VERSION, Impacts, PostingsIndex, build_impacts, build_postings
-from .bm25_search import has_numba, search_numba, search_numpy
-from .instructions import check_mode, query_texts
+from retrievers.analysis import LuceneAnalyzer
+from retrievers.bm25_index import FORMAT_VERSION, Impacts, PostingsIndex, build_impacts, build_postings
+from retrievers.bm25_search import has_numba, search_numba, search_numpy
+from retrievers.instructions import check_mode, query_texts
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from rag.hashing import hash_config
 from rag.pipeline import Stage, add_ranks
 from rag.progress import progress
 
-from . import java
-from .instructions import check_mode, query_texts
+from retrievers import java
+from retrievers.instructions import check_mode, query_texts
 
 log = logging.getLogger(__name__)
 

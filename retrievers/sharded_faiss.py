@@ -17,7 +17,7 @@ from rag.cache import Cache
 from rag.executor import Executor, row_bounds, map_shards
 from rag.hashing import hash_config
 
-from . import encoders, faiss_index
+from retrievers import encoders, faiss_index
 
 
 @dataclass(frozen=True)

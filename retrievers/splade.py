@@ -27,8 +27,8 @@ from rag.hashing import hash_config
 from rag.pipeline import Stage, add_ranks
 from rag.progress import progress
 
-from .encoders import model_fingerprint, pick_device, torch_threads
-from .instructions import check_mode, query_texts
+from retrievers.encoders import model_fingerprint, pick_device, torch_threads
+from retrievers.instructions import check_mode, query_texts
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from typing import ClassVar
 
 import pandas as pd
 
-from ..datasets import Corpus
-from ..errors import InputError
-from ..pipeline import Stage
+from rag.datasets import Corpus
+from rag.errors import InputError
+from rag.pipeline import Stage
 
 RELATION_CUES: dict[str, list[str]] = {
     "occupation": ["occupation", "profession", "worked as", "works as", "career"],

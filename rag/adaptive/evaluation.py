@@ -13,9 +13,9 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
-from .policies import OUTCOME_COLUMNS, Policy
-from .search import hybrid_correct
+from rag.errors import InputError
+from rag.adaptive.policies import OUTCOME_COLUMNS, Policy
+from rag.adaptive.search import hybrid_correct
 
 
 def outcome_table(queries: pd.DataFrame, recall: pd.DataFrame, retrieve: pd.DataFrame,

@@ -8,8 +8,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from ..errors import MissingDependencyError
-from ..pipeline import Stage
+from rag.errors import MissingDependencyError
+from rag.pipeline import Stage
 
 
 def resolve_llm(spec: Any) -> Any:
@@ -17,7 +17,7 @@ def resolve_llm(spec: Any) -> Any:
     if hasattr(spec, "generate"):
         return spec
     try:
-        from ..llm import load_llm
+        from rag.llm import load_llm
     except ImportError as exc:  # the LLM layer lives in rag/llm
         raise MissingDependencyError(f"rag.llm is not available ({exc}); pass an LLM object instead") from None
     return load_llm(spec)

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..errors import InputError
-from ..evaluate import register_measure
-from .correctness import alias_in_answer
+from rag.errors import InputError
+from rag.evaluate import register_measure
+from rag.adaptive.correctness import alias_in_answer
 
 
 def _one_row_per_question(table: pd.DataFrame, columns: tuple[str, ...], name: str) -> pd.DataFrame:

@@ -18,8 +18,8 @@ from typing import ClassVar
 
 import pandas as pd
 
-from ..errors import InputError
-from ..pipeline import Stage
+from rag.errors import InputError
+from rag.pipeline import Stage
 
 
 @dataclass(repr=False)

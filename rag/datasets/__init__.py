@@ -11,11 +11,11 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from ..errors import InputError, did_you_mean
-from .base import Corpus, Dataset
-from .beir import jsonl_corpus, jsonl_queries, load_beir, load_jsonl_dataset
-from .trec import iter_trec_documents, read_qrels, read_run, read_topics, write_qrels, write_run
-from . import named
+from rag.errors import InputError, did_you_mean
+from rag.datasets.base import Corpus, Dataset
+from rag.datasets.beir import jsonl_corpus, jsonl_queries, load_beir, load_jsonl_dataset
+from rag.datasets.trec import iter_trec_documents, read_qrels, read_run, read_topics, write_qrels, write_run
+from rag.datasets import named
 
 DEMO_PATH = Path(__file__).parent / "demo"
 
@@ -63,12 +63,12 @@ def load_dataset(name: str, path: str | Path | None = None, **options) -> Datase
     if name == "demo":
         return demo()
     if name == "followir":
-        from .followir import load_followir
+        from rag.datasets.followir import load_followir
         if path is None:
             raise InputError("dataset 'followir' needs path= (a folder in the FollowIR layout)", field="path")
         return load_followir(path, **options)
     if name.startswith("irds:"):
-        from .irds import load_ir_datasets
+        from rag.datasets.irds import load_ir_datasets
         return load_ir_datasets(name[len("irds:"):], **options)
     if name in NAMED:
         loader, folder, defaults = NAMED[name]

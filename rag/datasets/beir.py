@@ -6,11 +6,11 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from ..errors import InputError
-from ..hashing import hash_file, hash_files
-from .base import Corpus, Dataset
-from .readers import get_field, iter_jsonl
-from .trec import read_qrels
+from rag.errors import InputError
+from rag.hashing import hash_file, hash_files
+from rag.datasets.base import Corpus, Dataset
+from rag.datasets.readers import get_field, iter_jsonl
+from rag.datasets.trec import read_qrels
 
 CORPUS_FIELDS = {"docno": "_id", "title": "title", "text": "text"}
 QUERY_FIELDS = {"qid": "_id", "query": "text"}

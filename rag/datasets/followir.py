@@ -22,13 +22,13 @@ from typing import Callable
 
 import pandas as pd
 
-from ..errors import InputError, MissingDependencyError
-from ..hashing import hash_files
-from ..schema import validate_qrels
-from .base import Dataset
-from .beir import jsonl_corpus, jsonl_queries
-from .readers import iter_jsonl
-from .trec import read_qrels
+from rag.errors import InputError, MissingDependencyError
+from rag.hashing import hash_files
+from rag.schema import validate_qrels
+from rag.datasets.base import Dataset
+from rag.datasets.beir import jsonl_corpus, jsonl_queries
+from rag.datasets.readers import iter_jsonl
+from rag.datasets.trec import read_qrels
 
 # Headline measure of each FollowIR task (FollowIR scripts/gather_results.py).
 HEADLINE = {"robust04": "AP@1000", "core17": "AP@1000", "news21": "nDCG@5"}

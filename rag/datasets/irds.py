@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..errors import InputError, MissingDependencyError
-from ..hashing import hash_config
-from .base import Corpus, Dataset
+from rag.errors import InputError, MissingDependencyError
+from rag.hashing import hash_config
+from rag.datasets.base import Corpus, Dataset
 
 
 def load_ir_datasets(dataset_id: str) -> Dataset:

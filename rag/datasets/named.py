@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import InputError
-from ..hashing import hash_file, hash_files
-from .base import Corpus, Dataset
-from .beir import _as_answer_list, load_beir
-from .readers import iter_jsonl, iter_lines, open_binary, read_json
-from .trec import iter_trec_documents, read_qrels, read_topics
+from rag.errors import InputError
+from rag.hashing import hash_file, hash_files
+from rag.datasets.base import Corpus, Dataset
+from rag.datasets.beir import _as_answer_list, load_beir
+from rag.datasets.readers import iter_jsonl, iter_lines, open_binary, read_json
+from rag.datasets.trec import iter_trec_documents, read_qrels, read_topics
 
 
 def _need(path: Path) -> Path:

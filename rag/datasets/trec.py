@@ -7,10 +7,10 @@ from typing import Iterator
 
 import pandas as pd
 
-from ..cache import atomic_write_text
-from ..errors import InputError
-from ..schema import validate_qrels, validate_results
-from .readers import iter_lines, iter_tsv
+from rag.cache import atomic_write_text
+from rag.errors import InputError
+from rag.schema import validate_qrels, validate_results
+from rag.datasets.readers import iter_lines, iter_tsv
 
 
 def read_run(path: str | Path) -> pd.DataFrame:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any, Sequence
 
-from . import parse, prompts
+from rag.judges import parse, prompts
 
 log = logging.getLogger(__name__)
 

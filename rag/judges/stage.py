@@ -6,8 +6,8 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
-from ..pipeline import Stage
-from .core import METHODS
+from rag.pipeline import Stage
+from rag.judges.core import METHODS
 
 
 @dataclasses.dataclass(repr=False)
@@ -38,8 +38,8 @@ class UtilityJudge(Stage):
         return config
 
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
-        from ..llm import load_llm
-        from ..pipeline import add_ranks
+        from rag.llm import load_llm
+        from rag.pipeline import add_ranks
 
         llm = load_llm(self.client or self.llm)
         ranked = frame if "rank" in frame.columns else add_ranks(frame)

@@ -18,8 +18,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, did_you_mean
-from .base import LLM, CachedLLM, Generation, as_messages, renormalise, usage
+from rag.errors import ConfigError, did_you_mean
+from rag.llm.base import LLM, CachedLLM, Generation, as_messages, renormalise, usage
 
 BACKENDS = ("llamacpp", "openai", "hf")
 DEFAULT_LLM = "qwen-0.5b"
@@ -33,7 +33,7 @@ def load_llm(spec: Any = DEFAULT_LLM) -> CachedLLM:
         return spec
     if hasattr(spec, "generate") and hasattr(spec, "option_probs") and hasattr(spec, "name"):
         return CachedLLM(spec)
-    from ..hashing import hash_config
+    from rag.hashing import hash_config
 
     key = hash_config("llm-spec", spec)
     with _LOCK:
@@ -43,7 +43,7 @@ def load_llm(spec: Any = DEFAULT_LLM) -> CachedLLM:
 
 
 def _build(spec: Any) -> Any:
-    from .models import GGUF_MODELS
+    from rag.llm.models import GGUF_MODELS
 
     if isinstance(spec, str):
         spec = {"backend": "llamacpp", "model": spec}
@@ -54,7 +54,7 @@ def _build(spec: Any) -> Any:
     backend = options.pop("backend", "llamacpp")
     model = options.pop("model")
     if backend == "llamacpp":
-        from .llamacpp import LlamaCppLLM
+        from rag.llm.llamacpp import LlamaCppLLM
 
         if model in GGUF_MODELS:
             entry = GGUF_MODELS[model]
@@ -65,11 +65,11 @@ def _build(spec: Any) -> Any:
         raise ConfigError(f"unknown GGUF model {model!r}{did_you_mean(model, GGUF_MODELS)}; use one of "
                           f"{sorted(GGUF_MODELS)} or a path to a .gguf file", field="llm.model")
     if backend == "openai":
-        from .openai_compat import OpenAICompatibleLLM
+        from rag.llm.openai_compat import OpenAICompatibleLLM
 
         return OpenAICompatibleLLM(model, **options)
     if backend == "hf":
-        from .hf import HFCausalLM
+        from rag.llm.hf import HFCausalLM
 
         return HFCausalLM(model, **options)
     raise ConfigError(f"unknown LLM backend {backend!r}{did_you_mean(backend, BACKENDS)}; use one of {BACKENDS}",

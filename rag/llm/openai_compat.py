@@ -14,8 +14,8 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
-from ..errors import RagifError
-from .base import Generation, as_messages, renormalise
+from rag.errors import RagifError
+from rag.llm.base import Generation, as_messages, renormalise
 
 log = logging.getLogger(__name__)
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}

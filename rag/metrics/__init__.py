@@ -5,9 +5,9 @@
 """
 from __future__ import annotations
 
-from .overlap import correctness_scores, faithfulness_scores
-from .score import ALL_METRICS, CORRECTNESS_METRICS, DEFAULT_METRICS, FAITHFULNESS_METRICS, score_answers
-from .text import answer_tokens, normalize_answer
+from rag.metrics.overlap import correctness_scores, faithfulness_scores
+from rag.metrics.score import ALL_METRICS, CORRECTNESS_METRICS, DEFAULT_METRICS, FAITHFULNESS_METRICS, score_answers
+from rag.metrics.text import answer_tokens, normalize_answer
 
 __all__ = ["score_answers", "correctness_scores", "faithfulness_scores", "normalize_answer", "answer_tokens",
            "ALL_METRICS", "CORRECTNESS_METRICS", "FAITHFULNESS_METRICS", "DEFAULT_METRICS"]

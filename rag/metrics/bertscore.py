@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .models import resolve_model
+from rag.metrics.models import resolve_model
 
 
 @dataclass

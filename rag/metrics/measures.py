@@ -11,9 +11,9 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import InputError
-from ..evaluate import register_measure
-from .score import ALL_METRICS, score_answers
+from rag.errors import InputError
+from rag.evaluate import register_measure
+from rag.metrics.score import ALL_METRICS, score_answers
 
 _JUDGE: dict[str, Any] = {"llm": None, "spec": "qwen-0.5b"}
 
@@ -28,7 +28,7 @@ def set_judge(llm: Any) -> None:
 
 def _judge() -> Any:
     if _JUDGE["llm"] is None:
-        from ..llm import load_llm
+        from rag.llm import load_llm
         _JUDGE["llm"] = load_llm(_JUDGE["spec"])
     return _JUDGE["llm"]
 

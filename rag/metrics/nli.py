@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import InputError
+from rag.errors import InputError
 
 
 @dataclass

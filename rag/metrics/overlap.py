@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .text import answer_tokens, normalize_many
+from rag.metrics.text import answer_tokens, normalize_many
 
 CORRECTNESS = ("EM", "F1", "Precision", "Recall", "Recall-S", "Recall-S-word")
 FAITHFULNESS = ("K-Precision", "K-Recall", "K-F1", "K-Precision++", "K-Recall++", "K-F1++")

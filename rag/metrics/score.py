@@ -17,8 +17,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError, did_you_mean
-from .overlap import CORRECTNESS, FAITHFULNESS, correctness_scores, faithfulness_scores
+from rag.errors import InputError, did_you_mean
+from rag.metrics.overlap import CORRECTNESS, FAITHFULNESS, correctness_scores, faithfulness_scores
 
 ROUGE = ("ROUGE-1", "ROUGE-2", "ROUGE-L")
 BERTSCORE = ("BERTScore-P", "BERTScore-R", "BERTScore-F1")
@@ -124,17 +124,17 @@ def score_answers(frame: pd.DataFrame, metrics: Sequence[str] = DEFAULT_METRICS,
     if set(CORRECTNESS) & set(wanted):
         computed.update(correctness_scores(responses, golds).to_dict("series"))
     if set(ROUGE) & set(wanted):
-        from .rouge import rouge_scores
+        from rag.metrics.rouge import rouge_scores
         computed.update(rouge_scores(responses, golds).to_dict("series"))
     if "METEOR" in wanted:
-        from .meteor import meteor_scores
+        from rag.metrics.meteor import meteor_scores
         computed["METEOR"] = meteor_scores(responses, golds)
     if set(FAITHFULNESS) & set(wanted):
         plus = bool({"K-Precision++", "K-Recall++", "K-F1++"} & set(wanted))
         qs = question_strings(out) if plus else None
         computed.update(faithfulness_scores(responses, evidence, qs).to_dict("series"))
     if (set(BERTSCORE) | set(K_BERTSCORE)) & set(wanted):
-        from .bertscore import BertScorer
+        from rag.metrics.bertscore import BertScorer
         scorer = bertscore if isinstance(bertscore, BertScorer) else BertScorer(bertscore)
         if set(BERTSCORE) & set(wanted):
             prf = scorer.score(responses, golds)
@@ -144,7 +144,7 @@ def score_answers(frame: pd.DataFrame, metrics: Sequence[str] = DEFAULT_METRICS,
             computed.update({f"K-BERTScore-{c}": prf[c] for c in prf.columns})
         out.attrs["bertscore_model"] = scorer.model_name
     if "NLI" in wanted:
-        from .nli import NLIScorer
+        from rag.metrics.nli import NLIScorer
         if nli is None:
             raise InputError("the NLI metric needs an NLI model (nli='roberta-large-mnli' or a local folder); "
                              "none is available offline", field="nli")
@@ -154,7 +154,7 @@ def score_answers(frame: pd.DataFrame, metrics: Sequence[str] = DEFAULT_METRICS,
     if {"LLM-Eval", "LLM-Critic"} & set(wanted):
         if llm is None:
             raise InputError("LLM-Eval / LLM-Critic need an llm (see rag.llm.load_llm)", field="llm")
-        from .llm_judge import llm_critic, llm_eval
+        from rag.metrics.llm_judge import llm_critic, llm_eval
         qs = [str(q) for q in out[_column(out, "question", True)]]
         if "LLM-Eval" in wanted:
             computed["LLM-Eval"] = llm_eval(llm, qs, responses, golds, judge_mode, parity, seed)
