@@ -78,7 +78,7 @@ def worker(system: str, n_docs: int, n_queries: int, threads: int, workdir: Path
         return time.perf_counter() - t0
 
     if system.startswith("ragif"):
-        from rag.cache import Cache
+        from rag.core.cache import Cache
         from rag.datasets import Corpus
         corpus = Corpus(docs, fingerprint=f"synthetic-{n_docs}", name="synthetic")
         cache = Cache(workdir / system)

@@ -39,7 +39,7 @@ def main() -> None:
     args = ap.parse_args()
     import llama_cpp
 
-    from rag.cache import Cache
+    from rag.core.cache import Cache
     from rag.llm import load_llm
     from rag.llm.models import QWEN_05B
 

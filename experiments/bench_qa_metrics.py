@@ -18,9 +18,9 @@ from collections import Counter
 import numpy as np
 
 from rag.datasets import load_dataset
-from rag.metrics import correctness_scores, faithfulness_scores
-from rag.metrics.overlap import reference_correctness
-from rag.metrics.text import answer_tokens
+from rag.evaluation.answers import correctness_scores, faithfulness_scores
+from rag.evaluation.answers.overlap import reference_correctness
+from rag.evaluation.answers.text import answer_tokens
 
 
 def plain_faithfulness(response: str, evidence: str, question: str) -> dict[str, float]:

@@ -23,7 +23,7 @@ import pandas as pd  # noqa: E402
 from rag.adaptive import abstention_curve, add_correctness, signal_report  # noqa: E402
 from rag.adaptive.answerer import ShortAnswerer  # noqa: E402
 from rag.adaptive.signals import AnswerConfidence, RTuningConfidence, SelfJudge, SureProbability  # noqa: E402
-from rag.cache import Cache  # noqa: E402
+from rag.core.cache import Cache  # noqa: E402
 from rag.datasets import load_dataset  # noqa: E402
 
 

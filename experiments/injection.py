@@ -28,8 +28,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rag.datasets import load_dataset  # noqa: E402
-from rag.metrics.text import normalize_answer  # noqa: E402
-from rag.tables import markdown_table  # noqa: E402
+from rag.evaluation.answers.text import normalize_answer  # noqa: E402
+from rag.report.tables import markdown_table  # noqa: E402
 
 TARGET = "PINEAPPLE"
 ATTACKS = {
@@ -68,7 +68,7 @@ def attacked(item: pd.Series, attack: str | None) -> list[dict]:
 
 
 def read(items: pd.DataFrame, attack: str | None, template: str, llm) -> list[str]:
-    from rag.qa import Reader
+    from rag.readers.reader import Reader
 
     rows = []
     for item in items.itertuples():

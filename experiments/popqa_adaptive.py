@@ -34,9 +34,9 @@ from rag.adaptive import (AlwaysRetrieve, ConfidenceThreshold, NeverRetrieve, Or
                           abstention_curve, add_correctness, bootstrap_policies, outcome_table, signal_report)
 from rag.adaptive.answerer import ShortAnswerer  # noqa: E402
 from rag.adaptive.signals import AnswerConfidence, RTuningConfidence, SelfJudge, SureProbability  # noqa: E402
-from rag.cache import Cache  # noqa: E402
+from rag.core.cache import Cache  # noqa: E402
 from rag.datasets import load_dataset  # noqa: E402
-from rag.pipeline import RankCutoff  # noqa: E402
+from rag.core.stage import RankCutoff  # noqa: E402
 from retrievers.lucene import LuceneBM25  # noqa: E402
 from retrievers.text import AddText  # noqa: E402
 
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     outcomes.drop(columns=["answers"]).to_csv(out / "outcomes.csv", index=False)
     summary.to_csv(out / "summary.csv", index=False)
-    from rag.plots import tradeoff
+    from rag.report.plots import tradeoff
     tradeoff(summary, "retrieval_rate", "accuracy", out / "accuracy_vs_retrieval", label="policy", err="accuracy_sd",
              title=f"{label}: accuracy vs retrieval rate ({len(outcomes)} questions)")
     per_boot.to_csv(out / "per_boot.csv", index=False)

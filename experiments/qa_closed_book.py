@@ -19,9 +19,9 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rag.datasets import load_dataset  # noqa: E402
-from rag.metrics import score_answers  # noqa: E402
-from rag.qa import Reader  # noqa: E402
-from rag.tables import markdown_table  # noqa: E402
+from rag.evaluation.answers import score_answers  # noqa: E402
+from rag.readers.reader import Reader  # noqa: E402
+from rag.report.tables import markdown_table  # noqa: E402
 
 METRICS = ["EM", "F1", "Recall", "Recall-S", "Recall-S-word", "ROUGE-L", "METEOR"]
 

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rag.cache import Cache
+from rag.core.cache import Cache
 from rag.datasets import load_dataset
-from rag.metrics import score_answers
-from rag.metrics.score import CORRECTNESS_METRICS, FAITHFULNESS_METRICS
+from rag.evaluation.answers import score_answers
+from rag.evaluation.answers.score import CORRECTNESS_METRICS, FAITHFULNESS_METRICS
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
@@ -109,7 +109,7 @@ def main() -> None:
     systems: dict[str, pd.DataFrame] = {}
     if args.reader == "llm":
         from rag.llm import load_llm
-        from rag.qa import Reader
+        from rag.readers.reader import Reader
 
         llm = load_llm(args.llm)
         with Cache().activate():

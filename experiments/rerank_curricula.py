@@ -37,9 +37,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pandas as pd  # noqa: E402
 
-from rag.cache import Cache, atomic_write_text  # noqa: E402
+from rag.core.cache import Cache, atomic_write_text  # noqa: E402
 from rag.datasets import load_dataset, read_run, write_run  # noqa: E402
-from rag.evaluate import per_query, significance  # noqa: E402
+from rag.evaluation.ranking import per_query
+from rag.evaluation.significance import significance
 
 MEASURES = ["nDCG@10", "RR@10", "P@1"]
 BM25_SCIFACT = 0.6789
@@ -98,7 +99,7 @@ def run_condition(args, ds, bm25: pd.DataFrame, condition: str, seed: int) -> No
 def interpolated(reranked: pd.DataFrame, bm25: pd.DataFrame, depth: int, weight: float) -> pd.DataFrame:
     """The reranked run's top ``depth`` re-scored as ``(1-w) z(cross-encoder) + w z(BM25)`` (per query);
     the rest of BM25's list stays below in BM25 order."""
-    from rag.pipeline import add_ranks
+    from rag.core.stage import add_ranks
     from rerankers.cross_encoder import interpolate_first_stage, keep_below
 
     first = bm25[["qid", "docno", "score", "rank"]]

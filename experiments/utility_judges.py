@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rag.datasets import load_dataset  # noqa: E402
 from rag.judges import METHODS, set_prf  # noqa: E402
-from rag.tables import markdown_table  # noqa: E402
+from rag.report.tables import markdown_table  # noqa: E402
 
 
 def candidate_lists(n: int, size: int, seed: int) -> list[dict]:

@@ -11,23 +11,27 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from rag.core import compat as _compat
+
 __version__ = "0.1.0"
 
+_compat.install()  # old module paths (rag.qa, rag.pipeline, ...) keep working, with a DeprecationWarning
+
 _LAZY = {
-    "Stage": "rag.pipeline",
-    "Pipeline": "rag.pipeline",
-    "RankCutoff": "rag.pipeline",
-    "Cache": "rag.cache",
+    "Stage": "rag.core.stage",
+    "Pipeline": "rag.core.stage",
+    "RankCutoff": "rag.core.stage",
+    "Cache": "rag.core.cache",
     "Dataset": "rag.datasets",
     "Corpus": "rag.datasets",
     "load_dataset": "rag.datasets",
     "Experiment": "rag.experiment",
     "ExperimentResults": "rag.experiment",
-    "evaluate": "rag.evaluate",
-    "component": "rag.registry",
-    "register": "rag.registry",
-    "RagifError": "rag.errors",
-    "InputError": "rag.errors",
+    "evaluate": "rag.evaluation",
+    "component": "rag.core.registry",
+    "register": "rag.core.registry",
+    "RagifError": "rag.core.errors",
+    "InputError": "rag.core.errors",
 }
 
 

@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 
 from rag.datasets import Corpus
-from rag.errors import InputError, MissingDependencyError
-from rag.hashing import hash_config, hash_file
-from rag.pipeline import Stage, add_ranks
-from rag.progress import progress
+from rag.core.errors import InputError, MissingDependencyError
+from rag.core.hashing import hash_config, hash_file
+from rag.core.stage import Stage, add_ranks
+from rag.core.progress import progress
 from retrievers.instructions import check_mode, query_texts
 
 log = logging.getLogger(__name__)

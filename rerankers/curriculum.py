@@ -22,7 +22,7 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from rag.errors import ConfigError, did_you_mean
+from rag.core.errors import ConfigError, did_you_mean
 
 HEURISTICS = ("none", "reciprank", "normscore", "kdescore")
 WEIGHTINGS = ("batch-mean", "per-sample", "normalised")

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from rag.judges import parse
-from rag.pipeline import Stage, add_ranks
+from rag.core.stage import Stage, add_ranks
 
 # FollowIR-7B's prompt (METHODS §2.4) without the Llama [INST] wrapper: the model's chat template applies.
 FOLLOWIR_PROMPT = ("You are an expert Google searcher, whose job is to determine if the following document is "

@@ -30,9 +30,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from rag.cache import atomic_write_text
-from rag.errors import ConfigError, InputError, did_you_mean
-from rag.hashing import hash_config
+from rag.core.cache import atomic_write_text
+from rag.core.errors import ConfigError, InputError, did_you_mean
+from rag.core.hashing import hash_config
 
 from rerankers import curriculum as cl
 from rerankers.cross_encoder import encode_pairs, load_cross_encoder, relevance_logit, resolve_device
@@ -346,7 +346,7 @@ class RerankerTrainer:
 
     def validate(self, tokenizer, net, device) -> float:
         import torch
-        from rag.evaluate import evaluate
+        from rag.evaluation.ranking import evaluate
 
         queries, qrels, top = self.valid
         texts = dict(zip(queries["qid"].astype(str), _query_texts(queries)))
@@ -475,7 +475,7 @@ def _query_texts(queries: pd.DataFrame) -> list[str]:
 # ---------------------------------------------------------------------------- dataset route
 def train_reranker(config: TrainingConfig) -> TrainingResult:
     """Train on a named dataset (or BEIR folder): BM25 run from Lucene, held-out validation queries."""
-    from rag.cache import Cache
+    from rag.core.cache import Cache
     from rag.datasets import load_dataset
     from retrievers.lucene import LuceneBM25
 
@@ -511,6 +511,6 @@ def train_reranker(config: TrainingConfig) -> TrainingResult:
 
 def load_training_config(path: str | Path) -> TrainingConfig:
     """A :class:`TrainingConfig` from a YAML file (keys are its fields)."""
-    from rag.config import load_yaml
+    from rag.core.config import load_yaml
 
     return TrainingConfig.from_mapping(load_yaml(path), source=str(path))

@@ -19,11 +19,11 @@ from typing import ClassVar, Literal
 import numpy as np
 import pandas as pd
 
-from rag.cache import Cache
+from rag.core.cache import Cache
 from rag.datasets import Corpus
-from rag.errors import ConfigError, InputError
-from rag.hashing import hash_config
-from rag.pipeline import Stage, add_ranks
+from rag.core.errors import ConfigError, InputError
+from rag.core.hashing import hash_config
+from rag.core.stage import Stage, add_ranks
 
 from retrievers import encoders, faiss_index
 from retrievers.instructions import check_mode, query_texts

@@ -23,10 +23,10 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from rag.cache import Cache
-from rag.errors import InputError, MissingDependencyError
-from rag.hashing import hash_config
-from rag.progress import progress
+from rag.core.cache import Cache
+from rag.core.errors import InputError, MissingDependencyError
+from rag.core.hashing import hash_config
+from rag.core.progress import progress
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from typing import Literal
 
 import numpy as np
 
-from rag.errors import ConfigError, MissingDependencyError
+from rag.core.errors import ConfigError, MissingDependencyError
 
 log = logging.getLogger(__name__)
 

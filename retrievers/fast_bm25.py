@@ -19,12 +19,12 @@ from typing import ClassVar, Literal
 import numpy as np
 import pandas as pd
 
-from rag.cache import Cache
+from rag.core.cache import Cache
 from rag.datasets import Corpus
-from rag.errors import InputError
-from rag.hashing import hash_config
-from rag.pipeline import Stage, add_ranks
-from rag.progress import progress
+from rag.core.errors import InputError
+from rag.core.hashing import hash_config
+from rag.core.stage import Stage, add_ranks
+from rag.core.progress import progress
 
 from retrievers.analysis import LuceneAnalyzer
 from retrievers.bm25_index import FORMAT_VERSION, Impacts, PostingsIndex, build_impacts, build_postings
@@ -70,7 +70,7 @@ class FastBM25(Stage):
         if self.k1 < 0 or not 0 <= self.b <= 1:
             raise ValueError(f"BM25 needs k1 >= 0 and 0 <= b <= 1, got k1={self.k1}, b={self.b}")
         if self.engine == "numba" and not has_numba():
-            from rag.errors import MissingDependencyError
+            from rag.core.errors import MissingDependencyError
             raise MissingDependencyError("numba", extra="fast", purpose="the numba BM25 engine")
         self.analyzer = LuceneAnalyzer()
         self._index: PostingsIndex | None = None

@@ -17,8 +17,8 @@ from typing import ClassVar, Literal
 import numpy as np
 import pandas as pd
 
-from rag.errors import ConfigError
-from rag.pipeline import Stage, add_ranks
+from rag.core.errors import ConfigError
+from rag.core.stage import Stage, add_ranks
 
 Normalisation = Literal["minmax", "zscore", "none"]
 

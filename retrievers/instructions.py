@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from rag.errors import ConfigError
+from rag.core.errors import ConfigError
 
 MODES = ("ignore", "append")
 

@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator
 
-from rag.errors import MissingDependencyError, RagifError
+from rag.core.errors import MissingDependencyError, RagifError
 
 DROPPED_OPTIONS = ("--add-modules=jdk.incubator.vector",)
 _lock = threading.Lock()

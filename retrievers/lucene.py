@@ -9,12 +9,12 @@ from typing import ClassVar, Literal
 
 import pandas as pd
 
-from rag.cache import Cache
+from rag.core.cache import Cache
 from rag.datasets import Corpus
-from rag.errors import InputError
-from rag.hashing import hash_config
-from rag.pipeline import Stage, add_ranks
-from rag.progress import progress
+from rag.core.errors import InputError
+from rag.core.hashing import hash_config
+from rag.core.stage import Stage, add_ranks
+from rag.core.progress import progress
 
 from retrievers import java
 from retrievers.instructions import check_mode, query_texts

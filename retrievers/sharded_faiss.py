@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.cache import Cache
-from rag.executor import Executor, row_bounds, map_shards
-from rag.hashing import hash_config
+from rag.core.cache import Cache
+from rag.core.executor import Executor, row_bounds, map_shards
+from rag.core.hashing import hash_config
 
 from retrievers import encoders, faiss_index
 

@@ -20,12 +20,12 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from rag.cache import Cache
+from rag.core.cache import Cache
 from rag.datasets import Corpus
-from rag.errors import ConfigError, InputError, MissingDependencyError
-from rag.hashing import hash_config
-from rag.pipeline import Stage, add_ranks
-from rag.progress import progress
+from rag.core.errors import ConfigError, InputError, MissingDependencyError
+from rag.core.hashing import hash_config
+from rag.core.stage import Stage, add_ranks
+from rag.core.progress import progress
 
 from retrievers.encoders import model_fingerprint, pick_device, torch_threads
 from retrievers.instructions import check_mode, query_texts

@@ -7,8 +7,8 @@ from typing import ClassVar
 import pandas as pd
 
 from rag.datasets import Corpus, Dataset
-from rag.errors import InputError
-from rag.pipeline import Stage, add_ranks
+from rag.core.errors import InputError
+from rag.core.stage import Stage, add_ranks
 
 
 @dataclass(repr=False)

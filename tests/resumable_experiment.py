@@ -13,10 +13,10 @@ from typing import ClassVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rag.cache import Cache  # noqa: E402
+from rag.core.cache import Cache  # noqa: E402
 from rag.datasets import demo  # noqa: E402
 from rag.experiment import Experiment  # noqa: E402
-from rag.pipeline import Stage  # noqa: E402
+from rag.core.stage import Stage  # noqa: E402
 from retrievers.lucene import LuceneBM25  # noqa: E402
 
 
@@ -30,7 +30,7 @@ class SlowRescore(Stage):
     gives: ClassVar[tuple[str, ...]] = ("score", "rank")
 
     def transform(self, frame):
-        from rag.pipeline import add_ranks
+        from rag.core.stage import add_ranks
 
         time.sleep(self.delay)
         return add_ranks(frame.drop(columns=["rank"], errors="ignore").assign(score=frame["score"] * self.weight))

@@ -9,7 +9,7 @@ from rag.adaptive import (AlwaysRetrieve, ConfidenceThreshold, CountThreshold, N
                           PopularityThreshold, abstention_curve, average_precision, bootstrap_policies,
                           policy_outcome, split_masks)
 from rag.adaptive.search import best_bin_threshold, best_cut, best_two_cuts, histogram_edges
-from rag.errors import InputError
+from rag.core.errors import InputError
 
 
 def test_best_cut_finds_the_boundary_between_known_regimes():

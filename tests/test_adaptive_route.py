@@ -12,8 +12,8 @@ from rag.adaptive.counts import MentionCounts
 from rag.adaptive.route import Route
 from rag.adaptive.signals import AnswerConfidence, RTuningConfidence, SelfJudge, SureProbability
 from rag.datasets import Corpus
-from rag.errors import InputError
-from rag.pipeline import FunctionStage
+from rag.core.errors import InputError
+from rag.core.stage import FunctionStage
 
 
 @dataclass
@@ -128,7 +128,7 @@ def test_route_runs_each_question_down_one_path():
 
 
 def test_route_builds_from_a_config():
-    from rag.registry import BuildContext, build_stage
+    from rag.core.registry import BuildContext, build_stage
     stage = build_stage({"adaptive-route": {"policy": {"popularity-threshold": {"cuts": {"capital": 3.0}}},
                                             "recall": "never-retrieve", "retrieve": "always-retrieve"}},
                         BuildContext())
@@ -149,7 +149,7 @@ def test_mention_counts():
 
 
 def test_answer_measures_on_routed_answers():
-    from rag.evaluate import parse_measure
+    from rag.evaluation import parse_measure
     llm = FakeLLM()
     reader = ShortAnswerer(llm=llm)
     rag = FunctionStage(lambda q: q.assign(docno="d", score=1.0, rank=0, text="x"), name="p") >> ShortAnswerer(llm=llm, k=1)
@@ -168,7 +168,7 @@ def test_popqa_route_config_builds():
     root = data_root()
     if root is None or not (root / "popqa-longtail").exists():
         pytest.skip("shared data popqa-longtail is absent (set RAGIF_DATA)")
-    from rag.config import load_experiment
+    from rag.experiment.config import load_experiment
     experiment = load_experiment(Path(__file__).resolve().parents[1] / "experiments" / "popqa_route.yaml")
     routes = {name: p for name, p in experiment.pipelines.items() if isinstance(p, Route)}
     assert set(routes) == {"popularity-route", "confidence-route"}

@@ -15,12 +15,12 @@ from typing import Callable
 import pandas as pd
 import pytest
 
-from rag.config import load_experiment
+from rag.experiment.config import load_experiment
 from rag.datasets import Corpus, jsonl_queries, load_beir, read_qrels, read_run, read_topics
-from rag.errors import ConfigError, InputError
+from rag.core.errors import ConfigError, InputError
 from rag.llm.openai_compat import LLMServerError
-from rag.evaluate import evaluate
-from rag.pipeline import RankCutoff
+from rag.evaluation import evaluate
+from rag.core.stage import RankCutoff
 
 CORPUS = '{"_id": "d1", "title": "A", "text": "alpha beta"}\n{"_id": "d2", "title": "B", "text": "gamma delta"}\n'
 QUERIES = '{"_id": "q1", "text": "alpha"}\n{"_id": "q2", "text": "gamma"}\n'
@@ -46,7 +46,7 @@ def config(root: Path, body: str) -> Path:
 
 
 def _judge_with_replies(replies: list[str]):
-    from rag.cache import Cache
+    from rag.core.cache import Cache
     from rag.judges import pointwise
     from rag.llm import Generation, load_llm
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.cache import Cache
+from rag.core.cache import Cache
 from rag.datasets import demo
 from rag.experiment import Experiment
 from retrievers.dense import DenseRetriever

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from rag.config import load_experiment, load_yaml
-from rag.errors import ConfigError
+from rag.experiment.config import load_experiment
+from rag.core.config import load_yaml
+from rag.core.errors import ConfigError
 
 GOOD = """\
 name: tiny

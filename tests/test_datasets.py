@@ -9,7 +9,7 @@ import pytest
 
 from rag.datasets import (Corpus, demo, jsonl_corpus, jsonl_queries, load_beir, load_dataset, load_jsonl_dataset,
                           read_qrels, read_run, read_topics, write_qrels, write_run)
-from rag.errors import InputError
+from rag.core.errors import InputError
 
 
 def write(path, text: str | bytes):

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from rag import doctor
+from rag.cli import doctor
 from rag.cli import main
 
 NAMES = ("python", "torch", "java (Lucene)", "faiss", "model all-MiniLM-L6-v2", "model all-mpnet-base-v2",

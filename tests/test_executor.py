@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rag.cache import Cache
+from rag.core.cache import Cache
 from rag.datasets import Corpus
-from rag.executor import Sharded, encode_in_shards, map_shards, split_by_query
-from rag.registry import BuildContext, build_stage
+from rag.core.executor import Sharded, encode_in_shards, map_shards, split_by_query
+from rag.core.registry import BuildContext, build_stage
 from retrievers.fast_bm25 import FastBM25
 
 

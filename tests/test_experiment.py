@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from rag.board import Board
-from rag.cache import Cache
+from rag.report.board import Board
+from rag.core.cache import Cache
 from rag.datasets import demo
 from rag.experiment import Experiment
 from retrievers.lucene import LuceneBM25

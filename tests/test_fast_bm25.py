@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rag.cache import Cache
+from rag.core.cache import Cache
 from rag.datasets import Corpus
 from retrievers.analysis import LuceneAnalyzer, tokenize
 from retrievers.bm25_index import byte_to_length, length_to_byte
@@ -134,7 +134,7 @@ def test_scores_and_rankings_match_lucene(tmp_path):
 
 
 def test_output_is_in_add_ranks_order(tmp_path):
-    from rag.pipeline import add_ranks
+    from rag.core.stage import add_ranks
     corpus = _toy_corpus()
     queries = _queries().sample(frac=1.0, random_state=3)  # qids out of order
     with Cache(tmp_path).activate():

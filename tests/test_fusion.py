@@ -4,8 +4,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from rag.errors import ConfigError
-from rag.pipeline import FunctionStage
+from rag.core.errors import ConfigError
+from rag.core.stage import FunctionStage
 from retrievers.fusion import RRF, ScoreFusion, normalise
 
 QUERIES = pd.DataFrame({"qid": ["q"], "query": ["x"]})
@@ -68,8 +68,8 @@ def test_bad_fusion_configs():
 
 def test_rrf_from_config_on_demo():
     from rag.datasets import demo
-    from rag.evaluate import evaluate
-    from rag.registry import BuildContext, build_stage
+    from rag.evaluation import evaluate
+    from rag.core.registry import BuildContext, build_stage
 
     data = demo()
     stage = build_stage({"rrf": {"pipelines": ["bm25", {"bm25": {"k1": 1.2, "b": 0.75}}], "k": 60}},

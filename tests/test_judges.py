@@ -8,7 +8,7 @@ import re
 import pandas as pd
 import pytest
 
-from rag.cache import Cache
+from rag.core.cache import Cache
 from rag.judges import (UtilityJudge, abstain, expected_score, k_sampling, listwise_rank, listwise_set, pairwise,
                         pointwise, set_prf)
 from rag.judges import parse

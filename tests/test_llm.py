@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from rag.cache import Cache
+from rag.core.cache import Cache
 from rag.llm import Generation, load_llm, usage
 from rag.llm.base import as_messages
 from rag.llm.openai_compat import LLMServerError, OpenAICompatibleLLM
@@ -61,7 +61,7 @@ def test_chat_and_string_prompts():
 
 
 def test_unknown_model_and_backend_are_config_errors():
-    from rag.errors import ConfigError
+    from rag.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="qwen-0.5b"):
         load_llm("qwen-05b")
@@ -157,7 +157,7 @@ def _fake_split_packages(root, chunks):
 def test_split_gguf_is_assembled_once_and_checksummed(tmp_path, monkeypatch):
     import hashlib
 
-    from rag.errors import RagifError
+    from rag.core.errors import RagifError
     from rag.llm.models import SplitGGUF
 
     monkeypatch.setenv("RAGIF_CACHE", str(tmp_path / "cache"))

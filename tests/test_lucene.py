@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from rag.cache import Cache
+from rag.core.cache import Cache
 from rag.datasets import Corpus, demo, load_dataset
-from rag.evaluate import evaluate
+from rag.evaluation import evaluate
 from retrievers.lucene import LuceneBM25
 
 from .conftest import shared_data

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from rag.errors import InputError
-from rag.meta_eval import encode_labels, meta_evaluate, read_instructqa_annotations, roc_curve
+from rag.core.errors import InputError
+from rag.evaluation.meta_eval import encode_labels, meta_evaluate, read_instructqa_annotations, roc_curve
 
 
 def test_statistics_match_scipy_and_hand_computed_auc():
@@ -103,7 +103,7 @@ def test_cli_computes_metrics_and_writes_table_and_plot(tmp_path, capsys):
 
 
 def test_cli_joins_scores_and_labels(tmp_path):
-    from rag.meta_eval import run_cli
+    from rag.evaluation.meta_eval import run_cli
 
     pd.DataFrame({"qid": ["a", "b", "c", "d"], "F1": [0.9, 0.1, 0.8, 0.3]}).to_csv(tmp_path / "s.csv", index=False)
     (tmp_path / "l.jsonl").write_text("\n".join(json.dumps({"qid": q, "verdict": v}) for q, v in

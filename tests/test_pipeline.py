@@ -7,9 +7,9 @@ from typing import ClassVar
 import pandas as pd
 import pytest
 
-from rag.cache import Cache
-from rag.errors import InputError, RagifError
-from rag.pipeline import FunctionStage, Pipeline, RankCutoff, Stage, add_ranks
+from rag.core.cache import Cache
+from rag.core.errors import InputError, RagifError
+from rag.core.stage import FunctionStage, Pipeline, RankCutoff, Stage, add_ranks
 
 
 @dataclasses.dataclass(repr=False)

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from rag import plots
-from rag.board import Board
+from rag.report import plots
+from rag.report.board import Board
 from rag.cli import main
-from rag.errors import InputError
+from rag.core.errors import InputError
 
 
 def _png_size(path) -> tuple[int, int]:

@@ -8,9 +8,9 @@ import math
 import pandas as pd
 import pytest
 
-from rag.errors import InputError
-from rag.evaluate import parse_measure
-from rag.pmrr import CHANGED_SUFFIX, PMRR, changed_documents, p_mrr, p_mrr_per_query, rank_change_score
+from rag.core.errors import InputError
+from rag.evaluation import parse_measure
+from rag.evaluation.pmrr import CHANGED_SUFFIX, PMRR, changed_documents, p_mrr, p_mrr_per_query, rank_change_score
 
 
 def run(rows):
@@ -134,10 +134,11 @@ def test_followir_loader(tmp_path):
 
 def test_instruction_pair_experiment_and_config(tmp_path):
     """A real instruction-following check with BM25 re-ranking: p-MRR by hand from the two runs."""
-    from rag.config import load_experiment
+    from rag.experiment.config import load_experiment
     from rag.datasets import load_dataset
     from rag.experiment import Experiment
-    from rag.followir import InstructionPair, evaluate_followir
+    from rag.evaluation.followir import evaluate_followir
+    from retrievers.instruction_pair import InstructionPair
     from retrievers.lucene import LuceneBM25
     from retrievers.text import CandidatePool
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from rag.progress import bar, enabled, progress
+from rag.core.progress import bar, enabled, progress
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -56,7 +56,7 @@ def test_quiet_when_not_a_terminal_or_switched_off(monkeypatch):
 
 
 def test_piped_output_of_a_real_process_has_no_bar():
-    code = ("from rag.progress import progress, bar\n"
+    code = ("from rag.core.progress import progress, bar\n"
             "for _ in progress(range(1000), desc='indexing', unit='doc'): pass\n"
             "with bar(10, desc='x') as u: u(10)\n"
             "print('done')\n")

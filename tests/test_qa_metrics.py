@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rag.errors import InputError
-from rag.metrics import correctness_scores, faithfulness_scores, normalize_answer, score_answers
-from rag.metrics.llm_judge import CORRECTNESS_USER, parse_yes_no
-from rag.metrics.meteor import STAGES, meteor_pair, meteor_tokens
-from rag.metrics.overlap import reference_correctness
-from rag.metrics.rouge import rouge_pair, rouge_tokens
+from rag.core.errors import InputError
+from rag.evaluation.answers import correctness_scores, faithfulness_scores, normalize_answer, score_answers
+from rag.evaluation.answers.llm_judge import CORRECTNESS_USER, parse_yes_no
+from rag.evaluation.answers.meteor import STAGES, meteor_pair, meteor_tokens
+from rag.evaluation.answers.overlap import reference_correctness
+from rag.evaluation.answers.rouge import rouge_pair, rouge_tokens
 
 
 def one(response, golds):
@@ -202,7 +202,8 @@ def test_llm_critic_prompt_has_evidence_joined():
 
 
 def test_registered_measures_score_answer_tables():
-    from rag.evaluate import evaluate, parse_measure
+    from rag.evaluation import evaluate
+    from rag.evaluation import parse_measure
 
     answers = pd.DataFrame({"qid": ["a", "b"], "query": ["q1", "q2"], "answer": ["Paris", "no idea"],
                             "answers": [["Paris"], ["Rome"]], "contexts": [["Paris is nice"], ["Rome"]]})
@@ -212,7 +213,7 @@ def test_registered_measures_score_answer_tables():
 
 
 def test_fast_normalisation_equals_reference_recipe():
-    from rag.metrics.text import normalize_many
+    from rag.evaluation.answers.text import normalize_many
 
     texts = ["The  Quick, brown fox!", "the—end of an era", "Ünïcode: THE café, a naïve the_one",
              "tab\tthe\nnewline an", "x\x01the", "A.B.C. the-the", "l'an the", "", "  ", "ⓐ the ⅲ"]

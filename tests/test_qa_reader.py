@@ -4,9 +4,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from rag.errors import InputError
-from rag.qa import Reader
-from rag.qa_prompts import TEMPLATES, post_process, render_prompt, trim_history
+from rag.core.errors import InputError
+from rag.readers.reader import Reader
+from rag.readers.prompts import TEMPLATES, post_process, render_prompt, trim_history
 
 
 class EchoLLM:
@@ -97,8 +97,8 @@ def test_closed_book_and_clear_errors():
 
 
 def test_reader_from_config_and_answer_measures():
-    from rag.evaluate import evaluate
-    from rag.registry import component
+    from rag.evaluation import evaluate
+    from rag.core.registry import component
 
     reader = component("reader", k=1, template="qa")
     assert isinstance(reader, Reader) and reader.k == 1

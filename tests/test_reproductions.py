@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.reproduce import check, data_available, load_reproductions
+from rag.experiment.reproduce import check, data_available, load_reproductions
 
 REPO = Path(__file__).resolve().parents[1]
 ENTRIES = load_reproductions(REPO / "experiments" / "reproductions.yaml")

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rag.errors import ConfigError
+from rag.core.errors import ConfigError
 from rerankers import curriculum as cl
 from rerankers.training import difficulty, sample_losses, training_pool
 

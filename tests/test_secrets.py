@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 
 from rag.cli import main
-from rag.secrets import RedactingFilter, redact
+from rag.core.secrets import RedactingFilter, redact
 
 
 def test_redact_replaces_secret_environment_values(monkeypatch):

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rag.cache import Cache
-from rag.grid import run_grid
+from rag.core.cache import Cache
+from rag.experiment.grid import run_grid
 from retrievers import encoders, faiss_index
 from retrievers.sharded_faiss import merge_topk, sharded_search
 
@@ -93,7 +93,7 @@ def test_grid_runs_each_config_and_saves_its_results(tmp_path):
     done = run_grid(configs, outputs, executor="local", cache=tmp_path / "cache")
     assert [d.config for d in done] == [str(c) for c in configs]
     assert all((o / "leaderboard.md").exists() for o in outputs)
-    from rag.config import load_experiment
+    from rag.experiment.config import load_experiment
 
     for config, result in zip(configs, done):     # each is what running that config alone gives
         pd.testing.assert_frame_equal(result.table, load_experiment(config, cache=tmp_path / "alone").run().table)

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rag.cache import Cache
+from rag.core.cache import Cache
 from rag.datasets import Corpus, demo
-from rag.errors import InputError
-from rag.evaluate import evaluate
+from rag.core.errors import InputError
+from rag.evaluation import evaluate
 
 splade = pytest.importorskip("retrievers.splade")
 try:

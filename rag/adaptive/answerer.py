@@ -12,8 +12,8 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
-from rag.errors import InputError
-from rag.adaptive.llm_stage import LLMStage
+from rag.core.errors import InputError
+from rag.llm.stage import LLMStage
 
 CLOSED_BOOK_PROMPT = ("Answer the question with a short phrase (a name, a place or a few words), "
                       "without explanation.\nQuestion: {query}\nAnswer:")

@@ -9,7 +9,7 @@ from typing import Iterable
 
 import pandas as pd
 
-from rag.errors import InputError
+from rag.core.errors import InputError
 
 
 def alias_in_answer(prediction: str, aliases: Iterable[str]) -> bool:

@@ -16,8 +16,8 @@ from typing import ClassVar
 import pandas as pd
 
 from rag.datasets import Corpus
-from rag.errors import InputError
-from rag.pipeline import Stage
+from rag.core.errors import InputError
+from rag.core.stage import Stage
 
 RELATION_CUES: dict[str, list[str]] = {
     "occupation": ["occupation", "profession", "worked as", "works as", "career"],

@@ -13,7 +13,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from rag.errors import InputError
+from rag.core.errors import InputError
 from rag.adaptive.policies import OUTCOME_COLUMNS, Policy
 from rag.adaptive.search import hybrid_correct
 

@@ -1,4 +1,4 @@
-"""Answer-table measures for adaptive retrieval, registered with :func:`rag.evaluate.register_measure`:
+"""Answer-table measures for adaptive retrieval, registered with :func:`rag.evaluation.measures.register_measure`:
 
 * ``AliasAcc`` - PopQA's rule (Mallen et al.): a gold alias (as-is, lower-cased or capitalised) occurs
   in the answer; reads ``answer`` and ``answers``.
@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from rag.errors import InputError
-from rag.evaluate import register_measure
+from rag.core.errors import InputError
+from rag.evaluation.measures import register_measure
 from rag.adaptive.correctness import alias_in_answer
 
 

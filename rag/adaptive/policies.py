@@ -18,8 +18,8 @@ from typing import ClassVar, Literal
 import numpy as np
 import pandas as pd
 
-from rag.errors import InputError
-from rag.pipeline import Stage
+from rag.core.errors import InputError
+from rag.core.stage import Stage
 from rag.adaptive.search import best_bin_threshold, best_cut, best_two_cuts, cut_of_bin_threshold, histogram_edges
 
 OUTCOME_COLUMNS = ("correct_recall", "correct_retrieve")

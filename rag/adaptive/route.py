@@ -18,8 +18,8 @@ from typing import ClassVar
 
 import pandas as pd
 
-from rag.errors import InputError
-from rag.pipeline import Stage
+from rag.core.errors import InputError
+from rag.core.stage import Stage
 
 
 @dataclass(repr=False)

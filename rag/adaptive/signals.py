@@ -21,8 +21,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from rag.pipeline import Stage
-from rag.adaptive.llm_stage import LLMStage
+from rag.core.stage import Stage
+from rag.llm.stage import LLMStage
 
 RTUNING_QUESTION = "Are you sure you accurately answered the question based on your internal knowledge?"
 SURE_PROMPT = ("Question: {query}\nAnswer: {answer}\n" + RTUNING_QUESTION +

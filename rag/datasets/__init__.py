@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from rag.errors import InputError, did_you_mean
+from rag.core.errors import InputError, did_you_mean
 from rag.datasets.base import Corpus, Dataset
 from rag.datasets.beir import jsonl_corpus, jsonl_queries, load_beir, load_jsonl_dataset
 from rag.datasets.trec import iter_trec_documents, read_qrels, read_run, read_topics, write_qrels, write_run

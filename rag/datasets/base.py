@@ -7,9 +7,9 @@ from typing import Any, Callable, Iterable, Iterator
 
 import pandas as pd
 
-from rag.errors import InputError
-from rag.hashing import hash_config, hash_frame
-from rag.schema import check_qrels_against, validate_qrels, validate_queries
+from rag.core.errors import InputError
+from rag.core.hashing import hash_config, hash_frame
+from rag.core.schema import check_qrels_against, validate_qrels, validate_queries
 
 log = logging.getLogger(__name__)
 

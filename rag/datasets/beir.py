@@ -6,8 +6,8 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from rag.errors import InputError
-from rag.hashing import hash_file, hash_files
+from rag.core.errors import InputError
+from rag.core.hashing import hash_file, hash_files
 from rag.datasets.base import Corpus, Dataset
 from rag.datasets.readers import get_field, iter_jsonl
 from rag.datasets.trec import read_qrels

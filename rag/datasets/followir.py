@@ -22,9 +22,9 @@ from typing import Callable
 
 import pandas as pd
 
-from rag.errors import InputError, MissingDependencyError
-from rag.hashing import hash_files
-from rag.schema import validate_qrels
+from rag.core.errors import InputError, MissingDependencyError
+from rag.core.hashing import hash_files
+from rag.core.schema import validate_qrels
 from rag.datasets.base import Dataset
 from rag.datasets.beir import jsonl_corpus, jsonl_queries
 from rag.datasets.readers import iter_jsonl

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from rag.errors import InputError, MissingDependencyError
-from rag.hashing import hash_config
+from rag.core.errors import InputError, MissingDependencyError
+from rag.core.hashing import hash_config
 from rag.datasets.base import Corpus, Dataset
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from rag.errors import InputError
-from rag.hashing import hash_file, hash_files
+from rag.core.errors import InputError
+from rag.core.hashing import hash_file, hash_files
 from rag.datasets.base import Corpus, Dataset
 from rag.datasets.beir import _as_answer_list, load_beir
 from rag.datasets.readers import iter_jsonl, iter_lines, open_binary, read_json

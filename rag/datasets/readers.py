@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
-from rag.errors import InputError
+from rag.core.errors import InputError
 
 
 def open_binary(path: str | Path) -> BinaryIO:

@@ -7,9 +7,9 @@ from typing import Iterator
 
 import pandas as pd
 
-from rag.cache import atomic_write_text
-from rag.errors import InputError
-from rag.schema import validate_qrels, validate_results
+from rag.core.cache import atomic_write_text
+from rag.core.errors import InputError
+from rag.core.schema import validate_qrels, validate_results
 from rag.datasets.readers import iter_lines, iter_tsv
 
 

@@ -143,7 +143,7 @@ class PairwiseAnswerJudge:
         """``frame`` plus ``score_a``, ``score_b``, ``verdict``, ``unparsable`` columns."""
         missing = [c for c in (question, answer_a, answer_b) if c not in frame.columns]
         if missing:
-            from rag.errors import InputError
+            from rag.core.errors import InputError
             raise InputError(f"PairwiseAnswerJudge needs column(s) {missing}", field=missing[0])
         done = self.compare(frame[question].astype(str).tolist(), frame[answer_a].astype(str).tolist(),
                             frame[answer_b].astype(str).tolist())

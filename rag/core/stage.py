@@ -1,0 +1,221 @@
+"""Pipeline stages: objects that map one DataFrame to another, composed with ``>>`` and cut with ``%``.
+
+A stage subclasses :class:`Stage`, is usually a dataclass (its fields are its configuration), says
+which columns it ``needs`` and ``gives``, and implements ``transform``. Calling a stage checks its
+input and, when a :class:`~rag.core.cache.Cache` is active, stores its output on disk under a key made
+of the stage's fingerprint and the input table's content, so a re-run skips the work.
+
+>>> from rag.core.stage import Stage
+>>> pipeline = bm25 >> reranker % 10              # doctest: +SKIP
+>>> results = pipeline(queries)                   # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, ClassVar, Iterable
+
+import pandas as pd
+
+from rag import __version__
+from rag.core.cache import Cache
+from rag.core.errors import InputError, RagifError
+from rag.core.hashing import canonical, hash_config, hash_frame
+
+
+class Stage:
+    """Base class of every pipeline stage.
+
+    Class attributes a subclass sets:
+      ``needs``     columns the input must have;
+      ``gives``     columns the output adds or rewrites;
+      ``cacheable`` whether its output is worth storing (expensive and deterministic);
+      ``version``   bump it when a change of code changes the output (invalidates cached outputs).
+    """
+
+    needs: ClassVar[tuple[str, ...]] = ("qid",)
+    gives: ClassVar[tuple[str, ...]] = ()
+    cacheable: ClassVar[bool] = True
+    version: ClassVar[str] = "1"
+
+    # ------------------------------------------------------------------ the one method
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ identity
+    def config(self) -> dict[str, Any]:
+        """The parameters that define this stage's output (dataclass fields unless marked otherwise)."""
+        if dataclasses.is_dataclass(self):
+            return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                    if f.metadata.get("config", True)}
+        return {}
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def fingerprint(self) -> str:
+        """Hash of the class, its version and its configuration."""
+        cls = type(self)
+        return hash_config(f"{cls.__module__}.{cls.__qualname__}", self.version, self.config())
+
+    def describe(self) -> str:
+        """A short human-readable form, e.g. ``LuceneBM25(k1=0.9, b=0.4)``."""
+        items = []
+        for key, value in self.config().items():
+            if isinstance(value, (str, int, float, bool)) or value is None:
+                items.append(f"{key}={value!r}")
+        return f"{self.name}({', '.join(items)})"
+
+    def __repr__(self) -> str:
+        return self.describe()
+
+    # ------------------------------------------------------------------ running
+    def check_input(self, frame: pd.DataFrame) -> None:
+        if not isinstance(frame, pd.DataFrame):
+            raise TypeError(f"{self.name} expects a pandas DataFrame, got {type(frame).__name__}")
+        missing = [c for c in self.needs if c not in frame.columns]
+        if missing:
+            raise InputError(
+                f"{self.name} needs column(s) {missing} but its input has {list(frame.columns)}",
+                field=missing[0])
+
+    def __call__(self, frame: pd.DataFrame) -> pd.DataFrame:
+        self.check_input(frame)
+        cache = Cache.active()
+        if cache is None or not self.cacheable:
+            return self._check_output(self.transform(frame))
+        key = hash_config("stage-output", __version__, self.fingerprint(), hash_frame(frame))
+        cached = cache.get_frame(key)
+        if cached is not None:
+            return cached
+        out = self._check_output(self.transform(frame))
+        cache.put_frame(key, out, meta={"stage": self.describe()})
+        return out
+
+    def _check_output(self, out: pd.DataFrame) -> pd.DataFrame:
+        """A stage must give the columns it declares (a bug in the stage otherwise, not bad input)."""
+        if not isinstance(out, pd.DataFrame):
+            raise TypeError(f"{self.name}.transform returned {type(out).__name__}, not a DataFrame")
+        missing = [c for c in self.gives if c not in out.columns]
+        if missing:
+            raise RagifError(f"{self.name} declares it gives {missing} but its output lacks them")
+        return out
+
+    def search(self, query: str, qid: str = "1", **columns: Any) -> pd.DataFrame:
+        """Run this stage on one query string (convenience for notebooks)."""
+        return self(pd.DataFrame([{"qid": qid, "query": query, **columns}]))
+
+    # ------------------------------------------------------------------ algebra
+    def __rshift__(self, other: "Stage") -> "Pipeline":
+        return Pipeline([self, _as_stage(other)])
+
+    def __rrshift__(self, other: "Stage") -> "Pipeline":
+        return Pipeline([_as_stage(other), self])
+
+    def __mod__(self, k: int) -> "Pipeline":
+        return Pipeline([self, RankCutoff(k)])
+
+
+def _as_stage(obj: Any) -> Stage:
+    if isinstance(obj, Stage):
+        return obj
+    if callable(obj):
+        return FunctionStage(obj)
+    raise TypeError(f"cannot compose {type(obj).__name__} into a pipeline")
+
+
+class Pipeline(Stage):
+    """Stages applied one after another; ``a >> b >> c`` flattens into one Pipeline."""
+
+    cacheable = False  # its stages are cached one by one
+
+    def __init__(self, stages: Iterable[Stage]):
+        flat: list[Stage] = []
+        for s in stages:
+            flat.extend(s.stages if isinstance(s, Pipeline) else [_as_stage(s)])
+        if not flat:
+            raise ValueError("a Pipeline needs at least one stage")
+        self.stages = flat
+
+    @property
+    def needs(self) -> tuple[str, ...]:  # type: ignore[override]
+        return self.stages[0].needs
+
+    @property
+    def gives(self) -> tuple[str, ...]:  # type: ignore[override]
+        out: list[str] = []
+        for s in self.stages:
+            out.extend(c for c in s.gives if c not in out)
+        return tuple(out)
+
+    def config(self) -> dict[str, Any]:
+        return {"stages": [s.fingerprint() for s in self.stages]}
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        for stage in self.stages:
+            frame = stage(frame)
+        return frame
+
+    def __call__(self, frame: pd.DataFrame) -> pd.DataFrame:
+        self.check_input(frame)
+        return self.transform(frame)
+
+    def describe(self) -> str:
+        return " >> ".join(s.describe() for s in self.stages)
+
+    def __mod__(self, k: int) -> "Pipeline":
+        return Pipeline([*self.stages, RankCutoff(k)])
+
+
+def add_ranks(frame: pd.DataFrame) -> pd.DataFrame:
+    """Sort each query's documents by descending score (ties by docno) and set ``rank`` from 0."""
+    if frame.empty:
+        return frame.assign(rank=pd.Series(dtype="int64"))
+    out = frame.sort_values(["qid", "score", "docno"], ascending=[True, False, True], kind="mergesort")
+    out = out.reset_index(drop=True)
+    out["rank"] = out.groupby("qid", sort=False).cumcount().astype("int64")
+    return out
+
+
+@dataclasses.dataclass(repr=False)
+class RankCutoff(Stage):
+    """Keep the top ``k`` documents of each query (``stage % k``)."""
+
+    k: int
+    needs: ClassVar[tuple[str, ...]] = ("qid", "docno", "score")
+    gives: ClassVar[tuple[str, ...]] = ("rank",)
+    cacheable: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.k, int) or self.k < 1:
+            raise ValueError(f"rank cut-off must be a positive integer, got {self.k!r}")
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        ranked = frame if "rank" in frame.columns else add_ranks(frame)
+        return ranked[ranked["rank"] < self.k].reset_index(drop=True)
+
+
+class FunctionStage(Stage):
+    """Wrap a plain ``DataFrame -> DataFrame`` function as an (uncached) stage."""
+
+    cacheable = False
+    needs = ()
+
+    def __init__(self, fn: Callable[[pd.DataFrame], pd.DataFrame], name: str | None = None):
+        self.fn = fn
+        self._name = name or getattr(fn, "__name__", "function")
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def config(self) -> dict[str, Any]:
+        return {"function": f"{getattr(self.fn, '__module__', '?')}.{self._name}"}
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return self.fn(frame)
+
+
+def stage_config_repr(stage: Stage) -> Any:
+    """The canonical (JSON) form of a stage's configuration, for provenance records."""
+    return canonical(stage.config())

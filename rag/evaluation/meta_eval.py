@@ -1,0 +1,383 @@
+"""Meta-evaluation: how well does each automatic metric agree with human judgements?
+
+>>> from rag.evaluation.meta_eval import meta_evaluate
+>>> table = meta_evaluate(frame, metrics=["F1", "Recall", "K-Precision"], label="human")   # doctest: +SKIP
+
+Per metric: Spearman ρ, Kendall τ (b), point-biserial r and ROC-AUC against the human label, each with
+a percentile bootstrap confidence interval (examples resampled with replacement). Labels may be
+binary (yes/no, correct/incorrect, 0/1, true/false), graded (numbers) or categorical with an order
+(e.g. ``incorrect < refused < correct``); correlations use the ordinal codes, point-biserial and
+ROC-AUC a binarised label (``positive``: the categories counted as positive; default: the highest).
+Rows whose metric or label is missing are left out of that metric's figures (``n`` says how many
+remain). Readers for CSV/TSV/JSONL/JSON and for instruct-qa's released human-annotation files
+(``human_eval_annotations/{correctness,faithfulness}/{dataset}/{model}_human_eval_results.json``).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from rag.core.errors import InputError
+
+_TRUE = {"1", "yes", "y", "true", "t", "correct", "faithful", "grounded", "supported", "entailed", "right"}
+_FALSE = {"0", "no", "n", "false", "f", "incorrect", "unfaithful", "ungrounded", "unsupported", "wrong",
+          "hallucinated", "hallucination"}
+ID_COLUMNS = ("id_", "id", "qid", "question_id", "example_id")
+LABEL_COLUMNS = ("human_label", "human_eval", "label", "judgement", "judgment", "annotation", "correctness",
+                 "faithfulness", "correct", "faithful", "rating", "score")
+
+
+# ---------------------------------------------------------------------------- reading
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A CSV/TSV, JSONL or JSON (list of records, or a mapping id -> record) file as a DataFrame."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("file not found", path=path)
+    suffix = "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()
+    if suffix.startswith(".csv") or suffix.startswith(".tsv"):
+        try:
+            return pd.read_csv(path, sep="\t" if suffix.startswith(".tsv") else ",")
+        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot parse table: {exc}", path=path) from None
+    text = path.read_text("utf-8")
+    if suffix.startswith(".jsonl"):
+        rows = []
+        for i, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise InputError(f"invalid JSON: {exc.msg}", path=path, line=i) from None
+        return pd.json_normalize(rows)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"invalid JSON: {exc.msg}", path=path, line=exc.lineno) from None
+    return _records(data, path)
+
+
+def _records(data: Any, path: Path) -> pd.DataFrame:
+    if isinstance(data, list):
+        return pd.json_normalize(data)
+    if isinstance(data, dict):
+        for key in ("data", "annotations", "results", "examples"):
+            if isinstance(data.get(key), list):
+                return pd.json_normalize(data[key])
+        if data and all(isinstance(v, dict) for v in data.values()):
+            frame = pd.json_normalize(list(data.values()))
+            if not any(c in frame.columns for c in ID_COLUMNS):
+                frame.insert(0, "id_", [str(k) for k in data])
+            return frame
+        if data and all(not isinstance(v, (dict, list)) for v in data.values()):
+            return pd.DataFrame({"id_": [str(k) for k in data], "label": list(data.values())})
+    raise InputError("expected a list of records or a mapping from id to record", path=path)
+
+
+def read_instructqa_annotations(path: str | Path) -> pd.DataFrame:
+    """instruct-qa human annotations: one ``{model}_human_eval_results.json`` file or the whole folder.
+
+    Adds ``aspect`` (correctness/faithfulness), ``dataset`` and ``model`` from the path. The record
+    schema inside the files is not documented upstream, so the id and label columns are detected
+    (:data:`ID_COLUMNS`, :data:`LABEL_COLUMNS`) and can be overridden in :func:`meta_evaluate`.
+    """
+    path = Path(path)
+    files = sorted(path.rglob("*_human_eval_results.json")) if path.is_dir() else [path]
+    if not files:
+        raise InputError("no *_human_eval_results.json files found", path=path)
+    frames = []
+    for f in files:
+        frame = read_table(f)
+        parts = f.parts
+        frame["model"] = f.name[: -len("_human_eval_results.json")] if f.name.endswith(
+            "_human_eval_results.json") else f.stem
+        frame["dataset"] = parts[-2] if len(parts) >= 2 else ""
+        frame["aspect"] = parts[-3] if len(parts) >= 3 and parts[-3] in ("correctness", "faithfulness") else ""
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def detect_column(frame: pd.DataFrame, candidates: Sequence[str], what: str, given: str | None = None) -> str:
+    if given is not None:
+        if given not in frame.columns:
+            raise InputError(f"no {what} column {given!r}; the table has {list(frame.columns)}", field=given)
+        return given
+    for c in candidates:
+        if c in frame.columns:
+            return c
+    raise InputError(f"cannot find a {what} column (tried {list(candidates)}); name it explicitly. "
+                     f"The table has {list(frame.columns)}", field=what)
+
+
+# ---------------------------------------------------------------------------- labels
+def encode_labels(values: pd.Series, kind: str = "auto", order: Sequence[str] | None = None,
+                  positive: Iterable[str] | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+    """``(ordinal codes, binary labels, kind)``; missing labels become NaN in both.
+
+    ``kind``: ``binary``, ``graded`` (numbers), ``categorical`` (needs ``order``, lowest first), or
+    ``auto``. ``positive``: categories (or for graded labels, values >= the smallest given) that count
+    as positive for point-biserial and ROC-AUC; default: the top category / value above the median.
+    """
+    raw = values.astype("object")
+    missing = raw.isna().to_numpy()
+    text = raw.map(lambda v: str(v).strip().lower() if not pd.isna(v) else "")
+    numeric = pd.to_numeric(raw.map(lambda v: v if not isinstance(v, bool) else int(v)), errors="coerce")
+    if kind == "auto":
+        if order:
+            kind = "categorical"
+        elif set(text[~missing]) <= _TRUE | _FALSE:
+            kind = "binary"
+        elif numeric[~missing].notna().all():
+            kind = "binary" if set(numeric[~missing].unique()) <= {0, 1} else "graded"
+        else:
+            seen = sorted(set(text[~missing]))
+            raise InputError(f"labels {seen[:8]} are neither binary nor numbers: give their order "
+                             "(lowest first), e.g. --order incorrect refused correct", field="label")
+    if kind == "binary":
+        if numeric[~missing].notna().all() and set(numeric[~missing].unique()) <= {0, 1}:
+            codes = numeric.to_numpy(dtype=float)
+            return codes, codes.copy(), kind
+        bad = sorted(set(text[~missing]) - _TRUE - _FALSE)
+        if bad:
+            raise InputError(f"labels {bad[:5]} are not binary (yes/no, correct/incorrect, 1/0, ...)", field="label")
+        codes = np.where(missing, np.nan, text.isin(_TRUE).to_numpy().astype(float))
+        return codes, codes.copy(), kind
+    if kind == "graded":
+        codes = numeric.to_numpy(dtype=float)
+        if np.isnan(codes[~missing]).any():
+            raise InputError("graded labels must be numbers", field="label")
+        ok = codes[~np.isnan(codes)]
+        if positive is not None:
+            threshold = min(float(p) for p in positive)
+            binary = np.where(np.isnan(codes), np.nan, (codes >= threshold).astype(float))
+        else:
+            binary = np.where(np.isnan(codes), np.nan, (codes > np.median(ok)).astype(float)) if len(ok) else codes
+        return codes, binary, kind
+    if kind == "categorical":
+        if not order:
+            raise InputError("categorical labels need their order (lowest first)", field="order")
+        rank = {str(o).strip().lower(): i for i, o in enumerate(order)}
+        unknown = sorted(set(text[~missing]) - set(rank))
+        if unknown:
+            raise InputError(f"labels {unknown[:5]} are not in the given order {list(order)}", field="label")
+        codes = np.array([rank[t] if not m else np.nan for t, m in zip(text, missing)], dtype=float)
+        pos = {str(p).strip().lower() for p in positive} if positive else {str(order[-1]).strip().lower()}
+        binary = np.array([float(t in pos) if not m else np.nan for t, m in zip(text, missing)])
+        return codes, binary, kind
+    raise InputError(f"unknown label kind {kind!r}; use binary, graded, categorical or auto", field="kind")
+
+
+# ---------------------------------------------------------------------------- statistics
+def _rank_rows(a: np.ndarray) -> np.ndarray:
+    from scipy.stats import rankdata
+    return rankdata(a, axis=-1)
+
+
+def _pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    xc = x - x.mean(axis=-1, keepdims=True)
+    yc = y - y.mean(axis=-1, keepdims=True)
+    denom = np.sqrt((xc ** 2).sum(-1) * (yc ** 2).sum(-1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denom > 0, (xc * yc).sum(-1) / np.where(denom > 0, denom, 1), np.nan)
+
+
+def _auc_rows(score: np.ndarray, binary: np.ndarray) -> np.ndarray:
+    ranks = _rank_rows(score)
+    n_pos = binary.sum(-1)
+    n_neg = binary.shape[-1] - n_pos
+    u = (ranks * binary).sum(-1) - n_pos * (n_pos + 1) / 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where((n_pos > 0) & (n_neg > 0), u / np.where(n_pos * n_neg > 0, n_pos * n_neg, 1), np.nan)
+
+
+def _kendall_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    from scipy.stats import kendalltau
+
+    out = np.empty(x.shape[0])
+    for i in range(x.shape[0]):
+        out[i] = kendalltau(x[i], y[i]).statistic if np.ptp(x[i]) > 0 and np.ptp(y[i]) > 0 else np.nan
+    return out
+
+
+STATS = ("spearman", "kendall", "point_biserial", "roc_auc")
+
+
+def _stats(score: np.ndarray, codes: np.ndarray, binary: np.ndarray) -> dict[str, np.ndarray]:
+    return {"spearman": _pearson_rows(_rank_rows(score), _rank_rows(codes)),
+            "kendall": _kendall_rows(score, codes),
+            "point_biserial": _pearson_rows(score, binary),
+            "roc_auc": _auc_rows(score, binary)}
+
+
+def meta_evaluate(frame: pd.DataFrame, metrics: Sequence[str], label: str, kind: str = "auto",
+                  order: Sequence[str] | None = None, positive: Iterable[str] | None = None,
+                  n_boot: int = 1000, confidence: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """One row per metric: ``n``, each statistic of :data:`STATS` and its ``_lo``/``_hi`` bootstrap bounds."""
+    if label not in frame.columns:
+        raise InputError(f"no label column {label!r}; the table has {list(frame.columns)}", field=label)
+    codes, binary, kind = encode_labels(frame[label], kind, order, positive)
+    rng = np.random.default_rng(seed)
+    alpha = (1 - confidence) / 2
+    rows = []
+    for metric in metrics:
+        if metric not in frame.columns:
+            raise InputError(f"no metric column {metric!r}; the table has {list(frame.columns)}", field=metric)
+        score = pd.to_numeric(frame[metric], errors="coerce").to_numpy(dtype=float)
+        keep = ~np.isnan(score) & ~np.isnan(codes)
+        s, c, b = score[keep], codes[keep], binary[keep]
+        row: dict[str, Any] = {"metric": metric, "n": int(keep.sum()), "positives": int(np.nansum(b))}
+        if len(s) < 3:
+            row.update({k: np.nan for st in STATS for k in (st, f"{st}_lo", f"{st}_hi")})
+            rows.append(row)
+            continue
+        point = _stats(s[None], c[None], b[None])
+        idx = rng.integers(0, len(s), size=(n_boot, len(s))) if n_boot else None
+        boot = _stats(s[idx], c[idx], b[idx]) if n_boot else {}
+        for st in STATS:
+            row[st] = float(point[st][0])
+            if n_boot:
+                vals = boot[st][~np.isnan(boot[st])]
+                row[f"{st}_lo"] = float(np.quantile(vals, alpha)) if len(vals) else np.nan
+                row[f"{st}_hi"] = float(np.quantile(vals, 1 - alpha)) if len(vals) else np.nan
+            else:
+                row[f"{st}_lo"] = row[f"{st}_hi"] = np.nan
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    out.attrs.update(label_kind=kind, n_boot=n_boot, confidence=confidence)
+    return out
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """Markdown: each statistic as ``value [lo, hi]``."""
+    head = ["metric", "n", *STATS]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for _, r in table.iterrows():
+        cells = [str(r["metric"]), str(r["n"])]
+        for st in STATS:
+            v, lo, hi = r[st], r.get(f"{st}_lo"), r.get(f"{st}_hi")
+            cells.append("–" if pd.isna(v) else f"{v:.3f}" + ("" if pd.isna(lo) else f" [{lo:.3f}, {hi:.3f}]"))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------- plot
+def plot_meta_eval(frame: pd.DataFrame, metrics: Sequence[str], label: str, path: str | Path,
+                   kind: str = "auto", order: Sequence[str] | None = None,
+                   positive: Iterable[str] | None = None, seed: int = 0) -> Path:
+    """PNG: one scatter per metric (human label, jittered, vs metric) and the ROC curves of all metrics."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    codes, binary, _ = encode_labels(frame[label], kind, order, positive)
+    n = len(metrics) + 1
+    cols = min(4, n)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False)
+    rng = np.random.default_rng(seed)
+    roc = axes.flat[len(metrics)]
+    for ax, metric in zip(axes.flat, metrics):
+        score = pd.to_numeric(frame[metric], errors="coerce").to_numpy(dtype=float)
+        keep = ~np.isnan(score) & ~np.isnan(codes)
+        ax.scatter(codes[keep] + rng.uniform(-0.15, 0.15, keep.sum()), score[keep], s=8, alpha=0.5)
+        ax.set_title(metric, fontsize=9)
+        ax.set_xlabel(f"human {label}", fontsize=8)
+        if order:
+            ax.set_xticks(range(len(order)), list(order), fontsize=7)
+        fpr, tpr, auc = roc_curve(score[keep], binary[keep])
+        roc.plot(fpr, tpr, label=f"{metric} ({auc:.2f})" if not np.isnan(auc) else metric)
+    roc.plot([0, 1], [0, 1], "k:", lw=0.8)
+    roc.set_title("ROC (binarised label)", fontsize=9)
+    roc.set_xlabel("false positive rate", fontsize=8)
+    roc.set_ylabel("true positive rate", fontsize=8)
+    roc.legend(fontsize=6, loc="lower right")
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def roc_curve(score: np.ndarray, binary: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """False/true positive rates at every threshold (ties grouped) and the area under the curve."""
+    pos, neg = binary.sum(), len(binary) - binary.sum()
+    if pos == 0 or neg == 0:
+        return np.array([0.0, 1.0]), np.array([0.0, 1.0]), float("nan")
+    order = np.argsort(-score, kind="mergesort")
+    s, b = score[order], binary[order]
+    last = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]
+    tpr = np.r_[0, np.cumsum(b)[last] / pos]
+    fpr = np.r_[0, np.cumsum(1 - b)[last] / neg]
+    return fpr, tpr, float(np.trapezoid(tpr, fpr))
+
+
+# ---------------------------------------------------------------------------- command line
+def instructqa_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """instruct-qa response records name the prediction ``response`` and the gold list ``answer``:
+    rename them to ragif's ``answer`` / ``answers`` (and ``question`` to ``query``)."""
+    out = frame
+    if "response" in out.columns and "answers" not in out.columns and "answer" in out.columns:
+        out = out.rename(columns={"answer": "answers"})
+    if "response" in out.columns and "answer" not in out.columns:
+        out = out.rename(columns={"response": "answer"})
+    if "question" in out.columns and "query" not in out.columns:
+        out = out.rename(columns={"question": "query"})
+    return out
+
+
+def run_cli(scores: str, labels: str | None = None, on: str | None = None, label: str | None = None,
+            metrics: Sequence[str] | None = None, compute: Sequence[str] | None = None, kind: str = "auto",
+            order: Sequence[str] | None = None, positive: Sequence[str] | None = None, n_boot: int = 1000,
+            rename: Sequence[str] = (), output: str | None = None, instructqa: bool = False) -> pd.DataFrame:
+    from rag.evaluation.answers import ALL_METRICS, score_answers
+
+    def load(path: str) -> pd.DataFrame:
+        p = Path(path)
+        if instructqa or p.is_dir() or p.name.endswith("_human_eval_results.json"):
+            return instructqa_columns(read_instructqa_annotations(p))
+        return instructqa_columns(read_table(p)) if instructqa else read_table(p)
+
+    frame = load(scores)
+    if labels:
+        other = load(labels)
+        key = on or next((c for c in ID_COLUMNS if c in frame.columns and c in other.columns), None)
+        if key is None:
+            raise InputError(f"no shared id column to join {scores} and {labels}; use --on", field="on")
+        extra = [c for c in other.columns if c not in frame.columns or c == key]
+        frame = frame.astype({key: str}).merge(other[extra].astype({key: str}), on=key, how="inner")
+        if frame.empty:
+            raise InputError(f"no example of {labels} matches one of {scores} on {key!r}", path=labels, field=key)
+    mapping = {}
+    for item in rename:
+        old, sep, new = item.partition("=")
+        if not sep:
+            raise InputError(f"--rename takes OLD=NEW, got {item!r}", field="rename")
+        mapping[old] = new
+    frame = frame.rename(columns=mapping)
+    if compute:
+        frame = score_answers(frame, list(compute))
+    label = detect_column(frame, LABEL_COLUMNS, "label", label)
+    if not metrics:
+        metrics = [c for c in frame.columns if c in ALL_METRICS and c != label]
+    if not metrics:
+        raise InputError("no metric columns found: name them with --metrics or compute them with --compute",
+                         field="metrics")
+    table = meta_evaluate(frame, list(metrics), label, kind, order, positive, n_boot)
+    print(f"{len(frame)} examples, label {label!r} ({table.attrs['label_kind']}), "
+          f"{n_boot} bootstrap samples, 95% intervals")
+    print(format_table(table))
+    if output:
+        out = Path(output)
+        out.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out / "meta_eval.csv", index=False, float_format="%.6f")
+        (out / "meta_eval.md").write_text(format_table(table), "utf-8")
+        frame.to_json(out / "scored.jsonl", orient="records", lines=True, force_ascii=False)
+        png = plot_meta_eval(frame, list(metrics), label, out / "meta_eval.png", kind, order, positive)
+        print(f"wrote {out}/meta_eval.csv, meta_eval.md, scored.jsonl, {png.name}")
+    return table

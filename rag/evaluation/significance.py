@@ -1,0 +1,82 @@
+"""Paired significance tests against a baseline, with multiple-comparison correction across systems."""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from rag.core.errors import InputError, did_you_mean
+
+TESTS = ("t-test", "wilcoxon")
+CORRECTIONS = ("holm", "bonferroni", "none")
+
+
+def paired_test(a: np.ndarray, b: np.ndarray, test: str = "t-test") -> float:
+    """Two-sided p-value of a paired test between per-query values ``a`` and ``b``."""
+    from scipy import stats
+
+    diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if len(diff) < 2 or np.allclose(diff, 0.0):
+        return 1.0
+    if test == "t-test":
+        if np.allclose(diff, diff[0]):  # constant non-zero difference: no variance, maximally consistent
+            return 0.0
+        return float(stats.ttest_rel(a, b).pvalue)
+    if test == "wilcoxon":
+        return float(stats.wilcoxon(a, b, zero_method="wilcox").pvalue)
+    raise InputError(f"unknown test {test!r}{did_you_mean(test, TESTS)}; use one of {TESTS}", field="test")
+
+
+def correct(p_values: Sequence[float], method: str = "holm") -> list[float]:
+    """Adjust p-values for multiple comparisons (Holm step-down, Bonferroni, or none)."""
+    p = np.asarray(p_values, dtype=float)
+    m = len(p)
+    if method == "none" or m == 0:
+        return p.tolist()
+    if method == "bonferroni":
+        return np.minimum(p * m, 1.0).tolist()
+    if method == "holm":
+        order = np.argsort(p, kind="mergesort")
+        adjusted = np.empty(m)
+        running = 0.0
+        for i, idx in enumerate(order):
+            running = max(running, min((m - i) * p[idx], 1.0))
+            adjusted[idx] = running
+        return adjusted.tolist()
+    raise InputError(f"unknown correction {method!r}{did_you_mean(method, CORRECTIONS)}", field="correction")
+
+
+def significance(per_query_values: pd.DataFrame, baseline: str, test: str = "t-test",
+                 correction: str = "holm", alpha: float = 0.05) -> pd.DataFrame:
+    """Paired tests of every system against ``baseline``, per measure, corrected across systems.
+
+    ``per_query_values``: long table ``system, qid, measure, value``. Returns ``system, measure, mean,
+    baseline_mean, delta, p_value, p_adjusted, significant``.
+    """
+    systems = list(dict.fromkeys(per_query_values["system"]))
+    if baseline not in systems:
+        raise InputError(f"baseline {baseline!r} is not among the systems{did_you_mean(baseline, systems)}",
+                         field="baseline")
+    rows = []
+    for measure, group in per_query_values.groupby("measure", sort=False):
+        wide = group.pivot_table(index="qid", columns="system", values="value", aggfunc="first")
+        base = wide[baseline]
+        block = []
+        for system in systems:
+            if system == baseline or system not in wide:
+                continue
+            pair = pd.concat([wide[system], base], axis=1).dropna()
+            p = paired_test(pair.iloc[:, 0].to_numpy(), pair.iloc[:, 1].to_numpy(), test)
+            block.append({"system": system, "measure": measure, "mean": float(pair.iloc[:, 0].mean()),
+                          "baseline_mean": float(pair.iloc[:, 1].mean()),
+                          "delta": float(pair.iloc[:, 0].mean() - pair.iloc[:, 1].mean()),
+                          "p_value": p, "n": len(pair)})
+        adjusted = correct([b["p_value"] for b in block], correction)
+        for b, pa in zip(block, adjusted):
+            b["p_adjusted"] = pa
+            b["significant"] = bool(pa < alpha) and not math.isnan(pa)
+        rows.extend(block)
+    columns = ["system", "measure", "mean", "baseline_mean", "delta", "p_value", "p_adjusted", "significant", "n"]
+    return pd.DataFrame(rows, columns=columns)

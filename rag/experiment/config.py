@@ -1,0 +1,85 @@
+"""An :class:`~rag.experiment.Experiment` from a YAML config (read and validated by :mod:`rag.core.config`)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rag.core.config import load_yaml, validate
+from rag.core.errors import ConfigError, did_you_mean
+
+
+def build_experiment(config: dict, source: str | None = None, cache: Any = None):
+    """An :class:`~rag.experiment.Experiment` from a validated config mapping."""
+    from rag.datasets import load_dataset
+    from rag.experiment import Experiment
+    from rag.core.registry import BuildContext, build_stage
+
+    config = validate(config, source)
+    lines = getattr(config, "lines", {})
+    spec = config["dataset"]
+    if isinstance(spec, str):
+        dataset = load_dataset(spec)
+    else:
+        options = {k: v for k, v in spec.items() if k not in ("name", "path")}
+        dataset = load_dataset(spec["name"], path=spec.get("path"), **options)
+    split = config.get("split")
+    queries = dataset.queries(split)
+    qsel = config.get("queries") or {}
+    if "qids" in qsel:
+        wanted = [str(q) for q in qsel["qids"]]
+        queries = queries[queries["qid"].isin(wanted)].reset_index(drop=True)
+    if "limit" in qsel:
+        queries = queries.head(int(qsel["limit"])).reset_index(drop=True)
+    pipelines = {}
+    plines = getattr(config["pipelines"], "lines", {})
+    for name, stage_spec in config["pipelines"].items():
+        context = BuildContext(dataset=dataset, split=split, source=source,
+                               lines=getattr(stage_spec, "lines", None) or {k: plines.get(name) for k in
+                                                                           _spec_names(stage_spec)})
+        pipelines[str(name)] = build_stage(stage_spec, context)
+    for m in config["measures"]:
+        if not isinstance(m, str):
+            raise ConfigError(f"measures are names such as 'nDCG@10', got {m!r}", path=source,
+                              line=lines.get("measures"), field="measures")
+    from rag.evaluation.measures import parse_measure
+    try:
+        measures = [parse_measure(m) for m in config["measures"]]
+    except Exception as exc:
+        raise ConfigError(str(getattr(exc, "reason", exc)), path=source, line=lines.get("measures"),
+                          field="measures") from None
+    if "baseline" in config and config["baseline"] not in pipelines:
+        raise ConfigError(f"baseline {config['baseline']!r} is not a pipeline name"
+                          f"{did_you_mean(config['baseline'], pipelines)}", path=source,
+                          line=lines.get("baseline"), field="baseline")
+    plain = _plain(config)
+    return Experiment(pipelines, dataset, measures, split=split, baseline=config.get("baseline"),
+                      test=config.get("test", "t-test"), correction=config.get("correction", "holm"),
+                      alpha=float(config.get("alpha", 0.05)), cache=cache or config.get("cache"),
+                      seed=config.get("seed", 42), name=config.get("name"), queries=queries, config=plain)
+
+
+def _spec_names(spec: Any) -> list[str]:
+    if isinstance(spec, dict):
+        return list(spec)
+    if isinstance(spec, list):
+        return [n for s in spec for n in _spec_names(s)]
+    return [spec] if isinstance(spec, str) else []
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def load_experiment(path: str | Path, cache: Any = None):
+    """Read, validate and build the experiment described by a YAML file."""
+    return build_experiment(load_yaml(path), source=str(path), cache=cache)
+
+
+def results_folder(path: str | Path, experiment: Any, output: str | Path | None = None) -> Path:
+    """Where an experiment's results go: ``output`` if given, else the config's ``output``, else
+    ``results/<experiment name>``."""
+    return Path(output or load_yaml(path).get("output") or Path("results") / experiment.name)

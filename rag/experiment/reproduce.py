@@ -1,0 +1,88 @@
+"""Two-click reproductions: each entry names a config, a system, a measure and the score it must give.
+
+.. code-block:: yaml
+
+    - name: scifact-bm25-flat
+      config: experiments/scifact_bm25.yaml
+      system: BM25
+      measure: nDCG@10
+      expected: 0.6789
+      tolerance: 0.001
+      source: Pyserini 2CR (beir.yaml)
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from rag.core.errors import ConfigError, InputError
+
+DEFAULT_FILE = Path("experiments") / "reproductions.yaml"
+ENTRY_KEYS = {"name", "config", "system", "measure", "expected", "tolerance", "source", "needs", "slow"}
+
+
+def load_reproductions(path: str | Path | None = None) -> list[dict[str, Any]]:
+    from rag.core.config import load_yaml_list
+
+    path = Path(path) if path else DEFAULT_FILE
+    entries = load_yaml_list(path)
+    for i, entry in enumerate(entries):
+        lines = getattr(entry, "lines", {})
+        if not isinstance(entry, dict):
+            raise ConfigError(f"entry {i + 1} is not a mapping", path=path)
+        for key in entry:
+            if key not in ENTRY_KEYS:
+                raise ConfigError(f"unknown key {key!r} in reproduction {entry.get('name', i + 1)!r}", path=path,
+                                  line=lines.get(key), field=key)
+        for key in ("name", "config", "system", "measure", "expected"):
+            if key not in entry:
+                raise ConfigError(f"reproduction {entry.get('name', i + 1)!r} lacks {key!r}", path=path, field=key)
+    return entries
+
+
+def data_available(entry: dict[str, Any]) -> bool:
+    """Whether the shared data set the entry ``needs`` (if any) can be found."""
+    from rag.datasets import NAMED, data_root
+
+    needs = entry.get("needs")
+    if not needs:
+        return True
+    root = data_root()
+    folder = NAMED[needs][1] if needs in NAMED else needs
+    return root is not None and (root / folder).exists()
+
+
+def check(entry: dict[str, Any], cache: Any = None) -> dict[str, Any]:
+    """Run one reproduction's experiment and compare the score it gives with the expected one."""
+    from rag.experiment.config import load_experiment
+
+    experiment = load_experiment(entry["config"], cache=cache)
+    results = experiment.run()
+    if entry["system"] not in results.table.index or entry["measure"] not in results.table.columns:
+        raise InputError(f"reproduction {entry['name']!r}: no {entry['system']!r} / {entry['measure']!r} in "
+                         f"the results ({list(results.table.index)} x {list(results.table.columns)})")
+    got = float(results.table.loc[entry["system"], entry["measure"]])
+    tolerance = float(entry.get("tolerance", 0.001))
+    return {"name": entry["name"], "measure": entry["measure"], "expected": float(entry["expected"]),
+            "got": got, "tolerance": tolerance, "ok": abs(got - float(entry["expected"])) <= tolerance,
+            "command": f"ragif run {entry['config']}", "source": entry.get("source", "")}
+
+
+def run_reproductions(path: str | Path | None = None, only: list[str] | None = None,
+                      cache: Any = None) -> list[dict[str, Any]]:
+    """Run (selected) reproductions, print a table, return the failures."""
+    rows = []
+    for entry in load_reproductions(path):
+        if only and entry["name"] not in only:
+            continue
+        if not data_available(entry):
+            rows.append({"name": entry["name"], "measure": entry["measure"], "expected": float(entry["expected"]),
+                         "got": float("nan"), "tolerance": float(entry.get("tolerance", 0.001)),
+                         "ok": "skipped (no data)", "command": f"ragif run {entry['config']}"})
+            continue
+        rows.append(check(entry, cache))
+    table = pd.DataFrame(rows, columns=["name", "measure", "expected", "got", "tolerance", "ok", "command"])
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    return [r for r in rows if r["ok"] is False]
