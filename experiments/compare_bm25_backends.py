@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 def main() -> None:
     from rag.core.cache import Cache
     from rag.datasets import load_dataset
-    from rag.evaluation.ranking import evaluate
+    from rag.evaluation.scoring import evaluate
     from retrievers.fast_bm25 import FastBM25
     from retrievers.lucene import LuceneBM25
 

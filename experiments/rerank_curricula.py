@@ -39,7 +39,7 @@ import pandas as pd  # noqa: E402
 
 from rag.core.cache import Cache, atomic_write_text  # noqa: E402
 from rag.datasets import load_dataset, read_run, write_run  # noqa: E402
-from rag.evaluation.ranking import per_query
+from rag.evaluation.scoring import per_query
 from rag.evaluation.significance import significance
 
 MEASURES = ["nDCG@10", "RR@10", "P@1"]

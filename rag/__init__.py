@@ -28,7 +28,7 @@ _LAZY = {
     "Experiment": "rag.experiment",
     "ExperimentResults": "rag.experiment",
     "evaluate": "rag.evaluation",
-    "component": "rag.core.registry",
+    "component": "rag.core.build",
     "register": "rag.core.registry",
     "RagifError": "rag.core.errors",
     "InputError": "rag.core.errors",

@@ -128,7 +128,7 @@ def test_route_runs_each_question_down_one_path():
 
 
 def test_route_builds_from_a_config():
-    from rag.core.registry import BuildContext, build_stage
+    from rag.core.build import BuildContext, build_stage
     stage = build_stage({"adaptive-route": {"policy": {"popularity-threshold": {"cuts": {"capital": 3.0}}},
                                             "recall": "never-retrieve", "retrieve": "always-retrieve"}},
                         BuildContext())

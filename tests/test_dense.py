@@ -10,7 +10,7 @@ from rag.core.cache import Cache
 from rag.datasets import Corpus, demo, load_dataset
 from rag.core.errors import ConfigError, InputError
 from rag.evaluation import evaluate
-from rag.core.registry import component
+from rag.core.build import component
 from retrievers import encoders
 from retrievers.dense import DenseRetriever
 
@@ -161,7 +161,7 @@ def test_bad_configuration_is_reported():
 
 
 def test_registry_builds_dense_with_injected_corpus():
-    from rag.core.registry import BuildContext
+    from rag.core.build import BuildContext
     data = demo()
     stage = component("dense", BuildContext(dataset=data), index="hnsw", k=10)
     assert isinstance(stage, DenseRetriever) and stage.corpus is data.corpus and stage.k == 10

@@ -16,7 +16,7 @@ import pytest
 from rag.core.cache import Cache
 from rag.datasets import Corpus
 from rag.core.executor import Sharded, encode_in_shards, map_shards, split_by_query
-from rag.core.registry import BuildContext, build_stage
+from rag.core.build import BuildContext, build_stage
 from retrievers.fast_bm25 import FastBM25
 
 

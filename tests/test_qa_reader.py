@@ -98,7 +98,7 @@ def test_closed_book_and_clear_errors():
 
 def test_reader_from_config_and_answer_measures():
     from rag.evaluation import evaluate
-    from rag.core.registry import component
+    from rag.core.build import component
 
     reader = component("reader", k=1, template="qa")
     assert isinstance(reader, Reader) and reader.k == 1

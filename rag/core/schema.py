@@ -33,6 +33,8 @@ CORPUS_COLUMNS = ("docno", "title", "text")
 ANSWER_COLUMNS = ("qid", "query", "answer")
 # FollowIR-style paired runs: the changed-instruction run of query q is stored under q + CHANGED_SUFFIX
 CHANGED_SUFFIX = "::changed"
+# per-question LLM cost, summed over every LLM stage of a pipeline (see rag.llm.stage.LLMStage.add_cost)
+COST_COLUMNS = ("llm_prompt_tokens", "llm_completion_tokens", "llm_seconds")
 
 
 def require_columns(frame: pd.DataFrame, columns: Iterable[str], what: str, source: str | None = None) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, ClassVar, Iterable, Iterator
 
 import pandas as pd
 
@@ -25,6 +25,8 @@ class Corpus:
     Iteration checks ids: a missing or duplicate ``docno`` is an error; empty documents are kept
     and counted in a warning.
     """
+
+    injected_as = "corpus"   # a stage field of this type is filled from the experiment's dataset
 
     def __init__(self, docs: Callable[[], Iterable[Doc]] | Iterable[Doc] | pd.DataFrame,
                  fingerprint: str | None = None, source: str | None = None, name: str = "corpus"):
@@ -130,6 +132,7 @@ class Dataset:
     to re-rank per query.
     """
 
+    injected_as: ClassVar[str] = "dataset"   # a stage field of this type is filled from the experiment
     name: str
     corpus: Corpus | None = None
     query_loaders: dict[str, Loader] = field(default_factory=dict)

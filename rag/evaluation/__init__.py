@@ -1,14 +1,15 @@
-"""Evaluation: measures (ranking, answers, p-MRR), per-query values, significance, meta-evaluation.
+"""Evaluation: measures (ranking, answers, cost, p-MRR), per-query values, significance, meta-evaluation.
 
 >>> from rag.evaluation import evaluate, parse_measure
->>> str(parse_measure("nDCG@10"))
+>>> parse_measure("nDCG@10").name
 'nDCG@10'
 """
 from __future__ import annotations
 
-from rag.evaluation.measures import Measure, measure_name, parse_measure, register_measure
-from rag.evaluation.ranking import aggregate, evaluate, per_query
+from rag.evaluation.measures import Measure, measure_kind, measure_name, parse_measure, register_measure
+from rag.evaluation.ranking import RankingMeasure
+from rag.evaluation.scoring import aggregate, evaluate, per_query
 from rag.evaluation.significance import correct, paired_test, significance
 
-__all__ = ["Measure", "parse_measure", "measure_name", "register_measure", "per_query", "aggregate", "evaluate",
-           "significance", "paired_test", "correct"]
+__all__ = ["Measure", "RankingMeasure", "parse_measure", "measure_name", "measure_kind", "register_measure",
+           "per_query", "aggregate", "evaluate", "significance", "paired_test", "correct"]

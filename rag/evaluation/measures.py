@@ -1,97 +1,150 @@
-"""Measures: ir-measures objects for rankings and ragif measures (answers, p-MRR, ...), parsed from names.
+"""Measures as small objects with validated parameters, parsed from names such as ``nDCG@10``,
+``AP(rel=2)``, ``F1``, ``K-Precision`` or ``BERTScore-F1(model=all-MiniLM-L6-v2)``.
 
->>> from rag.evaluation.measures import parse_measure
->>> parse_measure("nDCG@10")
-nDCG@10
+Every measure has a ``name``, a ``kind`` and ``per_query(results, qrels) -> Series`` (indexed by
+``qid``; NaN where the measure does not apply to a question). Kinds tell an experiment what a measure
+reads: ``ranking`` and ``instruction`` measures read a ranking (and qrels), ``correctness`` and
+``faithfulness`` measures an answers table, ``cost`` measures the cost columns of either.
+Ranking measures come from ir-measures (pytrec_eval); the others are registered in the one registry
+(:mod:`rag.core.registry`, kind ``measure``). Names are matched case-insensitively; a parameter that is
+unknown or out of range is an error when the measure is parsed, before any stage runs.
+
+>>> parse_measure("ndcg@10").name
+'nDCG@10'
+>>> parse_measure("F1").kind
+'correctness'
 """
 from __future__ import annotations
 
-import logging
+import dataclasses
+import re
 from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
 
 from rag.core.errors import InputError, did_you_mean
+from rag.core.registry import canonical, lookup, names
+from rag.evaluation.ranking import RankingMeasure, ir_measure_names
 
-log = logging.getLogger(__name__)
+KINDS = ("ranking", "instruction", "correctness", "faithfulness", "cost")
+RANKING_KINDS = ("ranking", "instruction")   # read a ranking (and qrels)
+ANSWER_KINDS = ("correctness", "faithfulness")   # read an answers table
 
 
 @runtime_checkable
 class Measure(Protocol):
-    """A ragif measure: a name and per-query values computed from a results (or answers) table.
+    """A measure: a name, a kind (:data:`KINDS`) and per-query values from a results or answers table.
 
-    ``per_query`` returns a Series indexed by ``qid``. Ranking measures read ``qrels``; answer
-    measures (EM, F1, K-Precision, ...) read the table's own columns and ignore ``qrels``.
+    ``per_query`` returns a float Series indexed by ``qid``; NaN marks a question the measure does not
+    apply to (e.g. K-Precision of an answer given without passages). Optional attributes:
+    ``lower_is_better`` (bool), ``missing_reason`` (why a value can be NaN, for the board) and
+    ``describe_model()`` (the model a model-based measure used, for provenance).
     """
 
     name: str
+    kind: str
 
     def per_query(self, results: pd.DataFrame, qrels: pd.DataFrame | None) -> pd.Series: ...
 
 
-_CUSTOM: dict[str, Any] = {}
-# measures defined in other modules, imported on first use: name -> "module:factory"
-BUILTIN_MEASURES: dict[str, str] = {"p-MRR": "rag.evaluation.pmrr:_factory"}
+_SPEC = re.compile(r"^\s*(?P<name>[^()@\s]+)\s*(?:\((?P<params>[^()]*)\))?\s*(?:@\s*(?P<cutoff>\S+))?\s*$")
 
 
-def register_measure(name: str, factory: Any) -> None:
-    """Make a ragif measure available by name in configs and :func:`parse_measure`.
-
-    ``factory(spec)`` receives the full spec string (e.g. ``"p-MRR"`` or ``"K-Precision"``)."""
-    _CUSTOM[name] = factory
-
-
-_PLUGINS = ("rag.evaluation.answers.measures", "rag.adaptive.measures")  # modules that register measures when first needed
-
-
-def _load_plugins() -> None:
-    import importlib
-
-    for module in _PLUGINS:
+def _value(text: str) -> Any:
+    """A parameter value written in a measure name: bool, int, float or (quoted or bare) string."""
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for cast in (int, float):
         try:
-            importlib.import_module(module)
-        except ImportError:
+            return cast(text)
+        except ValueError:
             pass
+    return text
 
 
-def _custom_lookup(name: str) -> Any | None:
-    if name not in _CUSTOM and name.split("@")[0] not in _CUSTOM:
-        _load_plugins()
-    if name in _CUSTOM:
-        return _CUSTOM[name]
-    base = name.split("@")[0]
-    if base in _CUSTOM:
-        return _CUSTOM[base]
-    if base in BUILTIN_MEASURES:
-        import importlib
-        module, _, attr = BUILTIN_MEASURES[base].partition(":")
-        return getattr(importlib.import_module(module), attr)
-    return None
+def _params(text: str | None, spec: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in (text or "").split(","))):
+        key, eq, value = part.partition("=")
+        if not eq or not key.strip():
+            raise InputError(f"measure {spec!r}: parameters are written name=value, got {part!r}", field="measures")
+        out[key.strip()] = _value(value)
+    return out
+
+
+def _construct(factory: Any, key: str, params: dict[str, Any], spec: str) -> Any:
+    accepted = None
+    if dataclasses.is_dataclass(factory):
+        accepted = [f.name for f in dataclasses.fields(factory) if f.init and f.name != "name"]
+        for param in params:
+            if param not in accepted:
+                raise InputError(f"measure {spec!r}: {key} has no parameter {param!r}"
+                                 f"{did_you_mean(param, accepted)}; it accepts {accepted or 'none'}",
+                                 field="measures")
+    try:
+        return factory(name=key, **params)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"measure {spec!r}: {exc}", field="measures") from None
 
 
 def parse_measure(spec: Any) -> Any:
-    """An ir-measures measure (``"nDCG@10"``, ``"AP(rel=2)"``, TREC names such as ``"ndcg_cut_10"``) or a
-    registered ragif measure; objects pass through."""
-    if not isinstance(spec, str):
+    """A measure object from a name (or an object, passed through; ir-measures objects are wrapped)."""
+    if isinstance(spec, RankingMeasure) or isinstance(spec, Measure) or (
+            hasattr(spec, "per_query") and isinstance(getattr(spec, "name", None), str)):
         return spec
-    custom = _custom_lookup(spec)
-    if custom is not None:
-        return custom(spec)
-    import ir_measures
-
-    try:
-        return ir_measures.parse_measure(spec)
-    except Exception:
-        try:
-            return ir_measures.parse_trec_measure(spec)[0]
-        except Exception:
-            known = ["nDCG@10", "AP", "MAP", "R@100", "P@1", "RR@10", "Judged@10", *sorted(_CUSTOM)]
-            raise InputError(f"unknown measure {spec!r}{did_you_mean(spec, known)}", field="measures") from None
+    if not isinstance(spec, str):
+        if type(spec).__module__.startswith("ir_measures"):
+            return RankingMeasure.wrap(spec)
+        raise InputError(f"a measure is a name such as 'nDCG@10' or a measure object, got {spec!r}",
+                         field="measures")
+    whole = canonical(spec.strip(), "measure")   # a registered name may itself contain '@' (0.1 style)
+    if whole is not None:
+        return _construct(lookup(whole, "measure"), whole, {}, spec)
+    match = _SPEC.match(spec)
+    if not match:
+        raise InputError(f"cannot read measure {spec!r}: write Name, Name@cutoff or Name(param=value)@cutoff",
+                         field="measures")
+    key = canonical(match["name"], "measure")
+    if key is None:
+        return RankingMeasure.parse(spec, match["name"], match["params"], match["cutoff"],
+                                    known_elsewhere=names("measure"))
+    params = _params(match["params"], spec)
+    if match["cutoff"] is not None:
+        params["cutoff"] = _value(match["cutoff"])
+    return _construct(lookup(key, "measure"), key, params, spec)
 
 
 def measure_name(measure: Any) -> str:
-    return measure.name if isinstance(measure, Measure) else str(measure)
+    """The name under which a measure's values are reported."""
+    return parse_measure(measure).name
 
 
-def _is_ir_measure(measure: Any) -> bool:
-    return not isinstance(measure, Measure)
+def measure_kind(measure: Any) -> str:
+    """The measure's kind; ``custom`` for a 0.1-style measure without one (computed on a system's output)."""
+    return getattr(parse_measure(measure), "kind", "custom")
+
+
+def known_measures() -> list[str]:
+    """Registered ragif measures and the ir-measures families, for messages and the component reference."""
+    return [*names("measure"), *ir_measure_names()]
+
+
+def register_measure(name: str, factory: Any) -> None:
+    """Make a measure available by name (kept from 0.1; prefer ``@register(name, kind="measure")``).
+
+    ``factory`` is a measure class (built as ``factory(name=name, **params)``) or, as in 0.1, a function
+    of the spec string."""
+    from rag.core.registry import register
+
+    if isinstance(factory, type):
+        register(name, "measure")(factory)
+        return
+
+    def build(name: str, **params: Any) -> Any:
+        if params:
+            raise TypeError(f"{name} takes no parameters")
+        return factory(name)
+    register(name, "measure")(build)

@@ -20,7 +20,7 @@ original-instruction run under the real query ids and the changed-instruction ru
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -102,6 +102,9 @@ class PMRR:
     qrels_changed: pd.DataFrame | None = field(default=None, repr=False)
     scale: float = 100.0
     name: str = "p-MRR"
+    kind: ClassVar[str] = "instruction"
+    lower_is_better: ClassVar[bool] = False
+    missing_reason: ClassVar[str] = "no changed document"
 
     def bind_dataset(self, dataset: Any, split: str | None = None) -> "PMRR":
         """This measure with the changed qrels of a FollowIR-style ``dataset`` (one with ``qrels_changed``)."""
@@ -120,9 +123,3 @@ class PMRR:
             raise InputError(f"p-MRR needs the changed-instruction run too (query ids ending in "
                              f"{CHANGED_SUFFIX!r}); wrap the pipeline in `instruction-pair`", field="qid")
         return p_mrr_per_query(run_og, run_changed, qrels, self.qrels_changed, self.scale)
-
-
-def _factory(spec: str) -> PMRR:
-    if spec != "p-MRR":
-        raise InputError(f"p-MRR takes no parameters, got {spec!r}", field="measures")
-    return PMRR()

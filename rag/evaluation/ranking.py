@@ -1,21 +1,135 @@
-"""Ranking measures through ir-measures (pytrec_eval), and ragif measures, per query and aggregated.
+"""Ranking measures: ir-measures (pytrec_eval) measures with validated parameters, computed in one pass.
 
->>> from rag.evaluation import evaluate
->>> evaluate(results, qrels, ["nDCG@10", "R@100"])            # doctest: +SKIP
-{'nDCG@10': 0.6789, 'R@100': 0.9253}
+>>> RankingMeasure.parse("ndcg@10").name
+'nDCG@10'
+>>> RankingMeasure.parse("P@0")
+Traceback (most recent call last):
+...
+rag.core.errors.InputError: field 'measures': measure 'P@0': the cut-off must be an integer from 1 to 1000000, got 0
 """
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Sequence
 
 import pandas as pd
 
-from rag.core.errors import InputError
+from rag.core.errors import InputError, did_you_mean
 from rag.core.schema import CHANGED_SUFFIX
-from rag.evaluation.measures import _is_ir_measure, measure_name, parse_measure
 
 log = logging.getLogger(__name__)
+
+MAX_CUTOFF = 1_000_000   # larger than any run ragif writes; beyond it pytrec_eval's int overflows
+_RANGES = {"p": (0.0, 1.0, False), "alpha": (0.0, 1.0, True)}   # name -> (low, high, closed)
+
+
+def ir_measure_names() -> list[str]:
+    """The measure families ir-measures knows (``nDCG``, ``AP``, ``RR``, ...)."""
+    from ir_measures import measures
+
+    return sorted(measures.registry)
+
+
+def _family(name: str) -> str | None:
+    """ir-measures' spelling of a family name, matched case-insensitively."""
+    from ir_measures import measures
+
+    if name in measures.registry:
+        return name
+    folded = {k.casefold(): k for k in measures.registry}
+    return folded.get(name.casefold())
+
+
+@dataclass(frozen=True)
+class RankingMeasure:
+    """An ir-measures measure (``nDCG@10``, ``AP(rel=2)``, ``RR@10``) with checked parameters."""
+
+    measure: Any
+    kind: ClassVar[str] = "ranking"
+    lower_is_better: ClassVar[bool] = False
+    missing_reason: ClassVar[str] = "not judged"
+
+    @property
+    def name(self) -> str:
+        return str(self.measure)
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def wrap(cls, measure: Any, spec: str | None = None) -> "RankingMeasure":
+        _validate(measure, spec or str(measure))
+        return cls(measure)
+
+    @classmethod
+    def parse(cls, spec: str, family: str | None = None, params: str | None = None, cutoff: str | None = None,
+              known_elsewhere: Sequence[str] = ()) -> "RankingMeasure":
+        """Parse ``spec`` (family, parameters and cut-off already split out when given)."""
+        import ir_measures
+
+        if family is None:
+            family, _, rest = spec.partition("@")
+            cutoff = rest or None
+            if "(" in family:
+                family, _, params = family.partition("(")
+                params = params.rstrip(")")
+        name = _family(family.strip())
+        if name is None:
+            try:   # TREC names: ndcg_cut_10, map, recip_rank
+                return cls.wrap(ir_measures.parse_trec_measure(spec.strip())[0], spec)
+            except Exception:
+                known = ["nDCG@10", "AP", "R@100", "P@10", "RR@10", *known_elsewhere]
+                raise InputError(f"unknown measure {spec!r}{did_you_mean(spec, known)}", field="measures") from None
+        if cutoff is not None:
+            try:
+                value = float(cutoff)
+            except ValueError:
+                value = None
+            if value is None or value != int(value) or not 1 <= value <= MAX_CUTOFF:
+                raise InputError(f"measure {spec!r}: the cut-off must be an integer from 1 to {MAX_CUTOFF}, got "
+                                 f"{cutoff}", field="measures")
+            cutoff = str(int(value))
+        text = name + (f"({params})" if params else "") + (f"@{cutoff}" if cutoff else "")
+        try:
+            measure = ir_measures.parse_measure(text)
+        except Exception as exc:
+            supported = sorted(ir_measures.measures.registry[name].SUPPORTED_PARAMS)
+            raise InputError(f"measure {spec!r}: {str(exc).splitlines()[0]} ({name} takes {supported})",
+                             field="measures") from None
+        return cls.wrap(measure, spec)
+
+    def per_query(self, results: pd.DataFrame, qrels: pd.DataFrame | None) -> pd.Series:
+        values = compute([self], results, qrels)
+        return values.set_index("qid")["value"].rename(self.name)
+
+
+def _validate(measure: Any, spec: str) -> None:
+    """Parameters pytrec_eval would abort on or silently misread: a clear error instead."""
+    supported = getattr(measure, "SUPPORTED_PARAMS", {})
+    for key, value in getattr(measure, "params", {}).items():
+        if key not in supported:
+            raise InputError(f"measure {spec!r}: unknown parameter {key!r}{did_you_mean(key, supported)}; "
+                             f"{measure.NAME} takes {sorted(supported)}", field="measures")
+        info = supported[key]
+        if info.dtype in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise InputError(f"measure {spec!r}: {key} must be a number, got {value!r}", field="measures")
+        if key == "cutoff" and (value != int(value) or not 1 <= value <= MAX_CUTOFF):
+            raise InputError(f"measure {spec!r}: the cut-off must be an integer from 1 to {MAX_CUTOFF}, got {value}",
+                             field="measures")
+        if key in ("rel", "min_rel") and (value != int(value) or value < 1 and key == "rel"):
+            raise InputError(f"measure {spec!r}: {key} (the lowest relevant label) must be a positive integer, "
+                             f"got {value}", field="measures")
+        if key in _RANGES:
+            low, high, closed = _RANGES[key]
+            inside = low <= value <= high if closed else low < value < high
+            if not inside:
+                raise InputError(f"measure {spec!r}: {key} must be in {'[' if closed else '('}{low}, {high}"
+                                 f"{']' if closed else ')'}, got {value}", field="measures")
+        choices = getattr(info, "choices", None)
+        if isinstance(choices, (list, tuple)) and value not in choices:
+            raise InputError(f"measure {spec!r}: {key} must be one of {list(choices)}, got {value!r}",
+                             field="measures")
 
 
 def _nested(qids: pd.Series, docnos: pd.Series, values: pd.Series, cast: type) -> dict[str, dict[str, Any]]:
@@ -28,16 +142,7 @@ def _nested(qids: pd.Series, docnos: pd.Series, values: pd.Series, cast: type) -
     return out
 
 
-def _ir_per_query(results: pd.DataFrame, qrels: pd.DataFrame, measures: list[Any]) -> pd.DataFrame:
-    import ir_measures
-
-    run = _nested(results["qid"], results["docno"], results["score"], float)
-    qr = _nested(qrels["qid"], qrels["docno"], qrels["label"], int)
-    rows = [(m.query_id, str(m.measure), m.value) for m in ir_measures.iter_calc(measures, qr, run)]
-    return pd.DataFrame(rows, columns=["qid", "measure", "value"])
-
-
-def _warn_id_mismatch(results: pd.DataFrame, qrels: pd.DataFrame) -> None:
+def warn_id_mismatch(results: pd.DataFrame, qrels: pd.DataFrame) -> None:
     """Say (with counts) when run and qrels ids do not line up: usually a sign of mismatched files."""
     run_qids = {q for q in results["qid"].astype(str) if not q.endswith(CHANGED_SUFFIX)}
     judged_qids = set(qrels["qid"].astype(str))
@@ -54,47 +159,26 @@ def _warn_id_mismatch(results: pd.DataFrame, qrels: pd.DataFrame) -> None:
                          f"({sorted(judged_qids)[:3]}...): mismatched files?", field="qid")
 
 
-def per_query(results: pd.DataFrame, qrels: pd.DataFrame | None, measures: Iterable[Any],
-              qids: Iterable[str] | None = None) -> pd.DataFrame:
-    """Per-query values as a long table ``qid, measure, value``.
+def compute(measures: Sequence[RankingMeasure], results: pd.DataFrame, qrels: pd.DataFrame | None,
+            warn: bool = False) -> pd.DataFrame:
+    """``qid, measure, value`` for every judged query (a judged query without results scores 0, as
+    ``trec_eval -c``); one pytrec_eval pass for all ``measures``."""
+    import ir_measures
 
-    Ranking measures are computed for the queries that have judgements (restricted to ``qids`` when
-    given); a judged query with no results scores 0 (as ``trec_eval -c``), never silently dropped.
-    """
-    parsed = [parse_measure(m) for m in measures]
-    if not parsed:
-        raise InputError("no measures to compute", field="measures")
-    frames = []
-    ir = [m for m in parsed if _is_ir_measure(m)]
-    if ir:
-        if qrels is None:
-            raise InputError(f"measures {[str(m) for m in ir]} need relevance judgements (qrels)")
-        judged = qrels if qids is None else qrels[qrels["qid"].isin(set(qids))]
-        _warn_id_mismatch(results, judged)
-        values = _ir_per_query(results, judged, ir)
-        expected = pd.MultiIndex.from_product([sorted(judged["qid"].unique()), [str(m) for m in ir]],
-                                              names=["qid", "measure"])
-        values = values.set_index(["qid", "measure"])["value"].reindex(expected, fill_value=0.0).reset_index()
-        frames.append(values)
-    for m in parsed:
-        if _is_ir_measure(m):
-            continue
-        series = m.per_query(results, qrels)
-        if qids is not None:
-            series = series[series.index.isin(set(qids))]
-        frames.append(pd.DataFrame({"qid": series.index.astype(str), "measure": m.name,
-                                    "value": series.to_numpy(dtype="float64")}))
-    out = pd.concat(frames, ignore_index=True)
-    return out.sort_values(["measure", "qid"], kind="mergesort").reset_index(drop=True)
-
-
-def aggregate(per_query_values: pd.DataFrame) -> dict[str, float]:
-    """Mean over queries of each measure."""
-    return per_query_values.groupby("measure", sort=False)["value"].mean().to_dict()
-
-
-def evaluate(results: pd.DataFrame, qrels: pd.DataFrame | None, measures: Sequence[Any],
-             qids: Iterable[str] | None = None) -> dict[str, float]:
-    """Aggregate values of ``measures`` in the order given."""
-    values = aggregate(per_query(results, qrels, measures, qids))
-    return {measure_name(parse_measure(m)): values[measure_name(parse_measure(m))] for m in measures}
+    if qrels is None:
+        raise InputError(f"measures {[m.name for m in measures]} need relevance judgements (qrels)", field="qrels")
+    for column in ("qid", "docno", "score"):
+        if column not in results.columns:
+            raise InputError(f"ranking measures {[m.name for m in measures]} need a ranking (qid, docno, score); "
+                             f"the table has {list(results.columns)}", field=column)
+    ranked = results[results["docno"].notna()] if results["docno"].isna().any() else results
+    if warn:
+        warn_id_mismatch(ranked, qrels)
+    run = _nested(ranked["qid"], ranked["docno"], ranked["score"], float)
+    judged = _nested(qrels["qid"], qrels["docno"], qrels["label"], int)
+    rows = [(m.query_id, str(m.measure), m.value)
+            for m in ir_measures.iter_calc([r.measure for r in measures], judged, run)]
+    values = pd.DataFrame(rows, columns=["qid", "measure", "value"])
+    expected = pd.MultiIndex.from_product([sorted(qrels["qid"].astype(str).unique()), [m.name for m in measures]],
+                                          names=["qid", "measure"])
+    return values.set_index(["qid", "measure"])["value"].reindex(expected, fill_value=0.0).reset_index()

@@ -4,18 +4,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rag.core.build import BuildContext, build_stage
 from rag.core.config import load_yaml, validate
-from rag.core.errors import ConfigError, did_you_mean
+from rag.core.errors import ConfigError, RagifError, did_you_mean
+from rag.datasets import load_dataset
+from rag.evaluation.measures import parse_measure
+from rag.experiment.experiment import Experiment
 
 
 def build_experiment(config: dict, source: str | None = None, cache: Any = None):
     """An :class:`~rag.experiment.Experiment` from a validated config mapping."""
-    from rag.datasets import load_dataset
-    from rag.experiment import Experiment
-    from rag.core.registry import BuildContext, build_stage
-
     config = validate(config, source)
     lines = getattr(config, "lines", {})
+    measures = _measures(config["measures"], source, lines.get("measures"))   # before anything is loaded
     spec = config["dataset"]
     if isinstance(spec, str):
         dataset = load_dataset(spec)
@@ -37,16 +38,6 @@ def build_experiment(config: dict, source: str | None = None, cache: Any = None)
                                lines=getattr(stage_spec, "lines", None) or {k: plines.get(name) for k in
                                                                            _spec_names(stage_spec)})
         pipelines[str(name)] = build_stage(stage_spec, context)
-    for m in config["measures"]:
-        if not isinstance(m, str):
-            raise ConfigError(f"measures are names such as 'nDCG@10', got {m!r}", path=source,
-                              line=lines.get("measures"), field="measures")
-    from rag.evaluation.measures import parse_measure
-    try:
-        measures = [parse_measure(m) for m in config["measures"]]
-    except Exception as exc:
-        raise ConfigError(str(getattr(exc, "reason", exc)), path=source, line=lines.get("measures"),
-                          field="measures") from None
     if "baseline" in config and config["baseline"] not in pipelines:
         raise ConfigError(f"baseline {config['baseline']!r} is not a pipeline name"
                           f"{did_you_mean(config['baseline'], pipelines)}", path=source,
@@ -56,6 +47,20 @@ def build_experiment(config: dict, source: str | None = None, cache: Any = None)
                       test=config.get("test", "t-test"), correction=config.get("correction", "holm"),
                       alpha=float(config.get("alpha", 0.05)), cache=cache or config.get("cache"),
                       seed=config.get("seed", 42), name=config.get("name"), queries=queries, config=plain)
+
+
+def _measures(specs: list, source: str | None, line: int | None) -> list[Any]:
+    """Every measure parsed and validated (names, parameters, cut-offs): a config error names the line."""
+    out = []
+    for m in specs:
+        if not isinstance(m, str):
+            raise ConfigError(f"measures are names such as 'nDCG@10', got {m!r}", path=source, line=line,
+                              field="measures")
+        try:
+            out.append(parse_measure(m))
+        except RagifError as exc:
+            raise ConfigError(str(getattr(exc, "reason", exc)), path=source, line=line, field="measures") from None
+    return out
 
 
 def _spec_names(spec: Any) -> list[str]:

@@ -25,7 +25,7 @@ from rag.core.cache import Cache
 from rag.datasets import Dataset
 from rag.core.errors import InputError
 from rag.evaluation.measures import measure_name, parse_measure
-from rag.evaluation.ranking import per_query
+from rag.evaluation.scoring import per_query
 from rag.evaluation.significance import significance
 from rag.core.hashing import hash_config, hash_frame
 from rag.core.stage import Stage

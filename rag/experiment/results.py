@@ -11,7 +11,9 @@ from typing import Any, Sequence
 import pandas as pd
 
 from rag.core.cache import Cache, atomic_write_text
-from rag.core.hashing import hash_config, hash_frame
+from rag.core.files import file_stem
+from rag.core.hashing import hash_config
+from rag.core.registry import lookup, names
 
 
 
@@ -36,9 +38,8 @@ class ExperimentResults:
 
     def save(self, folder: str | Path, formats: Sequence[str] = ("csv", "md", "html", "tex"),
              save_runs: bool = True, plots: bool = True) -> Path:
-        """Write the tables, provenance, leaderboards and runs into ``folder`` (atomically, file by file)."""
-        from rag.report.board import write_boards
-
+        """Write the tables, provenance and runs into ``folder`` (atomically, file by file), then the reports
+        (leaderboards in ``formats``, one per-query plot per measure) through the registered report writers."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         atomic_write_text(folder / "results.csv", self.table.reset_index().to_csv(index=False, float_format="%.6f"))
@@ -50,45 +51,17 @@ class ExperimentResults:
             run_dir.mkdir(exist_ok=True)
             used: set[str] = set()
             for system, frame in self.runs.items():
-                stem = _file_name(system)
+                stem = file_stem(system)
                 while stem.lower() in used:  # two names that sanitise alike must not overwrite each other
                     stem += "_"
                 used.add(stem.lower())
                 _save_run(frame, run_dir / stem, self.cache, self.run_keys.get(system))
-        if plots and self.baseline and len(self.runs) > 1:
-            self._save_plots(folder)  # before the boards, so the HTML page shows them
-        write_boards(folder, formats=formats)
+        for writer in names("report"):   # reports read the folder; they are plugins of the results, not parts
+            lookup(writer, "report")(folder, formats=formats, plots=plots, cache=self.cache)
         return folder
-
-    def _save_plots(self, folder: Path) -> None:
-        """Per-query differences to the baseline on the first measure, as PNG and SVG (cached by content)."""
-        measure = self.measures[0]
-        stem = f"deltas-{_file_name(measure)}"
-
-        def build(tmp: Path) -> None:
-            from rag.report.plots import per_query_deltas
-
-            per_query_deltas(self.per_query, self.baseline, measure, tmp / stem,
-                             title=f"{self.name}: per-query {measure} against {self.baseline}")
-
-        if self.cache is None:
-            build(folder)
-            return
-        built = self.cache.artifact("plots", hash_config("deltas-plot", hash_frame(self.per_query), self.baseline,
-                                                          measure, self.name, 1), build)
-        for path in built.iterdir():
-            if path.suffix in (".png", ".svg"):
-                tmp = folder / f".{path.name}.tmp"
-                shutil.copyfile(path, tmp)
-                os.replace(tmp, folder / path.name)
 
     def __repr__(self) -> str:
         return f"ExperimentResults({self.name!r})\n{self.table.to_string(float_format=lambda v: f'{v:.4f}')}"
-
-
-def _file_name(system: str) -> str:
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in system)
-    return safe or "system"
 
 
 def _save_run(frame: pd.DataFrame, stem: Path, cache: Cache | None = None, key: str | None = None) -> None:

@@ -15,6 +15,7 @@ import pandas as pd
 
 from rag.core.cache import atomic_write_text
 from rag.core.errors import InputError
+from rag.core.files import file_stem
 
 LOWER_IS_BETTER = {"FaithCritic", "latency", "seconds", "cost", "tokens"}
 MARK = "†"
@@ -121,7 +122,7 @@ class Board:
         if self.folder is None:
             return []
         found = sorted(p for p in self.folder.glob("*.png") if p.with_suffix(".svg").exists())
-        order = {f"deltas-{_file_stem(m)}": i for i, m in enumerate(self.table.columns)}  # measure order first
+        order = {f"deltas-{file_stem(m)}": i for i, m in enumerate(self.table.columns)}  # measure order first
         return sorted(found, key=lambda p: (order.get(p.stem, len(order)), p.name))
 
     # ------------------------------------------------------------------ formats
@@ -193,11 +194,6 @@ _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "_": r"\_",
 def latex_escape(text: str) -> str:
     """Escape LaTeX's special characters (one pass, so replacements are never escaped again)."""
     return "".join(_LATEX_SPECIAL.get(c, c) for c in text)
-
-
-def _file_stem(name: str) -> str:
-    """The file-name form of a measure or system name (as ``ExperimentResults.save`` writes them)."""
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "system"
 
 
 def _md_escape(text: str) -> str:

@@ -25,7 +25,10 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from rag.core.cache import Cache, atomic_write_bytes
 from rag.core.errors import InputError
+from rag.core.files import file_stem
+from rag.core.hashing import hash_config, hash_frame
 
 
 def _pyplot():
@@ -63,8 +66,9 @@ def per_query_deltas(per_query: pd.DataFrame, baseline: str, measure: str, stem:
     plt = _pyplot()
     table = per_query[per_query["measure"] == measure].pivot_table(index="qid", columns="system", values="value",
                                                                    aggfunc="first")
-    systems = [s for s in dict.fromkeys(per_query["system"]) if s != baseline and s in table]
-    if baseline not in table or not systems:
+    systems = [s for s in dict.fromkeys(per_query["system"]) if s != baseline and s in table
+               and table[s].notna().any()]     # a system the measure does not apply to has no bars
+    if baseline not in table or table[baseline].isna().all() or not systems:
         return []
     fig, axes = plt.subplots(len(systems), 1, figsize=(8, 1.9 * len(systems) + 0.6), squeeze=False, sharey=True)
     for ax, system in zip(axes[:, 0], systems):
@@ -114,11 +118,11 @@ def curve(frame: pd.DataFrame, x: str, y: str, stem: str | Path, by: str | None 
     return paths
 
 
-def write_plots(folder: str | Path, measures: Sequence[str] | None = None) -> list[Path]:
+def write_plots(folder: str | Path, measures: Sequence[str] | None = None, cache: Cache | None = None) -> list[Path]:
     """Per-query delta plots (``deltas-<measure>.png|svg``) for every measure of a results folder
-    (default: all measures of ``results.csv``); nothing when there is no baseline or a single system."""
-    from rag.experiment.results import _file_name
-
+    (default: all its measures); nothing when there is no baseline or a single system, and no plot for a
+    measure the baseline has no values of. Each plot is cached by the values it shows (``cache``: the active
+    cache, else none)."""
     folder = Path(folder)
     pq_path, prov_path = folder / "per_query.csv", folder / "provenance.json"
     if not pq_path.exists():
@@ -131,12 +135,23 @@ def write_plots(folder: str | Path, measures: Sequence[str] | None = None) -> li
     name = provenance.get("experiment", folder.name)
     available = list(dict.fromkeys(per_query["measure"]))
     chosen = list(measures) if measures else (provenance.get("measures") or available)
+    cache = cache or Cache.active()
     written = []
     for measure in chosen:
         if measure not in available:
             raise InputError(f"no per-query values for measure {measure!r}; have {available}", field="measure")
-        written += per_query_deltas(per_query, baseline, measure, folder / f"deltas-{_file_name(measure)}",
-                                    title=f"{name}: per-query {measure} against {baseline}")
+        values = per_query[per_query["measure"] == measure]
+        stem, title = f"deltas-{file_stem(measure)}", f"{name}: per-query {measure} against {baseline}"
+        if cache is None:
+            written += per_query_deltas(values, baseline, measure, folder / stem, title=title)
+            continue
+        key = hash_config("deltas-plot", hash_frame(values.reset_index(drop=True)), baseline, measure, title, 2)
+        built = cache.artifact("plots", key, lambda tmp: per_query_deltas(values, baseline, measure, tmp / stem,
+                                                                          title=title))
+        for path in sorted(built.iterdir()):
+            if path.suffix in (".png", ".svg"):
+                atomic_write_bytes(folder / path.name, path.read_bytes())
+                written.append(folder / path.name)
     return written
 
 

@@ -12,8 +12,7 @@ from typing import Any
 import pandas as pd
 
 from rag.core.errors import InputError
-from rag.evaluation.measures import register_measure
-from rag.evaluation.answers.score import ALL_METRICS, score_answers
+from rag.evaluation.answers.score import ALL_METRICS, CORRECTNESS_METRICS, evidence_strings, score_answers
 
 _JUDGE: dict[str, Any] = {"llm": None, "spec": "qwen-0.5b"}
 
@@ -33,11 +32,43 @@ def _judge() -> Any:
     return _JUDGE["llm"]
 
 
-@dataclass
+MODEL_METRICS = ("BERTScore-P", "BERTScore-R", "BERTScore-F1", "K-BERTScore-P", "K-BERTScore-R", "K-BERTScore-F1",
+                 "NLI")
+LLM_METRICS = ("LLM-Eval", "LLM-Critic")
+
+
+@dataclass(frozen=True)
 class AnswerMeasure:
-    """One metric of :func:`~rag.evaluation.answers.score_answers` as a per-query measure."""
+    """One metric of :func:`~rag.evaluation.answers.score_answers` as a per-query measure.
+
+    ``model``: the embedder of BERTScore / K-BERTScore or the NLI model (``NLI(model=...)``); ``llm``: the
+    judge of LLM-Eval / LLM-Critic (a :func:`rag.llm.load_llm` name; default :func:`set_judge`'s).
+    Faithfulness is undefined for an answer given without passages: its value is NaN there.
+    """
 
     name: str
+    model: str | None = None
+    llm: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.name not in ALL_METRICS:
+            raise ValueError(f"unknown answer metric {self.name!r}")
+        if self.model is not None and self.name not in MODEL_METRICS:
+            raise ValueError(f"{self.name} takes no model (only {', '.join(MODEL_METRICS)} do)")
+        if self.llm is not None and self.name not in LLM_METRICS:
+            raise ValueError(f"{self.name} takes no llm (only {', '.join(LLM_METRICS)} do)")
+        if self.name == "NLI" and not self.model:
+            raise ValueError("NLI needs an NLI model: NLI(model=<name or local folder>); none is available offline")
+
+    @property
+    def kind(self) -> str:
+        return "correctness" if self.name in CORRECTNESS_METRICS else "faithfulness"
+
+    @property
+    def missing_reason(self) -> str:
+        return "no passage in the prompt" if self.kind == "faithfulness" else "no answer"
+
+    lower_is_better = False
 
     def per_query(self, results: pd.DataFrame, qrels: pd.DataFrame | None = None) -> pd.Series:
         if "qid" not in results.columns:
@@ -45,15 +76,17 @@ class AnswerMeasure:
         if results["qid"].duplicated().any():
             raise InputError(f"{self.name} scores answers (one row per qid); this table has several rows per "
                              "query - put a reader stage at the end of the pipeline", field="qid")
-        llm = _judge() if self.name in ("LLM-Eval", "LLM-Critic") else None
-        scored = score_answers(results, [self.name], llm=llm)
-        return pd.Series(scored[self.name].to_numpy(), index=scored["qid"].astype(str), name=self.name)
-
-
-def register_all() -> None:
-    for name in ALL_METRICS:
-        if name != "NLI":  # needs a model name that a measure string cannot carry
-            register_measure(name, lambda spec, _n=name: AnswerMeasure(_n))
-
-
-register_all()
+        llm = None
+        if self.name in LLM_METRICS:
+            from rag.llm import load_llm
+            llm = load_llm(self.llm) if self.llm else _judge()
+        extra: dict[str, Any] = {}
+        if self.name.startswith(("BERTScore", "K-BERTScore")) and self.model:
+            extra["bertscore"] = self.model
+        if self.name == "NLI":
+            extra["nli"] = self.model
+        scored = score_answers(results, [self.name], llm=llm, **extra)
+        values = scored[self.name].to_numpy(dtype="float64").copy()
+        if self.kind == "faithfulness":
+            values[[not e.strip() for e in evidence_strings(scored)]] = float("nan")
+        return pd.Series(values, index=scored["qid"].astype(str).to_numpy(), name=self.name)

@@ -1,0 +1,200 @@
+"""Building components from config values: parameters validated against the stage's dataclass fields.
+
+Unknown names get a did-you-mean, wrong types a clear message naming file, line and key; fields whose
+type says ``injected_as = "corpus"`` or ``"dataset"`` (:class:`~rag.datasets.Corpus`, ``Dataset``) are
+filled from the experiment's dataset; fields typed ``Stage`` / ``list[Stage]`` take nested component
+specs. Nothing is imported from a config except through the registry (:mod:`rag.core.registry`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, Literal, Mapping, get_args, get_origin
+
+from rag.core.errors import ConfigError, did_you_mean
+from rag.core.registry import lookup
+
+@dataclass
+class BuildContext:
+    """What a config cannot say but a component may need: the dataset and split of the experiment."""
+
+    dataset: Any = None
+    split: str | None = None
+    source: str | None = None  # config file, for error messages
+    lines: Mapping[str, int] | None = None
+
+
+def component(name: str, context: BuildContext | None = None, **params: Any) -> Any:
+    """Build the component ``name`` with validated ``params``.
+
+    >>> from rag.core.build import component
+    >>> component("rank-cutoff", k=10)
+    RankCutoff(k=10)
+    """
+    cls = lookup(name, "stage", context.source if context else None)
+    return build(cls, dict(params), context or BuildContext(), label=name)
+
+
+def build(cls: type, params: dict[str, Any], context: BuildContext, label: str | None = None) -> Any:
+    label = label or cls.__name__
+    where = context.source
+    if not dataclasses.is_dataclass(cls):
+        hook = getattr(cls, "from_config", None)
+        if hook is None:
+            raise ConfigError(f"component {label!r} cannot be built from a config", path=where)
+        return hook(params, context)
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    for key in params:
+        if key not in fields or _is_injected(hints.get(key)):
+            accepted = [f for f in fields if not _is_injected(hints.get(f))]
+            raise ConfigError(f"{label} has no parameter {key!r}{did_you_mean(key, accepted)}; "
+                              f"it accepts {accepted}", path=where, line=_line(context, key), field=key)
+    values: dict[str, Any] = {}
+    for name, f in fields.items():
+        hint = hints.get(name)
+        if _is_injected(hint):
+            injected = _inject(hint, context)
+            if injected is not None:
+                values[name] = injected
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"{label} needs a dataset with a {getattr(hint, '__name__', hint)} "
+                                  f"(the experiment's dataset has none)", path=where, field=name)
+            continue
+        if name in params:
+            values[name] = _coerce(params[name], hint, f"{label}.{name}", context)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{label} needs parameter {name!r}", path=where, field=name)
+    hook = getattr(cls, "from_config", None)
+    if hook is not None:
+        return hook(values, context)
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{label}: {exc}", path=where) from None
+
+
+def _line(context: BuildContext, key: str) -> int | None:
+    return context.lines.get(key) if context.lines else None
+
+
+def _injected_as(hint: Any) -> str | None:
+    """``"corpus"`` / ``"dataset"`` when a field's type says it is filled from the experiment's dataset."""
+    if hint is None:
+        return None
+    for candidate in (get_args(hint) if _is_union(hint) else (hint,)):
+        role = getattr(candidate, "injected_as", None)
+        if isinstance(role, str):
+            return role
+    return None
+
+
+def _is_injected(hint: Any) -> bool:
+    return _injected_as(hint) is not None
+
+
+def _inject(hint: Any, context: BuildContext) -> Any:
+    role = _injected_as(hint)
+    if role == "dataset":
+        return context.dataset
+    if role == "corpus":
+        return getattr(context.dataset, "corpus", None)
+    return None
+
+
+def _is_union(hint: Any) -> bool:
+    return get_origin(hint) in (typing.Union, types.UnionType)
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def _coerce(value: Any, hint: Any, label: str, context: BuildContext) -> Any:
+    """Check ``value`` against the type hint; build nested stages; no implicit string parsing."""
+    from rag.core.stage import Stage
+
+    if hint is None or hint is Any:
+        return value
+    origin = get_origin(hint)
+    if _is_union(hint):
+        errors = []
+        for option in get_args(hint):
+            if option is type(None):
+                if value is None:
+                    return None
+                continue
+            try:
+                return _coerce(value, option, label, context)
+            except ConfigError as exc:
+                errors.append(exc.reason)
+        raise ConfigError(f"{label}: {value!r} does not fit {_type_name(hint)}", path=context.source,
+                          field=label)
+    if origin is Literal:
+        choices = get_args(hint)
+        if value not in choices:
+            raise ConfigError(f"{label} must be one of {list(choices)}, got {value!r}"
+                              f"{did_you_mean(str(value), [str(c) for c in choices])}", path=context.source,
+                              field=label)
+        return value
+    if isinstance(hint, type) and issubclass(hint, Stage):
+        return build_stage(value, context)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{label} must be a list, got {type(value).__name__}", path=context.source, field=label)
+        args = get_args(hint)
+        inner = args[0] if args else Any
+        return [_coerce(v, inner, f"{label}[{i}]", context) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{label} must be a mapping, got {type(value).__name__}", path=context.source, field=label)
+        return dict(value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{label} must be true or false, got {value!r}", path=context.source, field=label)
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{label} must be an integer, got {value!r}", path=context.source, field=label)
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{label} must be a number, got {value!r}", path=context.source, field=label)
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{label} must be a string, got {value!r}", path=context.source, field=label)
+        return value
+    return value
+
+
+def build_stage(spec: Any, context: BuildContext) -> Any:
+    """A stage from a config spec.
+
+    Forms: ``"bm25"`` (defaults), ``{"bm25": {"k1": 0.9}}``, or a list of such (a pipeline, stage by
+    stage).
+    """
+    from rag.core.stage import Pipeline
+
+    if isinstance(spec, list):
+        if not spec:
+            raise ConfigError("a pipeline needs at least one stage", path=context.source)
+        stages = [build_stage(s, context) for s in spec]
+        return stages[0] if len(stages) == 1 else Pipeline(stages)
+    if isinstance(spec, str):
+        return component(spec, context)
+    if isinstance(spec, dict) and len(spec) == 1:
+        (name, params), = spec.items()
+        if params is None:
+            params = {}
+        if not isinstance(params, dict):
+            raise ConfigError(f"parameters of {name!r} must be a mapping, got {type(params).__name__}",
+                              path=context.source, line=_line(context, name), field=name)
+        sub = BuildContext(context.dataset, context.split, context.source,
+                           getattr(params, "lines", None) or context.lines)
+        cls = lookup(name, "stage", context.source, _line(context, name))
+        return build(cls, dict(params), sub, label=name)
+    raise ConfigError(f"a stage is written as a name or a one-key mapping {{name: {{params}}}}, got {spec!r}",
+                      path=context.source)
