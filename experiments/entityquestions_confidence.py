@@ -21,7 +21,7 @@ from popqa_adaptive import SIGNALS, markdown  # noqa: E402  (also sets the offli
 import pandas as pd  # noqa: E402
 
 from rag.adaptive import abstention_curve, add_correctness, signal_report  # noqa: E402
-from rag.adaptive.answerer import ShortAnswerer  # noqa: E402
+from rag.readers.reader import ShortAnswerer  # noqa: E402
 from rag.adaptive.signals import AnswerConfidence, RTuningConfidence, SelfJudge, SureProbability  # noqa: E402
 from rag.core.cache import Cache  # noqa: E402
 from rag.datasets import load_dataset  # noqa: E402

@@ -32,7 +32,7 @@ import pandas as pd  # noqa: E402
 
 from rag.adaptive import (AlwaysRetrieve, ConfidenceThreshold, NeverRetrieve, Oracle, PopularityThreshold,  # noqa: E402
                           abstention_curve, add_correctness, bootstrap_policies, outcome_table, signal_report)
-from rag.adaptive.answerer import ShortAnswerer  # noqa: E402
+from rag.readers.reader import ShortAnswerer  # noqa: E402
 from rag.adaptive.signals import AnswerConfidence, RTuningConfidence, SelfJudge, SureProbability  # noqa: E402
 from rag.core.cache import Cache  # noqa: E402
 from rag.datasets import load_dataset  # noqa: E402

@@ -43,7 +43,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     for name in args.datasets:
         queries = load_dataset(name).queries().sample(n=args.n, random_state=args.seed).reset_index(drop=True)
-        answers = Reader(client=llm, template="closed_book", max_tokens=args.max_tokens, k=0)(queries)
+        answers = Reader(llm=llm, template="closed_book", max_tokens=args.max_tokens, k=0)(queries)
         scored = score_answers(answers, METRICS)
         scored[["qid", "query", "answer", "answers", *METRICS]].to_json(out / f"{name}.jsonl", orient="records",
                                                                          lines=True, force_ascii=False)

@@ -113,10 +113,10 @@ def main() -> None:
 
         llm = load_llm(args.llm)
         with Cache().activate():
-            systems["closed-book"] = Reader(client=llm, template="closed_book", max_tokens=args.max_tokens)(
+            systems["closed-book"] = Reader(llm=llm, template="closed_book", max_tokens=args.max_tokens)(
                 queries.drop(columns=["gold_docno"]))
             for name, run in runs.items():
-                systems[name] = Reader(client=llm, template="qa", k=args.k, max_tokens=args.max_tokens)(run)
+                systems[name] = Reader(llm=llm, template="qa", k=args.k, max_tokens=args.max_tokens)(run)
     else:
         for name, run in runs.items():
             systems[name] = lead_reader(run, args.k)

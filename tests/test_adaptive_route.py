@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from rag.adaptive import AlwaysRetrieve, ConfidenceThreshold, NeverRetrieve, PopularityThreshold
-from rag.adaptive.answerer import ShortAnswerer, clean_answer
+from rag.readers.reader import ShortAnswerer, clean_answer
 from rag.adaptive.counts import MentionCounts
 from rag.adaptive.route import Route
 from rag.adaptive.signals import AnswerConfidence, RTuningConfidence, SelfJudge, SureProbability

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from rag.core.cache import Cache
+from rag.core.stage import FunctionStage
 from rag.judges import (UtilityJudge, abstain, expected_score, k_sampling, listwise_rank, listwise_set, pairwise,
                         pointwise, set_prf)
 from rag.judges import parse
@@ -132,10 +133,32 @@ def test_stage_keeps_the_selected_passages():
     llm = ScriptedLLM(lambda c: "My selection: [passage-1]")
     results = pd.DataFrame({"qid": ["q1"] * 3, "query": ["When?"] * 3, "docno": ["a", "b", "c"],
                             "text": PASSAGES, "score": [3.0, 2.0, 1.0], "rank": [0, 1, 2]})
-    out = UtilityJudge(client=llm, method="listwise-set", depth=3)(results)
+    out = UtilityJudge(llm=llm, method="listwise-set", depth=3)(results)
     assert out["docno"].tolist() == ["b"] and out["judge_selected"].all()
-    every = UtilityJudge(client=llm, method="listwise-set", depth=3, keep_unselected=True)(results)
+    every = UtilityJudge(llm=llm, method="listwise-set", depth=3, keep_rest=True)(results)
     assert every["docno"].tolist()[0] == "b" and len(every) == 3
+    below = UtilityJudge(llm=llm, method="listwise-set", depth=2, keep_rest=True)(results)   # c is below depth
+    assert below["docno"].tolist()[-1] == "c" and below["judge_selected"].tolist()[:1] == [True]
+    assert out["llm_prompt_tokens"].iloc[0] > 0   # the judge's cost, per question
+
+
+def test_a_judge_that_keeps_nothing_keeps_the_question(caplog):
+    """The reader still answers the question (without passages, closed-book) and says so; nothing vanishes."""
+    from rag.readers import Reader
+
+    llm = ScriptedLLM(lambda c: "My selection: none of them" if not isinstance(c, str) and "select" in user(c)
+                      else "Paris")
+    results = pd.DataFrame({"qid": ["q1"] * 2 + ["q2"] * 2, "query": ["When?"] * 2 + ["Where?"] * 2,
+                            "docno": ["a", "b", "c", "d"], "text": PASSAGES[:2] * 2, "score": [2.0, 1.0] * 2})
+    judged = UtilityJudge(llm=llm, method="listwise-set", depth=2)(results)
+    assert judged.empty   # the judge kept nothing for either question
+    pipeline = FunctionStage(lambda q: results, name="retrieve") >> UtilityJudge(llm=llm, depth=2) >> Reader(llm=llm, k=2)
+    queries = results.drop_duplicates("qid")[["qid", "query"]].reset_index(drop=True)
+    answers = pipeline(queries)
+    assert "2 of 2 questions reach Reader with no passage" in caplog.text
+    assert answers["qid"].tolist() == ["q1", "q2"] and answers["answer"].tolist() == ["Paris", "Paris"]
+    assert answers["retrieved"].tolist() == [False, False] and answers["passages"].tolist() == [0, 0]
+    assert all("Please answer the following question.\n" in p for p in answers["prompt"])   # closed-book prompt
 
 
 def test_set_prf_and_expected_score():
@@ -171,7 +194,7 @@ def test_llm_rerankers_with_scripted_models():
     llm = TrueIfGold(lambda c: "")
     original = llm.option_probs
     llm.option_probs = lambda prompts, options: (seen.extend(prompts), original(prompts, options))[1]
-    out = LLMPointwiseReranker(client=llm, depth=4)(results)
+    out = LLMPointwiseReranker(llm=llm, depth=4)(results)
     assert out["docno"].tolist() == ["c", "a", "b", "d", "e"]          # e (below depth) stays last
     assert all("tower be strict" in p for p in seen) and len(seen) == 4
 
@@ -180,9 +203,9 @@ def test_llm_rerankers_with_scripted_models():
         gold = [i for i, t in ids if "GOLD" in t]
         rest = [i for i, _ in ids if i not in gold]
         return " > ".join(f"[{i}]" for i in gold + rest)
-    out = LLMListwiseReranker(client=ScriptedLLM(gold_first), depth=5, window=3, stride=2)(results)
+    out = LLMListwiseReranker(llm=ScriptedLLM(gold_first), depth=5, window=3, stride=2)(results)
     assert out["docno"].tolist()[0] == "c" and out["listwise_unparsable"].eq(0).all()
-    broken = LLMListwiseReranker(client=ScriptedLLM(lambda c: "I refuse"), depth=5, window=3, stride=2)(results)
+    broken = LLMListwiseReranker(llm=ScriptedLLM(lambda c: "I refuse"), depth=5, window=3, stride=2)(results)
     assert broken["docno"].tolist() == list("abcde") and broken["listwise_unparsable"].iloc[0] == 2
 
 

@@ -52,7 +52,7 @@ def _imports(module: str, path: Path) -> set[str]:
     tree = ast.parse(path.read_text("utf-8"))
     is_pkg = path.name == "__init__.py"
     found = set()
-    for node in ast.walk(tree):
+    for node in _runtime_nodes(tree):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -66,6 +66,19 @@ def _imports(module: str, path: Path) -> set[str]:
             found.update(f"{target}.{a.name}" for a in node.names)   # `from pkg import submodule`
     modules = _modules()
     return {name for name in found if name.split(".")[0] in PACKAGES and name in modules}
+
+
+def _runtime_nodes(tree: ast.AST):
+    """Every node except those under ``if TYPE_CHECKING:`` (type-only imports never run)."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                stack.extend(child.orelse)
+                continue
+            stack.append(child)
 
 
 def _graph() -> dict[str, set[str]]:

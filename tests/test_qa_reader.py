@@ -65,7 +65,7 @@ def test_post_processing_rules():
 
 def test_reader_uses_top_k_records_evidence_and_cost():
     llm = EchoLLM()
-    out = Reader(client=llm, k=2, max_tokens=32)(results().sample(frac=1, random_state=1))
+    out = Reader(llm=llm, k=2, max_tokens=32)(results().sample(frac=1, random_state=1))
     assert set(out["qid"]) == {"q1", "q2"}
     row = out.set_index("qid").loc["q1"]
     assert row["answer"] == "Paris" and row["raw_answer"].startswith("Paris\n")
@@ -81,17 +81,17 @@ def test_reader_fetches_text_from_corpus():
 
     corpus = Corpus([{"docno": f"q1-d{i}", "title": f"C{i}", "text": f"corpus {i}"} for i in range(3)])
     frame = results().query("qid == 'q1'").drop(columns=["text", "title"])
-    out = Reader(client=EchoLLM(), k=1, corpus=corpus)(frame)
+    out = Reader(llm=EchoLLM(), k=1, corpus=corpus)(frame)
     assert out.loc[0, "contexts"] == ["corpus 0"] and out.loc[0, "context_titles"] == ["C0"]
 
 
 def test_closed_book_and_clear_errors():
     queries = pd.DataFrame({"qid": ["1"], "query": ["who?"]})
-    out = Reader(client=EchoLLM("Me"), template="closed_book")(queries)
+    out = Reader(llm=EchoLLM("Me"), template="closed_book")(queries)
     assert out.loc[0, "answer"] == "Me" and out.loc[0, "contexts"] == [] and not out.loc[0, "retrieved"]
     assert out.loc[0, "prompt"] == "Please answer the following question.\nQuestion: who?\nAnswer: "
     with pytest.raises(InputError, match="closed_book"):
-        Reader(client=EchoLLM())(queries)
+        Reader(llm=EchoLLM())(queries)
     with pytest.raises(ValueError, match="unknown template"):
         Reader(template="qaa")
 

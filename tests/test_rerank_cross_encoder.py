@@ -64,9 +64,9 @@ def test_truncation_keeps_the_query_and_fits_max_length(model_dir):
 
 def test_top_k_text_column_instruction_and_keep_rest(model_dir):
     run = _run().assign(text=["cats purr", "rockets fly", "bread rises"] * 2)
-    top1 = CrossEncoderReranker(model_dir, k=1, max_length=64)(run)
+    top1 = CrossEncoderReranker(model_dir, depth=1, max_length=64)(run)
     assert list(top1["docno"]) == ["d1", "d1"]  # only the top document of each query, text from the column
-    kept = CrossEncoderReranker(model_dir, k=2, keep_rest=True, max_length=64)(run)
+    kept = CrossEncoderReranker(model_dir, depth=2, keep_rest=True, max_length=64)(run)
     assert len(kept) == 6
     assert all(g.set_index("docno").loc["d3", "rank"] == 2 for _, g in kept.groupby("qid"))
     plain = CrossEncoderReranker(model_dir, max_length=64)(run)
@@ -86,8 +86,12 @@ def test_clear_errors(model_dir, tmp_path):
 
 
 def test_registry_and_fingerprint_follow_the_model_content(model_dir, tmp_path):
-    stage = component("cross-encoder", model=model_dir, k=10)
-    assert isinstance(stage, CrossEncoderReranker) and stage.k == 10
+    stage = component("cross-encoder", model=model_dir, depth=10)
+    assert isinstance(stage, CrossEncoderReranker) and stage.depth == 10
+    with pytest.warns(DeprecationWarning, match="'k' is now 'depth'|k is now"):   # the 0.1 name still works
+        assert component("cross-encoder", model=model_dir, k=7).depth == 7
+    with pytest.warns(DeprecationWarning):
+        assert CrossEncoderReranker(model_dir, k=5).depth == 5
     import shutil
     copy = tmp_path / "copy"
     shutil.copytree(model_dir, copy)

@@ -48,7 +48,7 @@ def geometric_mean_probability(logprobs: Any, first: int | None = None) -> float
 
 @dataclass(repr=False)
 class AnswerConfidence(Stage):
-    """``answer_confidence`` from ``answer_logprobs`` (written by :class:`~rag.adaptive.answerer.ShortAnswerer`);
+    """``answer_confidence`` from ``answer_logprobs`` (written by :class:`~rag.readers.reader.ShortAnswerer`);
     ``first_tokens`` limits it to the answer's first tokens (R-Tuning generates at most 5)."""
 
     first_tokens: int | None = None

@@ -44,6 +44,7 @@ MOVED: dict[str, str] = {
     "rag.qa": "rag.readers.reader",
     "rag.qa_prompts": "rag.readers.prompts",
     "rag.adaptive.llm_stage": "rag.llm.stage",
+    "rag.adaptive.answerer": "rag.readers.reader",
     "rag.grid": "rag.experiment.grid",
     "rag.reproduce": "rag.experiment.reproduce",
 }

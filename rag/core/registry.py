@@ -46,7 +46,7 @@ BUILTIN: dict[str, dict[str, str]] = {
         "utility-judge": "rag.judges.stage:UtilityJudge",
         # readers
         "reader": "rag.readers.reader:Reader",
-        "short-answerer": "rag.adaptive.answerer:ShortAnswerer",
+        "short-answerer": "rag.readers.reader:ShortAnswerer",
         # adaptive retrieval: routing policies, signals and the router
         "always-retrieve": "rag.adaptive.policies:AlwaysRetrieve",
         "never-retrieve": "rag.adaptive.policies:NeverRetrieve",

@@ -27,6 +27,8 @@ from rag.core.errors import InputError
 log = logging.getLogger(__name__)
 
 QUERY_COLUMNS = ("qid", "query")
+# the columns that belong to one document of a ranking (everything else describes the query)
+DOCUMENT_COLUMNS = ("docno", "score", "rank", "text", "title")
 RESULT_COLUMNS = ("qid", "docno", "score", "rank")
 QRELS_COLUMNS = ("qid", "docno", "label")
 CORPUS_COLUMNS = ("docno", "title", "text")
@@ -35,6 +37,41 @@ ANSWER_COLUMNS = ("qid", "query", "answer")
 CHANGED_SUFFIX = "::changed"
 # per-question LLM cost, summed over every LLM stage of a pipeline (see rag.llm.stage.LLMStage.add_cost)
 COST_COLUMNS = ("llm_prompt_tokens", "llm_completion_tokens", "llm_seconds")
+
+
+def add_ranks(frame: pd.DataFrame) -> pd.DataFrame:
+    """Sort each query's documents by descending score (ties by docno) and set ``rank`` from 0."""
+    if frame.empty:
+        return frame.assign(rank=pd.Series(dtype="int64"))
+    out = frame.sort_values(["qid", "score", "docno"], ascending=[True, False, True], kind="mergesort")
+    out = out.reset_index(drop=True)
+    out["rank"] = out.groupby("qid", sort=False).cumcount().astype("int64")
+    return out
+
+
+def is_ranking(frame: pd.DataFrame) -> bool:
+    """Whether ``frame`` is a ranking (documents with scores per query), not a queries or answers table."""
+    return isinstance(frame, pd.DataFrame) and {"qid", "docno", "score"}.issubset(frame.columns)
+
+
+def query_columns(frame: pd.DataFrame) -> list[str]:
+    """The columns of ``frame`` that describe its queries, not its documents."""
+    return [c for c in frame.columns if c not in DOCUMENT_COLUMNS]
+
+
+def questions_of(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per query (first seen order) with the query columns of a ranking or queries table."""
+    return frame.drop_duplicates("qid")[query_columns(frame)].reset_index(drop=True)
+
+
+def add_missing_questions(frame: pd.DataFrame, questions: pd.DataFrame) -> pd.DataFrame:
+    """A ranking plus one row without ``docno`` (NA) for each of ``questions`` it has no document for."""
+    have = set(frame["qid"].astype(str))
+    missing = questions[~questions["qid"].astype(str).isin(have)]
+    if missing.empty:
+        return frame
+    filler = missing[[c for c in missing.columns if c in frame.columns or c in QUERY_COLUMNS]]
+    return pd.concat([frame, filler], ignore_index=True)
 
 
 def require_columns(frame: pd.DataFrame, columns: Iterable[str], what: str, source: str | None = None) -> None:
@@ -118,8 +155,6 @@ def check_qrels_against(qrels: pd.DataFrame, qids: Iterable[str] | None = None,
 
 def validate_results(frame: pd.DataFrame, source: str | None = None) -> pd.DataFrame:
     """Check a results table and give it string ids, float scores and 0-based ranks."""
-    from rag.core.stage import add_ranks
-
     require_columns(frame, ("qid", "docno", "score"), "results", source)
     out = frame.copy()
     out["qid"] = _ids(out["qid"])

@@ -11,8 +11,13 @@ of the stage's fingerprint and the input table's content, so a re-run skips the 
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
-from typing import Any, Callable, ClassVar, Iterable
+import functools
+import logging
+import warnings
+from typing import Any, Callable, ClassVar, Iterable, Iterator, TypeVar
 
 import pandas as pd
 
@@ -20,6 +25,24 @@ from rag import __version__
 from rag.core.cache import Cache
 from rag.core.errors import InputError, RagifError
 from rag.core.hashing import canonical, hash_config, hash_frame
+from rag.core.schema import add_missing_questions, add_ranks, is_ranking, questions_of
+
+
+log = logging.getLogger(__name__)
+_TRACE: contextvars.ContextVar[list | None] = contextvars.ContextVar("ragif_trace", default=None)
+T = TypeVar("T", bound=type)
+
+
+@contextlib.contextmanager
+def trace_rankings() -> Iterator[list[tuple[str, pd.DataFrame]]]:
+    """Within this block every stage's output that is a ranking is recorded as ``(description, frame)``,
+    in the order the stages finish (so the last one is the ranking that fed what came after it)."""
+    seen: list[tuple[str, pd.DataFrame]] = []
+    token = _TRACE.set(seen)
+    try:
+        yield seen
+    finally:
+        _TRACE.reset(token)
 
 
 class Stage:
@@ -29,13 +52,16 @@ class Stage:
       ``needs``     columns the input must have;
       ``gives``     columns the output adds or rewrites;
       ``cacheable`` whether its output is worth storing (expensive and deterministic);
-      ``version``   bump it when a change of code changes the output (invalidates cached outputs).
+      ``version``   bump it when a change of code changes the output (invalidates cached outputs);
+      ``answers_questions`` the stage gives one row per question (a reader): in a pipeline it also
+                    receives, as rows without a ``docno``, the questions earlier stages left no passage for.
     """
 
     needs: ClassVar[tuple[str, ...]] = ("qid",)
     gives: ClassVar[tuple[str, ...]] = ()
     cacheable: ClassVar[bool] = True
     version: ClassVar[str] = "1"
+    answers_questions: ClassVar[bool] = False
 
     # ------------------------------------------------------------------ the one method
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:  # pragma: no cover - abstract
@@ -81,6 +107,13 @@ class Stage:
 
     def __call__(self, frame: pd.DataFrame) -> pd.DataFrame:
         self.check_input(frame)
+        out = self._run_cached(frame)
+        trace = _TRACE.get()
+        if trace is not None and is_ranking(out):
+            trace.append((self.describe(), out))
+        return out
+
+    def _run_cached(self, frame: pd.DataFrame) -> pd.DataFrame:
         cache = Cache.active()
         if cache is None or not self.cacheable:
             return self._check_output(self.transform(frame))
@@ -152,7 +185,10 @@ class Pipeline(Stage):
         return {"stages": [s.fingerprint() for s in self.stages]}
 
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        questions = None if "docno" in frame.columns else questions_of(frame)
         for stage in self.stages:
+            if stage.answers_questions and questions is not None and "docno" in frame.columns:
+                frame = _with_every_question(frame, questions, stage)
             frame = stage(frame)
         return frame
 
@@ -165,16 +201,6 @@ class Pipeline(Stage):
 
     def __mod__(self, k: int) -> "Pipeline":
         return Pipeline([*self.stages, RankCutoff(k)])
-
-
-def add_ranks(frame: pd.DataFrame) -> pd.DataFrame:
-    """Sort each query's documents by descending score (ties by docno) and set ``rank`` from 0."""
-    if frame.empty:
-        return frame.assign(rank=pd.Series(dtype="int64"))
-    out = frame.sort_values(["qid", "score", "docno"], ascending=[True, False, True], kind="mergesort")
-    out = out.reset_index(drop=True)
-    out["rank"] = out.groupby("qid", sort=False).cumcount().astype("int64")
-    return out
 
 
 @dataclasses.dataclass(repr=False)
@@ -214,6 +240,41 @@ class FunctionStage(Stage):
 
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
         return self.fn(frame)
+
+
+def _with_every_question(frame: pd.DataFrame, questions: pd.DataFrame, stage: Stage) -> pd.DataFrame:
+    """``frame`` plus a row without ``docno`` for each question no earlier stage kept a passage for."""
+    out = add_missing_questions(frame, questions)
+    missing = len(out) - len(frame)
+    if missing:
+        log.warning("%d of %d questions reach %s with no passage (earlier stages kept none for them); it answers "
+                    "them without passages", missing, len(questions), stage.name)
+    return out
+
+
+def deprecated_params(**renamed: str) -> Callable[[T], T]:
+    """Class decorator (outside ``@dataclass``): old parameter names keep working for one release.
+
+    ``@deprecated_params(k="depth")`` maps ``k=`` to ``depth=`` with a :class:`DeprecationWarning`, in
+    Python and in configs (the registry reads ``renamed_params``)."""
+    def wrap(cls: T) -> T:
+        original = cls.__init__
+
+        @functools.wraps(original)
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+            for old, new in renamed.items():
+                if old in kwargs:
+                    warnings.warn(f"{cls.__name__}: parameter {old!r} is now {new!r} ({old!r} will be removed in "
+                                  f"ragif 0.3)", DeprecationWarning, stacklevel=2)
+                    if new in kwargs:
+                        raise TypeError(f"{cls.__name__}: give {new!r} or its old name {old!r}, not both")
+                    kwargs[new] = kwargs.pop(old)
+            original(self, *args, **kwargs)
+
+        cls.__init__ = __init__  # type: ignore[misc]
+        cls.renamed_params = {**getattr(cls, "renamed_params", {}), **renamed}  # type: ignore[attr-defined]
+        return cls
+    return wrap
 
 
 def stage_config_repr(stage: Stage) -> Any:

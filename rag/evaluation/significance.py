@@ -52,8 +52,10 @@ def significance(per_query_values: pd.DataFrame, baseline: str, test: str = "t-t
                  correction: str = "holm", alpha: float = 0.05) -> pd.DataFrame:
     """Paired tests of every system against ``baseline``, per measure, corrected across systems.
 
-    ``per_query_values``: long table ``system, qid, measure, value``. Returns ``system, measure, mean,
-    baseline_mean, delta, p_value, p_adjusted, significant``.
+    ``per_query_values``: long table ``system, qid, measure, value``; NaN values (a question a measure
+    could not score) are left out of the pairs. A measure that does not apply to the baseline or to a
+    system (no values) is not tested. Returns ``system, measure, mean, baseline_mean, delta, p_value,
+    p_adjusted, significant, n``.
     """
     systems = list(dict.fromkeys(per_query_values["system"]))
     if baseline not in systems:
@@ -61,13 +63,17 @@ def significance(per_query_values: pd.DataFrame, baseline: str, test: str = "t-t
                          field="baseline")
     rows = []
     for measure, group in per_query_values.groupby("measure", sort=False):
-        wide = group.pivot_table(index="qid", columns="system", values="value", aggfunc="first")
+        wide = group.pivot_table(index="qid", columns="system", values="value", aggfunc="first", dropna=False)
+        if baseline not in wide or wide[baseline].isna().all():
+            continue
         base = wide[baseline]
         block = []
         for system in systems:
             if system == baseline or system not in wide:
                 continue
             pair = pd.concat([wide[system], base], axis=1).dropna()
+            if pair.empty:
+                continue
             p = paired_test(pair.iloc[:, 0].to_numpy(), pair.iloc[:, 1].to_numpy(), test)
             block.append({"system": system, "measure": measure, "mean": float(pair.iloc[:, 0].mean()),
                           "baseline_mean": float(pair.iloc[:, 1].mean()),

@@ -22,15 +22,15 @@ import pandas as pd
 
 from rag import __version__
 from rag.core.cache import Cache
-from rag.datasets import Dataset
 from rag.core.errors import InputError
-from rag.evaluation.measures import measure_name, parse_measure
-from rag.evaluation.scoring import per_query
-from rag.evaluation.significance import significance
 from rag.core.hashing import hash_config, hash_frame
-from rag.core.stage import Stage
 from rag.core.provenance import git_commit, package_versions, seed_everything
+from rag.core.stage import Stage, trace_rankings
+from rag.datasets import Dataset
+from rag.evaluation.measures import parse_measure
+from rag.evaluation.significance import significance
 from rag.experiment.results import ExperimentResults
+from rag.experiment.system_values import fed_ranking, system_values
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class Experiment:
     def fingerprint(self) -> str:
         return hash_config("experiment", self.dataset.fingerprint(), self.split,
                            {k: p.fingerprint() for k, p in self.pipelines.items()},
-                           [measure_name(m) for m in self.measures], self.seed, self.baseline, self.test,
+                           [_measure_identity(m) for m in self.measures], self.seed, self.baseline, self.test,
                            self.correction, self.alpha)
 
     def _first_computed(self, key: str) -> str:
@@ -96,7 +96,8 @@ class Experiment:
         queries = self.queries()
         qrels = self.dataset.qrels(self.split) if self.dataset.has_qrels(self.split) else None
         runs: dict[str, pd.DataFrame] = {}
-        frames = []
+        rankings: dict[str, pd.DataFrame] = {}
+        frames, notes = [], {}
         timings: dict[str, float] = {}
         run_keys: dict[str, str] = {}
         with self.cache.activate():
@@ -104,16 +105,24 @@ class Experiment:
                 t0 = time.perf_counter()
                 seed_everything(self.seed)
                 log.info("running %s: %s", system, pipeline.describe())
-                out = pipeline(queries)
+                with trace_rankings() as seen:
+                    out = pipeline(queries)
                 timings[system] = time.perf_counter() - t0
                 runs[system] = out
+                ranking = fed_ranking(out, seen)
+                if ranking is not None and ranking is not out:
+                    rankings[system] = ranking
                 run_keys[system] = hash_frame(out)
-                values = self._evaluate(out, run_keys[system], queries, qrels)
+                values, why = self._evaluate(out, ranking, run_keys[system], queries, qrels)
                 values.insert(0, "system", system)
                 frames.append(values)
+                if why:
+                    notes[system] = why
+                _warn_lost_questions(system, out, queries)
         long = pd.concat(frames, ignore_index=True)
-        order = [measure_name(m) for m in self.measures]
-        table = long.pivot_table(index="system", columns="measure", values="value", aggfunc="mean", sort=False)
+        order = [m.name for m in self.measures]
+        table = long.pivot_table(index="system", columns="measure", values="value", aggfunc="mean", sort=False,
+                                 dropna=False)
         table = table.reindex(index=list(self.pipelines), columns=order)
         table.columns.name = None
         sig_key = hash_config("significance", hash_frame(long), self.baseline, self.test, self.correction, self.alpha)
@@ -128,6 +137,8 @@ class Experiment:
                         "queries": int(len(queries))},
             "pipelines": {k: p.describe() for k, p in self.pipelines.items()},
             "measures": order,
+            "measure_info": {m.name: _measure_info(m) for m in self.measures},
+            "not_applicable": notes,
             "baseline": self.baseline,
             "significance": {"test": self.test, "correction": self.correction, "alpha": self.alpha},
             "seed": self.seed,
@@ -139,15 +150,44 @@ class Experiment:
         if self.config:
             provenance["config"] = self.config
         return ExperimentResults(self.name, table, long, sig, runs, provenance, self.baseline, timings,
-                                 run_keys=run_keys, cache=self.cache)
+                                 run_keys=run_keys, cache=self.cache, rankings=rankings)
 
-    def _evaluate(self, out: pd.DataFrame, run_key: str, queries: pd.DataFrame,
-                  qrels: pd.DataFrame | None) -> pd.DataFrame:
-        """Per-query values of one system's output, cached by (output, queries, qrels, measures)."""
-        key = hash_config("evaluation", run_key, hash_frame(queries[["qid"]]),
-                          hash_frame(qrels) if qrels is not None else None, [measure_name(m) for m in self.measures])
-        values = self.cache.get_frame(key)
-        if values is None:
-            values = per_query(out, qrels, self.measures, qids=queries["qid"])
+    def _evaluate(self, out: pd.DataFrame, ranking: pd.DataFrame | None, run_key: str, queries: pd.DataFrame,
+                  qrels: pd.DataFrame | None) -> tuple[pd.DataFrame, dict[str, str]]:
+        """Per-query values (and not-applicable notes) of one system, cached by (output, the ranking that fed
+        it, queries, qrels, measures)."""
+        key = hash_config("evaluation", 2, run_key, hash_frame(ranking) if ranking is not None and ranking is not out
+                          else None, hash_frame(queries[["qid"]]), hash_frame(qrels) if qrels is not None else None,
+                          [_measure_identity(m) for m in self.measures])
+        values, notes = self.cache.get_frame(key), self.cache.get_json(key + "-notes")
+        if values is None or notes is None:
+            values, notes = system_values(out, ranking, queries["qid"].astype(str).tolist(), qrels, self.measures)
             self.cache.put_frame(key, values)
-        return values
+            self.cache.put_json(key + "-notes", notes)
+        return values, notes
+
+
+def _measure_identity(measure: Any) -> Any:
+    """What identifies a measure's values: its name and, for parameterised measures, their parameters."""
+    params = {k: v for k, v in vars(measure).items() if k not in ("name", "qrels_changed")
+              and isinstance(v, (str, int, float, bool, type(None)))} if hasattr(measure, "__dict__") else {}
+    return [measure.name, type(measure).__qualname__, params]
+
+
+def _measure_info(measure: Any) -> dict[str, Any]:
+    info: dict[str, Any] = {"kind": getattr(measure, "kind", "custom"),
+                            "lower_is_better": bool(getattr(measure, "lower_is_better", False))}
+    details = getattr(measure, "provenance", None)
+    if callable(details):
+        info.update(details())
+    return info
+
+
+def _warn_lost_questions(system: str, out: pd.DataFrame, queries: pd.DataFrame) -> None:
+    """An answering system must answer every question: say (with counts) when rows went missing."""
+    if "answer" not in out.columns:
+        return
+    lost = set(queries["qid"].astype(str)) - set(out["qid"].astype(str))
+    if lost:
+        log.warning("%s: %d of %d questions have no answer row (a stage dropped them); their answer measures are "
+                    "not scored (e.g. %s)", system, len(lost), len(queries), sorted(lost)[:3])

@@ -12,7 +12,7 @@ import pandas as pd
 
 from rag.core.cache import Cache, atomic_write_text
 from rag.core.files import file_stem
-from rag.core.hashing import hash_config
+from rag.core.hashing import hash_config, hash_frame
 from rag.core.registry import lookup, names
 
 
@@ -31,6 +31,7 @@ class ExperimentResults:
     timings: dict[str, float] = field(default_factory=dict)
     run_keys: dict[str, str] = field(default_factory=dict)   # content hash of each system's output
     cache: Cache | None = field(default=None, repr=False)
+    rankings: dict[str, pd.DataFrame] = field(default_factory=dict)   # the ranking that fed an answering system
 
     @property
     def measures(self) -> list[str]:
@@ -56,6 +57,8 @@ class ExperimentResults:
                     stem += "_"
                 used.add(stem.lower())
                 _save_run(frame, run_dir / stem, self.cache, self.run_keys.get(system))
+                if system in self.rankings:   # an answering system: its answers (.jsonl) and its ranking (.trec)
+                    _save_run(self.rankings[system], run_dir / stem, self.cache, hash_frame(self.rankings[system]))
         for writer in names("report"):   # reports read the folder; they are plugins of the results, not parts
             lookup(writer, "report")(folder, formats=formats, plots=plots, cache=self.cache)
         return folder

@@ -117,7 +117,7 @@ class PairwiseAnswerJudge:
                     costs[i]["calls"] += 1
                     costs[i]["prompt_tokens"] += g.prompt_tokens
                     costs[i]["completion_tokens"] += g.completion_tokens
-                    costs[i]["seconds"] += 0.0 if g.cached else g.latency_s
+                    costs[i]["seconds"] += g.latency_s   # what the call took when computed
                     raws[i].append(g.text)
                     scores = parse_scores(g.text)
                     if scores is None:

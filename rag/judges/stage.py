@@ -6,59 +6,56 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
-from rag.core.stage import Stage
+from rag.core.stage import deprecated_params
+from rag.llm.stage import LLMStage, add_cost
 from rag.judges.core import METHODS
+from rerankers.base import Reranker
 
 
+@deprecated_params(client="llm", k="samples", keep_unselected="keep_rest")
 @dataclasses.dataclass(repr=False)
-class UtilityJudge(Stage):
+class UtilityJudge(LLMStage, Reranker):
     """Judge each query's top ``depth`` passages with ``method`` and keep the selected ones, in the judge's
-    order (``keep_unselected=True`` keeps all, reordered). Adds ``judge_selected`` and cost columns."""
+    order; with ``keep_rest`` the others stay below them (the unselected in the judge's order, then those
+    below ``depth``). Adds ``judge_selected``, ``judge_unparsable`` and the LLM cost. A query the judge keeps
+    nothing for has no row left: a reader after it answers that question without passages."""
 
-    llm: str | dict = "qwen-0.5b"
     method: str = "listwise-set"          # pointwise, pairwise, listwise-set, listwise-rank, k-sampling
-    depth: int = 5
-    k: int = 5                            # k-sampling samples
+    samples: int = 5                      # k-sampling: how many shuffled judgements are aggregated
     aggregate: str = "majority"
     guard: bool = True                    # the data-not-instructions note in the system prompt
-    keep_unselected: bool = False
     seed: int = 0
-    client: Any = dataclasses.field(default=None, metadata={"config": False})
+    depth: int = dataclasses.field(default=5, kw_only=True)
+    instruction: str = dataclasses.field(default="ignore", kw_only=True)
+    keep_rest: bool = dataclasses.field(default=False, kw_only=True)
 
     needs: ClassVar[tuple[str, ...]] = ("qid", "query", "docno", "text")
     gives: ClassVar[tuple[str, ...]] = ("docno", "score", "rank", "judge_selected")
 
     def __post_init__(self) -> None:
+        Reranker.__post_init__(self)
         if self.method not in METHODS:
             raise ValueError(f"unknown judge method {self.method!r}; use one of {sorted(METHODS)}")
 
-    def config(self) -> dict[str, Any]:
-        config = super().config()
-        config["llm"] = self.client.name if self.client is not None else self.llm
-        return config
-
-    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
-        from rag.llm import load_llm
-        from rag.core.stage import add_ranks
-
-        llm = load_llm(self.client or self.llm)
-        ranked = frame if "rank" in frame.columns else add_ranks(frame)
+    def rescore(self, top: pd.DataFrame) -> pd.DataFrame:
         out = []
-        for qid, group in ranked[ranked["rank"] < self.depth].groupby("qid", sort=False):
+        for _, group in top.groupby("qid", sort=False):
             group = group.sort_values("rank").reset_index(drop=True)
-            question = str(group["query"].iloc[0])
+            question = self.query_texts(group.head(1))[0]
             kwargs: dict[str, Any] = {"guard": self.guard}
             if self.method == "k-sampling":
-                kwargs.update(k=self.k, aggregate=self.aggregate, seed=self.seed)
-            judgment = METHODS[self.method](llm, question, group["text"].astype(str).tolist(), **kwargs)
-            order = judgment.ranking if self.keep_unselected else judgment.selected
+                kwargs.update(k=self.samples, aggregate=self.aggregate, seed=self.seed)
+            judgment = METHODS[self.method](self.client, question, self.passages(group), **kwargs)
+            order = judgment.ranking if self.keep_rest else judgment.selected
             kept = group.iloc[order].copy()
             kept["judge_selected"] = [i in judgment.selected for i in order]
             kept["score"] = [float(len(order) - r) for r in range(len(order))]
             kept["judge_unparsable"] = judgment.unparsable
             kept["judge_prompt_tokens"] = judgment.prompt_tokens
             kept["judge_completion_tokens"] = judgment.completion_tokens
-            out.append(kept.drop(columns=["rank"]))
+            # the question's cost on each of its rows (cost measures count a question once)
+            out.append(add_cost(kept, [judgment.prompt_tokens] * len(kept), [judgment.completion_tokens] * len(kept),
+                                [judgment.seconds] * len(kept)))
         if not out:
-            return ranked.head(0).assign(judge_selected=pd.Series(dtype=bool))
-        return add_ranks(pd.concat(out, ignore_index=True))
+            return top.head(0).assign(judge_selected=pd.Series(dtype=bool))
+        return pd.concat(out)

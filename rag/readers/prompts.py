@@ -4,7 +4,8 @@ Passages are rendered ``- Title: {title}\\n{text}\\n\\n`` (Llama-chat variants: 
 concatenated and stripped. Conversation history: ``User: ...`` / ``Agent: ...`` lines (Llama-chat:
 ``user:`` / ``assistant:``), cut to at most 10 turns by removing turns from the middle.
 ``closed_book`` and ``qa_delimited`` (passages fenced as data, for prompt-injection robustness) are
-ours; the paper has neither.
+ours; the paper has neither. ``short`` / ``short_closed_book`` are ours too: zero-shot short-answer prompts
+for instruction-tuned models (the adaptive-retrieval experiments), answers cut at the first line.
 """
 from __future__ import annotations
 
@@ -26,6 +27,13 @@ class Template:
     needs_passages: bool = True
     speakers: tuple[str, str] = ("User: ", "Agent: ")
     delimited: bool = False   # passages are fenced: text that would close the fence is neutralised
+    closed_book: str = "closed_book"   # the template for a question that has no passage
+    max_chars: int | None = None       # the rendered passages are cut to this many characters
+    answer: str = "reference"          # how an answer is cleaned: "reference" post-processing or "first-line"
+
+    def clean(self, response: str) -> str:
+        """The answer from a raw generation, by this template's rule."""
+        return clean_answer(response) if self.answer == "first-line" else post_process(response)
 
 
 TEMPLATES: dict[str, Template] = {
@@ -66,6 +74,13 @@ TEMPLATES: dict[str, Template] = {
         passage='<passage title="{title}">\n{text}\n</passage>\n', delimited=True),
     "closed_book": Template("Please answer the following question.\nQuestion: {query}\nAnswer: ",
                             needs_passages=False),
+    # ours: short answers (a name, a place, a few words), answer = the first line
+    "short": Template("Use the passage to answer the question with a short phrase (a name, a place or a few "
+                      "words), without explanation.\nPassage: {retrieved_passages}\nQuestion: {query}\nAnswer:",
+                      passage="{text}\n", closed_book="short_closed_book", max_chars=2000, answer="first-line"),
+    "short_closed_book": Template("Answer the question with a short phrase (a name, a place or a few words), "
+                                  "without explanation.\nQuestion: {query}\nAnswer:", needs_passages=False,
+                                  closed_book="short_closed_book", answer="first-line"),
 }
 
 _HUMAN = {"human", "user"}
@@ -79,8 +94,9 @@ def _unfence(text: str) -> str:
 
 def serialize_passages(passages: Sequence[dict[str, str]], template: Template) -> str:
     clean = _unfence if template.delimited else (lambda t: t)
-    return "".join(template.passage.format(title=clean(p.get("title", "")), text=clean(p.get("text", "")))
+    text = "".join(template.passage.format(title=clean(p.get("title", "")), text=clean(p.get("text", "")))
                    for p in passages).strip()
+    return text[: template.max_chars] if template.max_chars is not None else text
 
 
 def trim_history(turns: list[Any], max_turns: int = 10) -> list[Any]:
@@ -135,3 +151,9 @@ def post_process(response: str) -> str:
             lines = lines[:i]
             break
     return "\n".join(lines).strip()
+
+
+def clean_answer(text: str) -> str:
+    """First line of a generation, stripped of spaces and one trailing full stop (the ``short`` templates)."""
+    first = (text or "").strip().split("\n", 1)[0].strip()
+    return first[:-1].rstrip() if first.endswith(".") else first

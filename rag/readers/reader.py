@@ -3,16 +3,20 @@
 >>> reader = Reader(llm="qwen-0.5b", template="qa", k=5)                  # doctest: +SKIP
 >>> answers = (bm25 % 5 >> reader)(queries)                               # doctest: +SKIP
 
-Input: a results table (``qid, query, docno, score/rank`` and ``text``/``title``, or a ``corpus`` to
-fetch them from), or a queries table for ``template="closed_book"``. Output: one row per question
-with the query columns, ``answer`` (post-processed), ``raw_answer``, ``contexts`` (texts of the
-passages that were in the prompt: the evidence for faithfulness metrics), ``context_titles``,
-``context_docnos``, ``prompt``, ``retrieved``, and LLM cost ``prompt_tokens``, ``completion_tokens``,
-``latency_s``, ``cached``.
+Input: a ranking (``qid, query, docno, score/rank`` and ``text``/``title``, or a ``corpus`` to fetch
+them from), or a queries table for a closed-book reader. Every question gets exactly one answer: a
+question with no passage (a queries table, ``k=0``, or a row without ``docno``, which a pipeline adds
+for a question that earlier stages kept nothing for) is answered with the template's closed-book
+counterpart, or not at all with ``no_passage="abstain"`` (empty answer). Output: one row per question
+with the query columns, ``answer`` (cleaned by the template's rule), ``raw_answer``, ``contexts`` (texts
+of the passages in the prompt: the evidence for faithfulness), ``context_titles``, ``context_docnos``,
+``passages`` (how many), ``prompt``, ``retrieved``, ``answer_logprobs`` (with ``logprobs=True``), the
+call's ``prompt_tokens``, ``completion_tokens``, ``latency_s``, ``cached``, and the pipeline's
+per-question cost columns.
 
 Defaults follow instruct-qa's README (k=8, max 500 new tokens, post-processing on) except decoding:
-greedy (temperature 0) instead of the paper's nucleus sampling (T=0.95, top-p 0.95), which the LLM
-layer does not expose; set ``temperature`` to sample.
+greedy (temperature 0) instead of the paper's nucleus sampling (T=0.95, top-p 0.95); set
+``temperature`` to sample.
 """
 from __future__ import annotations
 
@@ -22,39 +26,41 @@ from typing import Any, ClassVar, Literal
 
 import pandas as pd
 
-from rag.datasets import Corpus
 from rag.core.errors import InputError
-from rag.core.stage import Stage
-from rag.readers.prompts import TEMPLATES, Template, post_process, render_prompt
+from rag.core.schema import DOCUMENT_COLUMNS, questions_of
+from rag.core.stage import deprecated_params
+from rag.datasets import Corpus
+from rag.llm.stage import LLMStage, add_cost
+from rag.readers.prompts import TEMPLATES, Template, clean_answer, render_prompt
 
 log = logging.getLogger(__name__)
 
-TemplateName = Literal["qa", "qa_delimited", "qa_unanswerable", "llama_chat_qa", "llama_chat_qa_unanswerable", "conv_qa",
-                       "conv_qa_unanswerable", "llama_chat_conv_qa", "llama_chat_conv_qa_unanswerable",
-                       "closed_book"]
-_PASSAGE_COLUMNS = ("docno", "score", "rank", "text", "title")
+__all__ = ["Reader", "ShortAnswerer", "clean_answer"]
 
 
+@deprecated_params(client="llm")
 @dataclasses.dataclass(repr=False)
-class Reader(Stage):
-    """Answer questions with an LLM from the top ``k`` passages of each query."""
+class Reader(LLMStage):
+    """Answer each question with an LLM from its top ``k`` passages (closed-book when it has none)."""
 
-    llm: str | dict = "qwen-0.5b"           # rag.llm.load_llm spec (model identity is in the cache key)
-    template: str = "qa"                    # a name in rag.readers.reader_prompts.TEMPLATES, or a custom template string
+    template: str = "qa"                    # a name in rag.readers.prompts.TEMPLATES, or a template string
     k: int = 8
     max_tokens: int = 500
     temperature: float = 0.0
     seed: int = 0
-    post_process: bool = True
+    post_process: bool = True               # clean the answer by the template's rule
+    no_passage: Literal["closed-book", "abstain"] = "closed-book"
+    logprobs: bool = False                  # keep the answer tokens' log-probabilities (answer_logprobs)
+    stop: list[str] | None = None
     batch_size: int = 16
     corpus: Corpus | None = dataclasses.field(default=None, metadata={"config": False})
-    client: Any = dataclasses.field(default=None, metadata={"config": False})  # a loaded LLM object
 
     needs: ClassVar[tuple[str, ...]] = ("qid", "query")
     gives: ClassVar[tuple[str, ...]] = ("answer", "raw_answer", "contexts", "context_titles", "context_docnos",
-                                        "prompt", "retrieved", "prompt_tokens", "completion_tokens",
+                                        "passages", "prompt", "retrieved", "prompt_tokens", "completion_tokens",
                                         "latency_s", "cached")
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
+    answers_questions: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.k, int) or self.k < 0:
@@ -62,32 +68,28 @@ class Reader(Stage):
         if self.template not in TEMPLATES and "{query}" not in str(self.template):
             raise ValueError(f"unknown template {self.template!r}: use one of {sorted(TEMPLATES)} or a custom "
                              "string containing {query}")
+        if self.no_passage not in ("closed-book", "abstain"):
+            raise ValueError(f"no_passage must be 'closed-book' or 'abstain', got {self.no_passage!r}")
 
     def config(self) -> dict[str, Any]:
         cfg = super().config()
-        cfg["llm"] = getattr(self.client, "name", None) or self.llm
         if self.corpus is not None:
             cfg["corpus"] = self.corpus.fingerprint()
         return cfg
 
     def describe(self) -> str:
-        llm = getattr(self.client, "name", None) or self.llm
-        return f"Reader(llm={llm!r}, template={self.template!r}, k={self.k})"
+        from rag.llm.stage import llm_identity
+
+        return f"{self.name}(llm={llm_identity(self.llm)!r}, template={self.template!r}, k={self.k})"
 
     # ------------------------------------------------------------------ helpers
-    def _llm(self) -> Any:
-        if self.client is None:
-            from rag.llm import load_llm
-            self.client = load_llm(self.llm)
-        return self.client
-
     def _template(self) -> Template:
         return TEMPLATES.get(self.template) or Template(self.template)
 
     def _passages(self, frame: pd.DataFrame) -> dict[str, list[dict[str, str]]]:
         if "docno" not in frame.columns or self.k == 0:
             return {}
-        ranked = frame
+        ranked = frame[frame["docno"].notna()]
         if "rank" in ranked.columns:
             ranked = ranked.sort_values(["qid", "rank"], kind="mergesort")
         elif "score" in ranked.columns:
@@ -115,33 +117,61 @@ class Reader(Stage):
                              "column: put a retriever before the reader, or use template='closed_book'",
                              field="docno")
         passages = self._passages(frame)
-        query_cols = [c for c in frame.columns if c not in _PASSAGE_COLUMNS]
-        questions = frame.drop_duplicates("qid")[query_cols].reset_index(drop=True)
+        questions = questions_of(frame) if "docno" in frame.columns else \
+            frame.drop_duplicates("qid")[[c for c in frame.columns if c not in DOCUMENT_COLUMNS]].reset_index(drop=True)
         questions["qid"] = questions["qid"].astype(str)
-        prompts, contexts = [], []
+        closed = TEMPLATES.get(template.closed_book, TEMPLATES["closed_book"])
+        prompts, contexts, asked = [], [], []
         for row in questions.itertuples(index=False):
             row = row._asdict()
             ps = passages.get(row["qid"], [])
             contexts.append(ps)
-            prompts.append(render_prompt(template, str(row["query"]), ps, row.get("history"),
-                                         row.get("instruction")))
-        llm = self._llm()
-        gens = []
-        for start in range(0, len(prompts), self.batch_size):
-            gens.extend(llm.generate(prompts[start:start + self.batch_size], max_tokens=self.max_tokens,
-                                     temperature=self.temperature, seed=self.seed))
-            log.info("reader: %d/%d questions", len(gens), len(prompts))
-        raw = [str(getattr(g, "text", "") or "") for g in gens]
+            use = template if ps or not template.needs_passages else closed
+            prompts.append(render_prompt(use, str(row["query"]), ps, row.get("history"), row.get("instruction")))
+            asked.append(bool(ps) or not template.needs_passages or self.no_passage == "closed-book")
+        if not all(asked):
+            log.info("%s: %d question(s) without passages left unanswered (no_passage='abstain')", self.name,
+                     asked.count(False))
+        todo = [i for i, a in enumerate(asked) if a]
+        params: dict[str, Any] = {"max_tokens": self.max_tokens, "temperature": self.temperature, "seed": self.seed}
+        if self.logprobs:
+            params["logprobs"] = True
+        if self.stop:
+            params["stop"] = list(self.stop)
+        done = self.generate([prompts[i] for i in todo], batch_size=self.batch_size, desc=f"{self.name} answers",
+                             **params)
+        gens: list[Any] = [None] * len(prompts)
+        for i, g in zip(todo, done):
+            gens[i] = g
+        raw = [str(getattr(g, "text", "") or "") if g is not None else "" for g in gens]
         out = questions.copy()
-        out["answer"] = [post_process(r) if self.post_process else r.strip() for r in raw]
+        out["answer"] = [template.clean(r) if self.post_process else r.strip() for r in raw]
         out["raw_answer"] = raw
         out["contexts"] = [[p["text"] for p in ps] for ps in contexts]
         out["context_titles"] = [[p["title"] for p in ps] for ps in contexts]
         out["context_docnos"] = [[p["docno"] for p in ps] for ps in contexts]
-        out["prompt"] = prompts
+        out["passages"] = [len(ps) for ps in contexts]
+        out["prompt"] = [p if a else "" for p, a in zip(prompts, asked)]
         out["retrieved"] = [bool(ps) for ps in contexts]
+        if self.logprobs:
+            out["answer_logprobs"] = [list(g.token_logprobs) if g is not None and g.token_logprobs is not None
+                                      else None for g in gens]
         out["prompt_tokens"] = [int(getattr(g, "prompt_tokens", 0) or 0) for g in gens]
         out["completion_tokens"] = [int(getattr(g, "completion_tokens", 0) or 0) for g in gens]
         out["latency_s"] = [float(getattr(g, "latency_s", 0.0) or 0.0) for g in gens]
         out["cached"] = [bool(getattr(g, "cached", False)) for g in gens]
-        return out
+        return add_cost(out, out["prompt_tokens"], out["completion_tokens"], out["latency_s"])
+
+
+@dataclasses.dataclass(repr=False)
+class ShortAnswerer(Reader):
+    """The reader with short-answer prompts (the adaptive-retrieval experiments): answers cut at the first
+    line, token log-probabilities kept for confidence signals; closed-book unless ``k > 0``."""
+
+    template: str = "short"
+    k: int = 0
+    max_tokens: int = 15
+    logprobs: bool = True
+    stop: list[str] | None = dataclasses.field(default_factory=lambda: ["\n"])
+    batch_size: int = 8
+    gives: ClassVar[tuple[str, ...]] = (*Reader.gives, "answer_logprobs")

@@ -5,8 +5,6 @@ correction); every table carries its provenance (config hash, versions, git comm
 """
 from __future__ import annotations
 
-import base64
-import html
 import json
 from pathlib import Path
 from typing import Any, Sequence
@@ -19,10 +17,12 @@ from rag.core.files import file_stem
 
 LOWER_IS_BETTER = {"FaithCritic", "latency", "seconds", "cost", "tokens"}
 MARK = "†"
+EMPTY = "–"
 
 
 def lower_is_better(measure: str) -> bool:
-    return any(measure.startswith(m) for m in LOWER_IS_BETTER)
+    """Guess from the name, for tables written without measure information (ragif < 0.2)."""
+    return any(measure.lower().startswith(m.lower()) for m in LOWER_IS_BETTER)
 
 
 class Board:
@@ -62,9 +62,28 @@ class Board:
     def baseline(self) -> str | None:
         return self.provenance.get("baseline")
 
+    def info(self, measure: str) -> dict[str, Any]:
+        return (self.provenance.get("measure_info") or {}).get(measure, {})
+
+    def kind(self, measure: str) -> str:
+        return str(self.info(measure).get("kind", "measure"))
+
+    def lower_is_better(self, measure: str) -> bool:
+        info = self.info(measure)
+        return bool(info["lower_is_better"]) if "lower_is_better" in info else lower_is_better(measure)
+
+    def note(self, system: str, measure: str) -> str | None:
+        """Why a cell is empty, or why fewer questions than the dataset's were scored (None when neither)."""
+        return (self.provenance.get("not_applicable") or {}).get(system, {}).get(measure)
+
+    def notes(self) -> list[dict[str, str]]:
+        """Every note of the table, in row and column order."""
+        return [{"system": s, "measure": m, "text": text} for s in self.table.index for m in self.table.columns
+                if (text := self.note(s, m))]
+
     def best(self, measure: str) -> float:
         col = self.table[measure]
-        return col.min() if lower_is_better(measure) else col.max()
+        return col.min() if self.lower_is_better(measure) else col.max()
 
     def is_best(self, system: str, measure: str, digits: int | None = None) -> bool:
         """Whether ``system`` has the best value of ``measure`` (ties included; compared after rounding
@@ -129,19 +148,21 @@ class Board:
     def markdown(self, digits: int = 4) -> str:
         """A GitHub/pandoc pipe table: best per column in bold, † = significant vs. the baseline."""
         measures = list(self.table.columns)
-        header = [_md_escape(m) + (" ↓" if lower_is_better(m) else "") for m in measures]
+        header = [_md_escape(m) + (" ↓" if self.lower_is_better(m) else "") for m in measures]
         lines = ["| System | " + " | ".join(header) + " |", "|:---|" + "---:|" * len(measures)]
         for system in self.table.index:
             cells = []
             for m in measures:
                 v = self.table.loc[system, m]
-                text = "–" if pd.isna(v) else f"{v:.{digits}f}" + (MARK if self.is_significant(system, m) else "")
+                text = EMPTY if pd.isna(v) else f"{v:.{digits}f}" + (MARK if self.is_significant(system, m) else "")
                 cells.append(f"**{text}**" if self.is_best(system, m, digits) else text)
             name = _md_escape(system) + (" (baseline)" if system == self.baseline else "")
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         legend = "Best value per column in **bold**" + ("; ↓ = lower is better" if any(
-            lower_is_better(m) for m in measures) else "") + "."
-        footer = "\n".join(f"> {line}" for line in [legend, *self.provenance_lines()])
+            self.lower_is_better(m) for m in measures) else "") + "."
+        notes = [f"{EMPTY if pd.isna(self.table.loc[n['system'], n['measure']]) else 'n'}: {_md_escape(n['system'])}, "
+                 f"{_md_escape(n['measure'])}: {n['text']}" for n in self.notes()]
+        footer = "\n".join(f"> {line}" for line in [legend, *notes, *self.provenance_lines()])
         return "\n".join(lines) + "\n\n" + footer + "\n"
 
     def latex(self, digits: int = 4, caption: str | None = None, label: str | None = None) -> str:
@@ -149,7 +170,7 @@ class Board:
         significant vs. the baseline (set in ``\\rlap`` so the numbers stay aligned), provenance as
         comments. Paste the ``table`` environment into a paper."""
         measures = list(self.table.columns)
-        header = [latex_escape(m) + (r"\,$\downarrow$" if lower_is_better(m) else "") for m in measures]
+        header = [latex_escape(m) + (r"\,$\downarrow$" if self.lower_is_better(m) else "") for m in measures]
         out = [r"% ragif leaderboard; needs \usepackage{booktabs}",
                r"\begin{table}[t]", r"\centering",
                r"\begin{tabular}{@{}l" + "r" * len(measures) + "@{}}",
@@ -183,6 +204,8 @@ class Board:
 
     def html(self, digits: int = 4) -> str:
         """A standalone page (inline CSS and JS, plots inlined, nothing fetched)."""
+        from rag.report.html import render_html
+
         return render_html(self, digits)
 
 
@@ -197,7 +220,8 @@ def latex_escape(text: str) -> str:
 
 
 def _md_escape(text: str) -> str:
-    return text.replace("|", r"\|")
+    """One table cell: pipes escaped, line breaks and other control characters as spaces."""
+    return "".join(" " if ord(c) < 32 or c == "\x7f" else c for c in str(text)).replace("|", r"\|")
 
 
 FORMATS = ("md", "html", "tex", "plots")
@@ -233,217 +257,3 @@ def write_boards(folder: str | Path, formats: Sequence[str] = ("md", "html", "te
         atomic_write_text(path, text)
         written.append(path)
     return written
-
-
-_CSS = """
-:root{--fg:#1d2330;--muted:#5a6273;--line:#e3e6ec;--best:#e3f4e6;--up:#1d7a36;--down:#b5301f;--hover:#f2f4f8}
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:72rem;
-padding:0 1rem;color:var(--fg);background:#fff}
-h1{font-size:1.4rem;margin-bottom:.2rem} h2{font-size:1.1rem;margin-top:2rem} .lead{color:var(--muted)}
-table{border-collapse:collapse;margin:1rem 0;font-variant-numeric:tabular-nums}
-th,td{padding:.35rem .7rem;border-bottom:1px solid var(--line);text-align:right}
-th:first-child,td:first-child{text-align:left}
-thead th{border-bottom:2px solid var(--fg);cursor:pointer;user-select:none;white-space:nowrap}
-thead th:hover,thead th:focus{background:var(--hover);outline:none}
-th[aria-sort=ascending]::after{content:" \\25B2";font-size:.7em}
-th[aria-sort=descending]::after{content:" \\25BC";font-size:.7em}
-td.best{font-weight:700;background:var(--best)}
-.sig{font-weight:700;margin-left:.1em} .sig.up{color:var(--up)} .sig.down{color:var(--down)}
-tr.baseline td:first-child::after{content:" (baseline)";color:var(--muted)}
-tbody tr:hover{background:var(--hover)} tr:target{outline:2px solid #1f5fbf}
-td.up{color:var(--up)} td.down{color:var(--down)}
-footer{margin-top:2rem;font-size:.85rem;color:var(--muted);border-top:1px solid var(--line);padding-top:.8rem}
-details{margin:.6rem 0} summary{cursor:pointer;font-weight:600} details:target summary{color:#1f5fbf}
-a{color:#1f5fbf;text-decoration:none} a:hover{text-decoration:underline} .back{font-weight:400;margin-left:1em}
-figure{margin:1rem 0} figure img{max-width:min(100%,56rem);border:1px solid var(--line)} figcaption{color:var(--muted)}
-pre{background:#f6f7f9;padding:.6rem;overflow:auto;font-size:.8rem}
-"""
-
-_JS = """
-(function(){
-  function key(cell){
-    var v = cell.getAttribute('data-value');
-    if (v === null || v === '') return {empty: true};
-    var n = parseFloat(v);
-    return isNaN(n) ? {text: v} : {num: n};
-  }
-  function compare(a, b){
-    if (a.empty || b.empty) return 0;
-    if (a.num !== undefined && b.num !== undefined) return a.num - b.num;
-    return String(a.text !== undefined ? a.text : a.num).localeCompare(String(b.text !== undefined ? b.text : b.num),
-                                                                       undefined, {numeric: true});
-  }
-  function sortBy(table, th, col){
-    var body = table.tBodies[0];
-    var rows = Array.prototype.slice.call(body.rows);
-    var current = th.getAttribute('aria-sort');
-    var first = th.getAttribute('data-first') || 'ascending';
-    var order = current ? (current === 'ascending' ? 'descending' : 'ascending') : first;
-    table.querySelectorAll('thead th').forEach(function(h){ h.removeAttribute('aria-sort'); });
-    th.setAttribute('aria-sort', order);
-    var sign = order === 'ascending' ? 1 : -1;
-    rows.map(function(r, i){ return {row: r, key: key(r.cells[col]), i: i}; })
-      .sort(function(a, b){
-        if (a.key.empty !== b.key.empty) return a.key.empty ? 1 : -1;   /* missing values last */
-        return sign * compare(a.key, b.key) || a.i - b.i;                 /* stable */
-      })
-      .forEach(function(x){ body.appendChild(x.row); });
-  }
-  document.querySelectorAll('table.sortable').forEach(function(table){
-    table.querySelectorAll('thead th').forEach(function(th, col){
-      th.tabIndex = 0;
-      th.addEventListener('click', function(){ sortBy(table, th, col); });
-      th.addEventListener('keydown', function(e){
-        if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); sortBy(table, th, col); }
-      });
-    });
-  });
-  function openTarget(){
-    var id = decodeURIComponent(location.hash.slice(1));
-    var el = id && document.getElementById(id);
-    if (el && el.tagName === 'DETAILS') el.open = true;
-  }
-  window.addEventListener('hashchange', openTarget);
-  openTarget();
-})();
-"""
-
-
-def _anchor(system: str, prefix: str = "pq-") -> str:
-    return prefix + "".join(c if c.isalnum() else "-" for c in system)
-
-
-def _fmt(value: float, digits: int) -> str:
-    return f"{value:.{digits}f}"
-
-
-def _leaderboard_rows(board: Board, measures: list[str], digits: int) -> list[str]:
-    e = html.escape
-    rows = []
-    for system in board.table.index:
-        has_pq = board.per_query is not None and (board.per_query["system"] == system).any()
-        name = f'<a href="#{_anchor(system)}">{e(system)}</a>' if has_pq else e(system)
-        described = board.describe(system)
-        cells = [f'<td data-value="{e(system)}" title="{e(described)}">{name}</td>']
-        for m in measures:
-            v = board.table.loc[system, m]
-            if pd.isna(v):
-                cells.append('<td data-value="">–</td>')
-                continue
-            text = _fmt(v, digits)
-            sig = board.sig_row(system, m)
-            hover = []
-            if sig is not None:
-                delta = board.delta(system, m)
-                if delta is not None:
-                    hover.append(f"Δ {delta:+.{digits}f} vs. {board.baseline}")
-                if pd.notna(sig.get("p_adjusted")):
-                    hover.append(f"p (adjusted) = {float(sig['p_adjusted']):.3g}")
-            if board.is_significant(system, m):
-                delta = board.delta(system, m) or 0.0
-                better = (delta < 0) if lower_is_better(m) else (delta > 0)
-                word = "better" if better else "worse"
-                text += (f'<span class="sig {"up" if better else "down"}" '
-                         f'title="significantly {word} than {e(str(board.baseline))}">{MARK}</span>')
-            cls = ' class="best"' if board.is_best(system, m, digits) else ""
-            title = f' title="{e("; ".join(hover))}"' if hover else ""
-            cells.append(f'<td{cls}{title} data-value="{v:.10g}">{text}</td>')
-        row_cls = ' class="baseline"' if system == board.baseline else ""
-        rows.append(f'<tr id="{_anchor(system, "row-")}"{row_cls}>' + "".join(cells) + "</tr>")
-    return rows
-
-
-def _per_query_sections(board: Board, measures: list[str], digits: int) -> list[str]:
-    e = html.escape
-    if board.per_query is None or not len(board.per_query):
-        return []
-    wide_all = board.per_query.pivot_table(index="qid", columns=["system", "measure"], values="value",
-                                           aggfunc="first")
-    base = board.baseline
-    sections = []
-    for system in board.table.index:
-        if system not in wide_all.columns.get_level_values(0):
-            continue
-        wide = wide_all[system]
-        wide = wide.reindex(columns=[m for m in measures if m in wide.columns]).dropna(how="all")
-        base_wide = wide_all[base].reindex(index=wide.index, columns=wide.columns) \
-            if base is not None and base != system and base in wide_all.columns.get_level_values(0) else None
-        body = []
-        for qid, values in zip(wide.index, wide.to_numpy()):
-            cells = [f'<td data-value="{e(str(qid))}">{e(str(qid))}</td>']
-            for m, v in zip(wide.columns, values):
-                if pd.isna(v):
-                    cells.append('<td data-value="">–</td>')
-                    continue
-                cls, title = "", ""
-                if base_wide is not None and pd.notna(base_wide.loc[qid, m]):
-                    b = float(base_wide.loc[qid, m])
-                    d = v - b
-                    if abs(d) > 1e-12:
-                        better = (d < 0) if lower_is_better(m) else (d > 0)
-                        cls = ' class="up"' if better else ' class="down"'
-                    title = f' title="{e(str(base))}: {_fmt(b, digits)} (Δ {d:+.{digits}f})"'
-                cells.append(f'<td{cls}{title} data-value="{v:.10g}">{_fmt(v, digits)}</td>')
-            body.append("<tr>" + "".join(cells) + "</tr>")
-        note = f"; green/red: better/worse than {e(str(base))} on that query" if base_wide is not None else ""
-        sections.append(
-            f'<details id="{_anchor(system)}"><summary>{e(system)}: per-query values ({len(wide)} queries)'
-            f'<a class="back" href="#{_anchor(system, "row-")}">↑ leaderboard row</a></summary>'
-            f'<p class="lead">{e(board.describe(system))}{note}</p>'
-            f'<table class="sortable"><thead><tr><th>qid</th>'
-            + "".join(f'<th data-first="descending">{e(m)}</th>' for m in wide.columns)
-            + f"</tr></thead><tbody>{''.join(body)}</tbody></table></details>")
-    return sections
-
-
-def _plot_figures(board: Board) -> list[str]:
-    figures = []
-    for png in board.plot_files():
-        data = base64.b64encode(png.read_bytes()).decode("ascii")
-        caption = html.escape(png.stem.replace("_", " "))
-        figures.append(f'<figure><img alt="{caption}" src="data:image/png;base64,{data}">'
-                       f'<figcaption>{caption}: {html.escape(png.name)} and {html.escape(png.stem)}.svg in the '
-                       f'results folder</figcaption></figure>')
-    return figures
-
-
-def render_html(board: Board, digits: int = 4) -> str:
-    """A standalone page (inline CSS and JS, no network): sortable leaderboard with best values and
-    significance marked, per-query tables linked both ways to the leaderboard rows, the plots of the
-    results folder inlined, provenance in the footer and on hover."""
-    e = html.escape
-    measures = list(board.table.columns)
-    title = board.provenance.get("experiment", "ragif leaderboard")
-    head = "".join(f'<th data-first="{"ascending" if lower_is_better(m) else "descending"}" '
-                   f'title="{"lower is better" if lower_is_better(m) else "higher is better"}; click to sort">'
-                   f'{e(m)}</th>' for m in measures)
-    rows = _leaderboard_rows(board, measures, digits)
-    sections = _per_query_sections(board, measures, digits)
-    figures = _plot_figures(board)
-    described = "".join(f'<li><a href="#{_anchor(k, "row-")}"><b>{e(k)}</b></a>: <code>{e(board.describe(k))}</code>'
-                        f'</li>' for k in board.table.index if board.describe(k))
-    footer = "<br>".join(e(line) for line in board.provenance_lines())
-    full = e(json.dumps(board.provenance, indent=2, sort_keys=True))
-    ds = board.provenance.get("dataset", {})
-    lead = (f"{e(str(ds.get('name', '?')))} ({e(str(ds.get('split', '?')))}, {e(str(ds.get('queries', '?')))} "
-            f"queries). Click a column header to sort; best value per column highlighted; {MARK} = significantly "
-            f"different from the baseline ({e(str(board.baseline))}), green better, red worse; hover a value for "
-            f"its difference and p-value, a system for its pipeline.")
-    plots = ("<h2>Plots</h2>" + "".join(figures)) if figures else ""
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"><style>{_CSS}</style></head>
-<body>
-<h1>{e(title)}</h1>
-<p class="lead">{lead}</p>
-<table class="sortable" id="leaderboard"><thead><tr><th data-first="ascending">System</th>{head}</tr></thead>
-<tbody>{''.join(rows)}</tbody></table>
-<h2>Systems</h2><ul>{described}</ul>
-{plots}
-<h2>Per-query results</h2>
-{''.join(sections) or '<p>No per-query values.</p>'}
-<footer id="provenance">{footer}
-<details><summary>Full provenance</summary><pre>{full}</pre></details></footer>
-<script>{_JS}</script>
-</body></html>
-"""
