@@ -18,9 +18,9 @@ import pandas as pd
 from rag.datasets import Corpus
 from rag.core.errors import InputError, MissingDependencyError
 from rag.core.hashing import hash_config, hash_file
-from rag.core.stage import Stage, add_ranks
+from rag.core.stage import deprecated_params
 from rag.core.progress import progress
-from retrievers.instructions import check_mode, query_texts
+from rerankers.base import Reranker, keep_below, with_scores  # noqa: F401 (keep_below: 0.1 import path)
 
 log = logging.getLogger(__name__)
 
@@ -119,42 +119,39 @@ def interpolate_first_stage(top: pd.DataFrame, model_scores: np.ndarray, weight:
     return (1.0 - weight) * model + weight * first
 
 
+@deprecated_params(k="depth")
 @dataclass(repr=False)
-class CrossEncoderReranker(Stage):
-    """Rerank each query's top ``k`` documents (by input rank) with a cross-encoder.
+class CrossEncoderReranker(Reranker):
+    """Rerank each query's top ``depth`` documents (by input rank) with a cross-encoder.
 
     Passage text comes from the input's ``text`` (and ``title``) columns, else from ``corpus``. The
     query's ``instruction`` (if any) joins the query as ``instruction`` says (default: appended).
     Queries longer than ``max_query_length`` tokens are cut first; the passage is then truncated to fit
-    ``max_length`` (the number of truncated passages is logged). Documents below ``k`` are dropped, or kept under the reranked ones in their old order when
-    ``keep_rest``. Output ``score`` is the model's relevance logit, or with ``interpolate`` w > 0 the
-    interpolation ``(1 - w) * z(logit) + w * z(first-stage score)`` of per-query z-scores
-    (:func:`interpolate_first_stage`).
+    ``max_length`` (the number of truncated passages is logged). Documents below ``depth`` are dropped, or
+    kept under the reranked ones in their old order with ``keep_rest``. Output ``score`` is the model's
+    relevance logit, or with ``interpolate`` w > 0 the interpolation ``(1 - w) * z(logit) + w * z(first-stage
+    score)`` of per-query z-scores (:func:`interpolate_first_stage`).
     """
 
     model: str
     corpus: Corpus | None = None
-    k: int = 100
     batch_size: int = 32
     max_length: int = 256
     max_query_length: int | None = None
     with_title: bool = True
-    instruction: str = "append"
     label_index: int | None = None
-    keep_rest: bool = False
     interpolate: float = 0.0
     device: str = field(default="auto", metadata={"config": False})
     threads: int | None = field(default=None, metadata={"config": False})
-    needs: ClassVar[tuple[str, ...]] = ("qid", "query", "docno")
-    gives: ClassVar[tuple[str, ...]] = ("score", "rank")
+    keep_rest: bool = field(default=False, kw_only=True)
     version: ClassVar[str] = "1"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self._loaded: tuple[Any, Any] | None = None
         self._fingerprint: str | None = None
-        check_mode(self.instruction)
-        if self.k < 1 or self.batch_size < 1:
-            raise ValueError("k and batch_size must be positive")
+        if self.batch_size < 1:
+            raise ValueError("batch_size must be positive")
         if not 0.0 <= self.interpolate <= 1.0:
             raise ValueError(f"interpolate must be in [0, 1], got {self.interpolate}")
         if self.query_limit() >= self.max_length - 3:
@@ -177,18 +174,6 @@ class CrossEncoderReranker(Stage):
         if self._loaded is None:
             self._loaded = load_cross_encoder(self.model, resolve_device(self.device))
         return self._loaded
-
-    def passages(self, frame: pd.DataFrame) -> list[str]:
-        if "text" in frame.columns:
-            texts = frame["text"].fillna("").astype(str)
-            if self.with_title and "title" in frame.columns:
-                titles = frame["title"].fillna("").astype(str)
-                return [f"{t}\n{x}" if t else x for t, x in zip(titles, texts)]
-            return texts.tolist()
-        if self.corpus is None:
-            raise InputError("CrossEncoderReranker needs passage texts: a 'text' column in its input or a corpus",
-                             field="text")
-        return self.corpus.texts(frame["docno"].astype(str).tolist(), with_title=self.with_title)
 
     def score_pairs(self, queries: list[str], passages: list[str]) -> np.ndarray:
         """Relevance logits of (query, passage) pairs, in batches."""
@@ -218,26 +203,10 @@ class CrossEncoderReranker(Stage):
                      self.max_length)
         return out
 
-    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
-        ranked = frame if "rank" in frame.columns else add_ranks(frame) if "score" in frame.columns \
-            else frame.assign(rank=frame.groupby("qid", sort=False).cumcount())
-        top = ranked[ranked["rank"] < self.k].reset_index(drop=True)
+    def rescore(self, top: pd.DataFrame) -> pd.DataFrame:
         if self.interpolate > 0 and "score" not in top.columns:  # say so before any pair is scored
             raise InputError("interpolating with the first stage needs its 'score' column", field="score")
-        scores = self.score_pairs(query_texts(top, self.instruction), self.passages(top))
+        scores = self.score_pairs(self.query_texts(top), self.passages(top, self.corpus, self.with_title))
         if self.interpolate > 0:
             scores = interpolate_first_stage(top, scores, self.interpolate)
-        out = top.assign(score=scores)
-        if self.keep_rest:
-            out = keep_below(out, ranked[ranked["rank"] >= self.k])
-        return add_ranks(out.drop(columns=["rank"]))
-
-
-def keep_below(scored: pd.DataFrame, rest: pd.DataFrame) -> pd.DataFrame:
-    """``scored`` (a query's re-scored top documents) with ``rest`` under them: each query's rest keeps
-    its old ``rank`` order, scored below that query's lowest re-scored document."""
-    if rest.empty:
-        return scored
-    floor = scored.groupby("qid")["score"].min().reindex(rest["qid"]).fillna(0.0).to_numpy()
-    rest = rest.assign(score=floor - 1.0 - rest["rank"].to_numpy(dtype=float))
-    return pd.concat([scored, rest], ignore_index=True)
+        return with_scores(top, scores)

@@ -7,8 +7,10 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
+from rag.core.stage import deprecated_params
 from rag.judges import parse
-from rag.core.stage import Stage, add_ranks
+from rag.llm.stage import LLMStage, add_cost, generation_cost
+from rerankers.base import Reranker, with_scores
 
 # FollowIR-7B's prompt (METHODS §2.4) without the Llama [INST] wrapper: the model's chat template applies.
 FOLLOWIR_PROMPT = ("You are an expert Google searcher, whose job is to determine if the following document is "
@@ -19,94 +21,69 @@ LISTWISE_PROMPT = ("Rank the {n} passages below by their relevance to the query,
                    "Answer only with the passage identifiers in order, like [1] > [0] > [2].")
 
 
-def _query_text(row: Any, use_instruction: bool) -> str:
-    instruction = getattr(row, "instruction", None)
-    if use_instruction and isinstance(instruction, str) and instruction.strip():
-        return f"{row.query} {instruction}".strip()
-    return str(row.query)
-
-
-def _client(stage: Any):
-    from rag.llm import load_llm
-
-    return load_llm(stage.client or stage.llm)
-
-
+@deprecated_params(client="llm", use_instruction="instruction")
 @dataclasses.dataclass(repr=False)
-class LLMPointwiseReranker(Stage):
+class LLMPointwiseReranker(LLMStage, Reranker):
     """Scores each of the top ``depth`` passages by P(true) (options renormalised), instruction-aware; the
     passages below ``depth`` keep their order below them."""
 
-    llm: str | dict = "qwen-0.5b"
-    depth: int = 20
+    depth: int = dataclasses.field(default=20, kw_only=True)
     prompt: str = FOLLOWIR_PROMPT
     options: tuple[str, str] = ("true", "false")
-    use_instruction: bool = True
     max_chars: int = 2000
-    client: Any = dataclasses.field(default=None, metadata={"config": False})
     needs: ClassVar[tuple[str, ...]] = ("qid", "query", "docno", "text")
     gives: ClassVar[tuple[str, ...]] = ("score", "rank")
 
-    def config(self) -> dict[str, Any]:
-        return {**super().config(), "llm": self.client.name if self.client is not None else self.llm}
+    def __post_init__(self) -> None:
+        Reranker.__post_init__(self)
 
-    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
-        ranked = frame if "rank" in frame.columns else add_ranks(frame)
-        top = ranked[ranked["rank"] < self.depth].copy()
-        rest = ranked[ranked["rank"] >= self.depth].copy()
-        chats = [self.prompt.format(query=_query_text(r, self.use_instruction), text=str(r.text)[: self.max_chars])
-                 for r in top.itertuples()]
-        probs = _client(self).option_probs(chats, list(self.options)) if chats else []
-        top["score"] = [p[self.options[0]] for p in probs]
-        rest["score"] = -1.0 - rest["rank"].astype(float)   # below every judged passage, order kept
-        return add_ranks(pd.concat([top, rest], ignore_index=True).drop(columns=["rank"]))
+    def rescore(self, top: pd.DataFrame) -> pd.DataFrame:
+        prompts = [self.prompt.format(query=q, text=t[: self.max_chars])
+                   for q, t in zip(self.query_texts(top), self.passages(top))]
+        probs = self.option_probs(prompts, list(self.options), desc="pointwise reranker")
+        top = with_scores(top, [p[self.options[0]] for p in probs])
+        return add_cost(top, self.prompt_tokens(prompts), [1] * len(top), [0.0] * len(top))
 
 
+@deprecated_params(client="llm", use_instruction="instruction")
 @dataclasses.dataclass(repr=False)
-class LLMListwiseReranker(Stage):
+class LLMListwiseReranker(LLMStage, Reranker):
     """Sliding-window listwise reranking of the top ``depth``: windows of ``window`` passages moved from the
     bottom to the top by ``stride``; a reply that cannot be read leaves the window's order unchanged."""
 
-    llm: str | dict = "qwen-0.5b"
-    depth: int = 20
+    depth: int = dataclasses.field(default=20, kw_only=True)
     window: int = 4
     stride: int = 2
     prompt: str = LISTWISE_PROMPT
-    use_instruction: bool = True
     max_chars: int = 600
     max_tokens: int = 40
-    client: Any = dataclasses.field(default=None, metadata={"config": False})
     needs: ClassVar[tuple[str, ...]] = ("qid", "query", "docno", "text")
     gives: ClassVar[tuple[str, ...]] = ("score", "rank", "listwise_unparsable")
 
     def __post_init__(self) -> None:
+        Reranker.__post_init__(self)
         if not (1 <= self.stride <= self.window):
             raise ValueError(f"need 1 <= stride <= window, got stride={self.stride} window={self.window}")
 
-    def config(self) -> dict[str, Any]:
-        return {**super().config(), "llm": self.client.name if self.client is not None else self.llm}
-
-    def _rank_window(self, llm: Any, query: str, texts: list[str]) -> list[int] | None:
+    def _rank_window(self, query: str, texts: list[str]) -> tuple[list[int] | None, Any]:
         listed = "\n".join(f"[{i}] {t[: self.max_chars]}" for i, t in enumerate(texts))
-        reply = llm.generate([self.prompt.format(n=len(texts), passages=listed, query=query)],
-                             max_tokens=self.max_tokens)[0].text
-        return parse.listwise_rank(reply, len(texts))
+        reply = self.client.generate([self.prompt.format(n=len(texts), passages=listed, query=query)],
+                                     max_tokens=self.max_tokens)[0]
+        return parse.listwise_rank(reply.text, len(texts)), reply
 
-    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
-        llm = _client(self)
-        ranked = frame if "rank" in frame.columns else add_ranks(frame)
+    def rescore(self, top: pd.DataFrame) -> pd.DataFrame:
         out = []
-        for _, group in ranked.groupby("qid", sort=False):
+        for _, group in top.groupby("qid", sort=False):
             group = group.sort_values("rank").reset_index(drop=True)
-            order = list(range(min(self.depth, len(group))))
-            query = _query_text(next(group.itertuples()), self.use_instruction)
-            texts = group["text"].astype(str).tolist()
-            unparsable = 0
-            end = len(order)
+            order = list(range(len(group)))
+            query = self.query_texts(group.head(1))[0]
+            texts = self.passages(group)
+            unparsable, replies, end = 0, [], len(order)
             while True:
                 start = max(0, end - self.window)
                 window = order[start:end]
-                new = self._rank_window(llm, query, [texts[i] for i in window])
+                new, reply = self._rank_window(query, [texts[i] for i in window])
+                replies.append(reply)
                 if new is None:
                     unparsable += 1
                 else:
@@ -114,11 +91,16 @@ class LLMListwiseReranker(Stage):
                 if start == 0:
                     break
                 end -= self.stride
-            final = order + list(range(len(order), len(group)))
-            reordered = group.iloc[final].copy()
-            reordered["score"] = [float(len(final) - r) for r in range(len(final))]
+            reordered = group.iloc[order].copy()
+            reordered["score"] = [float(len(order) - r) for r in range(len(order))]
             reordered["listwise_unparsable"] = unparsable
-            out.append(reordered.drop(columns=["rank"]))
-        if not out:
-            return ranked.assign(listwise_unparsable=0)
-        return add_ranks(pd.concat(out, ignore_index=True))
+            p, c, sec = generation_cost(replies)
+            out.append(add_cost(reordered, [p / len(order)] * len(order), [c / len(order)] * len(order),
+                                [sec / len(order)] * len(order)))
+        return pd.concat(out) if out else top.assign(listwise_unparsable=0)
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        out = super().transform(frame)
+        out["listwise_unparsable"] = out.groupby("qid")["listwise_unparsable"].transform("max").fillna(0).astype(int) \
+            if "listwise_unparsable" in out.columns else 0
+        return out

@@ -346,7 +346,7 @@ class RerankerTrainer:
 
     def validate(self, tokenizer, net, device) -> float:
         import torch
-        from rag.evaluation.ranking import evaluate
+        from rag.evaluation.scoring import evaluate
 
         queries, qrels, top = self.valid
         texts = dict(zip(queries["qid"].astype(str), _query_texts(queries)))

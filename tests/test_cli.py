@@ -13,15 +13,27 @@ from rag.cli import main
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_bare_run_is_the_demo_experiment(tmp_path, capsys):
+RETRIEVAL = str(REPO / "experiments" / "demo_retrieval.yaml")
+
+
+def test_bare_run_is_the_rag_chain_on_the_demo_set(tmp_path, capsys):
+    """README command 1: closed-book vs retrieve-then-read, ranking + answer + cost columns in one board."""
     assert main(["run", "-o", str(tmp_path / "demo")]) == 0
     out = capsys.readouterr().out
-    assert "| BM25 (baseline) | 0.8315 |" in out and "| MiniLM | **0.9262** |" in out
+    header = out.splitlines()[0]
+    for measure in ("nDCG@10", "EM", "F1", "K-Precision", "LLMTokens"):
+        assert measure in header
+    bm25 = next(line for line in out.splitlines() if line.startswith(("| BM25 → reader", "| BM25 ")))
+    assert "0.8315" in bm25                                        # BM25's ranking under its reader, as before
+    if "closed-book (baseline)" in out:                             # an LLM runtime works here
+        closed = next(line for line in out.splitlines() if line.startswith("| closed-book"))
+        assert closed.split("|")[2].strip() == "–"                  # no ranking: empty, not zero
+        assert "no ranking: the system retrieves nothing (closed-book)" in out
     assert (tmp_path / "demo" / "leaderboard.html").exists()
 
 
 def test_eval_a_run_file(tmp_path, capsys):
-    main(["run", "-o", str(tmp_path / "demo")])
+    main(["run", RETRIEVAL, "-o", str(tmp_path / "demo")])
     capsys.readouterr()
     qrels = REPO / "rag" / "datasets" / "demo" / "qrels" / "test.tsv"
     assert main(["eval", str(tmp_path / "demo" / "runs" / "BM25.trec"), str(qrels), "-m", "nDCG@10", "P@1"]) == 0
@@ -30,7 +42,7 @@ def test_eval_a_run_file(tmp_path, capsys):
 
 
 def test_board_rewrites_leaderboards(tmp_path, capsys):
-    main(["run", "-o", str(tmp_path / "demo")])
+    main(["run", RETRIEVAL, "-o", str(tmp_path / "demo")])
     (tmp_path / "demo" / "leaderboard.md").unlink()
     assert main(["board", str(tmp_path / "demo"), "--format", "md"]) == 0
     assert (tmp_path / "demo" / "leaderboard.md").exists()

@@ -27,8 +27,9 @@ from rag.core.errors import ConfigError, did_you_mean
 TOP_LEVEL = {
     "name": str, "description": str, "dataset": (str, dict), "split": str, "measures": list,
     "pipelines": dict, "baseline": str, "test": str, "correction": str, "alpha": (int, float),
-    "seed": int, "cache": str, "output": str, "queries": dict, "formats": list,
+    "seed": int, "cache": str, "output": str, "queries": dict, "formats": list, "if_no_llm": str,
 }
+IF_NO_LLM = ("error", "retrieve")   # without a working LLM runtime: fail, or run the retrieval part only
 DATASET_KEYS = {"name", "path", "task", "relations", "distractors"}
 QUERY_KEYS = {"limit", "qids"}
 
@@ -150,6 +151,9 @@ def validate(config: dict, source: str | None = None) -> dict:
         if key not in QUERY_KEYS:
             raise ConfigError(f"unknown queries key {key!r}{did_you_mean(key, QUERY_KEYS)}", path=source,
                               line=lines.get("queries"), field=f"queries.{key}")
+    if config.get("if_no_llm", "error") not in IF_NO_LLM:
+        raise ConfigError(f"if_no_llm must be one of {list(IF_NO_LLM)}, got {config['if_no_llm']!r}", path=source,
+                          line=lines.get("if_no_llm"), field="if_no_llm")
     if not config["pipelines"]:
         raise ConfigError("no pipelines", path=source, line=lines.get("pipelines"), field="pipelines")
     return config

@@ -242,6 +242,22 @@ class FunctionStage(Stage):
         return self.fn(frame)
 
 
+def walk(stage: Any) -> Iterator[Stage]:
+    """``stage`` and every stage nested in it (pipelines, fused retrievers, routers, wrappers), depth first."""
+    if not isinstance(stage, Stage):
+        return
+    yield stage
+    if isinstance(stage, Pipeline):
+        for inner in stage.stages:
+            yield from walk(inner)
+        return
+    if dataclasses.is_dataclass(stage):
+        for f in dataclasses.fields(stage):
+            value = getattr(stage, f.name, None)
+            for inner in (value if isinstance(value, (list, tuple)) else [value]):
+                yield from walk(inner)
+
+
 def _with_every_question(frame: pd.DataFrame, questions: pd.DataFrame, stage: Stage) -> pd.DataFrame:
     """``frame`` plus a row without ``docno`` for each question no earlier stage kept a passage for."""
     out = add_missing_questions(frame, questions)

@@ -1,15 +1,20 @@
 """An :class:`~rag.experiment.Experiment` from a YAML config (read and validated by :mod:`rag.core.config`)."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 from rag.core.build import BuildContext, build_stage
 from rag.core.config import load_yaml, validate
 from rag.core.errors import ConfigError, RagifError, did_you_mean
+from rag.core.stage import Pipeline, Stage, walk
 from rag.datasets import load_dataset
 from rag.evaluation.measures import parse_measure
 from rag.experiment.experiment import Experiment
+from rag.llm.stage import LLMStage
+
+log = logging.getLogger(__name__)
 
 
 def build_experiment(config: dict, source: str | None = None, cache: Any = None):
@@ -42,11 +47,51 @@ def build_experiment(config: dict, source: str | None = None, cache: Any = None)
         raise ConfigError(f"baseline {config['baseline']!r} is not a pipeline name"
                           f"{did_you_mean(config['baseline'], pipelines)}", path=source,
                           line=lines.get("baseline"), field="baseline")
+    baseline = config.get("baseline")
+    if config.get("if_no_llm") == "retrieve":
+        pipelines, baseline = _retrieval_part_without_llm(pipelines, baseline)
     plain = _plain(config)
-    return Experiment(pipelines, dataset, measures, split=split, baseline=config.get("baseline"),
+    return Experiment(pipelines, dataset, measures, split=split, baseline=baseline,
                       test=config.get("test", "t-test"), correction=config.get("correction", "holm"),
                       alpha=float(config.get("alpha", 0.05)), cache=cache or config.get("cache"),
                       seed=config.get("seed", 42), name=config.get("name"), queries=queries, config=plain)
+
+
+def llm_problem(pipelines: dict[str, Stage]) -> str | None:
+    """Why the LLMs of these pipelines cannot run here (one line), or None when they load."""
+    for stage in (s for p in pipelines.values() for s in walk(p)):
+        if isinstance(stage, LLMStage):
+            try:
+                stage.client
+            except Exception as exc:   # a missing runtime or model is reported, not raised
+                return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    return None
+
+
+def _uses_llm(stage: Stage) -> bool:
+    return any(isinstance(s, LLMStage) for s in walk(stage))
+
+
+def _retrieval_part_without_llm(pipelines: dict[str, Stage], baseline: str | None) -> tuple[dict[str, Stage], str | None]:
+    """Without a working LLM: each pipeline cut before its first LLM stage (closed-book ones dropped)."""
+    problem = llm_problem(pipelines)
+    if problem is None:
+        return pipelines, baseline
+    kept: dict[str, Stage] = {}
+    for name, pipeline in pipelines.items():
+        stages = pipeline.stages if isinstance(pipeline, Pipeline) else [pipeline]
+        prefix = []
+        for stage in stages:
+            if _uses_llm(stage):
+                break
+            prefix.append(stage)
+        if prefix:
+            kept[name] = prefix[0] if len(prefix) == 1 else Pipeline(prefix)
+    if not kept:
+        raise ConfigError(f"no working LLM runtime ({problem}) and no pipeline has a retrieval part to run")
+    log.warning("no working LLM runtime (%s): running the retrieval part only (%s); `ragif doctor` says how to "
+                "install one", problem, ", ".join(f"{n} dropped" for n in pipelines if n not in kept) or "readers removed")
+    return kept, baseline if baseline in kept else next(iter(kept))
 
 
 def _measures(specs: list, source: str | None, line: int | None) -> list[Any]:
