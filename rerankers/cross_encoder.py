@@ -137,10 +137,10 @@ class CrossEncoderReranker(Reranker):
     corpus: Corpus | None = None
     batch_size: int = 32
     max_length: int = 256
-    max_query_length: int | None = None
+    max_query_length: int | None = None   # query tokens kept first (default min(64, max_length // 2))
     with_title: bool = True
-    label_index: int | None = None
-    interpolate: float = 0.0
+    label_index: int | None = None   # which output column is 'relevant' (default: the single logit, or logit[1]-logit[0])
+    interpolate: float = 0.0   # weight w of the first-stage score: (1-w)·z(model) + w·z(first stage)
     device: str = field(default="auto", metadata={"config": False})
     threads: int | None = field(default=None, metadata={"config": False})
     keep_rest: bool = field(default=False, kw_only=True)

@@ -29,8 +29,8 @@ class LLMPointwiseReranker(LLMStage, Reranker):
 
     depth: int = dataclasses.field(default=20, kw_only=True)
     prompt: str = FOLLOWIR_PROMPT
-    options: tuple[str, str] = ("true", "false")
-    max_chars: int = 2000
+    options: tuple[str, str] = ("true", "false")   # the answer options; the score is P(first option)
+    max_chars: int = 2000   # passage characters shown to the LLM
     needs: ClassVar[tuple[str, ...]] = ("qid", "query", "docno", "text")
     gives: ClassVar[tuple[str, ...]] = ("score", "rank")
 
@@ -52,10 +52,10 @@ class LLMListwiseReranker(LLMStage, Reranker):
     bottom to the top by ``stride``; a reply that cannot be read leaves the window's order unchanged."""
 
     depth: int = dataclasses.field(default=20, kw_only=True)
-    window: int = 4
-    stride: int = 2
+    window: int = 4   # passages per LLM call
+    stride: int = 2   # how far the window moves up
     prompt: str = LISTWISE_PROMPT
-    max_chars: int = 600
+    max_chars: int = 600   # passage characters shown to the LLM
     max_tokens: int = 40
     needs: ClassVar[tuple[str, ...]] = ("qid", "query", "docno", "text")
     gives: ClassVar[tuple[str, ...]] = ("score", "rank", "listwise_unparsable")

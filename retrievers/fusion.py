@@ -75,7 +75,7 @@ class RRF(Stage):
 
     pipelines: list[Stage]
     k: float = 60.0
-    weights: list[float] | None = None
+    weights: list[float] | None = None   # one weight per fused pipeline (default: equal)
     depth: int = 1000
     needs: ClassVar[tuple[str, ...]] = ("qid",)
     gives: ClassVar[tuple[str, ...]] = ("docno", "score", "rank")
@@ -105,8 +105,8 @@ class ScoreFusion(Stage):
     """Weighted sum of per-query normalised scores of ``pipelines`` (CombSUM; interpolation with weights)."""
 
     pipelines: list[Stage]
-    weights: list[float] | None = None
-    normalisation: Normalisation = "minmax"
+    weights: list[float] | None = None   # one weight per fused pipeline (default: equal)
+    normalisation: Normalisation = "minmax"   # per-query score normalisation: minmax or zscore
     depth: int = 1000
     needs: ClassVar[tuple[str, ...]] = ("qid",)
     gives: ClassVar[tuple[str, ...]] = ("docno", "score", "rank")

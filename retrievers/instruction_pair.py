@@ -28,7 +28,7 @@ class InstructionPair(Stage):
     """
 
     pipeline: Stage
-    changed: str = "instruction_changed"
+    changed: str = "instruction_changed"   # the query column holding the changed instruction
     needs: ClassVar[tuple[str, ...]] = ("qid", "query")
     gives: ClassVar[tuple[str, ...]] = ("docno", "score", "rank")
     cacheable: ClassVar[bool] = False   # the inner stages are cached one by one

@@ -37,7 +37,7 @@ class CandidatePool(Stage):
     """
 
     dataset: Dataset
-    split: str | None = None
+    split: str | None = None   # the dataset split whose candidates are used (default: the experiment's)
     needs: ClassVar[tuple[str, ...]] = ("qid",)
     gives: ClassVar[tuple[str, ...]] = ("docno", "score", "rank")
 

@@ -51,9 +51,9 @@ class MentionCounts(Stage):
     ``subject`` and ``relation`` columns."""
 
     corpus: Corpus
-    subject: str = "subject"
-    relation: str = "relation"
-    cues: dict[str, list[str]] = field(default_factory=lambda: dict(RELATION_CUES))
+    subject: str = "subject"   # the subject column
+    relation: str = "relation"   # the relation column
+    cues: dict[str, list[str]] = field(default_factory=lambda: dict(RELATION_CUES))   # per relation: words that signal it in a passage
 
     needs: ClassVar[tuple[str, ...]] = ("qid",)
     gives: ClassVar[tuple[str, ...]] = ("s_count", "sr_count")

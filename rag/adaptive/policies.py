@@ -112,13 +112,13 @@ class PopularityThreshold(Policy):
     (``"retrieve"``, ``"recall"`` or ``"global"``: a cut fitted on all training rows pooled).
     """
 
-    cuts: dict[str, float] = field(default_factory=dict)
-    popularity: str = "s_pop"
-    relation: str = "relation"
-    bins: int = 10
-    bins_from: Literal["reference", "train"] = "reference"
-    default: Literal["retrieve", "recall", "global"] = "global"
-    global_cut: float = math.inf
+    cuts: dict[str, float] = field(default_factory=dict)   # per relation: retrieve when log10(popularity) is below this cut
+    popularity: str = "s_pop"   # the popularity column (monthly page views)
+    relation: str = "relation"   # the relation column (cuts are per relation)
+    bins: int = 10   # popularity bins searched when fitting cuts
+    bins_from: Literal["reference", "train"] = "reference"   # where the bin edges come from when fitting: the reference data or the training split
+    default: Literal["retrieve", "recall", "global"] = "global"   # a relation without a cut: retrieve, recall, or use the global cut
+    global_cut: float = math.inf   # the cut for relations without their own
 
     needs: ClassVar[tuple[str, ...]] = ("qid",)
 
@@ -151,7 +151,7 @@ class PopularityThreshold(Policy):
         rel_ref = ref[self.relation].astype(str).to_numpy()
         rec = outcomes["correct_recall"].to_numpy(bool)
         ret = outcomes["correct_retrieve"].to_numpy(bool)
-        cuts: dict[str, float] = {}
+        cuts: dict[str, float] = {}   # per relation: retrieve when log10(popularity) is below this cut
         for relation in sorted(set(rel_ref) | set(rel_train)):
             in_ref = rel_ref == relation
             edges = histogram_edges(x_ref[in_ref] if in_ref.any() else x_train[rel_train == relation], self.bins)
@@ -169,12 +169,12 @@ class CountThreshold(Policy):
     subject count ``>= tau_s``; otherwise retrieve. Counts come from the dataset (WiTQA's
     ``sub_pred_count`` / ``entity_count``) or from :class:`~rag.adaptive.counts.MentionCounts`."""
 
-    tau_sr: float = math.inf
-    tau_s: float = math.inf
-    use_subject: bool = True
-    sr_count: str = "sr_count"
-    s_count: str = "s_count"
-    max_candidates: int = 256
+    tau_sr: float = math.inf   # retrieve when the subject-relation count is below this
+    tau_s: float = math.inf   # retrieve when the subject count is below this
+    use_subject: bool = True   # also use the subject count (not only subject-relation)
+    sr_count: str = "sr_count"   # the subject-relation count column
+    s_count: str = "s_count"   # the subject count column
+    max_candidates: int = 256   # most thresholds tried when fitting
 
     def score(self, frame: pd.DataFrame) -> np.ndarray:
         _require(frame, (self.sr_count,), self.name)
@@ -207,10 +207,10 @@ class ConfidenceThreshold(Policy):
     are routed by ``missing`` (default: retrieve). The closed-book answer is always generated first, so
     its tokens (and ``cost_column``, the signal's own tokens) are paid for every question."""
 
-    signal: str = "answer_confidence"
-    threshold: float = -math.inf
-    missing: Literal["retrieve", "recall"] = "retrieve"
-    cost_column: str | None = None
+    signal: str = "answer_confidence"   # the confidence column (e.g. answer_confidence, p_sure, self_judge)
+    threshold: float = -math.inf   # retrieve when the signal is below this
+    missing: Literal["retrieve", "recall"] = "retrieve"   # what to do when the signal is missing (NaN)
+    cost_column: str | None = None   # a column with the signal's cost in tokens (added to the question's cost)
 
     def score(self, frame: pd.DataFrame) -> np.ndarray:
         _require(frame, (self.signal,), self.name)

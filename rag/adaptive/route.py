@@ -26,9 +26,9 @@ from rag.core.stage import Stage
 class Route(Stage):
     """Send each question to ``recall`` (closed-book) or ``retrieve`` (RAG) according to ``policy``."""
 
-    policy: Stage
-    recall: Stage
-    retrieve: Stage
+    policy: Stage   # decides per question: a stage writing a 'retrieve' column
+    recall: Stage   # answers without retrieval (closed-book)
+    retrieve: Stage   # answers with retrieval (a RAG pipeline)
 
     needs: ClassVar[tuple[str, ...]] = ("qid", "query")
     gives: ClassVar[tuple[str, ...]] = ("answer", "retrieved")

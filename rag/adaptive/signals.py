@@ -51,7 +51,7 @@ class AnswerConfidence(Stage):
     """``answer_confidence`` from ``answer_logprobs`` (written by :class:`~rag.readers.reader.ShortAnswerer`);
     ``first_tokens`` limits it to the answer's first tokens (R-Tuning generates at most 5)."""
 
-    first_tokens: int | None = None
+    first_tokens: int | None = None   # use only the first n answer tokens (None: all)
     needs: ClassVar[tuple[str, ...]] = ("qid", "answer_logprobs")
     gives: ClassVar[tuple[str, ...]] = ("answer_confidence",)
     cacheable: ClassVar[bool] = False
@@ -118,8 +118,8 @@ class SureProbability(_OptionSignal):
     """``p_sure``: probability of "sure" against "unsure" after R-Tuning's question."""
 
     prompt: str = SURE_PROMPT
-    sure: str = "sure"
-    unsure: str = "unsure"
+    sure: str = "sure"   # the option counted as sure
+    unsure: str = "unsure"   # the option counted as unsure
     gives: ClassVar[tuple[str, ...]] = ("p_sure", "tokens_p_sure")
     column: ClassVar[str] = "p_sure"
 
@@ -149,7 +149,7 @@ class SelfJudge(_OptionSignal):
 class RTuningConfidence(Stage):
     """``rtuning_confidence`` = ``answer_weight`` * answer confidence + (1 - ``answer_weight``) * P(sure)."""
 
-    answer_weight: float = 0.5
+    answer_weight: float = 0.5   # weight of the answer confidence against P(sure)
     needs: ClassVar[tuple[str, ...]] = ("qid", "answer_confidence", "p_sure")
     gives: ClassVar[tuple[str, ...]] = ("rtuning_confidence",)
     cacheable: ClassVar[bool] = False

@@ -5,6 +5,8 @@ optional parts (GPU, llama.cpp, Ray, an LLM server) are warnings, not failures, 
 """
 from __future__ import annotations
 
+import argparse
+
 import importlib.metadata
 import importlib.util
 import json
@@ -292,3 +294,17 @@ def report(checks: list[Check]) -> str:
     failed = sum(c.status == FAIL for c in checks)
     lines.append(f"\n{len(checks) - failed}/{len(checks)} checks passed" + (f", {failed} failed" if failed else ""))
     return "\n".join(lines)
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    checks = run_checks(llm_url=args.llm_url, config=args.config)
+    print(as_json(checks) if args.json else report(checks))
+    return 1 if any(c.status == FAIL for c in checks) else 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    dr = sub.add_parser("doctor", help="check Python, torch, Java, faiss, offline models, llama.cpp, Ray, LLM server")
+    dr.add_argument("--llm-url", help="OpenAI-compatible server to check (default: $RAGIF_LLM_BASE_URL)")
+    dr.add_argument("--config", help="experiment config whose llm: {backend: openai, base_url: ...} to check")
+    dr.add_argument("--json", action="store_true", help="machine-readable output")
+    dr.set_defaults(func=_cmd_doctor)

@@ -22,7 +22,7 @@ class UtilityJudge(LLMStage, Reranker):
 
     method: str = "listwise-set"          # pointwise, pairwise, listwise-set, listwise-rank, k-sampling
     samples: int = 5                      # k-sampling: how many shuffled judgements are aggregated
-    aggregate: str = "majority"
+    aggregate: str = "majority"   # k-sampling vote: majority, union or intersection
     guard: bool = True                    # the data-not-instructions note in the system prompt
     seed: int = 0
     depth: int = dataclasses.field(default=5, kw_only=True)

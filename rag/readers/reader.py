@@ -49,7 +49,7 @@ class Reader(LLMStage):
     temperature: float = 0.0
     seed: int = 0
     post_process: bool = True               # clean the answer by the template's rule
-    no_passage: Literal["closed-book", "abstain"] = "closed-book"
+    no_passage: Literal["closed-book", "abstain"] = "closed-book"   # a question with no passage: answer closed-book, or abstain (empty answer)
     logprobs: bool = False                  # keep the answer tokens' log-probabilities (answer_logprobs)
     stop: list[str] | None = None
     batch_size: int = 16

@@ -1,0 +1,39 @@
+"""The component reference: generated from the registry and the classes, complete, and in sync with the docs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from rag.cli import main
+from rag.cli.components import document, parameters
+from rag.core.registry import KINDS, lookup, names
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_docs_components_md_is_the_generated_reference():
+    expected = document()
+    actual = (REPO / "docs" / "components.md").read_text("utf-8")
+    assert actual == expected, "docs/components.md is stale: run `ragif components --markdown > docs/components.md`"
+
+
+def test_every_key_is_documented_with_every_parameter():
+    text = document()
+    for kind in KINDS:
+        for name in names(kind):
+            assert f"### `{name}`" in text
+            for p in parameters(lookup(name, kind)):
+                assert p["meaning"], f"{kind} {name}: parameter {p['name']} has no one-line meaning"
+                assert f"| `{p['name']}` |" in text
+
+
+def test_reader_parameters_are_those_a_config_accepts(capsys):
+    from rag.core.build import component
+
+    params = {p["name"]: p for p in parameters(lookup("reader"))}
+    assert {"llm", "template", "k", "max_tokens", "no_passage"} <= set(params)
+    assert params["k"]["default"] == "8" and params["corpus"]["default"] == "from the dataset"
+    reader = component("reader", **{n: v for n, v in {"k": 2, "template": "short"}.items()})
+    assert reader.k == 2
+    assert main(["components", "reader"]) == 0
+    out = capsys.readouterr().out
+    assert "### `reader`" in out and "| `no_passage` |" in out
