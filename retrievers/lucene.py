@@ -5,19 +5,17 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Literal
 
 import pandas as pd
 
 from rag.core.cache import Cache
 from rag.datasets import Corpus
-from rag.core.errors import InputError
 from rag.core.hashing import hash_config
-from rag.core.stage import Stage, add_ranks
 from rag.core.progress import progress
 
 from retrievers import java
-from retrievers.instructions import check_mode, query_texts
+from retrievers.base import Retriever
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +57,7 @@ def _safe_len(corpus: Corpus) -> int | None:
 
 
 @dataclass(repr=False)
-class LuceneBM25(Stage):
+class LuceneBM25(Retriever):
     """BM25 retrieval with Lucene (Anserini 1.7 via pyserini 1.6).
 
     Defaults are Pyserini's (k1=0.9, b=0.4, title and text in one field), which give nDCG@10 0.6789 on
@@ -68,21 +66,13 @@ class LuceneBM25(Stage):
     as ``instruction`` says (see :mod:`retrievers.instructions`).
     """
 
-    corpus: Corpus
     k1: float = 0.9
     b: float = 0.4
-    k: int = 1000
     fields: Fields = "flat"
-    instruction: str = "append"
-    rerank: bool = False
     threads: int = field(default=2, metadata={"config": False})
-    needs: ClassVar[tuple[str, ...]] = ("qid", "query")
-    gives: ClassVar[tuple[str, ...]] = ("docno", "score", "rank")
 
     def __post_init__(self) -> None:
-        check_mode(self.instruction)
-        if self.k < 1:
-            raise ValueError(f"k must be positive, got {self.k}")
+        super().__post_init__()
         self._searcher = None
 
     # ------------------------------------------------------------------ index
@@ -103,7 +93,7 @@ class LuceneBM25(Stage):
         return self._searcher
 
     # ------------------------------------------------------------------ search
-    def _batch_search(self, texts: list[str], qids: list[str], k: int) -> pd.DataFrame:
+    def retrieve(self, texts: list[str], qids: list[str], k: int) -> pd.DataFrame:
         array_list = java.autoclass("java.util.ArrayList")
         jtexts, jqids = array_list(), array_list()
         for t, q in zip(texts, qids):
@@ -127,24 +117,3 @@ class LuceneBM25(Stage):
                 out_s.append(hit.score)
         return pd.DataFrame({"qid": out_q, "docno": out_d, "score": pd.Series(out_s, dtype="float64")})
 
-    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
-        if self.rerank:
-            return self._rerank(frame)
-        queries = frame.drop_duplicates("qid")
-        texts = query_texts(queries, self.instruction)
-        hits = self._batch_search(texts, queries["qid"].astype(str).tolist(), self.k)
-        keep = [c for c in queries.columns if c not in ("docno", "score", "rank", "text", "title")]
-        out = queries[keep].merge(hits, on="qid", how="inner")
-        return add_ranks(out)
-
-    def _rerank(self, frame: pd.DataFrame) -> pd.DataFrame:
-        if "docno" not in frame.columns:
-            raise InputError("LuceneBM25(rerank=True) needs candidate documents (a 'docno' column)", field="docno")
-        queries = frame.drop_duplicates("qid")
-        texts = query_texts(queries, self.instruction)
-        depth = len(self.corpus)
-        hits = self._batch_search(texts, queries["qid"].astype(str).tolist(), depth)
-        out = frame.drop(columns=[c for c in ("score", "rank") if c in frame.columns])
-        out = out.merge(hits, on=["qid", "docno"], how="left")
-        out["score"] = out["score"].fillna(0.0)
-        return add_ranks(out)

@@ -15,20 +15,17 @@ import importlib.util
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
 from rag.core.cache import Cache
-from rag.datasets import Corpus
-from rag.core.errors import ConfigError, InputError, MissingDependencyError
+from rag.core.errors import InputError, MissingDependencyError
 from rag.core.hashing import hash_config
-from rag.core.stage import Stage, add_ranks
 from rag.core.progress import progress
 
 from retrievers.encoders import model_fingerprint, pick_device, torch_threads
-from retrievers.instructions import check_mode, query_texts
+from retrievers.base import Retriever
 
 log = logging.getLogger(__name__)
 
@@ -95,26 +92,18 @@ _ENCODERS: dict[tuple[str, str, int], SpladeEncoder] = {}
 
 
 @dataclass(repr=False)
-class SpladeRetriever(Stage):
+class SpladeRetriever(Retriever):
     """SPLADE-style retrieval (or re-ranking with ``rerank=True``) over an inverted index of the corpus."""
 
-    corpus: Corpus
     model: str = "splade-tiny"
-    k: int = 1000
     max_length: int = 256
     with_title: bool = True
-    instruction: str = "append"
-    rerank: bool = False
     batch_size: int = field(default=32, metadata={"config": False})
     threads: int = field(default=0, metadata={"config": False})
     device: str = field(default="auto", metadata={"config": False})
-    needs: ClassVar[tuple[str, ...]] = ("qid", "query")
-    gives: ClassVar[tuple[str, ...]] = ("docno", "score", "rank")
 
     def __post_init__(self) -> None:
-        if self.k < 1:
-            raise ConfigError(f"k must be positive, got {self.k}", field="k")
-        check_mode(self.instruction)
+        super().__post_init__()
         self._index = None
 
     def encoder(self) -> SpladeEncoder:
@@ -144,49 +133,35 @@ class SpladeRetriever(Stage):
             self._index = (docnos, sparse.load_npz(folder / "postings.npz").tocsc())
         return self._index
 
-    def _queries(self, frame: pd.DataFrame):
-        queries = frame.drop_duplicates("qid")
-        vectors = self.encoder().encode(query_texts(queries, self.instruction), self.batch_size, self.threads,
-                                        desc="SPLADE queries")
-        return queries, vectors
+    def _vectors(self, texts: list[str]):
+        return self.encoder().encode(texts, self.batch_size, self.threads, desc="SPLADE queries")
 
-    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
-        if self.rerank:
-            return self._rerank(frame)
-        queries, vectors = self._queries(frame)
+    def retrieve(self, texts: list[str], qids: list[str], k: int) -> pd.DataFrame:
+        vectors = self._vectors(texts)
         docnos, postings = self.index()
         out_q, out_d, out_s = [], [], []
-        for qid, row in zip(queries["qid"].astype(str), vectors):
+        for qid, row in zip(qids, vectors):
             terms = row.indices
             if len(terms) == 0:
                 continue
             scores = np.asarray(postings[:, terms] @ row.data).ravel()   # walk the query terms' posting lists
             hits = np.flatnonzero(scores > 0)
-            if len(hits) > self.k:
-                hits = hits[np.argpartition(-scores[hits], self.k - 1)[:self.k]]
+            if len(hits) > k:
+                hits = hits[np.argpartition(-scores[hits], k - 1)[:k]]
             out_q.extend([qid] * len(hits))
             out_d.extend(docnos[i] for i in hits)
             out_s.extend(scores[hits].tolist())
-        found = pd.DataFrame({"qid": out_q, "docno": out_d, "score": pd.Series(out_s, dtype="float64")})
-        keep = [c for c in queries.columns if c not in ("docno", "score", "rank", "text", "title")]
-        return add_ranks(queries[keep].merge(found, on="qid", how="inner"))
+        return pd.DataFrame({"qid": out_q, "docno": out_d, "score": pd.Series(out_s, dtype="float64")})
 
-    def _rerank(self, frame: pd.DataFrame) -> pd.DataFrame:
-        if "docno" not in frame.columns:
-            raise InputError("SpladeRetriever(rerank=True) needs candidate documents (a 'docno' column)",
-                             field="docno")
-        queries, vectors = self._queries(frame)
+    def score_candidates(self, queries: pd.DataFrame, texts: list[str], candidates: pd.DataFrame) -> np.ndarray:
+        vectors = self._vectors(texts)
         docnos, postings = self.index()
         drow = {d: i for i, d in enumerate(docnos)}
-        missing = [d for d in frame["docno"].astype(str).unique() if d not in drow]
+        missing = [d for d in candidates["docno"].astype(str).unique() if d not in drow]
         if missing:
             raise InputError(f"{len(missing)} candidate document(s) are not in the corpus, e.g. {missing[:3]}",
                              field="docno")
         qrow = {q: i for i, q in enumerate(queries["qid"].astype(str))}
-        rows = postings.tocsr()
-        q_idx = frame["qid"].astype(str).map(qrow).to_numpy()
-        d_idx = frame["docno"].astype(str).map(drow).to_numpy()
-        scores = np.asarray(rows[d_idx].multiply(vectors[q_idx]).sum(axis=1)).ravel()
-        out = frame.drop(columns=[c for c in ("score", "rank") if c in frame.columns]).copy()
-        out["score"] = scores.astype("float64")
-        return add_ranks(out)
+        q_idx = candidates["qid"].astype(str).map(qrow).to_numpy()
+        d_idx = candidates["docno"].astype(str).map(drow).to_numpy()
+        return np.asarray(postings.tocsr()[d_idx].multiply(vectors[q_idx]).sum(axis=1)).ravel().astype("float64")

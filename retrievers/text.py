@@ -49,3 +49,22 @@ class CandidatePool(Stage):
                              field="qid")
         out = frame.merge(pool[["qid", "docno", "score"]], on="qid", how="inner")
         return add_ranks(out)
+
+
+@dataclass(repr=False)
+class QrelsOracle(Stage):
+    """Each query's judged documents with at least ``min_label``, best label first: the oracle retriever
+    (e.g. NQ's gold passage), an upper bound on what retrieval can give a reader. Score = the label."""
+
+    dataset: Dataset
+    split: str | None = None   # the dataset split whose qrels are used (default: the experiment's)
+    min_label: int = 1         # the lowest label taken as relevant
+    needs: ClassVar[tuple[str, ...]] = ("qid",)
+    gives: ClassVar[tuple[str, ...]] = ("docno", "score", "rank")
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        qrels = self.dataset.qrels(self.split)
+        relevant = qrels[qrels["label"] >= self.min_label][["qid", "docno", "label"]]
+        out = frame.merge(relevant.rename(columns={"label": "score"}), on="qid", how="inner")
+        out["score"] = out["score"].astype("float64")
+        return add_ranks(out)

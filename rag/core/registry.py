@@ -36,6 +36,7 @@ BUILTIN: dict[str, dict[str, str]] = {
         "score-fusion": "retrievers.fusion:ScoreFusion",
         "add-text": "retrievers.text:AddText",
         "candidates": "retrievers.text:CandidatePool",
+        "qrels-oracle": "retrievers.text:QrelsOracle",
         "instruction-pair": "retrievers.instruction_pair:InstructionPair",
         "rank-cutoff": "rag.core.stage:RankCutoff",
         "sharded": "rag.core.executor:Sharded",

@@ -64,6 +64,13 @@ def questions_of(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.drop_duplicates("qid")[query_columns(frame)].reset_index(drop=True)
 
 
+def result_frame(queries: pd.DataFrame, hits: pd.DataFrame) -> pd.DataFrame:
+    """A ranking: each query's columns joined to its ``hits`` (``qid, docno, score``), ranked."""
+    hits = hits.assign(qid=hits["qid"].astype(str)) if len(hits) else hits
+    out = queries[query_columns(queries)].assign(qid=queries["qid"].astype(str)).merge(hits, on="qid", how="inner")
+    return add_ranks(out)
+
+
 def add_missing_questions(frame: pd.DataFrame, questions: pd.DataFrame) -> pd.DataFrame:
     """A ranking plus one row without ``docno`` (NA) for each of ``questions`` it has no document for."""
     have = set(frame["qid"].astype(str))

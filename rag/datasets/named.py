@@ -87,11 +87,16 @@ def nq_open(path: str | Path, file: str = "NQ-open.dev.jsonl") -> Dataset:
                    fingerprint_parts=(hash_file(src),))
 
 
+NQ_RAG_HELD_OUT = 1000   # nq-rag's first questions, never in its train split
+
+
 def nq_rag(path: str | Path, distractors: bool = True) -> Dataset:
     """NQ-open questions with their gold Wikipedia passage, mixed with 1,000 distractor passages.
 
     Gold passages shared by several questions become one document; qrels map each question to its gold
-    passage (label 1). Distractor ids are prefixed ``dis-``; gold ids are ``gold-<hash>``.
+    passage (label 1). Distractor ids are prefixed ``dis-``; gold ids are ``gold-<hash>``. Split ``test`` has
+    every question; ``train`` the questions after the first 1,000 (for training rerankers: experiments take
+    their questions from the first 1,000 of ``test``, e.g. ``queries: {limit: 200}``).
     """
     root = Path(path)
     oracle = _need(root / "nq-open-oracle.jsonl.gz")
@@ -121,8 +126,13 @@ def nq_rag(path: str | Path, distractors: bool = True) -> Dataset:
             docs.append({"docno": f"dis-{obj.get('id', line - 1)}", "title": title.strip().strip('"'), "text": text})
     corpus = Corpus(docs, fingerprint=hash_files(files), source=str(root), name="nq-rag")
     qframe = pd.DataFrame(questions)
-    return Dataset(name="nq-rag", corpus=corpus, query_loaders={"test": lambda: qframe.copy()},
-                   qrels_loaders={"test": lambda: pd.DataFrame(qrels_rows, columns=["qid", "docno", "label"])},
+    qrels = pd.DataFrame(qrels_rows, columns=["qid", "docno", "label"])
+    train_qids = set(qframe["qid"].iloc[NQ_RAG_HELD_OUT:])
+    return Dataset(name="nq-rag", corpus=corpus,
+                   query_loaders={"test": lambda: qframe.copy(),
+                                  "train": lambda: qframe.iloc[NQ_RAG_HELD_OUT:].reset_index(drop=True)},
+                   qrels_loaders={"test": lambda: qrels.copy(),
+                                  "train": lambda: qrels[qrels["qid"].isin(train_qids)].reset_index(drop=True)},
                    source=str(root), fingerprint_parts=(hash_files(files),))
 
 
