@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from rag.core.errors import ConfigError
-from rerankers import curriculum as cl
+from rerankers.training import curriculum as cl
 from rerankers.training import difficulty, sample_losses, training_pool
 
 

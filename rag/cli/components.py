@@ -7,7 +7,6 @@ written from the docs alone. ``docs/components.md`` is this module's output (a t
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
 import inspect
 import re

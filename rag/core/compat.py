@@ -46,6 +46,7 @@ MOVED: dict[str, str] = {
     "rag.adaptive.llm_stage": "rag.llm.stage",
     "rag.adaptive.answerer": "rag.readers.reader",
     "rag.grid": "rag.experiment.grid",
+    "rerankers.curriculum": "rerankers.training.curriculum",
     "rag.reproduce": "rag.experiment.reproduce",
 }
 # old module -> the modules that now hold its names (first match wins), and renamed names
