@@ -15,11 +15,11 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from rag.datasets import Corpus
 from rag.core.errors import InputError, MissingDependencyError
 from rag.core.hashing import hash_config, hash_file
-from rag.core.stage import deprecated_params
 from rag.core.progress import progress
+from rag.core.stage import deprecated_params
+from rag.datasets import Corpus
 from rerankers.base import Reranker, keep_below, with_scores  # noqa: F401 (keep_below: 0.1 import path)
 
 log = logging.getLogger(__name__)

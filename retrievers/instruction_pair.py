@@ -15,8 +15,8 @@ from typing import ClassVar
 import pandas as pd
 
 from rag.core.errors import InputError
-from rag.core.stage import Stage
 from rag.core.schema import CHANGED_SUFFIX
+from rag.core.stage import Stage
 
 
 @dataclass(repr=False)

@@ -10,10 +10,9 @@ from typing import Literal
 import pandas as pd
 
 from rag.core.cache import Cache
-from rag.datasets import Corpus
 from rag.core.hashing import hash_config
 from rag.core.progress import progress
-
+from rag.datasets import Corpus
 from retrievers import java
 from retrievers.base import Retriever
 

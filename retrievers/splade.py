@@ -23,9 +23,8 @@ from rag.core.cache import Cache
 from rag.core.errors import InputError, MissingDependencyError
 from rag.core.hashing import hash_config
 from rag.core.progress import progress
-
-from retrievers.encoders import model_fingerprint, pick_device, torch_threads
 from retrievers.base import Retriever
+from retrievers.encoders import model_fingerprint, pick_device, torch_threads
 
 log = logging.getLogger(__name__)
 

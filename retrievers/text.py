@@ -6,9 +6,9 @@ from typing import ClassVar
 
 import pandas as pd
 
-from rag.datasets import Corpus, Dataset
 from rag.core.errors import InputError
 from rag.core.stage import Stage, add_ranks
+from rag.datasets import Corpus, Dataset
 
 
 @dataclass(repr=False)

@@ -14,9 +14,9 @@ from typing import ClassVar
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rag.core.cache import Cache  # noqa: E402
+from rag.core.stage import Stage  # noqa: E402
 from rag.datasets import demo  # noqa: E402
 from rag.experiment import Experiment  # noqa: E402
-from rag.core.stage import Stage  # noqa: E402
 from retrievers.lucene import LuceneBM25  # noqa: E402
 
 

@@ -5,10 +5,25 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rag.adaptive import (AlwaysRetrieve, ConfidenceThreshold, CountThreshold, NeverRetrieve, Oracle,
-                          PopularityThreshold, abstention_curve, average_precision, bootstrap_policies,
-                          policy_outcome, split_masks)
-from rag.adaptive.search import best_bin_threshold, best_cut, best_two_cuts, histogram_edges
+from rag.adaptive import (
+    AlwaysRetrieve,
+    ConfidenceThreshold,
+    CountThreshold,
+    NeverRetrieve,
+    Oracle,
+    PopularityThreshold,
+    abstention_curve,
+    average_precision,
+    bootstrap_policies,
+    policy_outcome,
+    split_masks,
+)
+from rag.adaptive.search import (
+    best_bin_threshold,
+    best_cut,
+    best_two_cuts,
+    histogram_edges,
+)
 from rag.core.errors import InputError
 
 

@@ -6,14 +6,24 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rag.adaptive import AlwaysRetrieve, ConfidenceThreshold, NeverRetrieve, PopularityThreshold
-from rag.readers.reader import ShortAnswerer, clean_answer
+from rag.adaptive import (
+    AlwaysRetrieve,
+    ConfidenceThreshold,
+    NeverRetrieve,
+    PopularityThreshold,
+)
 from rag.adaptive.counts import MentionCounts
 from rag.adaptive.route import Route
-from rag.adaptive.signals import AnswerConfidence, RTuningConfidence, SelfJudge, SureProbability
-from rag.datasets import Corpus
+from rag.adaptive.signals import (
+    AnswerConfidence,
+    RTuningConfidence,
+    SelfJudge,
+    SureProbability,
+)
 from rag.core.errors import InputError
 from rag.core.stage import FunctionStage
+from rag.datasets import Corpus
+from rag.readers.reader import ShortAnswerer, clean_answer
 
 
 @dataclass
@@ -164,6 +174,7 @@ def test_answer_measures_on_routed_answers():
 
 def test_popqa_route_config_builds():
     from pathlib import Path
+
     from rag.datasets import data_root
     root = data_root()
     if root is None or not (root / "popqa-longtail").exists():

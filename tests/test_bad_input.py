@@ -15,12 +15,19 @@ from typing import Callable
 import pandas as pd
 import pytest
 
-from rag.experiment.config import load_experiment
-from rag.datasets import Corpus, jsonl_queries, load_beir, read_qrels, read_run, read_topics
 from rag.core.errors import ConfigError, InputError
-from rag.llm.openai_compat import LLMServerError
-from rag.evaluation import evaluate
 from rag.core.stage import RankCutoff
+from rag.datasets import (
+    Corpus,
+    jsonl_queries,
+    load_beir,
+    read_qrels,
+    read_run,
+    read_topics,
+)
+from rag.evaluation import evaluate
+from rag.experiment.config import load_experiment
+from rag.llm.openai_compat import LLMServerError
 
 CORPUS = '{"_id": "d1", "title": "A", "text": "alpha beta"}\n{"_id": "d2", "title": "B", "text": "gamma delta"}\n'
 QUERIES = '{"_id": "q1", "text": "alpha"}\n{"_id": "q2", "text": "gamma"}\n'

@@ -9,8 +9,8 @@ import subprocess
 import pandas as pd
 import pytest
 
-from rag.report.board import Board, latex_escape, write_boards
 from rag.core.errors import InputError
+from rag.report.board import Board, latex_escape, write_boards
 
 NASTY = "BM25 | k1=0.9 & b_0.4 {100%} #1 $x$ ~^\\"
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from rag.experiment.config import load_experiment
 from rag.core.config import load_yaml
 from rag.core.errors import ConfigError
+from rag.experiment.config import load_experiment
 
 GOOD = """\
 name: tiny

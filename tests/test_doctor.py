@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
-
 import json
 import socket
 import threading
@@ -12,8 +11,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from rag.cli import doctor
-from rag.cli import main
+from rag.cli import doctor, main
 
 NAMES = ("python", "torch", "java (Lucene)", "faiss", "model all-MiniLM-L6-v2", "model all-mpnet-base-v2",
          "model splade-tiny", "model Qwen2.5-0.5B GGUF", "llama.cpp", "ray", "LLM server", "data and cache")
@@ -93,9 +91,8 @@ def test_llm_server_from_an_experiment_config(tmp_path, monkeypatch, llm_server)
 
 
 def test_model_packages_are_checked_part_by_part(tmp_path, monkeypatch):
-    from retrievers.encoders import MPNET_PARTS
-
     from rag.llm.models import QWEN_05B
+    from retrievers.encoders import MPNET_PARTS
 
     fake = {}
     for i, package in enumerate(MPNET_PARTS, 1):

@@ -9,9 +9,16 @@ import pytest
 from scipy import stats
 
 from rag.core.errors import InputError
-from rag.evaluation import aggregate, evaluate, per_query
-from rag.evaluation import correct, paired_test, significance
-from rag.evaluation import parse_measure, register_measure
+from rag.evaluation import (
+    aggregate,
+    correct,
+    evaluate,
+    paired_test,
+    parse_measure,
+    per_query,
+    register_measure,
+    significance,
+)
 
 QRELS = pd.DataFrame({"qid": ["1", "1", "2", "3"], "docno": ["d1", "d2", "d5", "d9"], "label": [1, 2, 1, 1]})
 RUN = pd.DataFrame({"qid": ["1", "1", "1", "2", "2"], "docno": ["d2", "d3", "d1", "d4", "d5"],

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from rag.report.board import Board
 from rag.core.cache import Cache
 from rag.datasets import demo
 from rag.experiment import Experiment
+from rag.report.board import Board
 from retrievers.lucene import LuceneBM25
 
 

@@ -67,9 +67,9 @@ def test_bad_fusion_configs():
 
 
 def test_rrf_from_config_on_demo():
+    from rag.core.build import BuildContext, build_stage
     from rag.datasets import demo
     from rag.evaluation import evaluate
-    from rag.core.build import BuildContext, build_stage
 
     data = demo()
     stage = build_stage({"rrf": {"pipelines": ["bm25", {"bm25": {"k1": 1.2, "b": 0.75}}], "k": 60}},

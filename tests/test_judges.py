@@ -10,9 +10,18 @@ import pytest
 
 from rag.core.cache import Cache
 from rag.core.stage import FunctionStage
-from rag.judges import (UtilityJudge, abstain, expected_score, k_sampling, listwise_rank, listwise_set, pairwise,
-                        pointwise, set_prf)
-from rag.judges import parse
+from rag.judges import (
+    UtilityJudge,
+    abstain,
+    expected_score,
+    k_sampling,
+    listwise_rank,
+    listwise_set,
+    pairwise,
+    parse,
+    pointwise,
+    set_prf,
+)
 from rag.llm import Generation, load_llm
 
 

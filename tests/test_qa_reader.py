@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from rag.core.errors import InputError
-from rag.readers.reader import Reader
 from rag.readers.prompts import TEMPLATES, post_process, render_prompt, trim_history
+from rag.readers.reader import Reader
 
 
 class EchoLLM:
@@ -97,8 +97,8 @@ def test_closed_book_and_clear_errors():
 
 
 def test_reader_from_config_and_answer_measures():
-    from rag.evaluation import evaluate
     from rag.core.build import component
+    from rag.evaluation import evaluate
 
     reader = component("reader", k=1, template="qa")
     assert isinstance(reader, Reader) and reader.k == 1

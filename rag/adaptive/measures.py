@@ -8,14 +8,12 @@ from typing import ClassVar
 
 import pandas as pd
 
-from rag.core.errors import InputError
 from rag.adaptive.correctness import alias_in_answer
+from rag.core.schema import require_columns
 
 
 def _one_row_per_question(table: pd.DataFrame, columns: tuple[str, ...], name: str) -> pd.DataFrame:
-    missing = [c for c in ("qid", *columns) if c not in table.columns]
-    if missing:
-        raise InputError(f"{name} needs an answers table with column(s) {missing}", field=missing[0])
+    require_columns(table, ("qid", *columns), f"{name} (an answers measure)")
     return table.drop_duplicates("qid")
 
 

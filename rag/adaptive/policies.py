@@ -18,17 +18,22 @@ from typing import ClassVar, Literal
 import numpy as np
 import pandas as pd
 
+from rag.adaptive.search import (
+    best_bin_threshold,
+    best_cut,
+    best_two_cuts,
+    cut_of_bin_threshold,
+    histogram_edges,
+)
 from rag.core.errors import InputError
+from rag.core.schema import require_columns
 from rag.core.stage import Stage
-from rag.adaptive.search import best_bin_threshold, best_cut, best_two_cuts, cut_of_bin_threshold, histogram_edges
 
 OUTCOME_COLUMNS = ("correct_recall", "correct_retrieve")
 
 
 def _require(frame: pd.DataFrame, columns: tuple[str, ...] | list[str], who: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise InputError(f"{who} needs column(s) {missing}; the table has {list(frame.columns)}", field=missing[0])
+    require_columns(frame, columns, who)
 
 
 def _numeric(frame: pd.DataFrame, column: str, who: str) -> np.ndarray:

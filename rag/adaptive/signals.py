@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from rag.core.stage import Stage
-from rag.llm.stage import LLMStage
+from rag.llm.stage import DEFAULT_LLM, LLMSpec, LLMStage
 
 RTUNING_QUESTION = "Are you sure you accurately answered the question based on your internal knowledge?"
 SURE_PROMPT = ("Question: {query}\nAnswer: {answer}\n" + RTUNING_QUESTION +
@@ -76,7 +76,7 @@ def _count_tokens(client: Any, prompt: str) -> float:
 class _OptionSignal(LLMStage):
     """Ask the LLM one question per row and turn the option probabilities into one number."""
 
-    llm: Any = "qwen-0.5b"
+    llm: LLMSpec = DEFAULT_LLM
     batch_size: int = 8
     needs: ClassVar[tuple[str, ...]] = ("qid", "query", "answer")
     column: ClassVar[str] = ""

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 
 
-
 def _cmd_board(args: argparse.Namespace) -> int:
     from rag.report.board import Board, write_boards
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 
 
-
 def _cmd_datasets(args: argparse.Namespace) -> int:
     from rag.datasets import NAMED, data_root
 

@@ -6,7 +6,6 @@ optional parts (GPU, llama.cpp, Ray, an LLM server) are warnings, not failures, 
 from __future__ import annotations
 
 import argparse
-
 import importlib.metadata
 import importlib.util
 import json

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 
 
-
 def _cmd_eval(args: argparse.Namespace) -> int:
     from rag.datasets import read_qrels, read_run
     from rag.evaluation.scoring import aggregate, per_query

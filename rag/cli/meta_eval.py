@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 
 
-
 def _cmd_meta_eval(args: argparse.Namespace) -> int:
     from rag.evaluation.meta_eval import run_cli
 

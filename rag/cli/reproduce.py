@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 
 
-
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     from rag.experiment.reproduce import run_reproductions
 

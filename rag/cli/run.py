@@ -5,7 +5,6 @@ import argparse
 import time
 from pathlib import Path
 
-
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "default.yaml"
 
 

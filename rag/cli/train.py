@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 
 
-
 def _cmd_train_reranker(args: argparse.Namespace) -> int:
     from rerankers.training import load_training_config, train_reranker
 

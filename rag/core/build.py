@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import types
-import warnings
 import typing
+import warnings
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping, get_args, get_origin
 
 from rag.core.errors import ConfigError, did_you_mean
 from rag.core.registry import lookup
+
 
 @dataclass
 class BuildContext:

@@ -81,10 +81,17 @@ def add_missing_questions(frame: pd.DataFrame, questions: pd.DataFrame) -> pd.Da
     return pd.concat([frame, filler], ignore_index=True)
 
 
-def require_columns(frame: pd.DataFrame, columns: Iterable[str], what: str, source: str | None = None) -> None:
-    missing = [c for c in columns if c not in frame.columns]
+def require_columns(frame: pd.DataFrame, columns: Iterable[str | None], what: str, source: str | None = None) -> None:
+    """A clear error naming the first missing column (``None`` entries are optional columns not asked for).
+
+    >>> require_columns(pd.DataFrame({"qid": []}), ["qid", "query"], "queries")
+    Traceback (most recent call last):
+    ...
+    rag.core.errors.InputError: field 'query': queries needs column(s) ['query']; the table has ['qid']
+    """
+    missing = [c for c in columns if c is not None and c not in frame.columns]
     if missing:
-        raise InputError(f"{what} table lacks column(s) {missing}; it has {list(frame.columns)}",
+        raise InputError(f"{what} needs column(s) {missing}; the table has {list(frame.columns)}",
                          path=source, field=missing[0])
 
 

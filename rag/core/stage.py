@@ -27,7 +27,6 @@ from rag.core.errors import InputError, RagifError
 from rag.core.hashing import canonical, hash_config, hash_frame
 from rag.core.schema import add_missing_questions, add_ranks, is_ranking, questions_of
 
-
 log = logging.getLogger(__name__)
 _TRACE: contextvars.ContextVar[list | None] = contextvars.ContextVar("ragif_trace", default=None)
 T = TypeVar("T", bound=type)

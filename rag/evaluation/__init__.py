@@ -6,7 +6,13 @@
 """
 from __future__ import annotations
 
-from rag.evaluation.measures import Measure, measure_kind, measure_name, parse_measure, register_measure
+from rag.evaluation.measures import (
+           Measure,
+           measure_kind,
+           measure_name,
+           parse_measure,
+           register_measure,
+)
 from rag.evaluation.ranking import RankingMeasure
 from rag.evaluation.scoring import aggregate, evaluate, per_query
 from rag.evaluation.significance import correct, paired_test, significance

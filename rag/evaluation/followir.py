@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from rag.evaluation.scoring import evaluate
 from rag.core.stage import Stage
 from rag.evaluation.pmrr import PMRR, split_paired_run
+from rag.evaluation.scoring import evaluate
 from retrievers.instruction_pair import InstructionPair
 
 

@@ -16,7 +16,6 @@ from rag.core.hashing import hash_config, hash_frame
 from rag.core.registry import lookup, names
 
 
-
 @dataclass
 class ExperimentResults:
     """What an experiment produced: the aggregate table, per-query values, significance, runs, provenance."""

@@ -18,9 +18,12 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Sequence
 
 import pandas as pd
+
+from rag.core.schema import require_columns
+from rag.llm import LLM
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +84,7 @@ class Comparison:
 class PairwiseAnswerJudge:
     """FairEval-style pairwise judge for any two answers: ``k`` samples (MEC), both orders with ``bpc``."""
 
-    llm: Any
+    llm: LLM
     k: int = 3
     bpc: bool = True
     temperature: float = 1.0
@@ -141,10 +144,7 @@ class PairwiseAnswerJudge:
     def judge_frame(self, frame: pd.DataFrame, question: str = "query", answer_a: str = "answer_a",
                     answer_b: str = "answer_b") -> pd.DataFrame:
         """``frame`` plus ``score_a``, ``score_b``, ``verdict``, ``unparsable`` columns."""
-        missing = [c for c in (question, answer_a, answer_b) if c not in frame.columns]
-        if missing:
-            from rag.core.errors import InputError
-            raise InputError(f"PairwiseAnswerJudge needs column(s) {missing}", field=missing[0])
+        require_columns(frame, (question, answer_a, answer_b), "PairwiseAnswerJudge")
         done = self.compare(frame[question].astype(str).tolist(), frame[answer_a].astype(str).tolist(),
                             frame[answer_b].astype(str).tolist())
         return frame.assign(score_a=[c.score_a for c in done], score_b=[c.score_b for c in done],

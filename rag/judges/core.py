@@ -12,9 +12,10 @@ import math
 import random
 from dataclasses import dataclass, field
 from itertools import combinations
-from typing import Any, Sequence
+from typing import Sequence
 
 from rag.judges import parse, prompts
+from rag.llm import LLM
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def _warn_unparsable(method: str, bad: int, total: int) -> None:
                     method, bad, total)
 
 
-def _run(llm: Any, chats: list, max_tokens: int, seed: int = 0, temperature: float = 0.0):
+def _run(llm: LLM, chats: list, max_tokens: int, seed: int = 0, temperature: float = 0.0):
     gens = llm.generate(chats, max_tokens=max_tokens, temperature=temperature, seed=seed)
     cost = dict(calls=len(gens), prompt_tokens=sum(g.prompt_tokens for g in gens),
                 completion_tokens=sum(g.completion_tokens for g in gens),
@@ -49,7 +50,7 @@ def _run(llm: Any, chats: list, max_tokens: int, seed: int = 0, temperature: flo
     return [g.text for g in gens], cost
 
 
-def pointwise(llm: Any, question: str, passages: Sequence[str], guard: bool = True,
+def pointwise(llm: LLM, question: str, passages: Sequence[str], guard: bool = True,
               max_tokens: int = DEFAULT_MAX_TOKENS) -> Judgment:
     """Each passage judged alone; selected = those judged "yes" (unparsable replies count as not selected)."""
     texts, cost = _run(llm, [prompts.pointwise(question, p, guard) for p in passages], max_tokens)
@@ -60,7 +61,7 @@ def pointwise(llm: Any, question: str, passages: Sequence[str], guard: bool = Tr
     return Judgment(selected, ranking, sum(v is None for v in verdicts), raw=texts, **cost)
 
 
-def pairwise(llm: Any, question: str, passages: Sequence[str], guard: bool = True, calibrate: bool = True,
+def pairwise(llm: LLM, question: str, passages: Sequence[str], guard: bool = True, calibrate: bool = True,
              max_tokens: int = DEFAULT_MAX_TOKENS, keep: int | None = None) -> Judgment:
     """All pairs i<j; with ``calibrate`` (balanced position calibration) each pair is also asked in the
     swapped order and the two verdicts are averaged. Winners are recorded per pair (the released script
@@ -89,7 +90,7 @@ def pairwise(llm: Any, question: str, passages: Sequence[str], guard: bool = Tru
     return Judgment(selected, ranking, unparsable, raw=texts, **cost)
 
 
-def listwise_set(llm: Any, question: str, passages: Sequence[str], guard: bool = True,
+def listwise_set(llm: LLM, question: str, passages: Sequence[str], guard: bool = True,
                  max_tokens: int = DEFAULT_MAX_TOKENS, order: Sequence[int] | None = None, seed: int = 0) -> Judgment:
     """One call over all passages (in ``order``, default as given); selection mapped back to input indices."""
     order = list(order) if order is not None else list(range(len(passages)))
@@ -102,7 +103,7 @@ def listwise_set(llm: Any, question: str, passages: Sequence[str], guard: bool =
     return Judgment(selected, ranking, int(shown is None), raw=texts, **cost)
 
 
-def listwise_rank(llm: Any, question: str, passages: Sequence[str], guard: bool = True,
+def listwise_rank(llm: LLM, question: str, passages: Sequence[str], guard: bool = True,
                   max_tokens: int = DEFAULT_MAX_TOKENS, keep: int = 1) -> Judgment:
     texts, cost = _run(llm, [prompts.listwise_rank(question, passages, guard)], max_tokens)
     ranking = parse.listwise_rank(texts[0], len(passages))
@@ -114,7 +115,7 @@ def listwise_rank(llm: Any, question: str, passages: Sequence[str], guard: bool 
 AGGREGATES = ("majority", "union", "intersection")
 
 
-def k_sampling(llm: Any, question: str, passages: Sequence[str], k: int = 5, aggregate: str = "majority",
+def k_sampling(llm: LLM, question: str, passages: Sequence[str], k: int = 5, aggregate: str = "majority",
                seed: int = 0, guard: bool = True, max_tokens: int = DEFAULT_MAX_TOKENS) -> Judgment:
     """Listwise-set on ``k`` random orders of the passages, votes mapped back to passage ids; keep the
     passages with at least ceil(k/2) votes (majority), any vote (union) or all votes (intersection).
@@ -143,7 +144,7 @@ def k_sampling(llm: Any, question: str, passages: Sequence[str], k: int = 5, agg
     return total
 
 
-def expected_score(llm: Any, questions: Sequence[str], answers: Sequence[str]) -> list[float]:
+def expected_score(llm: LLM, questions: Sequence[str], answers: Sequence[str]) -> list[float]:
     """Self-J style quality in [0, 9]: the probability-weighted digit at the first answer position."""
     chats = [prompts.EXPECTED_SCORE_PROMPT.format(question=q, answer=a) for q, a in zip(questions, answers)]
     digits = [str(d) for d in range(10)]
@@ -168,7 +169,7 @@ def set_prf(selected: Sequence[int], gold: Sequence[int]) -> tuple[float, float,
     return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
-def pointwise_judgments(llm: Any, questions: Sequence[str], passages: Sequence[str], guard: bool = True) -> list[bool]:
+def pointwise_judgments(llm: LLM, questions: Sequence[str], passages: Sequence[str], guard: bool = True) -> list[bool]:
     """One pointwise utility verdict per (question, passage) pair (unparsable counts as False)."""
     texts, _ = _run(llm, [prompts.pointwise(q, p, guard) for q, p in zip(questions, passages)], DEFAULT_MAX_TOKENS)
     return [bool(parse.pointwise(t)) for t in texts]

@@ -7,8 +7,8 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from rag.core.stage import deprecated_params
-from rag.llm.stage import LLMStage, add_cost
 from rag.judges.core import METHODS
+from rag.llm.stage import LLMStage, add_cost
 from rerankers.base import Reranker
 
 

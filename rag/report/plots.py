@@ -29,6 +29,7 @@ from rag.core.cache import Cache, atomic_write_bytes
 from rag.core.errors import InputError
 from rag.core.files import file_stem
 from rag.core.hashing import hash_config, hash_frame
+from rag.core.schema import require_columns
 
 
 def _pyplot():
@@ -55,9 +56,7 @@ def _save(fig, stem: Path) -> list[Path]:
 
 
 def _require(frame: pd.DataFrame, columns: Sequence[str | None], what: str) -> None:
-    missing = [c for c in columns if c is not None and c not in frame.columns]
-    if missing:
-        raise InputError(f"{what}: no column(s) {missing}; the table has {list(frame.columns)}", field=missing[0])
+    require_columns(frame, columns, what)
 
 
 def per_query_deltas(per_query: pd.DataFrame, baseline: str, measure: str, stem: str | Path,

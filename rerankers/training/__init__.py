@@ -21,7 +21,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from rag.core.errors import ConfigError
-from rerankers.training.config import PAIRWISE_LOSSES, POINTWISE_LOSSES, TrainingConfig, start_model_path
+from rerankers.training.config import (
+    PAIRWISE_LOSSES,
+    POINTWISE_LOSSES,
+    TrainingConfig,
+    start_model_path,
+)
 from rerankers.training.losses import difficulty, sample_losses
 from rerankers.training.pool import PairSampler, training_pool
 from rerankers.training.trainer import RerankerTrainer, TrainingResult

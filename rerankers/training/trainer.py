@@ -16,7 +16,12 @@ import pandas as pd
 
 from rag.core.cache import atomic_write_text
 from rag.core.errors import ConfigError, InputError
-from rerankers.cross_encoder import encode_pairs, load_cross_encoder, relevance_logit, resolve_device
+from rerankers.cross_encoder import (
+    encode_pairs,
+    load_cross_encoder,
+    relevance_logit,
+    resolve_device,
+)
 from rerankers.training import curriculum as cl
 from rerankers.training.config import TRAINING_FILE, TrainingConfig, start_model_path
 from rerankers.training.losses import difficulty, sample_losses
@@ -122,6 +127,7 @@ class RerankerTrainer:
 
     def validate(self, tokenizer, net, device) -> float:
         import torch
+
         from rag.evaluation.scoring import evaluate
 
         queries, qrels, top = self.valid
