@@ -88,7 +88,7 @@ def test_tradeoff_plot_from_a_summary_table(tmp_path, capsys):
     svg = (tmp_path / "popqa.svg").read_text()
     assert "never retrieve" in svg and "Pareto frontier" in svg
     assert _png_size(tmp_path / "popqa.png")[0] > 500
-    with pytest.raises(InputError, match="no column"):
+    with pytest.raises(InputError, match="needs column"):
         plots.tradeoff(summary, "cost", "accuracy", tmp_path / "x")
 
 
