@@ -10,7 +10,7 @@ from ..errors import InputError
 from ..hashing import hash_file, hash_files
 from .base import Corpus, Dataset
 from .gold import GoldReport, SplitOption, gold_list, separators
-from .readers import get_field, iter_jsonl
+from .readers import count_lines, get_field, iter_jsonl
 from .trec import read_qrels
 
 CORPUS_FIELDS = {"docno": "_id", "title": "title", "text": "text"}
@@ -30,7 +30,8 @@ def jsonl_corpus(path: str | Path, fields: Mapping[str, str] = CORPUS_FIELDS, na
                    "title": str(get_field(obj, fields.get("title", "title"), path, line, required=False)),
                    "text": str(get_field(obj, fields["text"], path, line)), "_line": line}
 
-    return Corpus(docs, fingerprint=hash_file(path), source=str(path), name=name or path.parent.name)
+    return Corpus(docs, fingerprint=hash_file(path), source=str(path), name=name or path.parent.name,
+                  count=lambda: count_lines(path))
 
 
 def jsonl_queries(path: str | Path, fields: Mapping[str, str] = QUERY_FIELDS,
