@@ -110,10 +110,11 @@ class LineReporter:
         self.next_mark = self._mark_after(initial)
 
     def _mark_after(self, count: float) -> float:
+        """The next tenth (``every_fraction``) of the total at least half a tenth beyond ``count``."""
         if not self.total:
             return math.inf
         step = self.total * self.every_fraction
-        return (math.floor(count / step + 1e-9) + 1) * step
+        return (math.floor((count + step / 2) / step + 1e-9) + 1) * step
 
     def _write(self, text: str) -> None:
         stream = self.stream if self.stream is not None else sys.stderr

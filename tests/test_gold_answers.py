@@ -32,6 +32,8 @@ def test_gold_list_shapes():
     assert gold_list("Paris") == ["Paris"]
     assert gold_list(["Paris", " City of Light ", ""]) == ["Paris", "City of Light"]
     assert gold_list(1996) == ["1996"]
+    assert gold_list({"text": ["Denver Broncos", "Broncos"], "answer_start": [177, 185]}) == ["Denver Broncos", "Broncos"]
+    assert gold_list({"value": "Paris", "aliases": ["Paris", "City of Light"]}) == ["Paris", "City of Light"]
     assert gold_list(None) == [] and gold_list(float("nan")) == []
     assert gold_list('["a", "b/c"]', parse_lists=True) == ["a", "b/c"]
     assert gold_list("['a', \"it's\"]", parse_lists=True) == ["a", "it's"]        # pandas.to_csv writes this

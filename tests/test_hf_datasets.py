@@ -145,3 +145,14 @@ def test_the_hub_path_reads_what_datasets_load_dataset_returns(tmp_path):
     data = load_dataset(f"hf:{tmp_path / 'repo'}", fields=FIELDS)
     assert data.splits == ["train"] and data.name == "repo"
     check_rows(data, "train")
+
+
+def test_squad_style_answer_records(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    folder = tmp_path / "squad-like"
+    datasets.Dataset.from_dict({"id": ["s1"], "question": ["who won?"], "context": ["The Broncos won."],
+                                "answers": [{"text": ["Denver Broncos", "Broncos"], "answer_start": [0, 4]}]}
+                               ).save_to_disk(str(folder))
+    data = load_dataset(str(folder), fields={"gold_passage": "context"})
+    assert data.queries()["answers"].tolist() == [["Denver Broncos", "Broncos"]]
+    assert data.corpus.documents(data.qrels()["docno"])["text"].tolist() == ["The Broncos won."]

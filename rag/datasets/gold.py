@@ -5,7 +5,8 @@ written into a CSV cell (``["Paris", "City of Light"]``), or several answers pac
 with separators, as EVOUNA does (``Ken Branagh/Kenneth Branagh|Branagh``). :func:`gold_list` turns each
 shape into a list of strings:
 
-- lists (JSON, parquet, ``datasets``) stay lists, each element a string;
+- lists (JSON, parquet, ``datasets``) stay lists, each element a string; answer records become their
+  strings: SQuAD's ``{"text": [...], "answer_start": [...]}``, TriviaQA's ``{"value": ..., "aliases": [...]}``;
 - with ``parse_lists`` (CSV/TSV cells), a cell that is a JSON list, or a Python list literal (what
   ``pandas.to_csv`` writes), becomes that list (read with ``json`` / :func:`ast.literal_eval`, which
   evaluates literals only);
@@ -98,6 +99,17 @@ class GoldReport:
                     total_questions, shown)
 
 
+def _answer_record(value: dict) -> list[Any]:
+    """SQuAD's ``{"text": [...], "answer_start": [...]}`` or TriviaQA's ``{"value": ..., "aliases": [...]}``."""
+    if "text" in value:
+        text = value["text"]
+        return [text] if isinstance(text, str) else list(text if text is not None else [])
+    aliases = value.get("aliases")
+    aliases = list(aliases) if isinstance(aliases, (list, tuple, np.ndarray)) else []
+    first = [value["value"]] if isinstance(value.get("value"), str) else []
+    return list(dict.fromkeys([*first, *aliases]))
+
+
 def gold_list(value: Any, *, split: SplitOption = False, parse_lists: bool = False,
               report: GoldReport | None = None, path: str | Path | None = None, line: int | None = None,
               field_name: str = "answers") -> list[str]:
@@ -113,6 +125,9 @@ def gold_list(value: Any, *, split: SplitOption = False, parse_lists: bool = Fal
         items = parsed if parsed is not None else [text]
     elif isinstance(value, (list, tuple, np.ndarray)):
         items = list(value)
+    elif isinstance(value, dict) and ("text" in value or "value" in value or "aliases" in value):
+        return gold_list(_answer_record(value), split=split, parse_lists=False, report=report, path=path, line=line,
+                         field_name=field_name)
     elif isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
         items = [value]
     else:
