@@ -99,3 +99,11 @@ def test_a_bad_gold_cell_names_file_line_and_field(tmp_path):
     with pytest.raises(InputError) as info:
         load_qa_file(path, fields={"answers": "gold"}).queries()
     assert (info.value.line, info.value.field) == (2, "gold") and str(info.value.path).endswith("q.jsonl")
+
+
+def test_questions_without_gold_answers_are_counted(tmp_path, caplog):
+    path = write(tmp_path / "q.csv", "question,answers\na?,x\nb?,\nc?,[]\n")
+    with caplog.at_level(logging.WARNING):
+        queries = load_qa_file(path).queries()
+    assert queries["answers"].tolist() == [["x"], [], []]
+    assert "2 of 3 question(s) have no gold answer (e.g. 'q1', 'q2')" in caplog.text

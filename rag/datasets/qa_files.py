@@ -29,6 +29,7 @@ import csv
 import dataclasses
 import hashlib
 import io
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
@@ -41,6 +42,7 @@ from .base import Corpus, Dataset
 from .gold import GoldReport, SplitOption, gold_list, parse_list_cell, separators
 from .readers import iter_jsonl, open_binary, read_json
 
+log = logging.getLogger(__name__)
 Record = tuple[int, Mapping[str, Any]]
 ALIASES = {
     "question": ("question", "query"),
@@ -280,6 +282,10 @@ def _read_split(records: Iterable[Record], source: str, roles: QAFields, split_g
     if not rows:
         raise InputError("no questions", path=source)
     report.warn(len(rows))
+    empty = [r["qid"] for r in rows if "answers" in r and not r["answers"]]
+    if empty:
+        log.warning("%s: %d of %d question(s) have no gold answer (e.g. %s); answer metrics cannot score them",
+                    source, len(empty), len(rows), ", ".join(repr(q) for q in empty[:3]))
     pool_frame = pd.DataFrame(pool, columns=["qid", "docno", "score"]).drop_duplicates(["qid", "docno"])
     return (pd.DataFrame(rows), pd.DataFrame(qrels, columns=["qid", "docno", "label"]).drop_duplicates(),
             pool_frame.reset_index(drop=True))
