@@ -4,7 +4,8 @@
 The PyTerrier transformer is pyterrier-dr's ``SBertBiEncoder(...).text_scorer()`` over the offline MiniLM weights
 (no download, no Java); it re-ranks ragif's Lucene BM25 top ``--depth``. The same re-ranking by ragif's own
 ``DenseRetriever(rerank=True)`` (same model, passage text without title, as pyterrier-dr reads ``text``) is the
-peer row. Every PyTerrier table is checked against ragif's evaluation of the very same runs.
+peer row. Each PyTerrier pipeline runs once; ``pt.Experiment`` scores its run, and the table is checked against
+ragif's evaluation of the very same run.
 
     python experiments/pyterrier_interop.py [--depth 20] [--queries 300]
 
@@ -54,11 +55,11 @@ def main() -> None:
         "ragif BM25": to_pyterrier(bm25),
         f"ragif BM25 %{args.depth} >> pt-dr MiniLM": to_pyterrier(bm25 % args.depth >> AddText(data.corpus)) >> scorer,
     }
-    table_a = pt.Experiment(list(pt_systems.values()), pyterrier_topics(queries), qrels, pt_measures,
-                            names=list(pt_systems), baseline=0, correction="holm", round=4)
+    runs_a = {name: system.transform(pyterrier_topics(queries)) for name, system in pt_systems.items()}
     seconds_a = time.perf_counter() - t0
-    check_a = {name: evaluate(system(pyterrier_topics(queries)), qrels, measures, qids=queries["qid"])
-               for name, system in pt_systems.items()}
+    table_a = pt.Experiment(list(runs_a.values()), pyterrier_topics(queries), qrels, pt_measures,
+                            names=list(pt_systems), baseline=0, correction="holm", round=4)
+    check_a = {name: evaluate(run, qrels, measures, qids=queries["qid"]) for name, run in runs_a.items()}
 
     # ---------------------------------------------------------------- B: ragif pipeline, a PyTerrier transformer in it
     t0 = time.perf_counter()

@@ -211,3 +211,8 @@ def test_identity_from_attributes_of_installed_code():
     assert not wrapped.cacheable                                                  # RankCutoff is not cacheable
     bm25 = FastBM25(demo().corpus)
     assert from_pyterrier(to_pyterrier(bm25)).identity["ragif"] == bm25.fingerprint()
+    pipeline = from_pyterrier(to_pyterrier(bm25) % 5 >> Concatenator())          # a pt pipeline of known parts
+    parts = pipeline.identity["attributes"]["transformers"]
+    assert pipeline.cacheable and parts[0]["ragif"] == bm25.fingerprint() and parts[1]["attributes"] == {"k": 5}
+    assert from_pyterrier(to_pyterrier(bm25) % 6 >> Concatenator()).fingerprint() != pipeline.fingerprint()
+    assert not from_pyterrier(to_pyterrier(bm25) >> pt.apply.doc_score(lambda row: 1.0)).cacheable

@@ -36,7 +36,7 @@ from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
-from ..errors import MissingDependencyError
+from ..errors import MissingDependencyError, RagifError
 from ..hashing import canonical, hash_config, hash_frame
 from ..pipeline import Stage
 
@@ -108,21 +108,21 @@ def answers_from_gold_frame(gold: pd.DataFrame) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------ identity of PyTerrier objects
-class _Unknown(Exception):
-    pass
+class UnknownIdentity(RagifError):
+    """A PyTerrier transformer whose output cannot be identified from its attributes (so it is not cached)."""
 
 
 def _code_identity(obj: Any) -> dict[str, str]:
     """A function or class by module, name and the version of the installed package it comes from."""
     module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", "")
     if not module or module == "__main__" or "<" in qualname:  # scripts, lambdas, closures
-        raise _Unknown(f"{qualname or repr(obj)} is defined in a script, a test, a lambda or a closure")
+        raise UnknownIdentity(f"{qualname or repr(obj)} is defined in a script, a test, a lambda or a closure")
     top = module.split(".")[0]
     if top in sys.stdlib_module_names or top == "builtins":
         return {"code": f"{module}.{qualname}", "package": f"python=={sys.version.split()[0]}"}
     dists = _distributions().get(top)
     if not dists or not _installed(getattr(sys.modules.get(module), "__file__", None)):
-        raise _Unknown(f"{module}.{qualname} is not from an installed package")
+        raise UnknownIdentity(f"{module}.{qualname} is not from an installed package")
     return {"code": f"{module}.{qualname}", "package": f"{dists[0]}=={importlib.metadata.version(dists[0])}"}
 
 
@@ -141,7 +141,7 @@ def _installed(file: str | None) -> bool:
 
 def _value_identity(value: Any, depth: int = 0) -> Any:
     if depth > 8:
-        raise _Unknown("nested too deeply")
+        raise UnknownIdentity("nested too deeply")
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, (list, tuple)):
@@ -155,7 +155,7 @@ def _value_identity(value: Any, depth: int = 0) -> Any:
         return transformer_identity(value, depth + 1)
     if pyinspect.isfunction(value) or pyinspect.isclass(value) or pyinspect.isbuiltin(value):
         return _code_identity(value)
-    raise _Unknown(f"a {type(value).__name__} attribute")
+    raise UnknownIdentity(f"a {type(value).__name__} attribute")
 
 
 def transformer_identity(transformer: Any, depth: int = 0) -> dict[str, Any]:
@@ -163,19 +163,19 @@ def transformer_identity(transformer: Any, depth: int = 0) -> dict[str, Any]:
     pt = _pt()
     if _TRANSFORMER_CLASS is not None and isinstance(transformer, _TRANSFORMER_CLASS):
         if not transformer.stage.cacheable:
-            raise _Unknown(f"ragif stage {transformer.stage.name} is not cacheable")
+            raise UnknownIdentity(f"ragif stage {transformer.stage.name} is not cacheable")
         return {"ragif": transformer.stage.fingerprint(), "pyterrier_columns": transformer.pyterrier_columns}
     if isinstance(transformer, pt.Estimator):
-        raise _Unknown("an estimator (its fitted state is not in its attributes)")
+        raise UnknownIdentity("an estimator (its fitted state is not in its attributes)")
     try:
         attributes = pt.inspect.transformer_attributes(transformer)
     except Exception as exc:  # pt.inspect.InspectError and whatever a transformer's own attributes() raises
-        raise _Unknown(f"attributes not inspectable ({exc})") from None
+        raise UnknownIdentity(f"attributes not inspectable ({exc})") from None
     names = {a.name for a in attributes}
     state = set(vars(transformer)) if hasattr(transformer, "__dict__") else set()
     hidden = sorted(k for k in state if k not in names and k.lstrip("_") not in names)
     if hidden:
-        raise _Unknown(f"state outside its constructor attributes: {hidden}")
+        raise UnknownIdentity(f"state outside its constructor attributes: {hidden}")
     return {**_code_identity(type(transformer)),
             "attributes": {a.name: _value_identity(a.value, depth + 1) for a in attributes}}
 
@@ -183,7 +183,7 @@ def transformer_identity(transformer: Any, depth: int = 0) -> dict[str, Any]:
 def _identity_or_reason(transformer: Any) -> tuple[Any, str | None]:
     try:
         return transformer_identity(transformer), None
-    except _Unknown as why:
+    except UnknownIdentity as why:
         return None, str(why)
 
 
@@ -266,7 +266,7 @@ class PyTerrierStage(Stage):
 def _code_identity_or_name(cls: type) -> dict[str, str]:
     try:
         return _code_identity(cls)
-    except _Unknown:
+    except UnknownIdentity:
         return {"code": f"{cls.__module__}.{cls.__qualname__}"}
 
 
