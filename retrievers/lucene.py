@@ -35,7 +35,7 @@ def build_index(corpus: Corpus, folder: Path, fields: Fields = "flat", threads: 
     indexer = indexer_cls(args)
     count = 0
     try:
-        for doc in progress(corpus, total=_safe_len(corpus), desc="Lucene indexing", unit="doc"):
+        for doc in progress(corpus, total=corpus.length_hint(), desc="Lucene indexing", unit="doc"):
             if fields == "flat":
                 contents = f"{doc['title']}\n{doc['text']}" if doc["title"] else doc["text"]
                 record = {"id": doc["docno"], "contents": contents}
@@ -46,13 +46,6 @@ def build_index(corpus: Corpus, folder: Path, fields: Fields = "flat", threads: 
     finally:
         indexer.close()
     return count
-
-
-def _safe_len(corpus: Corpus) -> int | None:
-    try:
-        return len(corpus) if corpus._len is not None or corpus._frame is not None else None
-    except Exception:
-        return None
 
 
 @dataclass(repr=False)

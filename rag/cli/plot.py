@@ -1,6 +1,6 @@
 """``ragif plot``: the plots of :mod:`rag.report.plots` from the command line (kept apart so the CLI starts fast).
 
-    ragif plot deltas RESULTS                       per-query deltas vs. the baseline, every measure
+    ragif plot deltas RESULTS [-o STEM|FOLDER/]     per-query deltas vs. the baseline, every measure
     ragif plot tradeoff summary.csv                 accuracy vs retrieval rate per policy (adaptive retrieval)
     ragif plot scatter scores.csv -x human -y F1    metric vs human label, with correlations
     ragif plot roc scores.csv --label correct -y F1 BEM
@@ -21,7 +21,9 @@ def add_parser(sub: Any) -> None:
                                      "scatter / roc / curve from a CSV")
     pl.add_argument("kind", choices=["deltas", "tradeoff", "scatter", "roc", "curve"])
     pl.add_argument("source", help="a results folder (deltas) or a CSV/TSV table")
-    pl.add_argument("-o", "--output", help="file stem (default: beside the source)")
+    pl.add_argument("-o", "--output", help="file stem (default: beside the source); deltas: STEM-<measure>.png|svg, "
+                                           "or deltas-<measure>.png|svg in a folder (an existing one or a path "
+                                           "ending in /)")
     pl.add_argument("-x", help="x column (tradeoff default retrieval_rate; scatter: the human label)")
     pl.add_argument("-y", nargs="+", help="y column(s) (tradeoff default accuracy; roc: score columns)")
     pl.add_argument("--label", help="point labels (tradeoff, default policy) or the binary label (roc)")
@@ -41,12 +43,46 @@ def _read_table(path: Path) -> Any:
     return pd.read_csv(path, sep="\t" if path.suffix in (".tsv", ".tab") else ",")
 
 
+def _deltas(folder: Path, measures: list[str] | None, output: str) -> list[Path]:
+    """Per-query delta plots of a results folder written where ``-o`` says (see :func:`rag.plots.write_plots`,
+    which writes them into the results folder)."""
+    import json
+
+    import pandas as pd
+
+    from rag.core.files import file_stem as _file_name
+    from rag.report.plots import per_query_deltas
+
+    if not (folder / "per_query.csv").exists():
+        raise InputError("not a results folder (no per_query.csv)", path=folder)
+    per_query = pd.read_csv(folder / "per_query.csv", dtype={"system": str, "qid": str})
+    prov_path = folder / "provenance.json"
+    provenance = json.loads(prov_path.read_text("utf-8")) if prov_path.exists() else {}
+    baseline = provenance.get("baseline")
+    if not baseline or per_query["system"].nunique() < 2:
+        return []
+    into_folder = output.endswith(("/", "\\")) or Path(output).is_dir()
+    target = Path(output)
+    (target if into_folder else target.parent).mkdir(parents=True, exist_ok=True)
+    available = list(dict.fromkeys(per_query["measure"]))
+    name = provenance.get("experiment", folder.name)
+    written: list[Path] = []
+    for measure in measures or provenance.get("measures") or available:
+        if measure not in available:
+            raise InputError(f"no per-query values for measure {measure!r}; have {available}", field="measure")
+        stem = target / f"deltas-{_file_name(measure)}" if into_folder else \
+            target.with_name(f"{target.name}-{_file_name(measure)}")
+        written += per_query_deltas(per_query, baseline, measure, stem,
+                                    title=f"{name}: per-query {measure} against {baseline}")
+    return written
+
+
 def _cmd_plot(args: argparse.Namespace) -> int:
     from rag.report.plots import curve, roc, scatter, tradeoff, write_plots
 
     source = Path(args.source)
     if args.kind == "deltas":
-        paths = write_plots(source, args.measures)
+        paths = _deltas(source, args.measures, args.output) if args.output else write_plots(source, args.measures)
     else:
         frame = _read_table(source)
         stem = Path(args.output) if args.output else source.with_name(f"{source.stem}-{args.kind}")

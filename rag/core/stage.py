@@ -151,6 +151,10 @@ class Stage:
 def _as_stage(obj: Any) -> Stage:
     if isinstance(obj, Stage):
         return obj
+    if type(obj).__module__.split(".")[0] in ("pyterrier", "pyterrier_rag", "pyterrier_alpha", "pyterrier_dr"):
+        raise TypeError(f"{type(obj).__name__} is a PyTerrier transformer: wrap it with "
+                        f"rag.interop.pyterrier.from_pyterrier(...) (columns translated, cached when its identity "
+                        f"is known)")
     if callable(obj):
         return FunctionStage(obj)
     raise TypeError(f"cannot compose {type(obj).__name__} into a pipeline")

@@ -1,4 +1,5 @@
-"""Datasets: loaders for BEIR folders, TREC files, JSON lines, ir_datasets ids and named public sets.
+"""Datasets: loaders for BEIR folders, TREC files, JSON lines, QA files (JSONL/JSON/CSV/TSV/parquet),
+Hugging Face ``datasets`` folders and hub names, ir_datasets ids and named public sets.
 
 >>> from rag.datasets import load_dataset
 >>> demo = load_dataset("demo")
@@ -14,6 +15,9 @@ from typing import Callable
 from rag.core.errors import InputError, did_you_mean
 from rag.datasets.base import Corpus, Dataset
 from rag.datasets.beir import jsonl_corpus, jsonl_queries, load_beir, load_jsonl_dataset
+from rag.datasets.gold import gold_list
+from rag.datasets.hf import is_hf_folder, load_hf, load_hf_hub
+from rag.datasets.qa_files import QAFields, load_qa_file, suffix_of
 from rag.datasets.trec import iter_trec_documents, read_qrels, read_run, read_topics, write_qrels, write_run
 from rag.datasets import named
 
@@ -58,6 +62,11 @@ def load_dataset(name: str, path: str | Path | None = None, **options) -> Datase
       read from ``path`` or from the shared data root (:func:`data_root`);
     - ``"followir"`` with ``path``: a FollowIR-style folder (:mod:`rag.datasets.followir`);
     - ``"irds:<ir_datasets id>"``: an ir_datasets collection (when installed and reachable);
+    - ``"hf:<repo>"``: a Hugging Face hub dataset (``config=``, ``splits=``, ``fields=``, ``split_gold=``;
+      needs the hub, see :func:`~rag.datasets.hf.load_hf_hub`);
+    - a folder written by ``datasets``' ``save_to_disk`` (:func:`~rag.datasets.hf.load_hf`);
+    - a QA file ``.jsonl``/``.json``/``.csv``/``.tsv``/``.parquet`` (optionally ``.gz``) with a field mapping
+      (``fields=``) and gold-string splitting (``split_gold=``), see :mod:`rag.datasets.qa_files`;
     - a folder path in BEIR layout.
     """
     if name == "demo":
@@ -70,6 +79,8 @@ def load_dataset(name: str, path: str | Path | None = None, **options) -> Datase
     if name.startswith("irds:"):
         from rag.datasets.irds import load_ir_datasets
         return load_ir_datasets(name[len("irds:"):], **options)
+    if name.startswith("hf:"):
+        return load_hf_hub(name[len("hf:"):], **options)
     if name in NAMED:
         loader, folder, defaults = NAMED[name]
         if path is None:
@@ -82,12 +93,18 @@ def load_dataset(name: str, path: str | Path | None = None, **options) -> Datase
             raise InputError(f"dataset {name!r} not found", path=path)
         return loader(path, **{**defaults, **options})
     candidate = Path(path or name)
+    if is_hf_folder(candidate):
+        return load_hf(candidate, **options)
     if candidate.is_dir():
         return load_beir(candidate, **options)
+    if suffix_of(candidate):
+        return load_qa_file(candidate, **options)
     raise InputError(f"unknown dataset {name!r}{did_you_mean(name, [*NAMED, 'demo'])}; "
-                     f"known: {sorted([*NAMED, 'demo'])}, 'irds:<id>', or a BEIR folder path")
+                     f"known: {sorted([*NAMED, 'demo'])}, 'irds:<id>', 'hf:<repo>', a BEIR or datasets folder, "
+                     f"or a QA file (.jsonl .json .csv .tsv .parquet)")
 
 
-__all__ = ["Corpus", "Dataset", "load_dataset", "load_beir", "load_jsonl_dataset", "jsonl_corpus",
+__all__ = ["Corpus", "Dataset", "load_dataset", "load_beir", "load_jsonl_dataset", "jsonl_corpus", "load_qa_file",
+           "load_hf", "load_hf_hub", "QAFields", "gold_list",
            "jsonl_queries", "read_run", "write_run", "read_qrels", "write_qrels", "read_topics",
            "iter_trec_documents", "data_root", "demo", "NAMED"]

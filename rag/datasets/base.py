@@ -29,7 +29,8 @@ class Corpus:
     injected_as = "corpus"   # a stage field of this type is filled from the experiment's dataset
 
     def __init__(self, docs: Callable[[], Iterable[Doc]] | Iterable[Doc] | pd.DataFrame,
-                 fingerprint: str | None = None, source: str | None = None, name: str = "corpus"):
+                 fingerprint: str | None = None, source: str | None = None, name: str = "corpus",
+                 count: Callable[[], int] | None = None):
         if isinstance(docs, pd.DataFrame):
             frame = docs
             missing = [c for c in ("docno", "text") if c not in frame.columns]
@@ -38,12 +39,15 @@ class Corpus:
             records = frame.assign(title=frame["title"] if "title" in frame else "")[
                 ["docno", "title", "text"]].to_dict("records")
             self._factory: Callable[[], Iterable[Doc]] = lambda: records
+            count = records.__len__
         elif callable(docs):
             self._factory = docs
         else:
             records = list(docs)
             self._factory = lambda: records
+            count = records.__len__
         self._fingerprint = fingerprint
+        self._count = count
         self.source = source
         self.name = name
         self._frame: pd.DataFrame | None = None
@@ -79,6 +83,20 @@ class Corpus:
         if self._len is None:
             self._len = len(self.frame())
         return self._len
+
+    def length_hint(self) -> int | None:
+        """The number of documents when it is cheap to know (already read, in memory, or counted from the
+        source file's lines), for progress totals; None otherwise. Never reads the documents."""
+        if self._len is not None:
+            return self._len
+        if self._frame is not None:
+            return len(self._frame)
+        if self._count is not None:
+            try:
+                return self._count()
+            except OSError:
+                return None
+        return None
 
     def frame(self) -> pd.DataFrame:
         """The whole corpus as a DataFrame ``docno, title, text`` (built once, then kept)."""

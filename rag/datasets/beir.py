@@ -9,7 +9,8 @@ import pandas as pd
 from rag.core.errors import InputError
 from rag.core.hashing import hash_file, hash_files
 from rag.datasets.base import Corpus, Dataset
-from rag.datasets.readers import get_field, iter_jsonl
+from rag.datasets.gold import GoldReport, SplitOption, gold_list, separators
+from rag.datasets.readers import count_lines, get_field, iter_jsonl
 from rag.datasets.trec import read_qrels
 
 CORPUS_FIELDS = {"docno": "_id", "title": "title", "text": "text"}
@@ -29,13 +30,19 @@ def jsonl_corpus(path: str | Path, fields: Mapping[str, str] = CORPUS_FIELDS, na
                    "title": str(get_field(obj, fields.get("title", "title"), path, line, required=False)),
                    "text": str(get_field(obj, fields["text"], path, line)), "_line": line}
 
-    return Corpus(docs, fingerprint=hash_file(path), source=str(path), name=name or path.parent.name)
+    return Corpus(docs, fingerprint=hash_file(path), source=str(path), name=name or path.parent.name,
+                  count=lambda: count_lines(path))
 
 
 def jsonl_queries(path: str | Path, fields: Mapping[str, str] = QUERY_FIELDS,
-                  extra: Mapping[str, str] | None = None) -> pd.DataFrame:
+                  extra: Mapping[str, str] | None = None, split_gold: SplitOption = False) -> pd.DataFrame:
     """Queries from a JSON-lines file: ``fields`` maps ``qid/query`` to the file's keys; ``extra`` maps
-    further output columns (``answers``, ``instruction``, metadata) to keys, copied when present."""
+    further output columns (``answers``, ``instruction``, metadata) to keys, copied when present.
+
+    ``answers`` become lists of gold strings; ``split_gold`` cuts them at separators (``True``: ``|`` and
+    ``/``, EVOUNA-style; or a string of separator characters), see :mod:`rag.datasets.gold`.
+    """
+    report = GoldReport(str(path))
     rows: list[dict[str, Any]] = []
     first_line: dict[str, int] = {}
     for line, obj in iter_jsonl(path):
@@ -51,33 +58,38 @@ def jsonl_queries(path: str | Path, fields: Mapping[str, str] = QUERY_FIELDS,
         for column, key in (extra or {}).items():
             if key in obj:
                 row[column] = obj[key]
+        if "answers" in row:
+            row["answers"] = gold_list(row["answers"], split=split_gold, report=report, path=path, line=line,
+                                       field_name=(extra or {})["answers"])
         rows.append(row)
     if not rows:
         raise InputError("no queries in file", path=path)
+    report.warn(len(rows))
     frame = pd.DataFrame(rows)
-    if "answers" in frame.columns:
-        frame["answers"] = [_as_answer_list(a, path) for a in frame["answers"]]
+    if "answers" in frame.columns:  # questions without the field get an empty list
+        frame["answers"] = [a if isinstance(a, list) else [] for a in frame["answers"]]
     return frame
 
 
+def _gold_part(split_gold: SplitOption) -> tuple[str, ...]:
+    """The gold-splitting option in a fingerprint (nothing when off, so existing fingerprints stay)."""
+    chars = separators(split_gold)
+    return (f"split_gold={chars}",) if chars else ()
+
+
 def _as_answer_list(value: Any, path: str | Path) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, (list, tuple)):
-        return [str(v) for v in value]
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return []
-    raise InputError(f"gold answers must be a string or a list of strings, got {type(value).__name__}",
-                     path=path, field="answers")
+    """Gold answers of the named loaders: a list of strings (never split; see :mod:`rag.datasets.gold`)."""
+    return gold_list(value, path=path)
 
 
 def load_beir(path: str | Path, name: str | None = None, query_file: str = "queries.jsonl",
               split_query_files: Mapping[str, str] | None = None, instruction: str | None = None,
-              answers_field: str | None = "answers") -> Dataset:
+              answers_field: str | None = "answers", split_gold: SplitOption = False) -> Dataset:
     """A BEIR folder: ``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``.
 
     Each split's queries are those judged in its qrels file (the BEIR convention); a split can take its
     queries from another file via ``split_query_files`` (e.g. SciFact's ``queries-train.jsonl``).
+    ``split_gold``: see :func:`jsonl_queries`.
     """
     root = Path(path)
     if not root.is_dir():
@@ -97,7 +109,7 @@ def load_beir(path: str | Path, name: str | None = None, query_file: str = "quer
         qfile = root / (split_query_files or {}).get(split, query_file)
 
         def load() -> pd.DataFrame:
-            queries = jsonl_queries(qfile, extra=extra)
+            queries = jsonl_queries(qfile, extra=extra, split_gold=split_gold)
             judged = set(read_qrels(qrels_dir / f"{split}.tsv")["qid"])
             return queries[queries["qid"].isin(judged)].reset_index(drop=True)
         return load
@@ -115,7 +127,7 @@ def load_beir(path: str | Path, name: str | None = None, query_file: str = "quer
         default_split="test" if "test" in splits else splits[0],
         instruction=instruction,
         source=str(root),
-        fingerprint_parts=(hash_files([f for f in files if f.exists()]),),
+        fingerprint_parts=(hash_files([f for f in files if f.exists()]), *_gold_part(split_gold)),
     )
 
 
@@ -123,8 +135,10 @@ def load_jsonl_dataset(corpus: str | Path | None = None, queries: str | Path | N
                        qrels: str | Path | None = None, name: str = "jsonl",
                        corpus_fields: Mapping[str, str] = CORPUS_FIELDS,
                        query_fields: Mapping[str, str] = QUERY_FIELDS,
-                       query_extra: Mapping[str, str] | None = None, split: str = "test") -> Dataset:
-    """A dataset from separate JSON-lines files with field mappings (qrels: TREC or BEIR TSV)."""
+                       query_extra: Mapping[str, str] | None = None, split: str = "test",
+                       split_gold: SplitOption = False) -> Dataset:
+    """A dataset from separate JSON-lines files with field mappings (qrels: TREC or BEIR TSV);
+    ``split_gold``: see :func:`jsonl_queries`."""
     if queries is None:
         raise InputError("a JSONL dataset needs a queries file")
     extra = dict(query_extra or {"answers": "answers", "instruction": "instruction"})
@@ -132,9 +146,9 @@ def load_jsonl_dataset(corpus: str | Path | None = None, queries: str | Path | N
     return Dataset(
         name=name,
         corpus=jsonl_corpus(corpus, corpus_fields, name=name) if corpus is not None else None,
-        query_loaders={split: lambda: jsonl_queries(queries, query_fields, extra)},
+        query_loaders={split: lambda: jsonl_queries(queries, query_fields, extra, split_gold)},
         qrels_loaders={split: (lambda: read_qrels(qrels))} if qrels is not None else {},
         default_split=split,
         source=str(queries),
-        fingerprint_parts=(hash_files(files),),
+        fingerprint_parts=(hash_files(files), *_gold_part(split_gold)),
     )

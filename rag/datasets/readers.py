@@ -37,6 +37,16 @@ def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
             yield number, text.rstrip("\r\n")
 
 
+def count_lines(path: str | Path) -> int:
+    """Lines of a (possibly gzipped) file, counted in 1 MiB blocks without decoding (blank lines included)."""
+    count, last = 0, b"\n"
+    with open_binary(path) as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            count += block.count(b"\n")
+            last = block[-1:]
+    return count + (last != b"\n")
+
+
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line_number, object)`` for each non-blank line of a JSON-lines file."""
     for number, text in iter_lines(path):

@@ -16,6 +16,7 @@ import pandas as pd
 
 from rag.core.cache import atomic_write_text
 from rag.core.errors import ConfigError, InputError
+from rag.core.progress import bar
 from rerankers.cross_encoder import (
     encode_pairs,
     load_cross_encoder,
@@ -196,31 +197,33 @@ class RerankerTrainer:
                               "positives": int(self.pool["relevant"].sum()),
                               "negatives": int((~self.pool["relevant"]).sum())}}
         peak = _peak_rss_mb()
-        while state["iteration"] < c.iterations and not state["done"]:
-            i = state["iteration"]
-            t0 = time.perf_counter()
-            losses = [self.train_batch(tokenizer, net, optimizer, device, sampler, i)
-                      for _ in range(c.batches_per_iteration)]
-            row: dict[str, Any] = {"iteration": i, "loss": float(np.mean(losses)),
-                                   "curriculum_progress": _progress(c, i)}
-            if self.valid is not None and (i + 1) % c.validate_every == 0:
-                value = self.validate(tokenizer, net, device)
-                row["valid"] = value
-                if state["best_valid"] is None or value > state["best_valid"]:
-                    state.update(best_valid=value, best_iteration=i, stale=0)
-                    self._save_model(tokenizer, net)
-                else:
-                    state["stale"] += 1
-            row["seconds"] = time.perf_counter() - t0
-            state["seconds"] += row["seconds"]
-            state["history"].append(row)
-            state["iteration"] = i + 1
-            log.info("iteration %d: %s", i, row)
-            if state["stale"] >= c.patience:
-                state["done"] = True
-            peak = max(peak or 0.0, _peak_rss_mb() or 0.0)
-            state["peak_memory_mb"] = peak
-            self._save_checkpoint(net, optimizer, sampler, state)
+        with bar(total=c.iterations, desc="training", unit="iteration", initial=state["iteration"]) as advance:
+            while state["iteration"] < c.iterations and not state["done"]:
+                i = state["iteration"]
+                t0 = time.perf_counter()
+                losses = [self.train_batch(tokenizer, net, optimizer, device, sampler, i)
+                          for _ in range(c.batches_per_iteration)]
+                row: dict[str, Any] = {"iteration": i, "loss": float(np.mean(losses)),
+                                       "curriculum_progress": _progress(c, i)}
+                if self.valid is not None and (i + 1) % c.validate_every == 0:
+                    value = self.validate(tokenizer, net, device)
+                    row["valid"] = value
+                    if state["best_valid"] is None or value > state["best_valid"]:
+                        state.update(best_valid=value, best_iteration=i, stale=0)
+                        self._save_model(tokenizer, net)
+                    else:
+                        state["stale"] += 1
+                row["seconds"] = time.perf_counter() - t0
+                state["seconds"] += row["seconds"]
+                state["history"].append(row)
+                state["iteration"] = i + 1
+                log.info("iteration %d: %s", i, row)
+                if state["stale"] >= c.patience:
+                    state["done"] = True
+                peak = max(peak or 0.0, _peak_rss_mb() or 0.0)
+                state["peak_memory_mb"] = peak
+                self._save_checkpoint(net, optimizer, sampler, state)
+                advance(1)
         if self.valid is None:
             self._save_model(tokenizer, net)
         state["done"] = True

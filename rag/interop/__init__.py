@@ -1,0 +1,1 @@
+"""Exchange stages with other frameworks: :mod:`rag.interop.pyterrier` (``pip install 'ragif[pyterrier]'``)."""
