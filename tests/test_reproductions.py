@@ -15,9 +15,18 @@ PARAMS = [pytest.param(e, id=e["name"], marks=[pytest.mark.slow] if e.get("slow"
 
 
 @pytest.mark.parametrize("entry", PARAMS)
-def test_reproduction(entry, monkeypatch):
+def test_reproduction(entry, monkeypatch, tmp_path):
     if not data_available(entry):
         pytest.skip(f"needs the shared data set {entry['needs']!r}")
-    monkeypatch.chdir(REPO)
+    monkeypatch.chdir(tmp_path)   # from any directory: configs run from the project root
     outcome = check(entry)
     assert outcome["ok"], f"{entry['name']}: expected {entry['expected']}, got {outcome['got']:.4f}"
+
+
+def test_reproduce_command_works_from_any_directory(monkeypatch, tmp_path, capsys):
+    from rag.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["reproduce", "--only", "demo-bm25"]) == 0
+    out = capsys.readouterr().out
+    assert "demo-bm25" in out and "True" in out

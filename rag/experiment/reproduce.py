@@ -1,5 +1,9 @@
 """Two-click reproductions: each entry names a config, a system, a measure and the score it must give.
 
+Configs are run from the project root (the folder above the reproductions file's ``experiments/``), so
+``ragif reproduce`` works from any directory and the configs' relative paths (models, outputs) mean the
+same everywhere. Runs are cached, so a second check costs seconds.
+
 .. code-block:: yaml
 
     - name: scifact-bm25-flat
@@ -12,6 +16,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +24,15 @@ import pandas as pd
 
 from rag.core.errors import ConfigError, InputError
 
-DEFAULT_FILE = Path("experiments") / "reproductions.yaml"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_FILE = PROJECT_ROOT / "experiments" / "reproductions.yaml"
 ENTRY_KEYS = {"name", "config", "system", "measure", "expected", "tolerance", "source", "needs", "slow"}
 
 
 def load_reproductions(path: str | Path | None = None) -> list[dict[str, Any]]:
     from rag.core.config import load_yaml_list
 
-    path = Path(path) if path else DEFAULT_FILE
+    path = Path(path).resolve() if path else DEFAULT_FILE
     entries = load_yaml_list(path)
     for i, entry in enumerate(entries):
         lines = getattr(entry, "lines", {})
@@ -54,12 +60,21 @@ def data_available(entry: dict[str, Any]) -> bool:
     return root is not None and (root / folder).exists()
 
 
-def check(entry: dict[str, Any], cache: Any = None) -> dict[str, Any]:
-    """Run one reproduction's experiment and compare the score it gives with the expected one."""
+def project_root(reproductions: Path) -> Path:
+    """Where an entry's relative paths start: the folder above ``experiments/`` (else the file's folder)."""
+    folder = reproductions.resolve().parent
+    return folder.parent if folder.name == "experiments" else folder
+
+
+def check(entry: dict[str, Any], cache: Any = None, root: Path | None = None) -> dict[str, Any]:
+    """Run one reproduction's experiment (from ``root``) and compare the score it gives with the expected one."""
     from rag.experiment.config import load_experiment
 
-    experiment = load_experiment(entry["config"], cache=cache)
-    results = experiment.run()
+    root = root or PROJECT_ROOT
+    cache = str(Path(cache).resolve()) if cache else cache
+    with contextlib.chdir(root):
+        experiment = load_experiment(entry["config"], cache=cache)
+        results = experiment.run()
     if entry["system"] not in results.table.index or entry["measure"] not in results.table.columns:
         raise InputError(f"reproduction {entry['name']!r}: no {entry['system']!r} / {entry['measure']!r} in "
                          f"the results ({list(results.table.index)} x {list(results.table.columns)})")
@@ -74,7 +89,9 @@ def run_reproductions(path: str | Path | None = None, only: list[str] | None = N
                       cache: Any = None) -> list[dict[str, Any]]:
     """Run (selected) reproductions, print a table, return the failures."""
     rows = []
-    for entry in load_reproductions(path):
+    file = Path(path).resolve() if path else DEFAULT_FILE
+    root = project_root(file)
+    for entry in load_reproductions(file):
         if only and entry["name"] not in only:
             continue
         if not data_available(entry):
@@ -82,7 +99,7 @@ def run_reproductions(path: str | Path | None = None, only: list[str] | None = N
                          "got": float("nan"), "tolerance": float(entry.get("tolerance", 0.001)),
                          "ok": "skipped (no data)", "command": f"ragif run {entry['config']}"})
             continue
-        rows.append(check(entry, cache))
+        rows.append(check(entry, cache, root))
     table = pd.DataFrame(rows, columns=["name", "measure", "expected", "got", "tolerance", "ok", "command"])
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     return [r for r in rows if r["ok"] is False]
