@@ -7,7 +7,8 @@ from typing import ClassVar
 import pandas as pd
 
 from rag.core.errors import InputError
-from rag.core.stage import Stage, add_ranks
+from rag.core.schema import add_ranks, questions_of, result_frame
+from rag.core.stage import Stage
 from rag.datasets import Corpus, Dataset
 
 
@@ -68,3 +69,43 @@ class QrelsOracle(Stage):
         out = frame.merge(relevant.rename(columns={"label": "score"}), on="qid", how="inner")
         out["score"] = out["score"].astype("float64")
         return add_ranks(out)
+
+
+@dataclass(repr=False)
+class GoldAmongDistractors(Stage):
+    """Each query's relevant document(s) hidden among ``candidates - 1`` distractors: the top documents of
+    ``pipeline`` that are not relevant, the gold one at a random position (seeded per query). The list's
+    order is its ranking, so a judge or reader sees the gold passage anywhere - the setting of utility-judge
+    studies (a judge keeping everything scores set precision 1/candidates, recall 1)."""
+
+    pipeline: Stage            # where the distractors come from (e.g. BM25)
+    dataset: Dataset
+    candidates: int = 4        # list length: the gold document(s) plus distractors
+    seed: int = 0              # the gold document's position is drawn per query from this seed
+    split: str | None = None   # the dataset split whose qrels give the gold documents
+    needs: ClassVar[tuple[str, ...]] = ("qid", "query")
+    gives: ClassVar[tuple[str, ...]] = ("docno", "score", "rank")
+
+    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        import random
+
+        if self.candidates < 2:
+            raise InputError(f"candidates must be at least 2 (the gold passage and a distractor), got "
+                             f"{self.candidates}", field="candidates")
+        qrels = self.dataset.qrels(self.split)
+        gold = qrels[qrels["label"] > 0].groupby("qid")["docno"].apply(list).to_dict()
+        run = self.pipeline(frame)
+        queries = frame.drop_duplicates("qid")
+        rows = []
+        for qid in queries["qid"].astype(str):
+            golds = gold.get(qid, [])
+            if not golds:
+                continue
+            ranked = run[run["qid"].astype(str) == qid].sort_values("rank")["docno"].astype(str)
+            docs = [d for d in ranked if d not in golds][: max(self.candidates - len(golds), 0)]
+            rng = random.Random(f"{self.seed}:{qid}")
+            for g in golds:
+                docs.insert(rng.randrange(len(docs) + 1), g)
+            rows += [{"qid": qid, "docno": d, "score": float(len(docs) - i)} for i, d in enumerate(docs)]
+        hits = pd.DataFrame(rows, columns=["qid", "docno", "score"])
+        return result_frame(questions_of(frame), hits)

@@ -146,3 +146,21 @@ def test_mixed_yaml_with_the_offline_llm(tmp_path):
     assert table.loc["BM25 > judge > reader", "LLMTokens"] > table.loc["BM25 > reader", "LLMTokens"]
     for system in table.index:   # every question answered, by every system
         assert len(results.runs[system]) == 3 and results.runs[system]["answer"].map(type).eq(str).all()
+
+
+def test_gold_among_distractors_and_the_oracle(demo, tmp_path):
+    """The utility-judge setting (each question's gold passages hidden among BM25 distractors) and the qrels
+    oracle (the gold passages alone) as stages: keeping everything has set recall 1."""
+    from retrievers.lucene import LuceneBM25
+    from retrievers.text import GoldAmongDistractors, QrelsOracle
+
+    pool = GoldAmongDistractors(LuceneBM25(demo.corpus, k=20), demo, candidates=4, seed=3)
+    out = pool(demo.queries())
+    qrels = demo.qrels()
+    relevant = qrels[qrels["label"] > 0].groupby("qid")["docno"].apply(set)
+    for qid, group in out.groupby("qid"):
+        assert relevant[qid] <= set(group["docno"]) and len(group) <= max(4, len(relevant[qid]))
+    assert out.equals(GoldAmongDistractors(LuceneBM25(demo.corpus, k=20), demo, candidates=4, seed=3)(demo.queries()))
+    results = Experiment({"keep all": pool, "oracle": QrelsOracle(demo)}, demo, ["SetR", "SetP", "nDCG@10"],
+                         cache=Cache(tmp_path / "c")).run()
+    assert results.table.loc["keep all", "SetR"] == 1.0 and results.table.loc["oracle", "SetP"] == 1.0

@@ -37,6 +37,7 @@ BUILTIN: dict[str, dict[str, str]] = {
         "add-text": "retrievers.text:AddText",
         "candidates": "retrievers.text:CandidatePool",
         "qrels-oracle": "retrievers.text:QrelsOracle",
+        "gold-among-distractors": "retrievers.text:GoldAmongDistractors",
         "instruction-pair": "retrievers.instruction_pair:InstructionPair",
         "rank-cutoff": "rag.core.stage:RankCutoff",
         "sharded": "rag.core.executor:Sharded",
