@@ -15,16 +15,16 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from popqa_adaptive import SIGNALS, markdown  # noqa: E402  (also sets the offline environment)
 
-import pandas as pd  # noqa: E402
+import pandas as pd
 
-from rag.adaptive import abstention_curve, add_correctness, signal_report  # noqa: E402
-from rag.readers.reader import ShortAnswerer  # noqa: E402
-from rag.adaptive.signals import AnswerConfidence, RTuningConfidence, SelfJudge, SureProbability  # noqa: E402
-from rag.core.cache import Cache  # noqa: E402
-from rag.datasets import load_dataset  # noqa: E402
+from rag.adaptive import abstention_curve, add_correctness, signal_report
+from rag.readers.reader import ShortAnswerer
+from rag.adaptive.signals import (SIGNAL_COST_COLUMNS, AnswerConfidence, RTuningConfidence, SelfJudge,
+                                  SureProbability)
+from rag.report.tables import markdown_table
+from rag.core.cache import Cache
+from rag.datasets import load_dataset
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         parts = [pipeline(queries.iloc[i:i + 20].reset_index(drop=True)) for i in range(0, len(queries), 20)]
     answers = add_correctness(pd.concat(parts, ignore_index=True))
     seconds = time.time() - t0
-    signals = list(SIGNALS)
+    signals = list(SIGNAL_COST_COLUMNS)
     report = signal_report(answers.rename(columns={"correct": "correct_recall"}), signals)
     curves = pd.concat([abstention_curve(answers[s], answers["correct"]).assign(signal=s) for s in signals],
                        ignore_index=True)
@@ -62,9 +62,9 @@ def main(argv: list[str] | None = None) -> int:
             "closed_book_accuracy": float(answers["correct"].mean()),
             "command": " ".join(["python", "experiments/entityquestions_confidence.py", *(argv or sys.argv[1:])])}
     (out / "run.json").write_text(json.dumps(info, indent=2))
-    text = (f"EntityQuestions, n={len(answers)} ({args.per_relation} per relation)\n\n{markdown(report)}\n\n"
+    text = (f"EntityQuestions, n={len(answers)} ({args.per_relation} per relation)\n\n{markdown_table(report)}\n\n"
             f"Selective accuracy (answer the most confident fraction)\n\n"
-            f"{markdown(curves.pivot(index='coverage', columns='signal', values='accuracy').reset_index())}\n")
+            f"{markdown_table(curves.pivot(index='coverage', columns='signal', values='accuracy').reset_index())}\n")
     (out / "table.md").write_text(text)
     print(json.dumps(info, indent=2))
     print(text)

@@ -19,17 +19,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rag.datasets import load_dataset  # noqa: E402
-from rag.evaluation.answers.text import normalize_answer  # noqa: E402
-from rag.report.tables import markdown_table  # noqa: E402
+from rag.datasets import load_dataset
+from rag.evaluation.answers.text import normalize_answer
+from rag.report.tables import markdown_table
 
 TARGET = "PINEAPPLE"
 ATTACKS = {

@@ -25,23 +25,22 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
 
-from rag.adaptive import (AlwaysRetrieve, ConfidenceThreshold, NeverRetrieve, Oracle, PopularityThreshold,  # noqa: E402
+from rag.adaptive import (AlwaysRetrieve, ConfidenceThreshold, NeverRetrieve, Oracle, PopularityThreshold,
                           abstention_curve, add_correctness, bootstrap_policies, outcome_table, signal_report)
-from rag.readers.reader import ShortAnswerer  # noqa: E402
-from rag.adaptive.signals import AnswerConfidence, RTuningConfidence, SelfJudge, SureProbability  # noqa: E402
-from rag.core.cache import Cache  # noqa: E402
-from rag.datasets import load_dataset  # noqa: E402
-from rag.core.stage import RankCutoff  # noqa: E402
-from retrievers.lucene import LuceneBM25  # noqa: E402
-from retrievers.text import AddText  # noqa: E402
+from rag.readers.reader import ShortAnswerer
+from rag.adaptive.signals import (SIGNAL_COST_COLUMNS, AnswerConfidence, RTuningConfidence, SelfJudge,
+                                  SureProbability)
+from rag.report.tables import markdown_table
+from rag.core.cache import Cache
+from rag.datasets import load_dataset
+from rag.core.stage import RankCutoff
+from retrievers.lucene import LuceneBM25
+from retrievers.text import AddText
 
-SIGNALS = {"answer_confidence": None, "p_sure": "tokens_p_sure", "self_judge": "tokens_self_judge",
-           "rtuning_confidence": "tokens_p_sure"}
 
 
 def answer_questions(queries: pd.DataFrame, llm, corpus, chunk: int, minutes: float | None,
@@ -66,15 +65,6 @@ def answer_questions(queries: pd.DataFrame, llm, corpus, chunk: int, minutes: fl
     return pd.concat(closed, ignore_index=True), pd.concat(opened, ignore_index=True)
 
 
-def markdown(frame: pd.DataFrame, digits: int = 3) -> str:
-    """A pipe table (no extra dependency)."""
-    def cell(v) -> str:
-        return f"{v:.{digits}f}" if isinstance(v, (float, np.floating)) else str(v)
-    rows = [[cell(v) for v in r] for r in frame.itertuples(index=False)]
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
-
-
 DATASETS = {"popqa-longtail": "PopQA long-tail", "nq-rag": "NQ-open (gold passages + distractors)"}
 
 
@@ -83,7 +73,7 @@ def policies(signal_columns: list[str], outcomes: pd.DataFrame) -> dict:
     if "s_pop" in outcomes.columns:
         out["popularity (Mallen)"] = PopularityThreshold()
     for signal in signal_columns:
-        cost = SIGNALS[signal]
+        cost = SIGNAL_COST_COLUMNS[signal]
         cost = cost if cost and outcomes[cost].notna().all() else None
         out[f"confidence: {signal}"] = ConfidenceThreshold(signal=signal, cost_column=cost)
     out["oracle"] = Oracle()
@@ -122,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     closed = add_correctness(closed)
     opened = add_correctness(opened)
     answered = queries[queries["qid"].isin(closed["qid"])]
-    signal_columns = [s for s in SIGNALS if s in closed.columns]
+    signal_columns = [s for s in SIGNAL_COST_COLUMNS if s in closed.columns]
     keep = ["qid", *signal_columns, *[c for c in closed.columns if c.startswith("tokens_")]]
     outcomes = outcome_table(answered, closed, opened).merge(closed[keep], on="qid")
 
@@ -151,8 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         lambda r: f"{r.accuracy:.3f} ± {r.accuracy_sd:.3f}", axis=1))[
         ["policy", "accuracy", "retrieval_rate", "llm_tokens", "n_test", "n_boot"]]
     text = (f"{label}, n={len(outcomes)} questions, {args.boots} bootstrap 75/25 splits "
-            f"(test accuracy mean ± sd)\n\n{markdown(table)}\n\n"
-            f"Confidence signals (AP for closed-book correctness)\n\n{markdown(signals)}\n")
+            f"(test accuracy mean ± sd)\n\n{markdown_table(table)}\n\n"
+            f"Confidence signals (AP for closed-book correctness)\n\n{markdown_table(signals)}\n")
     (out / "table.md").write_text(text)
     print(json.dumps(info, indent=2))
     print(text)

@@ -33,12 +33,11 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import pandas as pd  # noqa: E402
+import pandas as pd
 
-from rag.core.cache import Cache, atomic_write_text  # noqa: E402
-from rag.datasets import load_dataset, read_run, write_run  # noqa: E402
+from rag.core.cache import Cache, atomic_write_text
+from rag.datasets import load_dataset, read_run, write_run
 from rag.evaluation.scoring import per_query
 from rag.evaluation.significance import significance
 

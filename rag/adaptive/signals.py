@@ -46,6 +46,10 @@ def geometric_mean_probability(logprobs: Any, first: int | None = None) -> float
     return float(np.exp(values.mean())) if values.size else math.nan
 
 
+# each confidence signal, and the column with what computing it cost in tokens (None: free, from the answer)
+SIGNAL_COST_COLUMNS = {"answer_confidence": None, "p_sure": "tokens_p_sure", "self_judge": "tokens_self_judge",
+                       "rtuning_confidence": "tokens_p_sure"}
+
 @dataclass(repr=False)
 class AnswerConfidence(Stage):
     """``answer_confidence`` from ``answer_logprobs`` (written by :class:`~rag.readers.reader.ShortAnswerer`);
