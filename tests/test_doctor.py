@@ -166,3 +166,19 @@ def test_mpnet_parts_are_found_through_their_distribution_records():
     found = [mpnet_part_files(m) for m in MPNET_PARTS]
     assert [len(f) for f in found] == [1] * 5 and all(f[0].exists() for f in found)
     assert [f[0].name for f in found] == [f"all-mpnet-base-v2.zip.{i:03d}" for i in range(1, 6)]
+
+
+def test_doctor_says_when_a_same_named_package_shadows_ragif(tmp_path, monkeypatch):
+    """`rerankers` is also AnswerDotAI's package: the doctor names the impostor and the fix."""
+    import sys
+
+    fake = tmp_path / "rerankers"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "rerankers", raising=False)
+    check = doctor.check_packages()
+    assert check.status == doctor.FAIL and f"rerankers from {fake}" in check.found
+    assert "dedicated virtual environment" in check.fix
+    monkeypatch.undo()
+    assert doctor.check_packages().status == doctor.OK

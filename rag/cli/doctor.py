@@ -40,6 +40,24 @@ def _version(dist: str) -> str | None:
         return None
 
 
+def check_packages() -> Check:
+    """``rag``, ``retrievers`` and ``rerankers`` are also names of unrelated PyPI packages (AnswerDotAI's
+    ``rerankers`` among them): the imported ones must be ragif's."""
+    project = Path(__file__).resolve().parents[2]
+    wrong = []
+    for name in ("rag", "retrievers", "rerankers"):
+        spec = importlib.util.find_spec(name)
+        where = Path(next(iter(spec.submodule_search_locations))).resolve() if spec and spec.submodule_search_locations \
+            else None
+        if where is None or where.parent != project:
+            wrong.append(f"{name} from {where or 'nowhere'}")
+    if wrong:
+        return Check("ragif packages", FAIL, "; ".join(wrong) + f" (ragif is at {project})",
+                     "another package with the same name shadows ragif: use a dedicated virtual environment, "
+                     "`pip uninstall` the other package, and `pip install -e .` in the ragif checkout")
+    return Check("ragif packages", OK, f"rag, retrievers, rerankers from {project}")
+
+
 def check_python() -> Check:
     v = platform.python_version()
     ok = sys.version_info >= (3, 10)
@@ -257,9 +275,9 @@ def check_data_and_cache() -> Check:
                  "" if root else "set RAGIF_DATA to the folder with the public data sets (tests skip without it)")
 
 
-CHECKS: list[Callable[[], Check]] = [check_python, check_torch, check_java, check_faiss, check_minilm, check_mpnet,
-                                     check_splade, check_gguf, check_llama, check_ray, check_llm_server,
-                                     check_data_and_cache]
+CHECKS: list[Callable[[], Check]] = [check_python, check_packages, check_torch, check_java, check_faiss,
+                                     check_minilm, check_mpnet, check_splade, check_gguf, check_llama, check_ray,
+                                     check_llm_server, check_data_and_cache]
 
 
 def run_checks(llm_url: str | None = None, config: str | Path | None = None) -> list[Check]:
