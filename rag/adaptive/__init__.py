@@ -6,7 +6,7 @@ signals; :mod:`.evaluation` fits and scores policies offline over bootstrap spli
 """
 from rag.adaptive import measures  # noqa: F401  (registers AliasAcc, RetrievalRate, LLMTokens)
 from rag.adaptive.correctness import add_correctness, alias_in_answer
-from rag.adaptive.evaluation import (
+from rag.adaptive.outcomes import (
            abstention_curve,
            average_precision,
            bootstrap_policies,

@@ -45,6 +45,8 @@ MOVED: dict[str, str] = {
     "rag.qa_prompts": "rag.readers.prompts",
     "rag.adaptive.llm_stage": "rag.llm.stage",
     "rag.adaptive.answerer": "rag.readers.reader",
+    "rag.adaptive.evaluation": "rag.adaptive.outcomes",
+    "rag.datasets.readers": "rag.datasets.io",
     "rag.grid": "rag.experiment.grid",
     "rerankers.curriculum": "rerankers.training.curriculum",
     "rag.reproduce": "rag.experiment.reproduce",

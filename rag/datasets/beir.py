@@ -10,7 +10,7 @@ from rag.core.errors import InputError
 from rag.core.hashing import hash_file, hash_files
 from rag.datasets.base import Corpus, Dataset
 from rag.datasets.gold import GoldReport, SplitOption, gold_list, separators
-from rag.datasets.readers import count_lines, get_field, iter_jsonl
+from rag.datasets.io import count_lines, get_field, iter_jsonl
 from rag.datasets.trec import read_qrels
 
 CORPUS_FIELDS = {"docno": "_id", "title": "title", "text": "text"}

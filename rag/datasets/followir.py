@@ -27,7 +27,7 @@ from rag.core.hashing import hash_files
 from rag.core.schema import validate_qrels
 from rag.datasets.base import Dataset
 from rag.datasets.beir import jsonl_corpus, jsonl_queries
-from rag.datasets.readers import iter_jsonl
+from rag.datasets.io import iter_jsonl
 from rag.datasets.trec import read_qrels
 
 # Headline measure of each FollowIR task (FollowIR scripts/gather_results.py).

@@ -14,7 +14,7 @@ from rag.core.errors import InputError
 from rag.core.hashing import hash_file, hash_files
 from rag.datasets.base import Corpus, Dataset
 from rag.datasets.beir import _as_answer_list, load_beir
-from rag.datasets.readers import iter_jsonl, iter_lines, open_binary, read_json
+from rag.datasets.io import iter_jsonl, iter_lines, open_binary, read_json
 from rag.datasets.trec import iter_trec_documents, read_qrels, read_topics
 
 

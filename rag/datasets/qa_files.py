@@ -40,7 +40,7 @@ from rag.core.errors import ConfigError, InputError, did_you_mean
 from rag.core.hashing import hash_config, hash_file
 from rag.datasets.base import Corpus, Dataset
 from rag.datasets.gold import GoldReport, SplitOption, gold_list, parse_list_cell, separators
-from rag.datasets.readers import iter_jsonl, open_binary, read_json
+from rag.datasets.io import iter_jsonl, open_binary, read_json
 
 log = logging.getLogger(__name__)
 Record = tuple[int, Mapping[str, Any]]

@@ -10,7 +10,7 @@ import pandas as pd
 from rag.core.cache import atomic_write_text
 from rag.core.errors import InputError
 from rag.core.schema import validate_qrels, validate_results
-from rag.datasets.readers import iter_lines, iter_tsv
+from rag.datasets.io import iter_lines, iter_tsv
 
 
 def read_run(path: str | Path) -> pd.DataFrame:
