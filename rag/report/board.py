@@ -195,11 +195,13 @@ class Board:
             f"{latex_escape(str(self.provenance.get('experiment', 'Results')))}. Best value per column in bold; "
             f"$^\\dagger$: significantly different from {latex_escape(str(self.baseline))} "
             f"({latex_escape(str(sig.get('test', 't-test')))}, {latex_escape(str(sig.get('correction', 'holm')))} "
-            f"correction, $\\alpha={sig.get('alpha', 0.05)}$).")
+            f"correction, $\\alpha={sig.get('alpha', 0.05)}$)." + (" --: not applicable." if self.table.isna().any().any()
+                                                                   else ""))
         tab_label = label or "tab:" + "".join(c if c.isalnum() or c in "-:" else "-"
                                              for c in str(self.provenance.get("experiment", "results")))
         out += [rf"\caption{{{cap}}}", rf"\label{{{tab_label}}}", r"\end{table}"]
-        out.append("% " + "\n% ".join(self.provenance_lines()))
+        notes = [f"{n['system']}, {n['measure']}: {n['text']}" for n in self.notes()]
+        out.append("% " + "\n% ".join([*notes, *self.provenance_lines()]))
         return "\n".join(out) + "\n"
 
     def html(self, digits: int = 4) -> str:
