@@ -134,7 +134,16 @@ class Board:
             f"config hash {p.get('config_hash', '?')}; seed {p.get('seed', '?')}; commit {commit}; "
             f"first computed {p.get('date', '?')}",
             f"versions: {shown}",
-        ]
+        ] + self._model_lines()
+
+    def _model_lines(self) -> list[str]:
+        """Which model computed each model-based measure (BERTScore, NLI, LLM judges; METEOR's stages)."""
+        details = []
+        for measure, info in (self.provenance.get("measure_info") or {}).items():
+            extra = {k: v for k, v in info.items() if k not in ("kind", "lower_is_better")}
+            if extra:
+                details.append(f"{measure}: " + ", ".join(f"{k} {v}" for k, v in extra.items()))
+        return [f"models: {'; '.join(details)}"] if details else []
 
     def plot_files(self) -> list[Path]:
         """The plots written next to the tables (``*.png`` with an ``.svg`` twin), in name order."""

@@ -70,6 +70,15 @@ class AnswerMeasure:
 
     lower_is_better = False
 
+    def provenance(self) -> dict[str, Any]:
+        """The model behind a model-based value (recorded next to the table)."""
+        if self.name in LLM_METRICS:
+            return {"judge": self.llm or (getattr(_JUDGE["llm"], "name", None) or _JUDGE["spec"])}
+        if self.name in MODEL_METRICS:
+            from rag.evaluation.answers.models import DEFAULT_ENCODER
+            return {"model": self.model or DEFAULT_ENCODER}
+        return {}
+
     def per_query(self, results: pd.DataFrame, qrels: pd.DataFrame | None = None) -> pd.Series:
         if "qid" not in results.columns:
             raise InputError(f"{self.name} needs an answers table with a 'qid' column", field="qid")
