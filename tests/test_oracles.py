@@ -1,0 +1,122 @@
+"""Every answer measure and every statistic equals its reference package, item by item (to 1e-9):
+instruct-qa's metric classes, rouge-score, nltk (METEOR, Porter), mteb (p-MRR), scipy and statsmodels
+(paired tests, corrections), scikit-learn (ROC-AUC, AP) and pytrec_eval (through ir-measures).
+
+The reference packages come with the ``dev`` extra; a test skips only when its package is not installed.
+``experiments/parity_table.py`` prints the same comparisons as a table.
+"""
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from tests import oracle_cases as oc
+from tests.conftest import shared_data
+
+
+def need(*modules: str) -> None:
+    for module in modules:
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"reference package {module} is not installed (pip install -e '.[dev]')")
+
+
+def check(cases: list[oc.Case], min_items: int = 100) -> None:
+    assert cases
+    for case in cases:
+        assert len(case.ours) == len(case.theirs) >= min_items, case.measure
+        np.testing.assert_allclose(case.ours, case.theirs, rtol=0, atol=1e-9,
+                                   err_msg=f"{case.measure} vs {case.reference}")
+
+
+@pytest.fixture(scope="module")
+def generated():
+    return oc.generated_answers(300)
+
+
+def test_token_metrics_equal_instructqa_classes(generated, tmp_path):
+    need("instruct_qa")
+    cases = oc.instructqa_cases(generated, tmp_path)
+    assert {c.measure for c in cases} == set(oc.INSTRUCTQA_CORRECTNESS) | set(oc.INSTRUCTQA_FAITHFULNESS)
+    check(cases)
+
+
+@pytest.mark.shared_data
+def test_token_metrics_equal_instructqa_classes_on_nq(tmp_path):
+    need("instruct_qa")
+    shared_data("nq-rag")
+    check(oc.instructqa_cases(oc.nq_answers(300), tmp_path))
+
+
+def test_rouge_equals_rouge_score(generated):
+    need("rouge_score")
+    check(oc.rouge_cases(generated))
+
+
+@pytest.mark.parametrize("synonyms", [None, False])
+def test_meteor_equals_nltk_meteor_score(generated, tmp_path, synonyms):
+    need("nltk", "punkt")
+    case = oc.meteor_case(generated, tmp_path / "nltk_data", synonyms)
+    check([case])
+    if synonyms is False:
+        assert case.measure == "METEOR (exact+stem)"
+
+
+def test_meteor_synonym_stage_runs_with_wordnet(tmp_path):
+    """With Debian's WordNet the synonym stage runs and is recorded; 'car'/'auto' then match."""
+    need("nltk", "punkt")
+    from rag.metrics.nltk_data import DEBIAN_WORDNET
+    if not (DEBIAN_WORDNET / "data.noun").exists():
+        pytest.skip("Debian's wordnet-base is not installed")
+    import nltk
+
+    from rag.metrics.meteor import meteor_scores
+    folder = oc.nltk_data_folder(tmp_path / "nltk_data")
+    nltk.data.path.insert(0, str(folder))
+    with_syn = meteor_scores(["the car is red"], [["the auto is red"]])
+    without = meteor_scores(["the car is red"], [["the auto is red"]], synonyms=False)
+    assert with_syn.attrs["stages"] == ("exact", "stem", "synonym") and without.attrs["stages"] == ("exact", "stem")
+    assert with_syn[0] == pytest.approx(0.9921875) and without[0] == pytest.approx(0.6388888888888888)
+
+
+def test_lucene_porter_equals_nltk_martin_porter(generated):
+    need("nltk")
+    words = oc.vocabulary(generated["evidence"] + generated["responses"]) + [
+        "generalizations", "oscillators", "triplicate", "feudalism", "hopefulness", "electrical", "agreed",
+        "happy", "sky", "conformabli", "radiologi", "as", "is", "a", "bled", "sing", "hoping", "controlling"]
+    case = oc.porter_case(words)
+    assert case.identical == 1.0, [w for w, same in zip(words, case.ours) if not same]
+
+
+@pytest.mark.shared_data
+def test_lucene_porter_equals_nltk_on_nq_vocabulary():
+    need("nltk")
+    shared_data("nq-rag")
+    words = oc.vocabulary(oc.nq_answers(400)["evidence"], limit=3000)
+    case = oc.porter_case(words)
+    assert len(words) >= 2000 and case.identical == 1.0, [w for w, same in zip(words, case.ours) if not same]
+
+
+def test_pmrr_equals_mteb_calculate_pmrr():
+    need("mteb")
+    check(oc.pmrr_cases(n_cases=120), min_items=100)
+
+
+def test_paired_tests_equal_scipy():
+    check(oc.paired_test_cases(n=100))
+
+
+def test_holm_and_bonferroni_equal_statsmodels():
+    need("statsmodels")
+    check(oc.correction_cases(n=200))
+
+
+def test_meta_eval_statistics_equal_sklearn_and_scipy():
+    need("sklearn")
+    check(oc.meta_eval_cases(n_sets=100))
+
+
+def test_ranking_measures_equal_pytrec_eval_and_sklearn_ap():
+    need("pytrec_eval", "sklearn")
+    check(oc.trec_eval_cases())
