@@ -11,7 +11,7 @@ import pytest
 from rag.errors import InputError
 from rag.metrics import correctness_scores, faithfulness_scores, normalize_answer, score_answers
 from rag.metrics.llm_judge import CORRECTNESS_USER, parse_yes_no
-from rag.metrics.meteor import STAGES, meteor_pair, meteor_tokens
+from rag.metrics.meteor import meteor_pair, meteor_stages, meteor_tokens
 from rag.metrics.overlap import reference_correctness
 from rag.metrics.rouge import rouge_pair, rouge_tokens
 
@@ -131,8 +131,18 @@ def test_meteor_hand_computed():
     shuffled = meteor_tokens("on the mat the cat sat")
     assert meteor_pair(shuffled, same) == pytest.approx(1 - 0.5 * (5 / 6) ** 3)   # 6 matches in 5 chunks
     assert meteor_pair(meteor_tokens("dog"), same) == 0.0
-    if "stem" in STAGES:
-        assert meteor_pair(meteor_tokens("cats running"), meteor_tokens("cat runs")) == pytest.approx(1 - 0.5 / 8)
+    assert meteor_pair(meteor_tokens("cats running"), meteor_tokens("cat runs")) == pytest.approx(1 - 0.5 / 8)
+    assert meteor_pair([], same) == 0.0 and meteor_pair(same, []) == 0.0
+
+
+def test_meteor_tokens_are_nltk_word_tokenize_and_stages_are_recorded():
+    assert meteor_tokens("Dr. Smith went to the U.S. in 1990. He said: \"it's fine.\" Then he left.") == [
+        "Dr.", "Smith", "went", "to", "the", "U.S.", "in", "1990", ".", "He", "said", ":", "``", "it", "'s", "fine",
+        ".", "''", "Then", "he", "left", "."]
+    frame = pd.DataFrame({"answer": ["cats running"], "answers": [["cat runs"]]})
+    out = score_answers(frame, ["METEOR"])
+    assert out.attrs["meteor_stages"] == meteor_stages() and meteor_stages()[:2] == ("exact", "stem")
+    assert meteor_stages(False) == ("exact", "stem")
 
 
 def test_meteor_takes_best_reference():

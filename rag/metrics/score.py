@@ -8,7 +8,9 @@ Input columns (first match wins): question ``query``/``question``; response ``an
 ``evidence`` (one string) or ``contexts`` (the passage texts that were in the prompt, joined with
 single spaces, as the reference code does); optional ``history`` (earlier turns, strings or
 ``{"utterance": ...}`` dicts) which the ``++`` metrics add to the question.
-Output: the input with one float column per metric.
+Output: the input with one float column per metric, and in ``attrs`` what the table's provenance must
+record: ``meteor_stages`` (the METEOR alignment stages that ran: exact, stem and, with WordNet, synonym),
+``bertscore_model``, ``nli_model`` and ``judge_model`` (the models used).
 """
 from __future__ import annotations
 
@@ -97,6 +99,21 @@ def check_metrics(metrics: Sequence[str]) -> list[str]:
     return out
 
 
+def _model_scorers(wanted: Sequence[str], bertscore: Any, nli: Any) -> tuple[Any, Any]:
+    """The BERTScore and NLI scorers the metrics need (None when not needed); models are resolved here."""
+    bert_scorer = nli_scorer = None
+    if (set(BERTSCORE) | set(K_BERTSCORE)) & set(wanted):
+        from .bertscore import BertScorer
+        bert_scorer = bertscore if isinstance(bertscore, BertScorer) else BertScorer(bertscore)
+    if "NLI" in wanted:
+        from .nli import NLIScorer
+        if nli is None:
+            raise InputError("the NLI metric needs an NLI model (nli='roberta-large-mnli' or a local folder); "
+                             "none is available offline", field="nli")
+        nli_scorer = nli if isinstance(nli, NLIScorer) else NLIScorer(str(nli))
+    return bert_scorer, nli_scorer
+
+
 def score_answers(frame: pd.DataFrame, metrics: Sequence[str] = DEFAULT_METRICS, *, llm: Any = None,
                   bertscore: Any = None, nli: Any = None, judge_mode: str = "generate",
                   parity: bool = True, seed: int = 0) -> pd.DataFrame:
@@ -107,6 +124,9 @@ def score_answers(frame: pd.DataFrame, metrics: Sequence[str] = DEFAULT_METRICS,
     ``nli``: an :class:`~rag.metrics.nli.NLIScorer` or an NLI model name (required for ``NLI``).
     """
     wanted = check_metrics(metrics)
+    bert_scorer, nli_scorer = _model_scorers(wanted, bertscore, nli)   # an unavailable model fails here, first
+    if {"LLM-Eval", "LLM-Critic"} & set(wanted) and llm is None:
+        raise InputError("LLM-Eval / LLM-Critic need an llm (see rag.llm.load_llm)", field="llm")
     out = frame.copy().reset_index(drop=True)
     if out.empty:
         for m in wanted:
@@ -129,13 +149,13 @@ def score_answers(frame: pd.DataFrame, metrics: Sequence[str] = DEFAULT_METRICS,
     if "METEOR" in wanted:
         from .meteor import meteor_scores
         computed["METEOR"] = meteor_scores(responses, golds)
+        out.attrs["meteor_stages"] = computed["METEOR"].attrs["stages"]
     if set(FAITHFULNESS) & set(wanted):
         plus = bool({"K-Precision++", "K-Recall++", "K-F1++"} & set(wanted))
         qs = question_strings(out) if plus else None
         computed.update(faithfulness_scores(responses, evidence, qs).to_dict("series"))
-    if (set(BERTSCORE) | set(K_BERTSCORE)) & set(wanted):
-        from .bertscore import BertScorer
-        scorer = bertscore if isinstance(bertscore, BertScorer) else BertScorer(bertscore)
+    if bert_scorer is not None:
+        scorer = bert_scorer
         if set(BERTSCORE) & set(wanted):
             prf = scorer.score(responses, golds)
             computed.update({f"BERTScore-{c}": prf[c] for c in prf.columns})
@@ -143,17 +163,10 @@ def score_answers(frame: pd.DataFrame, metrics: Sequence[str] = DEFAULT_METRICS,
             prf = scorer.score(responses, [[e] for e in evidence])
             computed.update({f"K-BERTScore-{c}": prf[c] for c in prf.columns})
         out.attrs["bertscore_model"] = scorer.model_name
-    if "NLI" in wanted:
-        from .nli import NLIScorer
-        if nli is None:
-            raise InputError("the NLI metric needs an NLI model (nli='roberta-large-mnli' or a local folder); "
-                             "none is available offline", field="nli")
-        scorer = nli if isinstance(nli, NLIScorer) else NLIScorer(str(nli))
-        computed["NLI"] = scorer.score(evidence, responses)
-        out.attrs["nli_model"] = scorer.model
+    if nli_scorer is not None:
+        computed["NLI"] = nli_scorer.score(evidence, responses)
+        out.attrs["nli_model"] = nli_scorer.model
     if {"LLM-Eval", "LLM-Critic"} & set(wanted):
-        if llm is None:
-            raise InputError("LLM-Eval / LLM-Critic need an llm (see rag.llm.load_llm)", field="llm")
         from .llm_judge import llm_critic, llm_eval
         qs = [str(q) for q in out[_column(out, "question", True)]]
         if "LLM-Eval" in wanted:
