@@ -142,7 +142,7 @@ def score_answers(frame: pd.DataFrame, metrics: Sequence[str] = DEFAULT_METRICS,
     computed: dict[str, Any] = {}
 
     if set(CORRECTNESS) & set(wanted):
-        computed.update(correctness_scores(responses, golds).to_dict("series"))
+        computed.update(correctness_scores(responses, golds, [m for m in CORRECTNESS if m in wanted]).to_dict("series"))
     if set(ROUGE) & set(wanted):
         from .rouge import rouge_scores
         computed.update(rouge_scores(responses, golds).to_dict("series"))
@@ -153,7 +153,8 @@ def score_answers(frame: pd.DataFrame, metrics: Sequence[str] = DEFAULT_METRICS,
     if set(FAITHFULNESS) & set(wanted):
         plus = bool({"K-Precision++", "K-Recall++", "K-F1++"} & set(wanted))
         qs = question_strings(out) if plus else None
-        computed.update(faithfulness_scores(responses, evidence, qs).to_dict("series"))
+        computed.update(faithfulness_scores(responses, evidence, qs, [m for m in FAITHFULNESS if m in wanted]
+                                            ).to_dict("series"))
     if bert_scorer is not None:
         scorer = bert_scorer
         if set(BERTSCORE) & set(wanted):

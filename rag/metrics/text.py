@@ -29,34 +29,97 @@ def answer_tokens(text: str | None) -> list[str]:
 
 
 _PUNCT_BYTES = string.punctuation.encode()
-_ARTICLE_WORDS = frozenset(("a", "an", "the"))
+_ASCII_LOWER = bytes.maketrans(string.ascii_uppercase.encode(), string.ascii_lowercase.encode())
+_SEPARATOR = "\x00"   # joins texts for one pass of lower/strip/article removal (a non-word, non-space char)
 
 
-def _fast_normalize(text: str) -> str:
-    """Same result as :func:`normalize_answer`, faster: ASCII text is stripped of punctuation with a
-    bytes translation, and the article regex runs only on tokens that are not plain ASCII words
-    (for an ASCII alphanumeric token ``\\b(a|an|the)\\b`` can only match the whole token)."""
-    text = text.lower()
-    if text.isascii():
-        text = text.encode().translate(None, _PUNCT_BYTES).decode()
-    else:
-        text = text.translate(_PUNCT_TABLE)
-    out = []
-    for tok in text.split():
-        if tok in _ARTICLE_WORDS:
-            continue
-        if tok.isascii() and tok.isalnum():
-            out.append(tok)
-        else:
-            out.extend(_ARTICLES.sub(" ", tok).split())
-    return " ".join(out)
+def _strip_punctuation(text: str) -> str:
+    """Delete ASCII punctuation: a bytes translation of the UTF-8 form (ASCII bytes never occur inside the
+    encoding of another character), exact for any string and much faster than ``str.translate``."""
+    try:
+        return text.encode("utf-8").translate(None, _PUNCT_BYTES).decode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates
+        return text.translate(_PUNCT_TABLE)
 
 
 def normalize_many(texts: Iterable[str | None]) -> dict[str, str]:
-    """Normalised form of each distinct string (each computed once)."""
-    out: dict[str, str] = {}
-    for t in texts:
-        key = "" if t is None else str(t)
-        if key not in out:
-            out[key] = _fast_normalize(key)
+    """Normalised form of each distinct string, all computed in one pass over their concatenation
+    (lower-casing, punctuation removal and the article regex act character by character, so the joined
+    result splits back into the per-string results)."""
+    keys = list(dict.fromkeys("" if t is None else str(t) for t in texts))
+    if not keys:
+        return {}
+    if any(_SEPARATOR in k for k in keys):
+        return {k: normalize_answer(k) for k in keys}
+    joined = _ARTICLES.sub(" ", _strip_punctuation(_SEPARATOR.join(keys).lower()))
+    parts = joined.split(_SEPARATOR)
+    if len(parts) != len(keys):   # lower() never makes the separator, but be certain
+        return {k: normalize_answer(k) for k in keys}
+    return {k: " ".join(part.split()) for k, part in zip(keys, parts)}
+
+
+# ---------------------------------------------------------------------------- token counting without token lists
+_NON_WORD = re.compile(r"[^\w\s]")     # after punctuation removal: where \b could cut inside a token
+_OTHER_SPACE = re.compile(r"[^\S ]")    # whitespace other than the plain space
+_ARTICLE_COUNTS = (" a ", " an ", " the ")
+
+
+class Spaced:
+    """A normalised text as ``"  tok1  tok2  "`` (two spaces around every token) and its token count.
+
+    ``count(t)`` is how often token ``t`` occurs (a C-level substring count; the doubled spaces keep
+    adjacent equal tokens apart), so multiset overlaps need no token lists and no Counter of the long side.
+    The text may still hold the article tokens a/an/the (never counted: no token of a normalised text is
+    an article); ``n_tokens`` leaves them out.
+    """
+
+    __slots__ = ("text", "n_tokens")
+
+    def __init__(self, text: str, n_tokens: int):
+        self.text = text
+        self.n_tokens = n_tokens
+
+    def count(self, token: str) -> int:
+        return self.text.count(f" {token} ")
+
+
+def spaced_normalized(norm: str) -> Spaced:
+    """:class:`Spaced` form of an already normalised string (single spaces between tokens)."""
+    return Spaced(f"  {norm.replace(' ', '  ')}  ", norm.count(" ") + 1) if norm else Spaced("", 0)
+
+
+def spaced_many(texts: Iterable[str]) -> dict[str, Spaced]:
+    """:class:`Spaced` form of each distinct string (the tokens of :func:`normalize_answer`).
+
+    All strings are lower-cased and stripped of punctuation in one pass. A string whose remaining
+    characters are all word characters or whitespace needs no article regex: ``\b`` then falls only at
+    whitespace, so a/an/the can only be whole tokens, which are subtracted from the count. Other strings
+    are normalised in full."""
+    keys = list(dict.fromkeys(texts))
+    if not keys:
+        return {}
+    if any(_SEPARATOR in k for k in keys):
+        return {k: spaced_normalized(normalize_answer(k)) for k in keys}
+    ascii_keys = [k for k in keys if k.isascii()]
+    other_keys = [k for k in keys if not k.isascii()]
+    ascii_joined = _SEPARATOR.join(ascii_keys).encode("ascii").translate(_ASCII_LOWER, _PUNCT_BYTES).decode("ascii")
+    parts = ascii_joined.split(_SEPARATOR) if ascii_keys else []
+    clean = not _NON_WORD.search(ascii_joined.replace(_SEPARATOR, " "))   # ASCII control characters anywhere?
+    if other_keys:
+        parts += _strip_punctuation(_SEPARATOR.join(other_keys).lower()).split(_SEPARATOR)
+    keys = ascii_keys + other_keys
+    if len(parts) != len(keys):
+        return {k: spaced_normalized(normalize_answer(k)) for k in keys}
+    out: dict[str, Spaced] = {}
+    for i, (key, part) in enumerate(zip(keys, parts)):
+        if (i >= len(ascii_keys) or not clean) and _NON_WORD.search(part):
+            out[key] = spaced_normalized(" ".join(_ARTICLES.sub(" ", part).split()))
+            continue
+        if _OTHER_SPACE.search(part) or "  " in part or part[:1] == " " or part[-1:] == " ":
+            part = " ".join(part.split())
+        if not part:
+            out[key] = Spaced("", 0)
+            continue
+        text = f"  {part.replace(' ', '  ')}  "
+        out[key] = Spaced(text, part.count(" ") + 1 - sum(text.count(a) for a in _ARTICLE_COUNTS))
     return out
