@@ -120,3 +120,25 @@ def test_meta_eval_statistics_equal_sklearn_and_scipy():
 def test_ranking_measures_equal_pytrec_eval_and_sklearn_ap():
     need("pytrec_eval", "sklearn")
     check(oc.trec_eval_cases())
+
+
+def test_paired_test_exact_rules():
+    """Tiny differences get scipy's p-value; only exactly identical values get the documented 1.0."""
+    from scipy import stats
+
+    from rag.errors import InputError
+    from rag.evaluate import paired_test
+
+    rng = np.random.default_rng(5)
+    a = rng.random(30)
+    b = a + rng.normal(1e-9, 1e-9, 30)
+    for test, ref in (("t-test", stats.ttest_rel(a, b).pvalue), ("wilcoxon", stats.wilcoxon(a, b).pvalue)):
+        assert paired_test(a, b, test) == pytest.approx(ref, rel=1e-12) and paired_test(a, b, test) < 0.5
+    assert paired_test(a, a.copy(), "t-test") == 1.0 and paired_test(a, a.copy(), "wilcoxon") == 1.0
+    assert paired_test(a[:1], b[:1]) == 1.0
+    quarters = np.arange(30) / 4                     # exact binary fractions: every difference is exactly 0.5
+    assert paired_test(quarters + 0.5, quarters, "t-test") == 0.0 == stats.ttest_rel(quarters + 0.5, quarters).pvalue
+    with pytest.raises(InputError, match="equally long"):
+        paired_test(a, b[:-1])
+    with pytest.raises(InputError, match="unknown test"):
+        paired_test(a, b, "z-test")

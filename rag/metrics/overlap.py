@@ -16,7 +16,7 @@ metrics asked for are computed.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -65,13 +65,9 @@ def _ratios(common: np.ndarray, n_pred: np.ndarray, n_gold: np.ndarray) -> dict[
     return {"precision": p, "recall": r, "f1": f1}
 
 
-def _counts(norm: dict[str, str]) -> dict[str, Counter]:
+def _counts(norms: Iterable[str]) -> dict[str, Counter]:
     """Token Counter of each distinct normalised string."""
-    out: dict[str, Counter] = {}
-    for n in norm.values():
-        if n not in out:
-            out[n] = Counter(n.split())
-    return out
+    return {n: Counter(n.split()) for n in dict.fromkeys(norms)}
 
 
 def _common(small: Counter, large: Spaced) -> int:
@@ -82,6 +78,23 @@ def _common(small: Counter, large: Spaced) -> int:
         found = text.count(f" {token} ")
         total += n if n < found else found
     return total
+
+
+def _common_kept(small: Counter, dropped: Counter, large: Spaced) -> tuple[int, int]:
+    """(intersection size, tokens kept) of ``small`` without the tokens of ``dropped`` against ``large``."""
+    total = kept = 0
+    text = large.text
+    for token, n in small.items():
+        if token in dropped:
+            continue
+        kept += n
+        found = text.count(f" {token} ")
+        total += n if n < found else found
+    return total, kept
+
+
+def _strings(values: Iterable) -> list[str]:
+    return [v if type(v) is str else _as_str(v) for v in values]
 
 
 def _as_str(value) -> str:
@@ -105,43 +118,39 @@ def correctness_scores(responses: Sequence[str], golds: Sequence[Sequence[str]],
     A row without any gold answer cannot be scored and raises ``ValueError`` naming the row.
     """
     wanted = _wanted(metrics, CORRECTNESS)
-    responses = [_as_str(r) for r in responses]
-    gold_lists = [[_as_str(g) for g in gs] for gs in golds]
+    responses = _strings(responses)
+    gold_lists = [gs if type(gs) is list and all(type(g) is str for g in gs) else _strings(gs) for gs in golds]
     if len(responses) != len(gold_lists):
         raise ValueError(f"{len(responses)} responses but {len(gold_lists)} gold lists")
-    for i, gs in enumerate(gold_lists):
-        if not gs:
-            raise ValueError(f"row {i} has no gold answer")
-    norm = normalize_many(responses + [g for gs in gold_lists for g in gs])
-    lengths = np.array([len(gs) for gs in gold_lists], dtype=np.int64)
-    pairs = [(r, g) for r, gs in zip(responses, gold_lists) for g in gs]
+    lengths = np.fromiter(map(len, gold_lists), dtype=np.int64, count=len(gold_lists))
+    if len(lengths) and not lengths.all():
+        raise ValueError(f"row {int(np.argmin(lengths))} has no gold answer")
+    norm = normalize_many([*responses, *(g for gs in gold_lists for g in gs)])
+    pred = [norm[r] for r, gs in zip(responses, gold_lists) for _ in gs]      # one entry per (response, gold)
+    gold = [norm[g] for gs in gold_lists for g in gs]
+    n_pairs = len(gold)
     columns: dict[str, np.ndarray] = {}
     if "EM" in wanted:
-        columns["EM"] = np.fromiter((norm[r] == norm[g] for r, g in pairs), dtype=np.float64, count=len(pairs))
+        columns["EM"] = np.fromiter(map(str.__eq__, pred, gold), dtype=np.float64, count=n_pairs)
     if "Recall-S" in wanted:
-        columns["Recall-S"] = np.fromiter((norm[g] in norm[r] for r, g in pairs), dtype=np.float64, count=len(pairs))
+        columns["Recall-S"] = np.fromiter(map(str.__contains__, pred, gold), dtype=np.float64, count=n_pairs)
     if "Recall-S-word" in wanted:
         columns["Recall-S-word"] = np.fromiter(
-            ((f" {norm[g]} " in f" {norm[r]} ") if norm[g] else True for r, g in pairs), dtype=np.float64,
-            count=len(pairs))
+            ((f" {g} " in f" {p} ") if g else True for p, g in zip(pred, gold)), dtype=np.float64, count=n_pairs)
     ratio_names = {"F1": "f1", "Precision": "precision", "Recall": "recall"}
     if set(ratio_names) & set(wanted):
-        spaced = {norm[r]: spaced_normalized(norm[r]) for r in dict.fromkeys(responses)}
-        counts = _counts({g: norm[g] for gs in gold_lists for g in gs})
-        common = np.empty(len(pairs))
-        n_pred = np.empty(len(pairs))
-        n_gold = np.empty(len(pairs))
-        for j, (r, g) in enumerate(pairs):
-            rs, gc = spaced[norm[r]], counts[norm[g]]
-            common[j] = _common(gc, rs)
-            n_pred[j] = rs.n_tokens
-            n_gold[j] = gc.total()
+        spaced = {p: spaced_normalized(p) for p in dict.fromkeys(pred)}
+        counts = _counts(dict.fromkeys(gold))
+        common = np.fromiter(map(_common, map(counts.__getitem__, gold), map(spaced.__getitem__, pred)),
+                             dtype=np.float64, count=n_pairs)
+        n_pred = np.fromiter((spaced[p].n_tokens for p in pred), dtype=np.float64, count=n_pairs)
+        n_gold = np.fromiter((counts[g].total() for g in gold), dtype=np.float64, count=n_pairs)
         ratios = _ratios(common, n_pred, n_gold)
         for name, key in ratio_names.items():
             if name in wanted:
                 columns[name] = ratios[key]
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    best = lambda a: np.maximum.reduceat(a, starts) if len(pairs) else np.empty(0)  # noqa: E731
+    best = lambda a: np.maximum.reduceat(a, starts) if n_pairs else np.empty(0)  # noqa: E731
     return pd.DataFrame({m: best(columns[m]) for m in wanted})
 
 
@@ -158,33 +167,28 @@ def faithfulness_scores(responses: Sequence[str], evidence: Sequence[str],
     if metrics is not None and questions is None and set(metrics) - set(known):
         raise ValueError(f"{sorted(set(metrics) - set(known))} need the questions")
     wanted = _wanted(metrics, known)
-    responses = [_as_str(r) for r in responses]
-    evidence = [_as_str(e) for e in evidence]
+    responses = _strings(responses)
+    evidence = _strings(evidence)
     if len(responses) != len(evidence):
         raise ValueError(f"{len(responses)} responses but {len(evidence)} evidence strings")
     plus = [m for m in wanted if m.endswith("++")]
-    qs = [_as_str(q) for q in questions] if plus else []
+    qs = _strings(questions) if plus else []
     norm = normalize_many(responses + qs)
-    counts = _counts(norm)
+    counts = _counts(norm.values())
     spaced = spaced_many(evidence)
     n = len(responses)
     out: dict[str, np.ndarray] = {}
     n_ev = np.fromiter((spaced[e].n_tokens for e in evidence), dtype=np.float64, count=n)
     if set(wanted) - set(plus):
-        common, n_pred = np.empty(n), np.empty(n)
-        for i, (resp, ev) in enumerate(zip(responses, evidence)):
-            pc = counts[norm[resp]]
-            common[i] = _common(pc, spaced[ev])
-            n_pred[i] = pc.total()
+        pcs = [counts[norm[r]] for r in responses]
+        common = np.fromiter(map(_common, pcs, map(spaced.__getitem__, evidence)), dtype=np.float64, count=n)
+        n_pred = np.fromiter((pc.total() for pc in pcs), dtype=np.float64, count=n)
         base = _ratios(common, n_pred, n_ev)
         out.update({"K-Precision": base["precision"], "K-Recall": base["recall"], "K-F1": base["f1"]})
     if plus:
-        common2, n_pred2 = np.empty(n), np.empty(n)
-        for i, (resp, ev, q) in enumerate(zip(responses, evidence, qs)):
-            qset = counts[norm[q]]
-            kept = Counter({t: c for t, c in counts[norm[resp]].items() if t not in qset})
-            common2[i] = _common(kept, spaced[ev])
-            n_pred2[i] = kept.total()
+        kept = [_common_kept(counts[norm[r]], counts[norm[q]], spaced[e]) for r, e, q in zip(responses, evidence, qs)]
+        common2 = np.fromiter((k[0] for k in kept), dtype=np.float64, count=n)
+        n_pred2 = np.fromiter((k[1] for k in kept), dtype=np.float64, count=n)
         empty2 = n_pred2 == 0
         ratios = _ratios(common2, n_pred2, n_ev)
         out["K-Precision++"] = np.where(empty2, 1.0, ratios["precision"])

@@ -49,10 +49,12 @@ def _column(frame: pd.DataFrame, role: str, required: bool) -> str | None:
 def _gold_lists(values: pd.Series, column: str) -> list[list[str]]:
     out = []
     for i, v in enumerate(values.tolist()):
-        if isinstance(v, str):
+        if type(v) is list and all(type(x) is str for x in v):
+            out.append(v)
+        elif isinstance(v, str):
             out.append([v])
         elif isinstance(v, (list, tuple, np.ndarray, pd.Series)):
-            out.append([str(x) for x in v])
+            out.append([str(x) for x in (v.tolist() if isinstance(v, (np.ndarray, pd.Series)) else v)])
         else:
             raise InputError(f"row {i}: gold answers must be a list of strings or a string, got {v!r}", field=column)
         if not out[-1]:

@@ -60,7 +60,10 @@ def normalize_many(texts: Iterable[str | None]) -> dict[str, str]:
 
 # ---------------------------------------------------------------------------- token counting without token lists
 _NON_WORD = re.compile(r"[^\w\s]")     # after punctuation removal: where \b could cut inside a token
-_OTHER_SPACE = re.compile(r"[^\S ]")    # whitespace other than the plain space
+_ASCII_SPACE = b"\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"   # what str.split() splits on in ASCII, besides " "
+_ASCII_TABLE = bytes.maketrans(string.ascii_uppercase.encode() + _ASCII_SPACE,
+                               string.ascii_lowercase.encode() + b" " * len(_ASCII_SPACE))
+_CONTROL_BYTES = bytes(c for c in range(32) if bytes([c]) not in _ASCII_SPACE and c != 0) + b"\x7f"
 _ARTICLE_COUNTS = (" a ", " an ", " the ")
 
 
@@ -91,35 +94,45 @@ def spaced_normalized(norm: str) -> Spaced:
 def spaced_many(texts: Iterable[str]) -> dict[str, Spaced]:
     """:class:`Spaced` form of each distinct string (the tokens of :func:`normalize_answer`).
 
-    All strings are lower-cased and stripped of punctuation in one pass. A string whose remaining
-    characters are all word characters or whitespace needs no article regex: ``\b`` then falls only at
-    whitespace, so a/an/the can only be whole tokens, which are subtracted from the count. Other strings
-    are normalised in full."""
+    ASCII strings are processed joined, in C-level passes: one bytes translation lower-cases, deletes
+    punctuation and turns every whitespace character into a space; space runs are collapsed and spaces
+    doubled with ``str.replace``. With no control character left, every character is a word character
+    or a space, so ``\b`` falls only at spaces and a/an/the can only be whole tokens: they stay in the
+    text and are left out of the count (no article regex). Other strings are lower-cased and stripped
+    of punctuation joined, then checked one by one; those with a non-word, non-space character are
+    normalised in full (article regex)."""
     keys = list(dict.fromkeys(texts))
-    if not keys:
-        return {}
     if any(_SEPARATOR in k for k in keys):
         return {k: spaced_normalized(normalize_answer(k)) for k in keys}
     ascii_keys = [k for k in keys if k.isascii()]
     other_keys = [k for k in keys if not k.isascii()]
-    ascii_joined = _SEPARATOR.join(ascii_keys).encode("ascii").translate(_ASCII_LOWER, _PUNCT_BYTES).decode("ascii")
-    parts = ascii_joined.split(_SEPARATOR) if ascii_keys else []
-    clean = not _NON_WORD.search(ascii_joined.replace(_SEPARATOR, " "))   # ASCII control characters anywhere?
-    if other_keys:
-        parts += _strip_punctuation(_SEPARATOR.join(other_keys).lower()).split(_SEPARATOR)
-    keys = ascii_keys + other_keys
-    if len(parts) != len(keys):
-        return {k: spaced_normalized(normalize_answer(k)) for k in keys}
     out: dict[str, Spaced] = {}
-    for i, (key, part) in enumerate(zip(keys, parts)):
-        if (i >= len(ascii_keys) or not clean) and _NON_WORD.search(part):
-            out[key] = spaced_normalized(" ".join(_ARTICLES.sub(" ", part).split()))
-            continue
-        if _OTHER_SPACE.search(part) or "  " in part or part[:1] == " " or part[-1:] == " ":
-            part = " ".join(part.split())
-        if not part:
-            out[key] = Spaced("", 0)
-            continue
-        text = f"  {part.replace(' ', '  ')}  "
-        out[key] = Spaced(text, part.count(" ") + 1 - sum(text.count(a) for a in _ARTICLE_COUNTS))
+    full: list[str] = []
+    if ascii_keys:
+        raw = _SEPARATOR.join(ascii_keys).encode("ascii").translate(_ASCII_TABLE, _PUNCT_BYTES)
+        if len(raw.translate(None, _CONTROL_BYTES)) != len(raw):   # control characters: \b may cut tokens
+            full += ascii_keys
+        else:
+            joined = raw.decode("ascii")
+            while "  " in joined:
+                joined = joined.replace("  ", " ")
+            joined = joined.replace(" " + _SEPARATOR, _SEPARATOR).replace(_SEPARATOR + " ", _SEPARATOR).strip(" ")
+            for key, part in zip(ascii_keys, joined.replace(" ", "  ").split(_SEPARATOR)):
+                out[key] = _spaced_with_articles(part)
+    if other_keys:
+        for key, part in zip(other_keys, _strip_punctuation(_SEPARATOR.join(other_keys).lower()).split(_SEPARATOR)):
+            if _NON_WORD.search(part):
+                full.append(key)
+            else:
+                out[key] = _spaced_with_articles("  ".join(part.split()))
+    for key, norm in normalize_many(full).items():
+        out[key] = spaced_normalized(norm)
     return out
+
+
+def _spaced_with_articles(doubled: str) -> Spaced:
+    """:class:`Spaced` of tokens separated by two spaces, in which a/an/the are still whole tokens."""
+    if not doubled:
+        return Spaced("", 0)
+    text = f"  {doubled}  "
+    return Spaced(text, doubled.count("  ") + 1 - sum(text.count(a) for a in _ARTICLE_COUNTS))
