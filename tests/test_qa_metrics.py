@@ -229,3 +229,25 @@ def test_fast_normalisation_equals_reference_recipe():
     fast = normalize_many(texts)
     for t in texts:
         assert fast[t] == normalize_answer(t), t
+
+
+def test_fast_normalisation_paths_equal_the_squad_recipe():
+    """The joined one-pass normalisation and the spaced token counts equal normalize_answer on hostile text
+    (unicode punctuation next to articles, control characters, odd whitespace, final sigma, surrogates)."""
+    from collections import Counter
+
+    from rag.metrics.text import answer_tokens, normalize_many, spaced_many
+
+    rng = random.Random(1)
+    chars = "abcdefghijklmnopqrstuvwxyzTHEAN0123456789 ,.;!?'\"()-\t\n" + "éß—’İıǅΣσς\u0301\u200b\u00a0\u2028\x01\x1c½²"
+    words = ["a", "an", "the", "The", "AN", "x", "é", "the\u00a0a", "the—a", "–the", "½a", "  ", "\t", "\x1e"]
+    texts = ["".join(rng.choice(chars) for _ in range(rng.randint(0, 40))) for _ in range(1500)]
+    texts += [" ".join(rng.choice(words) for _ in range(rng.randint(0, 12))) for _ in range(1500)]
+    texts += ["x\ud800y the", "ΑΣ the Σ", "", " "]
+    for subset in (texts, [t for t in texts if t.isascii() and "\x01" not in t]):
+        norm, spaced = normalize_many(subset), spaced_many(subset)
+        for t in subset:
+            tokens = answer_tokens(t)
+            assert norm[t] == normalize_answer(t), repr(t)
+            assert spaced[t].n_tokens == len(tokens), repr(t)
+            assert all(spaced[t].count(tok) == n for tok, n in Counter(tokens).items()), repr(t)

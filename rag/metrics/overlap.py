@@ -21,7 +21,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from .text import Spaced, answer_tokens, normalize_many, spaced_many, spaced_normalized
+from .text import Spaced, answer_tokens, normalize_many, spaced_many
 
 CORRECTNESS = ("EM", "F1", "Precision", "Recall", "Recall-S", "Recall-S-word")
 FAITHFULNESS = ("K-Precision", "K-Recall", "K-F1", "K-Precision++", "K-Recall++", "K-F1++")
@@ -66,17 +66,21 @@ def _ratios(common: np.ndarray, n_pred: np.ndarray, n_gold: np.ndarray) -> dict[
 
 
 def _counts(norms: Iterable[str]) -> dict[str, Counter]:
-    """Token Counter of each distinct normalised string."""
-    return {n: Counter(n.split()) for n in dict.fromkeys(norms)}
+    """Counter of the space-padded tokens (``" tok "``, ready to look up in a :class:`Spaced` text) of each
+    distinct normalised string."""
+    return {n: Counter([f" {t} " for t in n.split()]) for n in dict.fromkeys(norms)}
 
 
 def _common(small: Counter, large: Spaced) -> int:
-    """Size of the multiset intersection of ``small``'s tokens and ``large``'s tokens."""
+    """Size of the multiset intersection of ``small``'s padded tokens and ``large``'s tokens."""
     total = 0
     text = large.text
-    for token, n in small.items():
-        found = text.count(f" {token} ")
-        total += n if n < found else found
+    for padded, n in small.items():
+        if n == 1:
+            total += padded in text
+        else:
+            found = text.count(padded)
+            total += n if n < found else found
     return total
 
 
@@ -84,12 +88,15 @@ def _common_kept(small: Counter, dropped: Counter, large: Spaced) -> tuple[int, 
     """(intersection size, tokens kept) of ``small`` without the tokens of ``dropped`` against ``large``."""
     total = kept = 0
     text = large.text
-    for token, n in small.items():
-        if token in dropped:
+    for padded, n in small.items():
+        if padded in dropped:
             continue
         kept += n
-        found = text.count(f" {token} ")
-        total += n if n < found else found
+        if n == 1:
+            total += padded in text
+        else:
+            found = text.count(padded)
+            total += n if n < found else found
     return total, kept
 
 
@@ -125,26 +132,31 @@ def correctness_scores(responses: Sequence[str], golds: Sequence[Sequence[str]],
     lengths = np.fromiter(map(len, gold_lists), dtype=np.int64, count=len(gold_lists))
     if len(lengths) and not lengths.all():
         raise ValueError(f"row {int(np.argmin(lengths))} has no gold answer")
-    norm = normalize_many([*responses, *(g for gs in gold_lists for g in gs)])
-    pred = [norm[r] for r, gs in zip(responses, gold_lists) for _ in gs]      # one entry per (response, gold)
-    gold = [norm[g] for gs in gold_lists for g in gs]
+    gold_norm = normalize_many(g for gs in gold_lists for g in gs)
+    gold = [gold_norm[g] for gs in gold_lists for g in gs]                   # one entry per (response, gold)
+    raw_pred = [r for r, gs in zip(responses, gold_lists) for _ in gs]
     n_pairs = len(gold)
     columns: dict[str, np.ndarray] = {}
-    if "EM" in wanted:
-        columns["EM"] = np.fromiter(map(str.__eq__, pred, gold), dtype=np.float64, count=n_pairs)
-    if "Recall-S" in wanted:
-        columns["Recall-S"] = np.fromiter(map(str.__contains__, pred, gold), dtype=np.float64, count=n_pairs)
-    if "Recall-S-word" in wanted:
-        columns["Recall-S-word"] = np.fromiter(
-            ((f" {g} " in f" {p} ") if g else True for p, g in zip(pred, gold)), dtype=np.float64, count=n_pairs)
+    if {"EM", "Recall-S", "Recall-S-word"} & set(wanted):
+        pred_norm = normalize_many(responses)
+        pred = [pred_norm[r] for r in raw_pred]
+        if "EM" in wanted:
+            columns["EM"] = np.fromiter(map(str.__eq__, pred, gold), dtype=np.float64, count=n_pairs)
+        if "Recall-S" in wanted:
+            columns["Recall-S"] = np.fromiter(map(str.__contains__, pred, gold), dtype=np.float64, count=n_pairs)
+        if "Recall-S-word" in wanted:
+            columns["Recall-S-word"] = np.fromiter(
+                ((f" {g} " in f" {p} ") if g else True for p, g in zip(pred, gold)), dtype=np.float64,
+                count=n_pairs)
     ratio_names = {"F1": "f1", "Precision": "precision", "Recall": "recall"}
     if set(ratio_names) & set(wanted):
-        spaced = {p: spaced_normalized(p) for p in dict.fromkeys(pred)}
-        counts = _counts(dict.fromkeys(gold))
-        common = np.fromiter(map(_common, map(counts.__getitem__, gold), map(spaced.__getitem__, pred)),
-                             dtype=np.float64, count=n_pairs)
-        n_pred = np.fromiter((spaced[p].n_tokens for p in pred), dtype=np.float64, count=n_pairs)
-        n_gold = np.fromiter((counts[g].total() for g in gold), dtype=np.float64, count=n_pairs)
+        spaced = spaced_many(responses)
+        counts = _counts(gold_norm.values())
+        gold_counts = [counts[g] for g in gold]
+        pred_spaced = [spaced[r] for r in raw_pred]
+        common = np.fromiter(map(_common, gold_counts, pred_spaced), dtype=np.float64, count=n_pairs)
+        n_pred = np.fromiter((p.n_tokens for p in pred_spaced), dtype=np.float64, count=n_pairs)
+        n_gold = np.fromiter(map(Counter.total, gold_counts), dtype=np.float64, count=n_pairs)
         ratios = _ratios(common, n_pred, n_gold)
         for name, key in ratio_names.items():
             if name in wanted:

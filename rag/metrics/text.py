@@ -59,7 +59,6 @@ def normalize_many(texts: Iterable[str | None]) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------------------- token counting without token lists
-_NON_WORD = re.compile(r"[^\w\s]")     # after punctuation removal: where \b could cut inside a token
 _ASCII_SPACE = b"\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"   # what str.split() splits on in ASCII, besides " "
 _ASCII_TABLE = bytes.maketrans(string.ascii_uppercase.encode() + _ASCII_SPACE,
                                string.ascii_lowercase.encode() + b" " * len(_ASCII_SPACE))
@@ -99,8 +98,9 @@ def spaced_many(texts: Iterable[str]) -> dict[str, Spaced]:
     doubled with ``str.replace``. With no control character left, every character is a word character
     or a space, so ``\b`` falls only at spaces and a/an/the can only be whole tokens: they stay in the
     text and are left out of the count (no article regex). Other strings are lower-cased and stripped
-    of punctuation joined, then checked one by one; those with a non-word, non-space character are
-    normalised in full (article regex)."""
+    of punctuation joined, then split; the article regex runs only on the tokens that hold a non-word
+    character (the only places where ``\b`` can fall inside a token; a token's edges are boundaries
+    alone or in its text alike). Token order does not matter to :class:`Spaced`."""
     keys = list(dict.fromkeys(texts))
     if any(_SEPARATOR in k for k in keys):
         return {k: spaced_normalized(normalize_answer(k)) for k in keys}
@@ -121,10 +121,10 @@ def spaced_many(texts: Iterable[str]) -> dict[str, Spaced]:
                 out[key] = _spaced_with_articles(part)
     if other_keys:
         for key, part in zip(other_keys, _strip_punctuation(_SEPARATOR.join(other_keys).lower()).split(_SEPARATOR)):
-            if _NON_WORD.search(part):
-                full.append(key)
-            else:
-                out[key] = _spaced_with_articles("  ".join(part.split()))
+            tokens = part.split()
+            if not "".join(tokens).isalnum():       # \w is alnum (or "_", gone with the punctuation)
+                tokens = [piece for t in tokens for piece in ((t,) if t.isalnum() else _ARTICLES.sub(" ", t).split())]
+            out[key] = _spaced_with_articles("  ".join(tokens))
     for key, norm in normalize_many(full).items():
         out[key] = spaced_normalized(norm)
     return out
