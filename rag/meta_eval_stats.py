@@ -4,10 +4,10 @@ Spearman ρ (Pearson of average ranks), Kendall τ-b (scipy's formula), point-bi
 binary label) and ROC-AUC (Mann-Whitney U / (n_pos·n_neg)), all as ``meta_eval`` has defined them.
 
 A bootstrap resample is a multiset of the original items, so it is fully described by how often each
-item was drawn. Items are sorted once by (score, label); a chunk of resamples becomes a count matrix
-(one ``bincount``), and every statistic follows from the counts of each (score value, label value)
-cell: average ranks from cumulative counts, concordant minus discordant pairs from a 2-D prefix sum,
-U from ranks. No per-resample sort and no per-resample scipy call: O(resamples x items) time and
+item was drawn. Items are grouped once into cells of equal (label value, score value); a chunk of
+resamples becomes a count array (one ``bincount``), and every statistic follows from the cell counts:
+average ranks from cumulative counts along the score axis, concordant minus discordant pairs from the
+counts of lower-score cells per label, U from the ranks (all rank sums exact integers). No per-resample sort and no per-resample scipy call: O(resamples x items) time and
 memory bounded by the chunk size. Labels with more than :data:`MAX_LABEL_VALUES` distinct values fall
 back to ranking each resample directly.
 
