@@ -43,19 +43,42 @@ def _strip_punctuation(text: str) -> str:
 
 
 def normalize_many(texts: Iterable[str | None]) -> dict[str, str]:
-    """Normalised form of each distinct string, all computed in one pass over their concatenation
-    (lower-casing, punctuation removal and the article regex act character by character, so the joined
-    result splits back into the per-string results)."""
+    """Normalised form of each distinct string, computed in C-level passes over their concatenation
+    (lower-casing, punctuation removal and article removal act locally, so the joined result splits back
+    into the per-string results). Plain ASCII strings need no regex (see :func:`_normalize_ascii`)."""
     keys = list(dict.fromkeys("" if t is None else str(t) for t in texts))
-    if not keys:
-        return {}
     if any(_SEPARATOR in k for k in keys):
         return {k: normalize_answer(k) for k in keys}
-    joined = _ARTICLES.sub(" ", _strip_punctuation(_SEPARATOR.join(keys).lower()))
-    parts = joined.split(_SEPARATOR)
-    if len(parts) != len(keys):   # lower() never makes the separator, but be certain
-        return {k: normalize_answer(k) for k in keys}
-    return {k: " ".join(part.split()) for k, part in zip(keys, parts)}
+    ascii_keys = [k for k in keys if k.isascii()]
+    out = _normalize_ascii(ascii_keys) if ascii_keys else {}
+    rest = [k for k in keys if k not in out]
+    if rest:
+        parts = _ARTICLES.sub(" ", _strip_punctuation(_SEPARATOR.join(rest).lower())).split(_SEPARATOR)
+        if len(parts) != len(rest):   # lower() never makes the separator, but be certain
+            out.update({k: normalize_answer(k) for k in rest})
+        else:
+            out.update({k: " ".join(part.split()) for k, part in zip(rest, parts)})
+    return out
+
+
+def _normalize_ascii(keys: list[str]) -> dict[str, str]:
+    """:func:`normalize_answer` of ASCII strings without control characters, with ``str.replace`` only.
+
+    One bytes translation lower-cases, deletes punctuation and turns every whitespace character into a
+    space; what is left is alphanumeric tokens between spaces, so ``\b`` falls only at spaces and an
+    article is a whole space-delimited token: removed by replacing `` a `` (repeated while one is left,
+    since adjacent matches share a space). Strings with control characters are left to the caller."""
+    raw = _SEPARATOR.join(keys).encode("ascii").translate(_ASCII_TABLE, _PUNCT_BYTES)
+    if len(raw.translate(None, _CONTROL_BYTES)) != len(raw):
+        return {}
+    text = " " + raw.decode("ascii").replace(_SEPARATOR, f" {_SEPARATOR} ") + " "
+    for article in _ARTICLE_COUNTS:
+        while article in text:
+            text = text.replace(article, " ")
+    while "  " in text:
+        text = text.replace("  ", " ")
+    parts = text.split(_SEPARATOR)
+    return {k: part.strip(" ") for k, part in zip(keys, parts)}
 
 
 # ---------------------------------------------------------------------------- token counting without token lists
