@@ -12,6 +12,8 @@ continuous score (a noisy F1, standing in for BERTScore); a three-class human-li
 (incorrect < partial < correct) drawn from the answers' recall with noise.
 
     python experiments/bench_meta_eval.py [--n 15433] [--boot 1000] [--peer-boot 1000]
+
+On a loaded machine compare the CPU seconds: wall time then includes waiting for a core.
 """
 from __future__ import annotations
 
@@ -45,7 +47,7 @@ def build(n: int, path: Path) -> None:
     scored["soft-F1"] = np.clip(scored["F1"] + rng.normal(0, 0.1, n), 0, 1)
     latent = scored["Recall"] + rng.normal(0, 0.35, n)
     scored["human"] = np.select([latent > 0.8, latent > 0.3], ["correct", "partial"], "incorrect")
-    scored[[*METRICS, "human"]].to_parquet(path)
+    scored[[*METRICS, "human"]].to_csv(path, index=False)
 
 
 # ---------------------------------------------------------------------------- the previous implementation
@@ -103,23 +105,35 @@ def previous_meta_evaluate(frame, metrics, label, order, n_boot, seed=0, confide
 
 
 # ---------------------------------------------------------------------------- one side in a subprocess
+def peak_rss_mb() -> float:
+    """This process's peak resident memory: VmHWM (reset by exec, unlike ru_maxrss, which a child started
+    from a big parent inherits), else ru_maxrss."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def run_side(side: str, data: Path, n_boot: int) -> dict:
     import tracemalloc
 
-    frame = pd.read_parquet(data)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    frame = pd.read_csv(data)
+    base = peak_rss_mb()
     tracemalloc.start()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     if side == "ragif":
         from rag.meta_eval import meta_evaluate
         table = meta_evaluate(frame, METRICS, "human", order=ORDER, n_boot=n_boot)
     else:
         table = previous_meta_evaluate(frame, METRICS, "human", ORDER, n_boot)
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     traced = tracemalloc.get_traced_memory()[1]
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = peak_rss_mb()
     cols = [c for c in table.columns if c.endswith(("_lo", "_hi"))]
-    return {"seconds": seconds, "rss_mb": peak / 1024, "extra_rss_mb": (peak - base) / 1024,
+    return {"seconds": seconds, "cpu": cpu, "rss_mb": peak, "extra_rss_mb": peak - base,
             "traced_mb": traced / 2 ** 20, "bounds": table[cols].to_numpy().tolist()}
 
 
@@ -143,7 +157,7 @@ def main() -> None:
         print(json.dumps(run_side(opts.side, Path(opts.data), opts.boot)))
         return
     sys.path.insert(0, str(ROOT / "experiments"))
-    data = Path("/tmp") / f"ragif_bench_meta_eval_{opts.n}.parquet"
+    data = Path("/tmp") / f"ragif_bench_meta_eval_{opts.n}.csv"
     if not data.exists():
         build(opts.n, data)
     peer_boot = opts.peer_boot or opts.boot
@@ -155,11 +169,13 @@ def main() -> None:
     same = np.allclose(a[rows], b[rows], rtol=0, atol=1e-12, equal_nan=True)
     scale = opts.boot / peer_boot
     print(f"{opts.n} items x {len(METRICS)} metrics x {opts.boot} resamples, three-class label, seed 0")
-    print(f"ragif vectorised : {ours['seconds']:7.2f} s, peak RSS {ours['rss_mb']:6.0f} MB "
-          f"(+{ours['extra_rss_mb']:.0f} MB over the loaded process, {ours['traced_mb']:.0f} MB traced)")
-    print(f"previous         : {peer['seconds'] * scale:7.2f} s{' (scaled from %d resamples)' % peer_boot if scale != 1 else ''}, "
-          f"peak RSS {peer['rss_mb']:6.0f} MB (+{peer['extra_rss_mb']:.0f} MB, {peer['traced_mb']:.0f} MB traced)")
-    print(f"speed-up x{peer['seconds'] * scale / ours['seconds']:.1f}; intervals "
+    scaled = f" (scaled from {peer_boot} resamples)" if scale != 1 else ""
+    print(f"ragif vectorised : {ours['seconds']:7.2f} s wall, {ours['cpu']:7.2f} s CPU; peak RSS "
+          f"{ours['rss_mb']:5.0f} MB (+{ours['extra_rss_mb']:.0f} MB over the process with the table loaded, "
+          f"{ours['traced_mb']:.0f} MB traced)")
+    print(f"previous         : {peer['seconds'] * scale:7.2f} s wall, {peer['cpu'] * scale:7.2f} s CPU{scaled}; peak RSS "
+          f"{peer['rss_mb']:5.0f} MB (+{peer['extra_rss_mb']:.0f} MB, {peer['traced_mb']:.0f} MB traced)")
+    print(f"speed-up x{peer['seconds'] * scale / ours['seconds']:.1f} wall, x{peer['cpu'] * scale / ours['cpu']:.1f} CPU; intervals "
           f"{'identical (to 1e-12)' if same else 'DIFFERENT'}; goal <= 10 s and <= 300 MB")
     if not same:
         raise SystemExit("the vectorised bootstrap changed the intervals")
