@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from ..errors import MissingDependencyError
+from ..errors import ConfigError, MissingDependencyError
 
 ALPHA, BETA, GAMMA = 0.9, 3.0, 0.5
 
@@ -110,8 +110,9 @@ def _synonym_source(synonyms: bool | None) -> Any:
         return None
     found = _find_wordnet()
     if found is None and synonyms:
-        raise MissingDependencyError("WordNet corpus for nltk", purpose="METEOR's synonym stage (build it with "
-                                     "`python -m rag.metrics.nltk_data DIR` and set NLTK_DATA=DIR)")
+        raise ConfigError("METEOR's synonym stage needs nltk's WordNet corpus: apt-get install wordnet-base "
+                          "wordnet-sense-index, then python -m rag.metrics.nltk_data DIR and set NLTK_DATA=DIR",
+                          field="synonyms")
     return found
 
 
