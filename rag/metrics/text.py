@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import string
+from itertools import filterfalse
 from typing import Iterable
 
 
@@ -123,7 +124,7 @@ def spaced_many(texts: Iterable[str]) -> dict[str, Spaced]:
     text and are left out of the count (no article regex). Other strings are lower-cased and stripped
     of punctuation joined, then split; the article regex runs only on the tokens that hold a non-word
     character (the only places where ``\b`` can fall inside a token; a token's edges are boundaries
-    alone or in its text alike). Token order does not matter to :class:`Spaced`."""
+    alone or in its text alike), whose pieces are appended (token order does not matter to :class:`Spaced`)."""
     keys = list(dict.fromkeys(texts))
     if any(_SEPARATOR in k for k in keys):
         return {k: spaced_normalized(normalize_answer(k)) for k in keys}
@@ -145,17 +146,27 @@ def spaced_many(texts: Iterable[str]) -> dict[str, Spaced]:
     if other_keys:
         for key, part in zip(other_keys, _strip_punctuation(_SEPARATOR.join(other_keys).lower()).split(_SEPARATOR)):
             tokens = part.split()
-            if not "".join(tokens).isalnum():       # \w is alnum (or "_", gone with the punctuation)
-                tokens = [piece for t in tokens for piece in ((t,) if t.isalnum() else _ARTICLES.sub(" ", t).split())]
-            out[key] = _spaced_with_articles("  ".join(tokens))
+            doubled = "  ".join(tokens)
+            removed = 0
+            if tokens and not doubled.replace(" ", "").isalnum():   # \w is alnum (or "_", gone already)
+                extra = []
+                for token in filterfalse(str.isalnum, tokens):
+                    pieces = _ARTICLES.sub(" ", token).split()
+                    if pieces != [token]:       # keep the token (no normalised token equals it), add its pieces
+                        removed += 1
+                        extra += pieces
+                doubled = "  ".join([doubled, *extra])
+            out[key] = _spaced_with_articles(doubled, removed)
     for key, norm in normalize_many(full).items():
         out[key] = spaced_normalized(norm)
     return out
 
 
-def _spaced_with_articles(doubled: str) -> Spaced:
-    """:class:`Spaced` of tokens separated by two spaces, in which a/an/the are still whole tokens."""
+def _spaced_with_articles(doubled: str, removed: int = 0) -> Spaced:
+    """:class:`Spaced` of tokens separated by two spaces, in which a/an/the are still whole tokens and
+    ``removed`` tokens are left in the text but not counted (tokens that normalisation splits; no
+    normalised token equals one of them, since normalisation is idempotent)."""
     if not doubled:
         return Spaced("", 0)
     text = f"  {doubled}  "
-    return Spaced(text, doubled.count("  ") + 1 - sum(text.count(a) for a in _ARTICLE_COUNTS))
+    return Spaced(text, doubled.count("  ") + 1 - removed - sum(text.count(a) for a in _ARTICLE_COUNTS))
