@@ -142,3 +142,28 @@ def test_paired_test_exact_rules():
         paired_test(a, b[:-1])
     with pytest.raises(InputError, match="unknown test"):
         paired_test(a, b, "z-test")
+
+
+def test_pmrr_on_a_followir_folder_equals_mteb(tmp_path):
+    """The p-MRR measure of an Experiment on a constructed FollowIR folder (BM25 re-ranking with both
+    instructions) equals mteb's calculate_pmrr on the same two runs."""
+    need("mteb")
+    from mteb._evaluators.retrieval_metrics import calculate_pmrr
+
+    from rag.datasets import load_dataset
+    from rag.experiment import Experiment
+    from rag.followir import InstructionPair
+    from rag.pmrr import changed_documents, split_paired_run
+    from retrievers.lucene import LuceneBM25
+    from retrievers.text import CandidatePool
+    from tests.test_pmrr import write_followir
+
+    ds = load_dataset("followir", path=write_followir(tmp_path / "mini"))
+    pair = InstructionPair(CandidatePool(ds) >> LuceneBM25(ds.corpus, rerank=True))
+    result = Experiment({"BM25": pair}, ds, ["p-MRR"], cache=tmp_path / "c").run()
+    og, new = split_paired_run(pair(ds.queries()))
+    nested = lambda run, suffix: {f"{q}{suffix}": dict(zip(g["docno"], g["score"])) for q, g in run.groupby("qid")}  # noqa: E731
+    changed = changed_documents(ds.qrels(), ds.qrels_changed())
+    sets = {q: list(g["docno"]) for q, g in changed.groupby("qid")}
+    expected = 100 * calculate_pmrr(nested(og, "-og"), nested(new, "-changed"), sets)
+    assert result.table.loc["BM25", "p-MRR"] == pytest.approx(expected, abs=1e-9)
