@@ -173,10 +173,11 @@ def main() -> None:
     print(f"ragif vectorised : {ours['seconds']:7.2f} s wall, {ours['cpu']:7.2f} s CPU; peak RSS "
           f"{ours['rss_mb']:5.0f} MB (+{ours['extra_rss_mb']:.0f} MB over the process with the table loaded, "
           f"{ours['traced_mb']:.0f} MB traced)")
-    print(f"previous         : {peer['seconds'] * scale:7.2f} s wall, {peer['cpu'] * scale:7.2f} s CPU{scaled}; peak RSS "
-          f"{peer['rss_mb']:5.0f} MB (+{peer['extra_rss_mb']:.0f} MB, {peer['traced_mb']:.0f} MB traced)")
-    print(f"speed-up x{peer['seconds'] * scale / ours['seconds']:.1f} wall, x{peer['cpu'] * scale / ours['cpu']:.1f} CPU; intervals "
-          f"{'identical (to 1e-12)' if same else 'DIFFERENT'}; goal <= 10 s and <= 300 MB")
+    print(f"previous         : {peer['seconds'] * scale:7.2f} s wall, {peer['cpu'] * scale:7.2f} s CPU{scaled}; "
+          f"peak RSS {peer['rss_mb']:5.0f} MB (+{peer['extra_rss_mb']:.0f} MB, {peer['traced_mb']:.0f} MB traced)")
+    print(f"speed-up x{peer['seconds'] * scale / ours['seconds']:.1f} wall, "
+          f"x{peer['cpu'] * scale / ours['cpu']:.1f} CPU; intervals {'identical (to 1e-12)' if same else 'DIFFERENT'}; "
+          "goal <= 10 s and <= 300 MB")
     if not same:
         raise SystemExit("the vectorised bootstrap changed the intervals")
 

@@ -22,7 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rag.pmrr import p_mrr  # noqa: E402
-from tests.oracle_cases import mteb_dicts, paired_runs  # noqa: E402
+from tests.oracle_stats import mteb_dicts, paired_runs  # noqa: E402
 
 SIZES = [("small", 3, 10), ("small", 8, 20), ("medium", 20, 100), ("FollowIR-sized", 50, 1000)]
 

@@ -20,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests import oracle_cases as oc  # noqa: E402
+from tests import oracle_stats as ost  # noqa: E402
 
 
 def main() -> None:
@@ -43,9 +44,10 @@ def main() -> None:
                       lambda i=items: [oc.meteor_case(i, tmp / "nltk_data", synonyms=False)])]
     builders += [("nltk Porter", lambda: [oc.porter_case(oc.vocabulary(
                      [t for items in sets.values() for t in items["evidence"]], limit=3000))]),
-                 ("mteb", lambda: oc.pmrr_cases(n_cases=n)), ("scipy tests", lambda: oc.paired_test_cases(n)),
-                 ("statsmodels", lambda: oc.correction_cases(n)), ("scikit-learn/scipy", lambda: oc.meta_eval_cases(n)),
-                 ("pytrec_eval", oc.trec_eval_cases)]
+                 ("mteb", lambda: ost.pmrr_cases(n_cases=n)), ("scipy tests", lambda: ost.paired_test_cases(n)),
+                 ("statsmodels", lambda: ost.correction_cases(n)),
+                 ("scikit-learn/scipy", lambda: ost.meta_eval_cases(n)),
+                 ("pytrec_eval", ost.trec_eval_cases)]
     print("| measure | reference package | items | identical % | max abs diff |")
     print("|---|---|---|---|---|")
     for label, build in builders:

@@ -11,7 +11,8 @@ ROC-AUC a binarised label (default: the highest category / values above the medi
 ``positive`` (the categories, or for graded labels the smallest value, counted as positive) the label
 is binary for **every** statistic. Rows whose metric or label is missing are left out of that metric's
 figures (``n`` says how many remain). The bootstrap is vectorised (:mod:`rag.meta_eval_stats`) and
-gives the same intervals for a fixed seed as resampling one sample at a time. Readers for CSV/TSV/JSONL/JSON and for instruct-qa's released human-annotation files
+gives the same intervals for a fixed seed as resampling one sample at a time. Readers for CSV/TSV/JSONL/JSON
+and for instruct-qa's released human-annotation files
 (``human_eval_annotations/{correctness,faithfulness}/{dataset}/{model}_human_eval_results.json``).
 """
 from __future__ import annotations

@@ -7,9 +7,9 @@ A bootstrap resample is a multiset of the original items, so it is fully describ
 item was drawn. Items are grouped once into cells of equal (label value, score value); a chunk of
 resamples becomes a count array (one ``bincount``), and every statistic follows from the cell counts:
 average ranks from cumulative counts along the score axis, concordant minus discordant pairs from the
-counts of lower-score cells per label, U from the ranks (all rank sums exact integers). No per-resample sort and no per-resample scipy call: O(resamples x items) time and
-memory bounded by the chunk size. Labels with more than :data:`MAX_LABEL_VALUES` distinct values fall
-back to ranking each resample directly.
+counts of lower-score cells per label, U from the ranks (all rank sums exact integers). No per-resample sort
+and no per-resample scipy call: O(resamples x items) time and memory bounded by the chunk size. Labels with
+more than :data:`MAX_LABEL_VALUES` distinct values fall back to ranking each resample directly.
 
 The resample indices are drawn exactly as before (``rng.integers(0, n, size=(n_boot, n))`` for each
 metric in turn, in chunks of rows, which draw the same numbers), so a fixed seed gives the same

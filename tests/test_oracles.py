@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from tests import oracle_cases as oc
+from tests import oracle_stats as ost
 from tests.conftest import shared_data
 
 
@@ -100,26 +101,26 @@ def test_lucene_porter_equals_nltk_on_nq_vocabulary():
 
 def test_pmrr_equals_mteb_calculate_pmrr():
     need("mteb")
-    check(oc.pmrr_cases(n_cases=120), min_items=100)
+    check(ost.pmrr_cases(n_cases=120), min_items=100)
 
 
 def test_paired_tests_equal_scipy():
-    check(oc.paired_test_cases(n=100))
+    check(ost.paired_test_cases(n=100))
 
 
 def test_holm_and_bonferroni_equal_statsmodels():
     need("statsmodels")
-    check(oc.correction_cases(n=200))
+    check(ost.correction_cases(n=200))
 
 
 def test_meta_eval_statistics_equal_sklearn_and_scipy():
     need("sklearn")
-    check(oc.meta_eval_cases(n_sets=100))
+    check(ost.meta_eval_cases(n_sets=100))
 
 
 def test_ranking_measures_equal_pytrec_eval_and_sklearn_ap():
     need("pytrec_eval", "sklearn")
-    check(oc.trec_eval_cases())
+    check(ost.trec_eval_cases())
 
 
 def test_paired_test_exact_rules():

