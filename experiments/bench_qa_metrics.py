@@ -1,49 +1,37 @@
-"""Benchmark: token-overlap answer metrics on 10,000 responses (responses/s).
+"""Benchmark: each token-overlap answer metric of ragif against instruct-qa's own metric class (10,000 responses).
 
-Peer: a plain reference implementation written the obvious way (normalise each string with the SQuAD
-function, Counter intersection per pair, Python max over golds), measured in the same run on the same
-data; the two must agree exactly. Data: NQ questions/answers of ../shared/data/nq-rag; each response
-is a slice of the question's gold passage (varied length), the evidence is the gold passage plus a
-distractor, as in a k=2 retrieval prompt.
+Peer: instruct-qa 0.0.2's metric classes (``EM``, ``F1``, ``Recall``, ``Precision``, ``RecallEM``,
+``KPrecision`` ... ``KF1PlusPlus``), imported through stub modules for their heavy imports
+(tests/oracle_cases.py); the peer must already be installed (``pip install --no-deps instruct-qa``,
+part of the ``dev`` extra): this script installs nothing. Each metric is timed on its own, ragif through
+``score_answers(frame, [metric])`` (its public API, DataFrame in and out), the peer through the class's
+``__call__`` (per-item scores kept in memory, not written), interleaved and best of ``--repeat``; the
+per-item values must be identical. Data: NQ questions and answers of ../shared/data/nq-rag, each response
+a slice of the gold passage, the evidence the gold passage plus a distractor (a k=2 retrieval prompt).
 
-    python experiments/bench_qa_metrics.py [--n 10000]
+    python experiments/bench_qa_metrics.py [--n 10000] [--repeat 3]
 """
 from __future__ import annotations
 
 import argparse
 import random
+import sys
+import tempfile
 import time
-from collections import Counter
+import types
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from rag.datasets import load_dataset
-from rag.evaluation.answers import correctness_scores, faithfulness_scores
-from rag.evaluation.answers.overlap import reference_correctness
-from rag.evaluation.answers.text import answer_tokens
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-
-def plain_faithfulness(response: str, evidence: str, question: str) -> dict[str, float]:
-    pred, ev, q = answer_tokens(response), answer_tokens(evidence), set(answer_tokens(question))
-
-    def prf(p: list[str]) -> tuple[float, float, float]:
-        common = sum((Counter(p) & Counter(ev)).values())
-        prec = common / len(p) if p and common else 0.0
-        rec = 1.0 if not ev else (common / len(ev) if common else 0.0)
-        if not p or not ev:
-            f1 = float(p == ev)
-        else:
-            f1 = 0.0 if common == 0 else 2 * (common / len(p)) * (common / len(ev)) / (common / len(p) + common / len(ev))
-        return prec, rec, f1
-
-    out = dict(zip(("K-Precision", "K-Recall", "K-F1"), prf(pred)))
-    kept = [t for t in pred if t not in q]
-    plus = (1.0, 1.0, 1.0) if not kept else prf(kept)
-    out.update(zip(("K-Precision++", "K-Recall++", "K-F1++"), plus))
-    return out
+from rag.datasets import load_dataset  # noqa: E402
+from rag.evaluation.answers import score_answers  # noqa: E402
+from tests.oracle_cases import INSTRUCTQA_CORRECTNESS, INSTRUCTQA_FAITHFULNESS, instructqa_modules  # noqa: E402
 
 
-def build(n: int, seed: int = 0):
+def build(n: int, seed: int = 0) -> tuple[list[str], list[list[str]], list[str], list[str]]:
     ds = load_dataset("nq-rag")
     queries = ds.queries("test")
     docs = ds.corpus.frame().set_index("docno")
@@ -61,31 +49,58 @@ def build(n: int, seed: int = 0):
     return responses, golds, evidence, questions
 
 
+class _Keep:
+    """Stands in for instruct-qa's score files: keeps the per-item scores its ``__call__`` would write."""
+
+    def __init__(self, metric):
+        self.scores: list[float] = []
+        metric.store_individual_scores = True
+        metric.save_individual_scores = lambda ids, scores: self.scores.extend(
+            next(iter(s.values())) for s in scores)
+
+
+def best_of(repeat: int, run) -> tuple[float, object]:
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = run()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=10_000)
-    n = ap.parse_args().n
-    responses, golds, evidence, questions = build(n)
-
-    t0 = time.perf_counter()
-    fast_c = correctness_scores(responses, golds)
-    fast_f = faithfulness_scores(responses, evidence, questions)
-    t_fast = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    plain_c = [reference_correctness(r, g) for r, g in zip(responses, golds)]
-    plain_f = [plain_faithfulness(r, e, q) for r, e, q in zip(responses, evidence, questions)]
-    t_plain = time.perf_counter() - t0
-
-    for name in fast_c.columns:
-        assert np.allclose(fast_c[name].to_numpy(), [p[name] for p in plain_c]), name
-    for name in fast_f.columns:
-        assert np.allclose(fast_f[name].to_numpy(), [p[name] for p in plain_f]), name
-    print(f"{n} responses, 12 metrics (EM F1 Precision Recall Recall-S Recall-S-word, K-P/R/F1 and ++), "
-          f"{sum(map(len, golds))} gold answers, mean evidence {np.mean([len(e.split()) for e in evidence]):.0f} words")
-    print(f"ragif vectorised : {t_fast:7.2f} s  {n / t_fast:9.0f} responses/s")
-    print(f"plain reference  : {t_plain:7.2f} s  {n / t_plain:9.0f} responses/s")
-    print(f"speed-up         : {t_plain / t_fast:.1f}x (identical values on all {n} responses)")
+    ap.add_argument("--repeat", type=int, default=3)
+    opts = ap.parse_args()
+    responses, golds, evidence, questions = build(opts.n)
+    frame = pd.DataFrame({"query": questions, "answer": responses, "answers": golds, "evidence": evidence})
+    metrics, faith = instructqa_modules()
+    args = types.SimpleNamespace(score_dir=tempfile.mkdtemp(), store_individual_scores=False)
+    history = [[q] for q in questions]
+    ev_lists = [[e] for e in evidence]
+    print(f"{opts.n} responses, {sum(map(len, golds))} gold answers, mean evidence "
+          f"{np.mean([len(e.split()) for e in evidence]):.0f} words; best of {opts.repeat}, interleaved")
+    print(f"{'metric':<14} {'instruct-qa class':<20} {'peer s':>8} {'ragif s':>8} {'ratio':>7}  values")
+    ratios = []
+    for ours, cls in {**INSTRUCTQA_CORRECTNESS, **INSTRUCTQA_FAITHFULNESS}.items():
+        module = metrics if ours in INSTRUCTQA_CORRECTNESS else faith
+        call_args = (responses, golds) if ours in INSTRUCTQA_CORRECTNESS else (history, responses, ev_lists)
+        t_peer = t_ours = float("inf")
+        for _ in range(opts.repeat):
+            peer = getattr(module, cls)(cls.lower(), file_name="x", args=args)
+            keep = _Keep(peer)
+            t, _ = best_of(1, lambda: peer(*call_args, ids=list(range(opts.n))))
+            t_peer = min(t_peer, t)
+            t, scored = best_of(1, lambda: score_answers(frame, [ours]))
+            t_ours = min(t_ours, t)
+        same = np.array_equal(scored[ours].to_numpy(), np.asarray(keep.scores, dtype=np.float64))
+        ratios.append(t_peer / t_ours)
+        print(f"{ours:<14} {cls:<20} {t_peer:8.2f} {t_ours:8.3f} {t_peer / t_ours:6.1f}x  "
+              f"{'identical' if same else 'DIFFERENT'}")
+        if not same:
+            raise SystemExit(f"{ours}: values differ from instruct-qa's {cls}")
+    print(f"slowest ratio x{min(ratios):.1f}, median x{np.median(ratios):.1f} (goal >= x10 per metric)")
 
 
 if __name__ == "__main__":

@@ -114,3 +114,106 @@ def test_cli_joins_scores_and_labels(tmp_path):
     assert table.loc[0, "n"] == 4 and table.loc[0, "roc_auc"] == 1.0
     with pytest.raises(InputError, match="not in the given order"):
         run_cli(str(tmp_path / "s.csv"), str(tmp_path / "l.jsonl"), label="verdict", order=["x", "y"], n_boot=0)
+
+
+def _reference_bootstrap(rng, metric, label, binary, n_boot, alpha=0.025):
+    """Resampling one sample at a time with scipy/scikit-learn, drawing indices as meta_evaluate does."""
+    from sklearn.metrics import roc_auc_score
+
+    idx = rng.integers(0, len(metric), size=(n_boot, len(metric)))
+    values = {k: [] for k in ("spearman", "kendall", "point_biserial", "roc_auc")}
+    for row in idx:
+        m, y, b = metric[row], label[row], binary[row]
+        const_m, const_y, const_b = np.ptp(m) == 0, np.ptp(y) == 0, np.ptp(b) == 0
+        values["spearman"].append(np.nan if const_m or const_y else stats.spearmanr(m, y).statistic)
+        values["kendall"].append(np.nan if const_m or const_y else stats.kendalltau(m, y).statistic)
+        values["point_biserial"].append(np.nan if const_m or const_b else stats.pearsonr(m, b).statistic)
+        values["roc_auc"].append(np.nan if const_b else roc_auc_score(b, m))
+    out = {}
+    for k, v in values.items():
+        v = np.array(v)[~np.isnan(v)]
+        out[k] = (np.quantile(v, alpha), np.quantile(v, 1 - alpha))
+    return out
+
+
+@pytest.mark.parametrize("labels", ["binary", "three-class", "graded"])
+def test_vectorised_bootstrap_equals_resampling_one_at_a_time(labels):
+    rng = np.random.default_rng(3)
+    n = 60
+    if labels == "binary":
+        label = rng.integers(0, 2, n).astype(float)
+        binary = label
+    elif labels == "three-class":
+        label = rng.integers(0, 3, n).astype(float)
+        binary = (label == 2).astype(float)
+    else:
+        label = rng.integers(1, 6, n).astype(float)
+        binary = (label > np.median(label)).astype(float)
+    metrics = {"cont": label + rng.normal(0, 1, n), "tied": np.round(label * 0.2 + rng.random(n), 1),
+               "binary": (label + rng.normal(0, 1, n) > 1).astype(float)}
+    frame = pd.DataFrame({**metrics, "label": label})
+    table = meta_evaluate(frame, list(metrics), "label", n_boot=80, seed=11).set_index("metric")
+    rng_ref = np.random.default_rng(11)                 # the metrics draw from one generator, in turn
+    for name, metric in metrics.items():
+        expected = _reference_bootstrap(rng_ref, metric, label, binary, 80)
+        for st, (lo, hi) in expected.items():
+            assert table.loc[name, f"{st}_lo"] == pytest.approx(lo, abs=1e-12), (name, st)
+            assert table.loc[name, f"{st}_hi"] == pytest.approx(hi, abs=1e-12), (name, st)
+
+
+def test_label_column_named_judge_is_found():
+    from rag.evaluation.meta_eval import LABEL_COLUMNS, _LABEL_WORDS, detect_column
+
+    frame = pd.DataFrame({"qid": ["a"], "F1": [0.5], "judge": ["yes"]})
+    assert detect_column(frame, LABEL_COLUMNS, "label") == "judge"
+    frame = pd.DataFrame({"qid": ["a"], "F1": [0.5], "Judge_Verdict": ["yes"]})
+    assert detect_column(frame, LABEL_COLUMNS, "label", words=_LABEL_WORDS, exclude=["F1"]) == "Judge_Verdict"
+    with pytest.raises(InputError, match="several could be"):
+        detect_column(frame.assign(human_rating=[1]), LABEL_COLUMNS, "label", words=_LABEL_WORDS)
+
+
+def test_positive_maps_a_three_class_label_to_binary_for_every_statistic():
+    rng = np.random.default_rng(0)
+    label = rng.choice(["incorrect", "refused", "correct"], 80)
+    metric = (label == "correct") * 0.5 + rng.random(80)
+    frame = pd.DataFrame({"m": metric, "label": label})
+    row = meta_evaluate(frame, ["m"], "label", order=["incorrect", "refused", "correct"], positive=["correct"],
+                        n_boot=0).iloc[0]
+    y = (label == "correct").astype(float)
+    assert row["spearman"] == pytest.approx(stats.spearmanr(metric, y).statistic)
+    assert row["kendall"] == pytest.approx(stats.kendalltau(metric, y).statistic)
+    ordinal = meta_evaluate(frame, ["m"], "label", order=["incorrect", "refused", "correct"], n_boot=0).iloc[0]
+    codes = pd.Series(label).map({"incorrect": 0, "refused": 1, "correct": 2})
+    assert ordinal["spearman"] == pytest.approx(stats.spearmanr(metric, codes).statistic)
+
+
+def test_cli_header_counts_dropped_rows_and_names_intervals_only_when_bootstrapping(tmp_path, capsys):
+    from rag.evaluation.meta_eval import run_cli
+
+    pd.DataFrame({"qid": list("abcdef"), "F1": [0.9, 0.1, 0.8, 0.3, 0.5, 0.7]}).to_csv(tmp_path / "s.csv", index=False)
+    rows = [("a", "yes"), ("b", "no"), ("c", "yes"), ("d", None), ("x", "no"), ("y", "yes"), ("z", "no")]
+    (tmp_path / "l.jsonl").write_text("\n".join(json.dumps({"qid": q, "judge": v}) for q, v in rows))
+    run_cli(str(tmp_path / "s.csv"), str(tmp_path / "l.jsonl"), n_boot=0)
+    header = capsys.readouterr().out.splitlines()[0]
+    assert header.startswith("3 examples (dropped: 2 without a match in l.jsonl; 3 labels without a match in s.csv; "
+                             "1 without a label), label 'judge' (binary)")
+    assert "interval" in header and "95%" not in header
+    run_cli(str(tmp_path / "s.csv"), str(tmp_path / "l.jsonl"), n_boot=20)
+    assert "20 bootstrap samples, 95% intervals" in capsys.readouterr().out.splitlines()[0]
+
+
+def test_plot_legend_keeps_three_decimals_and_names_the_label_once(tmp_path, monkeypatch):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from rag.evaluation.meta_eval import plot_meta_eval
+
+    figures = []
+    monkeypatch.setattr(plt, "close", lambda fig=None: figures.append(fig))
+    frame = pd.DataFrame({"F1": [0.1, 0.4, 0.35, 0.8, 0.2, 0.9, 0.6], "human_label": [0, 0, 1, 1, 0, 1, 0]})
+    plot_meta_eval(frame, ["F1"], "human_label", tmp_path / "p.png")
+    fig = figures[0]
+    legend = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+    assert legend == ["F1 (0.833)"]
+    assert fig.axes[0].get_xlabel() == "human_label"

@@ -3,7 +3,6 @@ stage and p-MRR as a measure in an Experiment and a YAML config."""
 from __future__ import annotations
 
 import json
-import math
 
 import pandas as pd
 import pytest
@@ -53,11 +52,13 @@ def test_identical_runs_give_zero():
     assert p_mrr(RUN_OG, RUN_OG, QRELS_OG, QRELS_NEW) == 0.0
 
 
-def test_ties_follow_row_order_stable_sort():
-    og = run([("q", "x", .5), ("q", "d", .5)])           # tie: x (first row) ranks 1, d ranks 2
-    new = run([("q", "d", .5), ("q", "x", .5)])          # now d ranks 1
-    changed = p_mrr(og, new, qrels([("q", "d", 1)]), qrels([("q", "d", 0)]))
-    assert changed == pytest.approx(100 * (1 / 2 - 1))
+def test_ties_break_by_doc_id_descending_whatever_the_row_order():
+    q_og, q_new = qrels([("q", "d", 1)]), qrels([("q", "d", 0)])
+    og = run([("q", "x", .5), ("q", "d", .5)])           # tie: "x" > "d", so x ranks 1 and d ranks 2
+    new = run([("q", "d", .5), ("q", "x", .5)])          # same scores, other row order: d still ranks 2
+    assert p_mrr(og, new, q_og, q_new) == 0.0
+    new_up = run([("q", "a", .5), ("q", "d", .5)])       # now "d" > "a": d ranks 1
+    assert p_mrr(og, new_up, q_og, q_new) == pytest.approx(100 * (1 / 2 - 1))
 
 
 def test_missing_documents_rank_after_the_run():
@@ -69,15 +70,41 @@ def test_missing_documents_rank_after_the_run():
     # absent from both runs (sizes 2 and 3): ranks 3 and 4 -> 1 - 3/4
     new_without = run([("q", "a", .9), ("q", "b", .8), ("q", "c", .7)])
     assert p_mrr(og, new_without, q_og, q_new) == pytest.approx(100 * (1 - 3 / 4))
-    # no run at all for the query: rank 1 in both -> 0
-    assert p_mrr(run([]), run([]), q_og, q_new) == 0.0
+
+
+def test_query_missing_from_a_run_is_skipped_with_a_warning(caplog):
+    q_og = qrels([("q", "d", 1), ("r", "e", 1)])
+    q_new = qrels([("q", "d", 0), ("r", "e", 0)])
+    og = run([("q", "d", .9), ("q", "a", .8), ("r", "e", .9)])
+    new = run([("q", "a", .9), ("q", "d", .8)])           # query r has no changed-instruction run
+    with caplog.at_level("WARNING", logger="rag.evaluation.pmrr"):
+        per_query = p_mrr_per_query(og, new, q_og, q_new)
+    assert per_query.to_dict() == pytest.approx({"q": 100 * (1 - 1 / 2)})   # not r at rank 1 in both
+    assert per_query.attrs["skipped"] == ["r"]
+    assert "1 of 2 queries" in caplog.text
+    with pytest.raises(InputError, match="missing from the original or the changed run"):
+        p_mrr(run([]), run([]), q_og, q_new)
+
+
+def test_no_changed_document_is_an_error_not_a_number():
+    with pytest.raises(InputError, match="no document changed relevance"):
+        p_mrr(RUN_OG, RUN_NEW, QRELS_OG, QRELS_OG)
 
 
 def test_changed_set_treats_unjudged_as_zero():
     og = qrels([("q", "a", 1), ("q", "b", 0), ("q", "c", 2)])
     new = qrels([("q", "b", 0), ("q", "c", 1), ("q", "e", 0)])
     assert sorted(changed_documents(og, new)["docno"]) == ["a", "c"]
-    assert math.isnan(p_mrr(RUN_OG, RUN_NEW, QRELS_OG, QRELS_OG))
+
+
+def test_changed_documents_given_by_the_dataset():
+    from_qrels = p_mrr_per_query(RUN_OG, RUN_NEW, QRELS_OG, QRELS_NEW)
+    listed = {"q1": ["d1"], "q2": ["d4", "d5"]}
+    assert p_mrr_per_query(RUN_OG, RUN_NEW, changed=listed).to_dict() == pytest.approx(from_qrels.to_dict())
+    table = pd.DataFrame({"qid": ["q1"], "docno": ["d1"]})
+    assert p_mrr(RUN_OG, RUN_NEW, changed=table) == pytest.approx(100 * (2 / 3))
+    with pytest.raises(InputError, match="changed documents, or the original and the changed qrels"):
+        p_mrr(RUN_OG, RUN_NEW)
 
 
 def test_measure_reads_paired_table_and_needs_changed_qrels():
@@ -92,6 +119,12 @@ def test_measure_reads_paired_table_and_needs_changed_qrels():
         bound.per_query(RUN_OG, QRELS_OG)
     with pytest.raises(InputError, match="FollowIR"):
         measure.bind_dataset(object())
+
+    class Shipped:                      # a dataset that ships its list of changed documents
+        def changed_documents(self, split=None):
+            return {"q1": ["d1"], "q2": ["d4", "d5"]}
+
+    assert PMRR().bind_dataset(Shipped()).per_query(paired, QRELS_OG).mean() == pytest.approx(100 / 3)
 
 
 # ---------------------------------------------------------------------------- FollowIR-style data

@@ -4,14 +4,13 @@ from __future__ import annotations
 import math
 import random
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from rag.core.errors import InputError
 from rag.evaluation.answers import correctness_scores, faithfulness_scores, normalize_answer, score_answers
 from rag.evaluation.answers.llm_judge import CORRECTNESS_USER, parse_yes_no
-from rag.evaluation.answers.meteor import STAGES, meteor_pair, meteor_tokens
+from rag.evaluation.answers.meteor import meteor_pair, meteor_stages, meteor_tokens
 from rag.evaluation.answers.overlap import reference_correctness
 from rag.evaluation.answers.rouge import rouge_pair, rouge_tokens
 
@@ -131,8 +130,18 @@ def test_meteor_hand_computed():
     shuffled = meteor_tokens("on the mat the cat sat")
     assert meteor_pair(shuffled, same) == pytest.approx(1 - 0.5 * (5 / 6) ** 3)   # 6 matches in 5 chunks
     assert meteor_pair(meteor_tokens("dog"), same) == 0.0
-    if "stem" in STAGES:
-        assert meteor_pair(meteor_tokens("cats running"), meteor_tokens("cat runs")) == pytest.approx(1 - 0.5 / 8)
+    assert meteor_pair(meteor_tokens("cats running"), meteor_tokens("cat runs")) == pytest.approx(1 - 0.5 / 8)
+    assert meteor_pair([], same) == 0.0 and meteor_pair(same, []) == 0.0
+
+
+def test_meteor_tokens_are_nltk_word_tokenize_and_stages_are_recorded():
+    assert meteor_tokens("Dr. Smith went to the U.S. in 1990. He said: \"it's fine.\" Then he left.") == [
+        "Dr.", "Smith", "went", "to", "the", "U.S.", "in", "1990", ".", "He", "said", ":", "``", "it", "'s", "fine",
+        ".", "''", "Then", "he", "left", "."]
+    frame = pd.DataFrame({"answer": ["cats running"], "answers": [["cat runs"]]})
+    out = score_answers(frame, ["METEOR"])
+    assert out.attrs["meteor_stages"] == meteor_stages() and meteor_stages()[:2] == ("exact", "stem")
+    assert meteor_stages(False) == ("exact", "stem")
 
 
 def test_meteor_takes_best_reference():
@@ -220,3 +229,25 @@ def test_fast_normalisation_equals_reference_recipe():
     fast = normalize_many(texts)
     for t in texts:
         assert fast[t] == normalize_answer(t), t
+
+
+def test_fast_normalisation_paths_equal_the_squad_recipe():
+    """The joined one-pass normalisation and the spaced token counts equal normalize_answer on hostile text
+    (unicode punctuation next to articles, control characters, odd whitespace, final sigma, surrogates)."""
+    from collections import Counter
+
+    from rag.evaluation.answers.text import answer_tokens, normalize_many, spaced_many
+
+    rng = random.Random(1)
+    chars = "abcdefghijklmnopqrstuvwxyzTHEAN0123456789 ,.;!?'\"()-\t\n" + "éß—’İıǅΣσς\u0301\u200b\u00a0\u2028\x01\x1c½²"
+    words = ["a", "an", "the", "The", "AN", "x", "é", "the\u00a0a", "the—a", "–the", "½a", "  ", "\t", "\x1e"]
+    texts = ["".join(rng.choice(chars) for _ in range(rng.randint(0, 40))) for _ in range(1500)]
+    texts += [" ".join(rng.choice(words) for _ in range(rng.randint(0, 12))) for _ in range(1500)]
+    texts += ["x\ud800y the", "ΑΣ the Σ", "", " "]
+    for subset in (texts, [t for t in texts if t.isascii() and "\x01" not in t]):
+        norm, spaced = normalize_many(subset), spaced_many(subset)
+        for t in subset:
+            tokens = answer_tokens(t)
+            assert norm[t] == normalize_answer(t), repr(t)
+            assert spaced[t].n_tokens == len(tokens), repr(t)
+            assert all(spaced[t].count(tok) == n for tok, n in Counter(tokens).items()), repr(t)

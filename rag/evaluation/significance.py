@@ -14,19 +14,32 @@ CORRECTIONS = ("holm", "bonferroni", "none")
 
 
 def paired_test(a: np.ndarray, b: np.ndarray, test: str = "t-test") -> float:
-    """Two-sided p-value of a paired test between per-query values ``a`` and ``b``."""
+    """Two-sided p-value of a paired test between per-query values ``a`` and ``b``.
+
+    scipy's p-value (``ttest_rel``; ``wilcoxon`` with ``zero_method="wilcox"``) for every input, with
+    exact rules for the two cases where scipy has none (it returns NaN there):
+
+    - every difference ``a - b`` is exactly 0.0 (identical per-query values), or fewer than two pairs:
+      1.0 — no evidence of a difference. Differences of 1e-12 are *not* zero: they get scipy's p-value.
+    - t-test only, every difference is the same non-zero number: 0.0 (zero variance, a consistent shift).
+    """
     from scipy import stats
 
-    diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-    if len(diff) < 2 or np.allclose(diff, 0.0):
+    if test not in TESTS:
+        raise InputError(f"unknown test {test!r}{did_you_mean(test, TESTS)}; use one of {TESTS}", field="test")
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise InputError(f"a paired test needs two equally long lists of per-query values, got shapes "
+                         f"{a.shape} and {b.shape}", field="test")
+    diff = a - b
+    if len(diff) < 2 or not diff.any():
         return 1.0
     if test == "t-test":
-        if np.allclose(diff, diff[0]):  # constant non-zero difference: no variance, maximally consistent
+        if np.all(diff == diff[0]) and not np.isnan(diff[0]):
             return 0.0
         return float(stats.ttest_rel(a, b).pvalue)
-    if test == "wilcoxon":
-        return float(stats.wilcoxon(a, b, zero_method="wilcox").pvalue)
-    raise InputError(f"unknown test {test!r}{did_you_mean(test, TESTS)}; use one of {TESTS}", field="test")
+    return float(stats.wilcoxon(a, b, zero_method="wilcox").pvalue)
 
 
 def correct(p_values: Sequence[float], method: str = "holm") -> list[float]:

@@ -5,8 +5,10 @@ the model's maximum length), embeddings are L2-normalised, and for a candidate/r
 P = mean over candidate tokens of the best cosine to a reference token, R the converse,
 F = 2PR/(P+R). No idf weighting, no baseline rescaling (the reference setting). With several
 references the pair with the best F is kept (as ``bert_score``). An empty text scores 0.
-The model used is recorded in :attr:`BertScorer.model_name`: report it next to every figure
-(the paper used roberta-large, which is not available offline here).
+The model used is printed when it is loaded (once per process) and recorded in
+:attr:`BertScorer.model_name` (``score_answers`` puts it in ``attrs["bertscore_model"]``): report it next to
+every figure (the paper used roberta-large, which is not available offline here). A model that is not
+available offline fails when the scorer is made, in one line (:mod:`rag.metrics.models`).
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from rag.evaluation.answers.models import resolve_model
+from rag.evaluation.answers.models import load_once, local_only, resolve_model
 
 
 @dataclass
@@ -31,20 +33,16 @@ class BertScorer:
     model_name: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
-        self._path, self.model_name = resolve_model(self.model)
+        self._path, self.model_name = resolve_model(self.model, "BERTScore")
         self._loaded = None
 
     def _load(self):
         if self._loaded is None:
             import torch
-            from transformers import AutoModel, AutoTokenizer
 
             if self.threads:
                 torch.set_num_threads(self.threads)
-            tok = AutoTokenizer.from_pretrained(self._path)
-            enc = AutoModel.from_pretrained(self._path)
-            enc.eval()
-            self._loaded = (tok, enc)
+            self._loaded = load_once("BERTScore", self._path, _load_encoder, self.model_name)
         return self._loaded
 
     def embed(self, texts: Sequence[str]) -> list[np.ndarray]:
@@ -88,3 +86,12 @@ def greedy_match(cand: np.ndarray, ref: np.ndarray) -> tuple[float, float, float
     r = float(sim.max(axis=0).mean())
     f = 2 * p * r / (p + r) if p + r > 0 else 0.0
     return p, r, f
+
+
+def _load_encoder(path: str):
+    from transformers import AutoModel, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path, **local_only())
+    enc = AutoModel.from_pretrained(path, **local_only())
+    enc.eval()
+    return tok, enc

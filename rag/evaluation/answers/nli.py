@@ -2,7 +2,9 @@
 
 Works with any Hugging Face sequence-classification NLI model whose ``id2label`` names an
 entailment class (e.g. ``roberta-large-mnli``, ``microsoft/deberta-large-mnli``); none ships
-offline here, so the caller must name one. The pair is truncated from the evidence side only
+offline here, so the caller must name one: a local folder or a model already in the Hugging Face
+cache (anything else fails at once, in one line). The model is loaded once per process and its name
+printed; ``score_answers`` records it in ``attrs["nli_model"]``. The pair is truncated from the evidence side only
 (``truncation="only_first"``), so the response is never cut.
 """
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from rag.core.errors import InputError
+from rag.evaluation.answers.models import load_once, local_only, resolve_model
 
 
 @dataclass
@@ -25,16 +28,20 @@ class NLIScorer:
     threads: int | None = 1
     entailment_index: int = field(init=False, default=-1)
 
+    def __post_init__(self) -> None:
+        if not self.model:
+            raise InputError("the NLI metric needs an NLI model (a local folder or a cached Hugging Face name)",
+                             field="nli_model")
+        self._path, self.model = resolve_model(self.model, "NLI")
+        self._loaded = None
+
     def _load(self):
-        if getattr(self, "_loaded", None) is None:
+        if self._loaded is None:
             import torch
-            from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
             if self.threads:
                 torch.set_num_threads(self.threads)
-            tok = AutoTokenizer.from_pretrained(self.model)
-            clf = AutoModelForSequenceClassification.from_pretrained(self.model)
-            clf.eval()
+            tok, clf = load_once("NLI", self._path, _load_classifier, self.model)
             labels = {int(k): str(v).lower() for k, v in clf.config.id2label.items()}
             hits = [i for i, name in labels.items() if name.startswith("entail")]
             if len(hits) != 1:
@@ -58,3 +65,12 @@ class NLIScorer:
                 probs = torch.softmax(clf(**inputs).logits, dim=-1)
             out.extend(probs[:, self.entailment_index].tolist())
         return np.asarray(out, dtype=np.float64)
+
+
+def _load_classifier(path: str):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path, **local_only())
+    clf = AutoModelForSequenceClassification.from_pretrained(path, **local_only())
+    clf.eval()
+    return tok, clf

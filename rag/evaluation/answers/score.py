@@ -8,7 +8,9 @@ Input columns (first match wins): question ``query``/``question``; response ``an
 ``evidence`` (one string) or ``contexts`` (the passage texts that were in the prompt, joined with
 single spaces, as the reference code does); optional ``history`` (earlier turns, strings or
 ``{"utterance": ...}`` dicts) which the ``++`` metrics add to the question.
-Output: the input with one float column per metric.
+Output: the input with one float column per metric, and in ``attrs`` what the table's provenance must
+record: ``meteor_stages`` (the METEOR alignment stages that ran: exact, stem and, with WordNet, synonym),
+``bertscore_model``, ``nli_model`` and ``judge_model`` (the models used).
 """
 from __future__ import annotations
 
@@ -47,10 +49,12 @@ def _column(frame: pd.DataFrame, role: str, required: bool) -> str | None:
 def _gold_lists(values: pd.Series, column: str) -> list[list[str]]:
     out = []
     for i, v in enumerate(values.tolist()):
-        if isinstance(v, str):
+        if type(v) is list and all(type(x) is str for x in v):
+            out.append(v)
+        elif isinstance(v, str):
             out.append([v])
         elif isinstance(v, (list, tuple, np.ndarray, pd.Series)):
-            out.append([str(x) for x in v])
+            out.append([str(x) for x in (v.tolist() if isinstance(v, (np.ndarray, pd.Series)) else v)])
         else:
             raise InputError(f"row {i}: gold answers must be a list of strings or a string, got {v!r}", field=column)
         if not out[-1]:
@@ -97,6 +101,21 @@ def check_metrics(metrics: Sequence[str]) -> list[str]:
     return out
 
 
+def _model_scorers(wanted: Sequence[str], bertscore: Any, nli: Any) -> tuple[Any, Any]:
+    """The BERTScore and NLI scorers the metrics need (None when not needed); models are resolved here."""
+    bert_scorer = nli_scorer = None
+    if (set(BERTSCORE) | set(K_BERTSCORE)) & set(wanted):
+        from rag.evaluation.answers.bertscore import BertScorer
+        bert_scorer = bertscore if isinstance(bertscore, BertScorer) else BertScorer(bertscore)
+    if "NLI" in wanted:
+        from rag.evaluation.answers.nli import NLIScorer
+        if nli is None:
+            raise InputError("the NLI metric needs an NLI model (nli='roberta-large-mnli' or a local folder); "
+                             "none is available offline", field="nli")
+        nli_scorer = nli if isinstance(nli, NLIScorer) else NLIScorer(str(nli))
+    return bert_scorer, nli_scorer
+
+
 def score_answers(frame: pd.DataFrame, metrics: Sequence[str] = DEFAULT_METRICS, *, llm: Any = None,
                   bertscore: Any = None, nli: Any = None, judge_mode: str = "generate",
                   parity: bool = True, seed: int = 0) -> pd.DataFrame:
@@ -107,6 +126,9 @@ def score_answers(frame: pd.DataFrame, metrics: Sequence[str] = DEFAULT_METRICS,
     ``nli``: an :class:`~rag.evaluation.answers.nli.NLIScorer` or an NLI model name (required for ``NLI``).
     """
     wanted = check_metrics(metrics)
+    bert_scorer, nli_scorer = _model_scorers(wanted, bertscore, nli)   # an unavailable model fails here, first
+    if {"LLM-Eval", "LLM-Critic"} & set(wanted) and llm is None:
+        raise InputError("LLM-Eval / LLM-Critic need an llm (see rag.llm.load_llm)", field="llm")
     out = frame.copy().reset_index(drop=True)
     if out.empty:
         for m in wanted:
@@ -122,20 +144,21 @@ def score_answers(frame: pd.DataFrame, metrics: Sequence[str] = DEFAULT_METRICS,
     computed: dict[str, Any] = {}
 
     if set(CORRECTNESS) & set(wanted):
-        computed.update(correctness_scores(responses, golds).to_dict("series"))
+        computed.update(correctness_scores(responses, golds, [m for m in CORRECTNESS if m in wanted]).to_dict("series"))
     if set(ROUGE) & set(wanted):
         from rag.evaluation.answers.rouge import rouge_scores
         computed.update(rouge_scores(responses, golds).to_dict("series"))
     if "METEOR" in wanted:
         from rag.evaluation.answers.meteor import meteor_scores
         computed["METEOR"] = meteor_scores(responses, golds)
+        out.attrs["meteor_stages"] = computed["METEOR"].attrs["stages"]
     if set(FAITHFULNESS) & set(wanted):
         plus = bool({"K-Precision++", "K-Recall++", "K-F1++"} & set(wanted))
         qs = question_strings(out) if plus else None
-        computed.update(faithfulness_scores(responses, evidence, qs).to_dict("series"))
-    if (set(BERTSCORE) | set(K_BERTSCORE)) & set(wanted):
-        from rag.evaluation.answers.bertscore import BertScorer
-        scorer = bertscore if isinstance(bertscore, BertScorer) else BertScorer(bertscore)
+        computed.update(faithfulness_scores(responses, evidence, qs, [m for m in FAITHFULNESS if m in wanted]
+                                            ).to_dict("series"))
+    if bert_scorer is not None:
+        scorer = bert_scorer
         if set(BERTSCORE) & set(wanted):
             prf = scorer.score(responses, golds)
             computed.update({f"BERTScore-{c}": prf[c] for c in prf.columns})
@@ -143,17 +166,10 @@ def score_answers(frame: pd.DataFrame, metrics: Sequence[str] = DEFAULT_METRICS,
             prf = scorer.score(responses, [[e] for e in evidence])
             computed.update({f"K-BERTScore-{c}": prf[c] for c in prf.columns})
         out.attrs["bertscore_model"] = scorer.model_name
-    if "NLI" in wanted:
-        from rag.evaluation.answers.nli import NLIScorer
-        if nli is None:
-            raise InputError("the NLI metric needs an NLI model (nli='roberta-large-mnli' or a local folder); "
-                             "none is available offline", field="nli")
-        scorer = nli if isinstance(nli, NLIScorer) else NLIScorer(str(nli))
-        computed["NLI"] = scorer.score(evidence, responses)
-        out.attrs["nli_model"] = scorer.model
+    if nli_scorer is not None:
+        computed["NLI"] = nli_scorer.score(evidence, responses)
+        out.attrs["nli_model"] = nli_scorer.model
     if {"LLM-Eval", "LLM-Critic"} & set(wanted):
-        if llm is None:
-            raise InputError("LLM-Eval / LLM-Critic need an llm (see rag.llm.load_llm)", field="llm")
         from rag.evaluation.answers.llm_judge import llm_critic, llm_eval
         qs = [str(q) for q in out[_column(out, "question", True)]]
         if "LLM-Eval" in wanted:
