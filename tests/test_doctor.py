@@ -138,7 +138,7 @@ def test_a_crashing_check_is_reported_not_raised(monkeypatch, capsys):
     monkeypatch.setattr(doctor, "CHECKS", [doctor.check_python, broken])
     assert main(["doctor"]) == 1
     out = capsys.readouterr().out
-    assert "FAIL  broken" in out and "boom" in out and "1/2 checks passed, 1 failed" in out
+    assert "FAIL  broken" in out and "boom" in out and "1/2 checks passed, 0 with warnings, 1 failed" in out
 
 
 def test_llama_check_fails_with_the_fix_when_generation_crashes(monkeypatch):
@@ -169,3 +169,12 @@ def test_mpnet_parts_are_found_through_their_distribution_records():
     found = [mpnet_part_files(m) for m in MPNET_PARTS]
     assert [len(f) for f in found] == [1] * 5 and all(f[0].exists() for f in found)
     assert [f[0].name for f in found] == [f"all-mpnet-base-v2.zip.{i:03d}" for i in range(1, 6)]
+
+
+def test_a_warning_is_not_counted_as_passed(monkeypatch, capsys):
+    monkeypatch.setattr(doctor, "CHECKS", [doctor.check_python, lambda: doctor.Check("optional", doctor.WARN, "absent",
+                                                                                        "pip install it")])
+    assert main(["doctor"]) == 0                         # warnings do not fail the command...
+    out = capsys.readouterr().out
+    assert out.rstrip().endswith("1/2 checks passed, 1 with warning, 0 failed")   # ...but they are not passes
+    assert "2/2" not in out

@@ -14,7 +14,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping, get_args, get_origin
 
-from rag.core.errors import ConfigError, did_you_mean
+from rag.core.errors import ConfigError, InputError, did_you_mean
 from rag.core.registry import lookup
 
 @dataclass
@@ -81,6 +81,12 @@ def build(cls: type, params: dict[str, Any], context: BuildContext, label: str |
         return hook(values, context)
     try:
         return cls(**values)
+    except InputError as exc:   # a parameter the component refused: name its line in the config
+        if isinstance(exc, ConfigError) and exc.path:
+            raise
+        field = exc.field if exc.field in fields else None
+        raise ConfigError(f"{label}: {exc.reason}", path=where, line=_line(context, field) if field else None,
+                          field=f"{label}.{field}" if field else None) from None
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{label}: {exc}", path=where) from None
 

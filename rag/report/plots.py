@@ -127,7 +127,9 @@ def write_plots(folder: str | Path, measures: Sequence[str] | None = None, cache
     pq_path, prov_path = folder / "per_query.csv", folder / "provenance.json"
     if not pq_path.exists():
         raise InputError("not a results folder (no per_query.csv)", path=folder)
-    per_query = pd.read_csv(pq_path, dtype={"system": str, "qid": str})
+    from rag.report.board import read_table
+
+    per_query = read_table(pq_path)
     provenance = json.loads(prov_path.read_text("utf-8")) if prov_path.exists() else {}
     baseline = provenance.get("baseline")
     if not baseline or per_query["system"].nunique() < 2:
