@@ -14,6 +14,7 @@ from rag.core.cache import atomic_write_text
 from rag.core.errors import InputError
 from rag.core.files import file_stem
 from rag.datasets.readers import read_json
+from rag.report.tables import read_table
 
 LOWER_IS_BETTER = {"FaithCritic", "latency", "seconds", "cost", "tokens"}
 MARK = "†"
@@ -23,32 +24,6 @@ EMPTY = "–"
 def lower_is_better(measure: str) -> bool:
     """Guess from the name, for tables written without measure information (ragif < 0.2)."""
     return any(measure.lower().startswith(m.lower()) for m in LOWER_IS_BETTER)
-
-
-TEXT_COLUMNS = ("system", "measure", "qid")
-
-
-def read_table(path: Path, required: Sequence[str] = ("system",)) -> pd.DataFrame:
-    """A CSV of a results folder with names and ids read back exactly (a system called ``NA`` or ``null``, a
-    query ``nan``: never parsed as missing); other columns are numbers, an empty cell is missing."""
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputError(f"not a readable results table ({str(exc).splitlines()[0]})", path=path) from None
-    missing = [c for c in required if c not in frame.columns]
-    if missing:
-        raise InputError(f"a results table needs column(s) {missing}; it has {list(frame.columns)[:8]}", path=path,
-                         field=missing[0])
-    for column in frame.columns:
-        if column in TEXT_COLUMNS:
-            continue
-        values = frame[column]
-        numbers = pd.to_numeric(values.where(values != ""), errors="coerce")
-        if numbers.notna().sum() == (values != "").sum():
-            frame[column] = numbers
-        else:   # e.g. significant = True/False, or a text column of a newer ragif
-            frame[column] = values.where(values != "")
-    return frame
 
 
 class Board:

@@ -29,6 +29,7 @@ from rag.core.cache import Cache, atomic_write_bytes
 from rag.core.errors import InputError
 from rag.core.files import file_stem
 from rag.core.hashing import hash_config, hash_frame
+from rag.report.tables import read_table
 
 
 def _pyplot():
@@ -127,9 +128,7 @@ def write_plots(folder: str | Path, measures: Sequence[str] | None = None, cache
     pq_path, prov_path = folder / "per_query.csv", folder / "provenance.json"
     if not pq_path.exists():
         raise InputError("not a results folder (no per_query.csv)", path=folder)
-    from rag.report.board import read_table
-
-    per_query = read_table(pq_path)
+    per_query = read_table(pq_path, ("system", "qid", "measure", "value"))
     provenance = json.loads(prov_path.read_text("utf-8")) if prov_path.exists() else {}
     baseline = provenance.get("baseline")
     if not baseline or per_query["system"].nunique() < 2:
