@@ -289,7 +289,7 @@ def test_bad_input(case: Case, tmp_path, caplog):
         case.act(tmp_path)
     err = info.value
     message = str(err)
-    assert case.says in message, message
+    assert case.says in message and "\n" not in message, message            # one line, saying what is wrong
     if case.file:
         assert str(err.path).endswith(case.file) and case.file in message, message
     if case.line is not None:

@@ -113,6 +113,16 @@ CASES = [
     run_case("seed 2**40", CONFIG + "seed: 1099511627776\n", says="seed must be an integer", where="exp.yaml:6"),
     run_case("alpha 5", CONFIG + "alpha: 5\n", says="between 0 and 1", where="exp.yaml:6"),
     run_case("unknown significance test", CONFIG + "test: ttest\n", says="did you mean 't-test'", where="exp.yaml:6"),
+    run_case("unknown dataset", CONFIG.replace("dataset: demo", "dataset: demoo"), says="did you mean 'demo'",
+             where="exp.yaml:2"),
+    run_case("unknown split", CONFIG + "split: train\n", says="has no split 'train'", where="exp.yaml:6"),
+    # tables for plots and meta-evaluation
+    CliCase("plot of an empty table", ["plot", "scatter", "{t}/t.csv", "-x", "a", "-y", "b"], {"t.csv": ""},
+            says="cannot parse table", where="t.csv"),
+    CliCase("plot of a column that is not there", ["plot", "curve", "{t}/t.csv", "-x", "a", "-y", "zz"],
+            {"t.csv": "a,b\n1,2\n"}, says="no column(s) ['zz']"),
+    CliCase("meta-eval of an empty table", ["meta-eval", "{t}/t.csv"], {"t.csv": ""}, says="cannot parse table",
+            where="t.csv"),
     # results folders
     CliCase("board of a folder without results", ["board", "{t}"], {"x.txt": ""}, says="no results.csv", where=""),
     CliCase("board of an empty results.csv", ["board", "{t}"], {"results.csv": ""}, says="results.csv",
@@ -146,8 +156,8 @@ def outcomes(tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
         return {case.name: result for case, result in zip(CASES, done)}
 
 
-def test_the_cli_table_has_at_least_45_cases():
-    assert len(CASES) >= 45 and len({c.name for c in CASES}) == len(CASES)
+def test_the_cli_table_has_at_least_55_cases():
+    assert len(CASES) >= 55 and len({c.name for c in CASES}) == len(CASES)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])

@@ -13,6 +13,16 @@
 
 Nothing in a config is imported or evaluated: stage names are registry keys, values are data.
 Relative paths are taken from the working directory.
+
+``queries: {qids: [...], limit: N}`` runs a subset, in dataset order: ``limit`` is a positive integer;
+``qids`` a non-empty list of distinct ids (the id rule of :mod:`rag.core.schema`). Listed ids that are not
+queries of the dataset's split are skipped with a warning that counts them; when none is, it is an error.
+``seed`` is an integer from 0 to 2**32-1 and ``alpha`` lies strictly between 0 and 1.
+
+The YAML is read safely (no tags that build objects) with anchors and aliases bounded
+(:data:`MAX_ALIASES` uses adding at most :data:`MAX_ALIAS_NODES` nodes and :data:`MAX_ALIAS_CHARS`
+characters), no recursive aliases and at most :data:`MAX_DEPTH` levels of nesting: an exponentially
+expanding document is a one-line error naming the alias's line, not a hang.
 """
 from __future__ import annotations
 

@@ -111,18 +111,21 @@ def check_ids(values: pd.Series, what: str, field: str, source: str | None = Non
     """A column of ids checked by :func:`check_id` (the error names the row and its id)."""
     if pd.api.types.is_integer_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
         return values.astype(str)
-    out = []
-    for row, value in enumerate(values.tolist(), start=1):
-        if type(value) is str:
-            text = value.strip()
-            if text and text.isprintable() and " " not in text and len(text) <= MAX_ID_BYTES // 4:
-                out.append(text)
-                continue
+    if len(values) and pd.api.types.infer_dtype(values, skipna=False) == "string":
+        text = values.astype(str).str.strip()
+        plain = (text.str.fullmatch(r"[!-~]+") & (text.str.len() <= MAX_ID_BYTES)).to_numpy(dtype=bool)
+        rows = np.flatnonzero(~plain)                 # only ids outside printable ASCII are looked at one by one
+        if not len(rows):
+            return text
+    else:
+        text, rows = values, range(len(values))
+    checked = text.tolist()
+    for row in rows:
         try:
-            out.append(check_id(value, what, source, None, field))
+            checked[row] = check_id(checked[row], what, source, None, field)
         except InputError as exc:
-            raise InputError(f"row {row}: {exc.reason}", path=source, field=field) from None
-    return pd.Series(out, index=values.index, dtype=object).astype(str)
+            raise InputError(f"row {row + 1}: {exc.reason}", path=source, field=field) from None
+    return pd.Series(checked, index=values.index, dtype=object).astype(str)
 
 
 def check_label(value: Any, path: str | Path | None = None, line: int | None = None,

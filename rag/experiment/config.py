@@ -1,13 +1,14 @@
 """An :class:`~rag.experiment.Experiment` from a YAML config (read and validated by :mod:`rag.core.config`)."""
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from rag.core.build import BuildContext, build_stage
 from rag.core.config import item_line, load_yaml, validate
-from rag.core.errors import ConfigError, RagifError, did_you_mean
+from rag.core.errors import ConfigError, InputError, RagifError, did_you_mean
 from rag.core.schema import check_id
 from rag.core.stage import Pipeline, Stage, walk
 from rag.datasets import load_dataset
@@ -24,18 +25,20 @@ def build_experiment(config: dict, source: str | None = None, cache: Any = None)
     config = validate(config, source)
     lines = getattr(config, "lines", {})
     measures = _measures(config["measures"], source, lines.get("measures"))   # before anything is loaded
-    spec = config["dataset"]
-    if isinstance(spec, str):
-        dataset = load_dataset(spec)
-    else:
-        options = {k: v for k, v in spec.items() if k not in ("name", "path")}
-        dataset = load_dataset(spec["name"], path=spec.get("path"), **options)
-    split = config.get("split")
     for key, allowed in (("test", TESTS), ("correction", CORRECTIONS)):
         if key in config and config[key] not in allowed:
             raise ConfigError(f"{key} must be one of {list(allowed)}, got {config[key]!r}"
                               f"{did_you_mean(config[key], allowed)}", path=source, line=lines.get(key), field=key)
-    queries = _select_queries(dataset, split, config.get("queries") or {}, source, lines.get("queries"))
+    spec = config["dataset"]
+    split = config.get("split")
+    with _config_line(source, lines.get("dataset"), "dataset"):   # an error of the data itself names its file
+        if isinstance(spec, str):
+            dataset = load_dataset(spec)
+        else:
+            options = {k: v for k, v in spec.items() if k not in ("name", "path")}
+            dataset = load_dataset(spec["name"], path=spec.get("path"), **options)
+    with _config_line(source, lines.get("split", lines.get("dataset")), "split" if "split" in config else "dataset"):
+        queries = _select_queries(dataset, split, config.get("queries") or {}, source, lines.get("queries"))
     pipelines = {}
     plines = getattr(config["pipelines"], "lines", {})
     for name, stage_spec in config["pipelines"].items():
@@ -92,6 +95,18 @@ def _retrieval_part_without_llm(pipelines: dict[str, Stage], baseline: str | Non
     log.warning("no working LLM runtime (%s): running the retrieval part only (%s); `ragif doctor` says how to "
                 "install one", problem, ", ".join(f"{n} dropped" for n in pipelines if n not in kept) or "readers removed")
     return kept, baseline if baseline in kept else next(iter(kept))
+
+
+@contextlib.contextmanager
+def _config_line(source: str | None, line: int | None, key: str) -> Iterator[None]:
+    """An :class:`InputError` that names no file is re-raised as a :class:`ConfigError` naming the config
+    key that led to it (an error inside a data file keeps that file and line)."""
+    try:
+        yield
+    except InputError as exc:
+        if exc.path or isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(exc.reason, path=source, line=line, field=key) from None
 
 
 def _select_queries(dataset: Any, split: str | None, selection: dict, source: str | None,

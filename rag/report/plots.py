@@ -94,6 +94,7 @@ def per_query_deltas(per_query: pd.DataFrame, baseline: str, measure: str, stem:
 def curve(frame: pd.DataFrame, x: str, y: str, stem: str | Path, by: str | None = None, logx: bool = False,
           title: str | None = None, labels: Sequence[str] | None = None) -> list[Path]:
     """Line plot of ``y`` against ``x`` (one line per value of ``by``), points marked."""
+    _require(frame, [x, y, by, *(labels or [])[:1]], "curve plot")
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     groups = frame.groupby(by, sort=False) if by else [(None, frame)]
