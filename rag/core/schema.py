@@ -163,10 +163,9 @@ def check_label(value: Any, path: str | Path | None = None, line: int | None = N
 
 def check_labels(values: pd.Series, source: str | None = None) -> pd.Series:
     """A column of relevance labels as int64 (:func:`check_label`; the error names the row)."""
-    if pd.api.types.is_integer_dtype(values.dtype):
-        ints = values.astype("int64") if values.dtype != "uint64" else values
-        if len(ints) == 0 or (ints.min() >= LABEL_RANGE[0] and ints.max() <= LABEL_RANGE[1]):
-            return ints.astype("int64")
+    if pd.api.types.is_integer_dtype(values.dtype) and not values.isna().any():
+        if len(values) == 0 or (values.min() >= LABEL_RANGE[0] and values.max() <= LABEL_RANGE[1]):
+            return values.astype("int64")
     out = []
     for row, value in enumerate(values.tolist(), start=1):
         try:
