@@ -157,7 +157,7 @@ CASES = [
     Case("wrong type in a config", lambda t: load_experiment(config(t, CONFIG.replace("[nDCG@10]", "nDCG@10"))),
          ConfigError, "exp.yaml", 3, "measures", "must be a list"),
     Case("wrong parameter type in a config", lambda t: load_experiment(config(t, CONFIG.replace("k1: 0.9", "k1: [1]"))),
-         ConfigError, "exp.yaml", None, None, "k1"),
+         ConfigError, "exp.yaml", 5, "bm25.k1", "bm25.k1 must be a number, got [1]"),
     Case("secret in a config", lambda t: load_experiment(config(t, CONFIG + "api_key: sk-123456\n")),
          ConfigError, "exp.yaml", 6, "api_key", "environment variable"),
     Case("YAML that tries to run code", lambda t: load_experiment(config(t, "name: !!python/object/apply:os.system ['true']\n")),

@@ -74,7 +74,9 @@ def id_problem(text: str) -> str | None:
                     return (f"contains whitespace (U+{ord(char):04X} at character {position}): TREC run and qrels "
                             f"files separate fields by whitespace, so it could not be written and read back")
                 kind = _CATEGORY_NAMES.get(category, "non-printable character")
-                return f"contains a {kind} (U+{ord(char):04X} at character {position}); ids must be visible text"
+                article = "an" if kind[0] in "aeiou" else "a"
+                return (f"contains {article} {kind} (U+{ord(char):04X} at character {position}); ids must be "
+                        f"visible text")
     if len(text) * 4 > MAX_ID_BYTES and len(text.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES:
         return f"is {len(text.encode('utf-8', 'surrogatepass'))} bytes long (at most {MAX_ID_BYTES})"
     return None
