@@ -26,6 +26,9 @@ from rag.datasets import Corpus
 from retrievers.instructions import check_mode, query_texts
 
 
+MAX_K = 2**31 - 1   # hit counts are Java ints in Lucene
+
+
 @dataclasses.dataclass(repr=False)
 class Retriever(Stage):
     """Retrieve each query's top ``k`` documents of ``corpus`` (or re-score given candidates)."""
@@ -39,8 +42,8 @@ class Retriever(Stage):
     gives: ClassVar[tuple[str, ...]] = ("docno", "score", "rank")
 
     def __post_init__(self) -> None:
-        if not isinstance(self.k, int) or isinstance(self.k, bool) or self.k < 1:
-            raise ValueError(f"k must be a positive integer, got {self.k!r}")
+        if not isinstance(self.k, int) or isinstance(self.k, bool) or not 1 <= self.k <= MAX_K:
+            raise InputError(f"k must be an integer from 1 to {MAX_K}, got {self.k!r}", field="k")
         check_mode(self.instruction)
 
     # ------------------------------------------------------------------ what a subclass implements

@@ -10,11 +10,13 @@ from typing import Literal
 import pandas as pd
 
 from rag.core.cache import Cache
+from rag.core.errors import InputError
 from rag.core.hashing import hash_config
 from rag.core.progress import progress
 from rag.datasets import Corpus
 from retrievers import java
 from retrievers.base import Retriever
+from retrievers.parameters import check_bm25_parameters
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,9 @@ class LuceneBM25(Retriever):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_bm25_parameters(self.k1, self.b, self.k, self.threads)
+        if self.fields not in ("flat", "multifield"):
+            raise InputError(f"fields must be 'flat' or 'multifield', got {self.fields!r}", field="fields")
         self._searcher = None
 
     # ------------------------------------------------------------------ index
@@ -85,7 +90,21 @@ class LuceneBM25(Retriever):
         return self._searcher
 
     # ------------------------------------------------------------------ search
-    def retrieve(self, texts: list[str], qids: list[str], k: int) -> pd.DataFrame:
+    def _allow_long_queries(self, texts: list[str]) -> None:
+        """Raise Lucene's clause limit (1,024 by default; Anserini 1.7.1 keeps it) so that no query is cut.
+
+        A bag-of-words query has one clause per distinct analysed term per field, and a term takes at
+        least one character, so ``fields * (longest query + 1)`` clauses always suffice. The limit is
+        process-wide and only ever raised."""
+        needed = (2 if self.fields == "multifield" else 1) * (max((len(t) for t in texts), default=0) + 1) + 8
+        index_searcher = java.autoclass("org.apache.lucene.search.IndexSearcher")
+        current = int(index_searcher.getMaxClauseCount())
+        if needed > current:
+            index_searcher.setMaxClauseCount(int(needed))
+            log.info("Lucene clause limit raised from %d to %d for a query of %d characters", current, needed,
+                     max(len(t) for t in texts))
+
+    def _run_batch(self, texts: list[str], qids: list[str], k: int) -> dict:
         array_list = java.autoclass("java.util.ArrayList")
         jtexts, jqids = array_list(), array_list()
         for t, q in zip(texts, qids):
@@ -100,10 +119,30 @@ class LuceneBM25(Retriever):
             results = searcher.batch_search_fields(jtexts, jqids, int(k), int(self.threads), boosts)
         else:
             results = searcher.batch_search(jtexts, jqids, int(k), int(self.threads))
+        return {entry.getKey(): entry.getValue() for entry in results.entrySet().toArray()}
+
+    def retrieve(self, texts: list[str], qids: list[str], k: int) -> pd.DataFrame:
+        searcher = self.searcher()   # configures and starts the JVM before jnius is imported
+        from jnius import JavaException
+
+        k = max(1, min(int(k), int(searcher.get_total_num_docs())))   # Lucene allocates k hits up front
+        self._allow_long_queries(texts)
+        try:
+            hits = self._run_batch(texts, qids, k)
+        except JavaException:   # find the queries Lucene refuses, one by one, and name them
+            failed = []
+            for text, qid in zip(texts, qids):
+                try:
+                    self._run_batch([text], [qid], k)
+                except JavaException as exc:
+                    failed.append((qid, str(exc).strip().splitlines()[0] if str(exc).strip() else "?"))
+            if not failed:
+                raise
+            raise InputError(f"Lucene could not search {len(failed)} of {len(qids)} queries, e.g. query "
+                             f"{failed[0][0]!r}: {failed[0][1][:200]}", field="query") from None
         out_q, out_d, out_s = [], [], []
-        for entry in results.entrySet().toArray():
-            qid = entry.getKey()
-            for hit in entry.getValue():
+        for qid, found in hits.items():
+            for hit in found:
                 out_q.append(qid)
                 out_d.append(hit.docid)
                 out_s.append(hit.score)

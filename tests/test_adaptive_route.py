@@ -2,7 +2,6 @@
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 import pytest
 

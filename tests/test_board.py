@@ -38,6 +38,22 @@ def _row(text: str, start: str) -> str:
     return next(line for line in text.splitlines() if line.startswith(start))
 
 
+def _gfm_cells(row: str) -> list[str]:
+    """The cells of a pipe-table row as GitHub reads them: a backslash escapes the next character, an
+    unescaped pipe ends the cell; escapes are then resolved."""
+    cells, current, chars = [], "", iter(row.strip())
+    for char in chars:
+        if char == "\\":
+            current += char + next(chars, "")
+        elif char == "|":
+            cells.append(current)
+            current = ""
+        else:
+            current += char
+    cells.append(current)
+    return [re.sub(r"\\(.)", r"\1", c.strip()) for c in cells[1:-1]]
+
+
 def test_markdown_marks_best_significance_and_escapes(board):
     md = board.markdown()
     assert md.startswith("| System | nDCG@10 | R@100 | latency ↓ |\n|:---|---:|---:|---:|\n")
@@ -46,8 +62,7 @@ def test_markdown_marks_best_significance_and_escapes(board):
     assert _row(md, "| dense") == "| dense | **0.7000†** | **0.9253** | 30.0000 |"
     assert _row(md, "| <b>x</b>") == "| <b>x</b> | 0.6400† | 0.9000 | **9.5000** |"   # lower latency is better
     nasty = _row(md, "| BM25 \\| k1")
-    cells = [c.strip() for c in re.split(r"(?<!\\)\|", nasty)][1:-1]            # split on unescaped pipes
-    assert cells == [NASTY.replace("|", "\\|"), "–", "0.9100", "40.0000"]        # NaN shown as –
+    assert _gfm_cells(nasty) == [NASTY, "–", "0.9100", "40.0000"]                  # NaN shown as –
     assert "> †: significantly different from the baseline (BM25), t-test, holm" in md
 
 
@@ -95,3 +110,56 @@ def test_unknown_format_is_a_clear_error(tmp_path, board):
     assert not (tmp_path / "leaderboard.md").exists()                              # nothing half-written
     with pytest.raises(InputError, match="no results.csv"):
         write_boards(tmp_path / "missing")
+
+
+AWKWARD = ["line\nbreak", "a|b", "a-b", "back\\|slash", "tab\there", "NA", "null", "", "x,y", 'say "hi"', "<script>x</script>",
+           "\\"]
+
+
+def _awkward_board() -> Board:
+    table = pd.DataFrame({"nDCG@10": [0.1 * (i + 1) for i in range(len(AWKWARD))]},
+                         index=pd.Index(AWKWARD, name="system"))
+    return Board(table, pd.DataFrame(columns=["system", "measure", "p_adjusted", "significant"]),
+                 {"experiment": "awkward", "baseline": "NA"})
+
+
+def test_markdown_rows_stay_rows_whatever_the_system_name():
+    md = _awkward_board().markdown()
+    rows = [line for line in md.splitlines() if line.startswith("| ")][1:]
+    assert len(rows) == len(AWKWARD)                                              # no name broke a row
+    for name, row in zip(AWKWARD, rows):
+        cells = _gfm_cells(row)
+        assert len(cells) == 2, row
+        shown = " ".join(name.split("\n")).replace("\t", " ") + (" (baseline)" if name == "NA" else "")
+        assert cells[0] == shown, (name, row)
+
+
+def test_latex_rows_stay_rows_whatever_the_system_name():
+    tex = _awkward_board().latex()
+    body = tex.split(r"\midrule", 1)[1].split(r"\bottomrule")[0]
+    rows = [line for line in body.splitlines() if line.strip()]
+    assert len(rows) == len(AWKWARD) and all(line.endswith(r"\\") for line in rows)
+    assert "\n\n" not in tex.split(r"\end{tabular}")[0]                           # a blank line would end the cell
+    assert r"line break & " in tex and r"a\textbar" not in tex and r"back\textbackslash{}|slash" in tex
+
+
+def test_html_rows_have_distinct_anchors_and_escaped_names():
+    page = _awkward_board().html()
+    ids = re.findall(r'<tr id="([^"]+)"', page)
+    assert len(ids) == len(AWKWARD) == len(set(ids))                             # a|b and a-b do not collide
+    assert "<script>x</script>" not in page and "&lt;script&gt;x&lt;/script&gt;" in page
+
+
+def test_results_csv_round_trip_keeps_every_system_name(tmp_path):
+    from rag.experiment.results import ExperimentResults
+
+    board = _awkward_board()
+    per_query = pd.DataFrame({"system": AWKWARD, "qid": ["NA"] * len(AWKWARD), "measure": "nDCG@10",
+                              "value": board.table["nDCG@10"].tolist()})
+    results = ExperimentResults("awkward", board.table, per_query, board.significance, {}, board.provenance, "NA")
+    results.save(tmp_path, formats=("csv", "md"), save_runs=False, plots=False)
+    back = Board.load(tmp_path)
+    assert back.table.index.tolist() == AWKWARD
+    assert back.table["nDCG@10"].tolist() == pytest.approx(board.table["nDCG@10"].tolist())
+    assert back.per_query["qid"].tolist() == ["NA"] * len(AWKWARD)               # an id "NA" is not missing
+    assert (tmp_path / "leaderboard.md").read_text("utf-8").count("\n| ") == len(AWKWARD)   # rows after the header

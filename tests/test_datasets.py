@@ -1,7 +1,6 @@
 """Loaders and the data model: BEIR, JSONL with a field mapping, TREC files, the demo set, and bad input."""
 from __future__ import annotations
 
-import json
 import logging
 
 import pandas as pd

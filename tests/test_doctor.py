@@ -135,7 +135,7 @@ def test_a_crashing_check_is_reported_not_raised(monkeypatch, capsys):
     monkeypatch.setattr(doctor, "CHECKS", [doctor.check_python, broken])
     assert main(["doctor"]) == 1
     out = capsys.readouterr().out
-    assert "FAIL  broken" in out and "boom" in out and "1/2 checks passed, 1 failed" in out
+    assert "FAIL  broken" in out and "boom" in out and "1/2 checks passed, 0 with warnings, 1 failed" in out
 
 
 def test_llama_check_fails_with_the_fix_when_generation_crashes(monkeypatch):
@@ -182,3 +182,12 @@ def test_doctor_says_when_a_same_named_package_shadows_ragif(tmp_path, monkeypat
     assert "dedicated virtual environment" in check.fix
     monkeypatch.undo()
     assert doctor.check_packages().status == doctor.OK
+
+
+def test_a_warning_is_not_counted_as_passed(monkeypatch, capsys):
+    monkeypatch.setattr(doctor, "CHECKS", [doctor.check_python, lambda: doctor.Check("optional", doctor.WARN, "absent",
+                                                                                        "pip install it")])
+    assert main(["doctor"]) == 0                         # warnings do not fail the command...
+    out = capsys.readouterr().out
+    assert out.rstrip().endswith("1/2 checks passed, 1 with warning, 0 failed")   # ...but they are not passes
+    assert "2/2" not in out

@@ -2,7 +2,6 @@
 search against brute force, re-ranking mode, the index cache and a demo regression value."""
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 

@@ -308,9 +308,15 @@ def report(checks: list[Check]) -> str:
             lines.append(f"{'':>4}  {'':<{width}}  fix: {c.fix}")
         elif c.fix:
             lines.append(f"{'':>4}  {'':<{width}}  note: {c.fix}")
-    failed = sum(c.status == FAIL for c in checks)
-    lines.append(f"\n{len(checks) - failed}/{len(checks)} checks passed" + (f", {failed} failed" if failed else ""))
+    lines.append("\n" + summary(checks))
     return "\n".join(lines)
+
+
+def summary(checks: list[Check]) -> str:
+    """One line that counts honestly: a check with a warning has not passed."""
+    passed, warned, failed = (sum(c.status == s for c in checks) for s in (OK, WARN, FAIL))
+    return (f"{passed}/{len(checks)} checks passed, {warned} with warning{'' if warned == 1 else 's'}, "
+            f"{failed} failed")
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:

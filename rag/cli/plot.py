@@ -40,7 +40,12 @@ def _read_table(path: Path) -> Any:
 
     if not path.exists():
         raise InputError("file not found", path=path)
-    return pd.read_csv(path, sep="\t" if path.suffix in (".tsv", ".tab") else ",")
+    if path.is_dir():
+        raise InputError("is a folder, not a table", path=path)
+    try:
+        return pd.read_csv(path, sep="\t" if path.suffix in (".tsv", ".tab") else ",")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot parse table: {str(exc).splitlines()[0]}", path=path) from None
 
 
 def _deltas(folder: Path, measures: list[str] | None, output: str) -> list[Path]:

@@ -14,7 +14,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping, get_args, get_origin
 
-from rag.core.errors import ConfigError, did_you_mean
+from rag.core.errors import ConfigError, InputError, did_you_mean
 from rag.core.registry import lookup
 
 
@@ -74,7 +74,13 @@ def build(cls: type, params: dict[str, Any], context: BuildContext, label: str |
                                   f"(the experiment's dataset has none)", path=where, field=name)
             continue
         if name in params:
-            values[name] = _coerce(params[name], hint, f"{label}.{name}", context)
+            try:
+                values[name] = _coerce(params[name], hint, f"{label}.{name}", context)
+            except ConfigError as exc:   # a wrong type: name the parameter's line when the message has none
+                if exc.line is not None or _line(context, name) is None:
+                    raise
+                raise ConfigError(exc.reason, path=exc.path or where, line=_line(context, name),
+                                  field=exc.field) from None
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(f"{label} needs parameter {name!r}", path=where, field=name)
     hook = getattr(cls, "from_config", None)
@@ -82,6 +88,13 @@ def build(cls: type, params: dict[str, Any], context: BuildContext, label: str |
         return hook(values, context)
     try:
         return cls(**values)
+    except InputError as exc:   # a parameter the component refused: name its line in the config
+        if isinstance(exc, ConfigError) and exc.path:
+            raise
+        field = exc.field if exc.field in fields else None
+        raise ConfigError(exc.reason if field else f"{label}: {exc.reason}", path=where,
+                          line=_line(context, field) if field else None,
+                          field=f"{label}.{field}" if field else None) from None
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{label}: {exc}", path=where) from None
 

@@ -14,12 +14,29 @@ corpus     ``docno``, ``title``, ``text``
 =========  ==================================================================================
 
 Ids are always strings. ``rank`` starts at 0 as in PyTerrier; TREC files get ``rank + 1``.
+
+**The id rule** (:func:`check_id`, applied by every reader and writer of queries, documents, qrels and runs):
+an id is a string or an integer (integers become their decimal string); surrounding whitespace is
+stripped; what remains must be non-empty, visible text without spaces, at most :data:`MAX_ID_BYTES`
+bytes of UTF-8. Refused, with the file, line and field: floating-point numbers (``5.0`` would never match
+``5``), booleans, whitespace inside (TREC run and qrels files separate fields by whitespace, so such an
+id could not be written and read back), control characters (NUL, ...), invisible format characters
+(zero-width space, ...), unpaired surrogates, private-use and unassigned code points.
+
+**The label rule** (:func:`check_label`): a relevance label is an integer from -2**31 to 2**31-1
+(negative labels are judged non-relevant, as in TREC); ``"2"``, ``2`` and ``2.0`` are read as 2;
+``1.7``, ``inf``, ``nan`` and values out of range are refused, never truncated.
 """
 from __future__ import annotations
 
 import logging
-from typing import Iterable
+import math
+import numbers
+import unicodedata
+from pathlib import Path
+from typing import Any, Iterable
 
+import numpy as np
 import pandas as pd
 
 from rag.core.errors import InputError
@@ -37,6 +54,127 @@ ANSWER_COLUMNS = ("qid", "query", "answer")
 CHANGED_SUFFIX = "::changed"
 # per-question LLM cost, summed over every LLM stage of a pipeline (see rag.llm.stage.LLMStage.add_cost)
 COST_COLUMNS = ("llm_prompt_tokens", "llm_completion_tokens", "llm_seconds")
+
+
+MAX_ID_BYTES = 4096          # far below Lucene's 32,766-byte term limit, far above any real id
+LABEL_RANGE = (-2**31, 2**31 - 1)
+_CATEGORY_NAMES = {"Cc": "control character", "Cf": "invisible format character", "Cs": "unpaired surrogate",
+                   "Co": "private-use character", "Cn": "unassigned code point"}
+
+
+def id_problem(text: str) -> str | None:
+    """Why the (already stripped) string ``text`` cannot be an id, or None when it can."""
+    if not text:
+        return "is empty"
+    if not text.isprintable() or " " in text:
+        for position, char in enumerate(text, start=1):
+            if char == " " or not char.isprintable():
+                category = unicodedata.category(char)
+                if char.isspace() or category.startswith("Z"):
+                    return (f"contains whitespace (U+{ord(char):04X} at character {position}): TREC run and qrels "
+                            f"files separate fields by whitespace, so it could not be written and read back")
+                kind = _CATEGORY_NAMES.get(category, "non-printable character")
+                article = "an" if kind[0] in "aeiou" else "a"
+                return (f"contains {article} {kind} (U+{ord(char):04X} at character {position}); ids must be "
+                        f"visible text")
+    if len(text) * 4 > MAX_ID_BYTES and len(text.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES:
+        return f"is {len(text.encode('utf-8', 'surrogatepass'))} bytes long (at most {MAX_ID_BYTES})"
+    return None
+
+
+def check_id(value: Any, what: str = "id", path: str | Path | None = None, line: int | None = None,
+             field: str | None = None) -> str:
+    """``value`` as an id string, or :class:`InputError` naming ``path``, ``line`` and ``field`` (the id rule
+    of this module's docstring)."""
+    if isinstance(value, str):
+        text = value.strip()
+    elif isinstance(value, (bool, np.bool_)):
+        raise InputError(f"{what} {value!r} is a boolean; ids are strings or integers", path=path, line=line,
+                         field=field)
+    elif isinstance(value, numbers.Integral):
+        text = str(int(value))
+    elif isinstance(value, numbers.Real):
+        if math.isnan(value):
+            raise InputError(f"{what} is missing (NaN)", path=path, line=line, field=field)
+        raise InputError(f"{what} {value!r} is a floating-point number; write ids as strings or integers (a float "
+                         f"id such as 5.0 never matches '5' in qrels or runs)", path=path, line=line, field=field)
+    elif value is None or value is pd.NA:
+        raise InputError(f"{what} is missing", path=path, line=line, field=field)
+    else:
+        raise InputError(f"{what} must be a string or an integer, got {type(value).__name__} {value!r:.60}",
+                         path=path, line=line, field=field)
+    problem = id_problem(text)
+    if problem:
+        raise InputError(f"{what} {text[:80]!r} {problem}", path=path, line=line, field=field)
+    return text
+
+
+def check_ids(values: pd.Series, what: str, field: str, source: str | None = None) -> pd.Series:
+    """A column of ids checked by :func:`check_id` (the error names the row and its id)."""
+    if pd.api.types.is_integer_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        return values.astype(str)
+    if len(values) and pd.api.types.infer_dtype(values, skipna=False) == "string":
+        text = values.astype(str).str.strip()
+        plain = (text.str.fullmatch(r"[!-~]+") & (text.str.len() <= MAX_ID_BYTES)).to_numpy(dtype=bool)
+        rows = np.flatnonzero(~plain)                 # only ids outside printable ASCII are looked at one by one
+        if not len(rows):
+            return text
+    else:
+        text, rows = values, range(len(values))
+    checked = text.tolist()
+    for row in rows:
+        try:
+            checked[row] = check_id(checked[row], what, source, None, field)
+        except InputError as exc:
+            raise InputError(f"row {row + 1}: {exc.reason}", path=source, field=field) from None
+    return pd.Series(checked, index=values.index, dtype=object).astype(str)
+
+
+def check_label(value: Any, path: str | Path | None = None, line: int | None = None,
+                field: str = "label") -> int:
+    """A relevance label as an int (the label rule of this module's docstring), or :class:`InputError`."""
+    number: Any = value
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            number = int(text)
+        except ValueError:
+            try:
+                number = float(text)
+            except ValueError:
+                raise InputError(f"label {value!r} is not a number", path=path, line=line, field=field) from None
+    elif isinstance(value, (bool, np.bool_)):
+        number = int(value)
+    elif not isinstance(value, numbers.Real):
+        raise InputError(f"label {value!r} is not a number", path=path, line=line, field=field)
+    if isinstance(number, numbers.Integral):
+        number = int(number)
+    else:
+        number = float(number)
+        if not math.isfinite(number):
+            raise InputError(f"label {value!r} is not a finite number", path=path, line=line, field=field)
+        if number != int(number):
+            raise InputError(f"label {value!r} is not an integer (relevance labels are graded integers such as "
+                             f"0, 1, 2; it is refused rather than truncated)", path=path, line=line, field=field)
+        number = int(number)
+    if not LABEL_RANGE[0] <= number <= LABEL_RANGE[1]:
+        raise InputError(f"label {value!r} is out of range ({LABEL_RANGE[0]} to {LABEL_RANGE[1]})", path=path,
+                         line=line, field=field)
+    return number
+
+
+def check_labels(values: pd.Series, source: str | None = None) -> pd.Series:
+    """A column of relevance labels as int64 (:func:`check_label`; the error names the row)."""
+    if pd.api.types.is_integer_dtype(values.dtype) and not values.isna().any():
+        if len(values) == 0 or (values.min() >= LABEL_RANGE[0] and values.max() <= LABEL_RANGE[1]):
+            return values.astype("int64")
+    out = []
+    for row, value in enumerate(values.tolist(), start=1):
+        try:
+            out.append(check_label(value, source))
+        except InputError as exc:
+            raise InputError(f"row {row}: {exc.reason}", path=source, field="label") from None
+    return pd.Series(out, index=values.index, dtype="int64")
 
 
 def add_ranks(frame: pd.DataFrame) -> pd.DataFrame:
@@ -95,10 +233,6 @@ def require_columns(frame: pd.DataFrame, columns: Iterable[str | None], what: st
                          path=source, field=missing[0])
 
 
-def _ids(series: pd.Series) -> pd.Series:
-    return series.astype(str).str.strip()
-
-
 def validate_queries(frame: pd.DataFrame, source: str | None = None, empty: str = "error") -> pd.DataFrame:
     """Check and normalise a queries table.
 
@@ -107,7 +241,7 @@ def validate_queries(frame: pd.DataFrame, source: str | None = None, empty: str 
     """
     require_columns(frame, QUERY_COLUMNS, "queries", source)
     out = frame.copy()
-    out["qid"] = _ids(out["qid"])
+    out["qid"] = check_ids(out["qid"], "query id", "qid", source)
     out["query"] = out["query"].fillna("").astype(str)
     dup = out["qid"][out["qid"].duplicated()]
     if len(dup):
@@ -127,13 +261,9 @@ def validate_qrels(frame: pd.DataFrame, source: str | None = None) -> pd.DataFra
     """Check and normalise a qrels table: string ids, integer labels, no duplicate (qid, docno)."""
     require_columns(frame, QRELS_COLUMNS, "qrels", source)
     out = frame[list(QRELS_COLUMNS)].copy()
-    out["qid"] = _ids(out["qid"])
-    out["docno"] = _ids(out["docno"])
-    labels = pd.to_numeric(out["label"], errors="coerce")
-    if labels.isna().any():
-        bad = out.loc[labels.isna(), "label"].iloc[0]
-        raise InputError(f"non-numeric relevance label {bad!r}", path=source, field="label")
-    out["label"] = labels.astype("int64")
+    out["qid"] = check_ids(out["qid"], "query id", "qid", source)
+    out["docno"] = check_ids(out["docno"], "document id", "docno", source)
+    out["label"] = check_labels(out["label"], source)
     dup = out.duplicated(["qid", "docno"])
     if dup.any():
         first = out[dup].iloc[0]
@@ -171,8 +301,8 @@ def validate_results(frame: pd.DataFrame, source: str | None = None) -> pd.DataF
     """Check a results table and give it string ids, float scores and 0-based ranks."""
     require_columns(frame, ("qid", "docno", "score"), "results", source)
     out = frame.copy()
-    out["qid"] = _ids(out["qid"])
-    out["docno"] = _ids(out["docno"])
+    out["qid"] = check_ids(out["qid"], "query id", "qid", source)
+    out["docno"] = check_ids(out["docno"], "document id", "docno", source)
     scores = pd.to_numeric(out["score"], errors="coerce")
     if scores.isna().any():
         bad = out.loc[scores.isna()].iloc[0]

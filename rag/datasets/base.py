@@ -9,7 +9,7 @@ import pandas as pd
 
 from rag.core.errors import InputError
 from rag.core.hashing import hash_config, hash_frame
-from rag.core.schema import check_qrels_against, validate_qrels, validate_queries
+from rag.core.schema import check_id, check_qrels_against, validate_qrels, validate_queries
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +60,9 @@ class Corpus:
         for n, doc in enumerate(self._factory()):
             line = doc.get("_line")
             docno = doc.get("docno")
-            if docno is None or str(docno).strip() == "":
+            if docno is None or (isinstance(docno, str) and docno.strip() == ""):
                 raise InputError(f"document number {n + 1} has no id", path=self.source, line=line, field="docno")
-            docno = str(docno).strip()
+            docno = check_id(docno, "document id", self.source, line, "docno")
             if docno in seen:
                 first = f"line {seen[docno]}" if line is not None else f"document number {seen[docno]}"
                 raise InputError(f"duplicate document id {docno!r} (first at {first})", path=self.source,

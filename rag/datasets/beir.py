@@ -8,6 +8,7 @@ import pandas as pd
 
 from rag.core.errors import InputError
 from rag.core.hashing import hash_file, hash_files
+from rag.core.schema import check_id
 from rag.datasets.base import Corpus, Dataset
 from rag.datasets.gold import GoldReport, SplitOption, gold_list, separators
 from rag.datasets.io import count_lines, get_field, iter_jsonl
@@ -26,7 +27,7 @@ def jsonl_corpus(path: str | Path, fields: Mapping[str, str] = CORPUS_FIELDS, na
 
     def docs():
         for line, obj in iter_jsonl(path):
-            yield {"docno": str(get_field(obj, fields["docno"], path, line)),
+            yield {"docno": get_field(obj, fields["docno"], path, line),   # checked by Corpus (the id rule)
                    "title": str(get_field(obj, fields.get("title", "title"), path, line, required=False)),
                    "text": str(get_field(obj, fields["text"], path, line)), "_line": line}
 
@@ -46,7 +47,7 @@ def jsonl_queries(path: str | Path, fields: Mapping[str, str] = QUERY_FIELDS,
     rows: list[dict[str, Any]] = []
     first_line: dict[str, int] = {}
     for line, obj in iter_jsonl(path):
-        row = {"qid": str(get_field(obj, fields["qid"], path, line)).strip(),
+        row = {"qid": check_id(get_field(obj, fields["qid"], path, line), "query id", path, line, fields["qid"]),
                "query": str(get_field(obj, fields["query"], path, line))}
         if row["qid"] in first_line:
             raise InputError(f"duplicate query id {row['qid']!r} (first on line {first_line[row['qid']]})",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
@@ -18,15 +19,31 @@ def open_binary(path: str | Path) -> BinaryIO:
     path = Path(path)
     if not path.exists():
         raise InputError("file not found", path=path)
-    if path.suffix == ".gz":
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return open(path, "rb")
+    if path.is_dir():
+        raise InputError("is a folder, not a file", path=path)
+    try:
+        if path.suffix == ".gz":
+            return gzip.open(path, "rb")  # type: ignore[return-value]
+        return open(path, "rb")
+    except OSError as exc:
+        raise InputError(f"cannot be read ({exc.strerror or exc})", path=path) from None
+
+
+def _raw_lines(fh: BinaryIO, path: str | Path) -> Iterator[bytes]:
+    """The file's lines; a truncated or corrupt ``.gz`` file is an :class:`InputError` naming the line."""
+    number = 0
+    try:
+        for number, raw in enumerate(fh, start=1):
+            yield raw
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(f"cannot be read after {number} line(s): not a valid gzip file or truncated "
+                         f"({type(exc).__name__}: {exc})", path=path, line=number + 1) from None
 
 
 def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
     """Yield ``(line_number, text)`` for each line (1-based), without the line ending."""
     with open_binary(path) as fh:
-        for number, raw in enumerate(fh, start=1):
+        for number, raw in enumerate(_raw_lines(fh, path), start=1):
             if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
             try:
@@ -73,7 +90,7 @@ def get_field(obj: dict[str, Any], field: str, path: str | Path, line: int, requ
 
 def read_json(path: str | Path) -> Any:
     with open_binary(path) as fh:
-        raw = fh.read()
+        raw = b"".join(_raw_lines(fh, path))
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     try:

@@ -9,14 +9,31 @@ import pandas as pd
 
 from rag.core.cache import atomic_write_text
 from rag.core.errors import InputError
-from rag.core.schema import validate_qrels, validate_results
-from rag.datasets.io import iter_lines, iter_tsv
+from rag.core.schema import check_id, check_label, id_problem, validate_qrels, validate_results
+from rag.datasets.io import iter_lines
+
+
+def _fields(text: str, counts: tuple[int, ...]) -> list[str]:
+    """The fields of a run or qrels line: split on tabs when the line is tab-separated with a valid count
+    (so an id with a space inside is reported, not silently split), else on any whitespace."""
+    if "\t" in text:
+        parts = [p.strip() for p in text.strip().split("\t")]
+        if len(parts) in counts and all(parts):
+            return parts
+    return text.split()
+
+
+def _records(path: str | Path, counts: tuple[int, ...]):
+    for line, text in iter_lines(path):
+        if text.strip():
+            yield line, _fields(text, counts)
 
 
 def read_run(path: str | Path) -> pd.DataFrame:
-    """A TREC run file (``qid Q0 docno rank score tag``) as a results table (0-based ranks recomputed)."""
+    """A TREC run file (``qid Q0 docno rank score tag``) as a results table (0-based ranks recomputed).
+    Ids follow the id rule of :mod:`rag.core.schema`."""
     rows = []
-    for line, fields in iter_tsv(path, delimiter=None):
+    for line, fields in _records(path, (6,)):
         if len(fields) != 6:
             raise InputError(f"a run line needs 6 fields (qid Q0 docno rank score tag), found {len(fields)}",
                              path=path, line=line)
@@ -24,7 +41,8 @@ def read_run(path: str | Path) -> pd.DataFrame:
             score = float(fields[4])
         except ValueError:
             raise InputError(f"score {fields[4]!r} is not a number", path=path, line=line, field="score") from None
-        rows.append((fields[0], fields[2], score, fields[5]))
+        rows.append((check_id(fields[0], "query id", path, line, "qid"),
+                     check_id(fields[2], "document id", path, line, "docno"), score, fields[5]))
     if not rows:
         raise InputError("the run file is empty", path=path)
     frame = pd.DataFrame(rows, columns=["qid", "docno", "score", "run_tag"])
@@ -32,8 +50,12 @@ def read_run(path: str | Path) -> pd.DataFrame:
 
 
 def write_run(results: pd.DataFrame, path: str | Path, tag: str = "ragif") -> None:
-    """Write a results table as a TREC run file (ranks from 1), atomically."""
-    frame = validate_results(results)
+    """Write a results table as a TREC run file (ranks from 1), atomically. Ids a TREC file cannot carry
+    (whitespace, control characters: the id rule of :mod:`rag.core.schema`) and such a ``tag`` are refused."""
+    problem = id_problem(str(tag).strip()) if isinstance(tag, str) else "is not a string"
+    if problem:
+        raise InputError(f"run tag {tag!r} {problem}", path=path, field="tag")
+    frame = validate_results(results, source=str(path))
     frame = frame.sort_values(["qid", "rank"], kind="mergesort")
     table = pd.DataFrame({"qid": frame["qid"], "q0": "Q0", "docno": frame["docno"], "rank": frame["rank"] + 1,
                           "score": frame["score"].map("{:.6f}".format), "tag": tag})
@@ -41,9 +63,11 @@ def write_run(results: pd.DataFrame, path: str | Path, tag: str = "ragif") -> No
 
 
 def read_qrels(path: str | Path) -> pd.DataFrame:
-    """TREC qrels (``qid iter docno label``) or BEIR qrels TSV (header ``query-id corpus-id score``)."""
+    """TREC qrels (``qid iter docno label``) or BEIR qrels TSV (header ``query-id corpus-id score``).
+    Ids and labels follow the id and label rules of :mod:`rag.core.schema` (``1.7`` or ``inf`` is refused,
+    not truncated)."""
     rows = []
-    for line, fields in iter_tsv(path, delimiter=None):
+    for line, fields in _records(path, (3, 4)):
         if line == 1 and fields[:1] == ["query-id"]:
             continue
         if len(fields) == 3:
@@ -53,18 +77,16 @@ def read_qrels(path: str | Path) -> pd.DataFrame:
         else:
             raise InputError(f"a qrels line needs 4 fields (qid iter docno label) or 3 (qid docno label), "
                              f"found {len(fields)}", path=path, line=line)
-        try:
-            value = int(float(label))
-        except ValueError:
-            raise InputError(f"label {label!r} is not a number", path=path, line=line, field="label") from None
-        rows.append((qid, docno, value))
+        rows.append((check_id(qid, "query id", path, line, "qid"), check_id(docno, "document id", path, line, "docno"),
+                     check_label(label, path, line)))
     if not rows:
         raise InputError("the qrels file is empty", path=path)
     return validate_qrels(pd.DataFrame(rows, columns=["qid", "docno", "label"]), source=str(path))
 
 
 def write_qrels(qrels: pd.DataFrame, path: str | Path) -> None:
-    frame = validate_qrels(qrels)
+    """Write qrels as a TREC file (``qid 0 docno label``), atomically; ids a TREC file cannot carry are refused."""
+    frame = validate_qrels(qrels, source=str(path))
     lines = [f"{q} 0 {d} {l}" for q, d, l in zip(frame["qid"], frame["docno"], frame["label"])]
     atomic_write_text(path, "\n".join(lines) + "\n")
 
@@ -85,7 +107,7 @@ def read_topics(path: str | Path, field: str = "title") -> pd.DataFrame:
             parts = text.split("\t")
             if len(parts) < 2:
                 raise InputError("expected 'qid<TAB>query'", path=path, line=line)
-            rows.append({"qid": parts[0].strip(), "query": parts[1].strip()})
+            rows.append({"qid": check_id(parts[0], "query id", path, line, "qid"), "query": parts[1].strip()})
         return pd.DataFrame(rows, columns=["qid", "query"])
     topics: list[dict[str, str]] = []
     current: dict[str, str] | None = None
@@ -124,7 +146,7 @@ def _finish_topic(topic: dict[str, str], path: str | Path, line: int) -> dict[st
     num = re.sub(r"^\s*number:\s*", "", num, flags=re.IGNORECASE).strip()
     if not num:
         raise InputError("topic without <num>", path=path, line=line, field="num")
-    out = {"qid": num}
+    out = {"qid": check_id(num, "query id", path, line, "num")}
     for key in ("title", "desc", "narr"):
         if key in topic:
             text = re.sub(r"^\s*(description|narrative):\s*", "", topic[key], flags=re.IGNORECASE)
@@ -156,7 +178,7 @@ def iter_trec_documents(path: str | Path) -> Iterator[dict[str, str]]:
             continue
         m = re.match(r"<DOCNO>\s*(.*?)\s*</DOCNO>", stripped, flags=re.IGNORECASE)
         if m:
-            docno = m.group(1)
+            docno = check_id(m.group(1), "document id", path, line, "DOCNO")
             continue
         body.append(_TAG.sub(" ", text))
     if in_doc:

@@ -43,13 +43,18 @@ def read_table(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise InputError("file not found", path=path)
+    if path.is_dir():
+        raise InputError("is a folder, not a file", path=path)
     suffix = "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()
     if suffix.startswith(".csv") or suffix.startswith(".tsv"):
         try:
             return pd.read_csv(path, sep="\t" if suffix.startswith(".tsv") else ",")
-        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-            raise InputError(f"cannot parse table: {exc}", path=path) from None
-    text = path.read_text("utf-8")
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot parse table: {str(exc).splitlines()[0]}", path=path) from None
+    try:
+        text = path.read_text("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not valid UTF-8 (byte {exc.start})", path=path) from None
     if suffix.startswith(".jsonl"):
         rows = []
         for i, line in enumerate(text.splitlines(), 1):

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Sequence
 import pandas as pd
 
 from rag.core.errors import InputError, did_you_mean
-from rag.core.schema import CHANGED_SUFFIX
+from rag.core.schema import CHANGED_SUFFIX, check_ids, validate_qrels
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +172,10 @@ def compute(measures: Sequence[RankingMeasure], results: pd.DataFrame, qrels: pd
             raise InputError(f"ranking measures {[m.name for m in measures]} need a ranking (qid, docno, score); "
                              f"the table has {list(results.columns)}", field=column)
     ranked = results[results["docno"].notna()] if results["docno"].isna().any() else results
+    # the id and label rules (rag.core.schema): a NUL, a space or a float id, a label 1.7 never reach pytrec_eval
+    ranked = ranked.assign(qid=check_ids(ranked["qid"], "query id", "qid"),
+                           docno=check_ids(ranked["docno"], "document id", "docno"))
+    qrels = validate_qrels(qrels)
     if warn:
         warn_id_mismatch(ranked, qrels)
     run = _nested(ranked["qid"], ranked["docno"], ranked["score"], float)

@@ -1,16 +1,19 @@
 """An :class:`~rag.experiment.Experiment` from a YAML config (read and validated by :mod:`rag.core.config`)."""
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from rag.core.build import BuildContext, build_stage
-from rag.core.config import load_yaml, validate
-from rag.core.errors import ConfigError, RagifError, did_you_mean
+from rag.core.config import item_line, load_yaml, validate
+from rag.core.errors import ConfigError, InputError, RagifError, did_you_mean
+from rag.core.schema import check_id
 from rag.core.stage import Pipeline, Stage, walk
 from rag.datasets import load_dataset
 from rag.evaluation.measures import parse_measure
+from rag.evaluation.significance import CORRECTIONS, TESTS
 from rag.experiment.experiment import Experiment
 from rag.llm.stage import LLMStage
 
@@ -22,20 +25,20 @@ def build_experiment(config: dict, source: str | None = None, cache: Any = None)
     config = validate(config, source)
     lines = getattr(config, "lines", {})
     measures = _measures(config["measures"], source, lines.get("measures"))   # before anything is loaded
+    for key, allowed in (("test", TESTS), ("correction", CORRECTIONS)):
+        if key in config and config[key] not in allowed:
+            raise ConfigError(f"{key} must be one of {list(allowed)}, got {config[key]!r}"
+                              f"{did_you_mean(config[key], allowed)}", path=source, line=lines.get(key), field=key)
     spec = config["dataset"]
-    if isinstance(spec, str):
-        dataset = load_dataset(spec)
-    else:
-        options = {k: v for k, v in spec.items() if k not in ("name", "path")}
-        dataset = load_dataset(spec["name"], path=spec.get("path"), **options)
     split = config.get("split")
-    queries = dataset.queries(split)
-    qsel = config.get("queries") or {}
-    if "qids" in qsel:
-        wanted = [str(q) for q in qsel["qids"]]
-        queries = queries[queries["qid"].isin(wanted)].reset_index(drop=True)
-    if "limit" in qsel:
-        queries = queries.head(int(qsel["limit"])).reset_index(drop=True)
+    with _config_line(source, lines.get("dataset"), "dataset"):   # an error of the data itself names its file
+        if isinstance(spec, str):
+            dataset = load_dataset(spec)
+        else:
+            options = {k: v for k, v in spec.items() if k not in ("name", "path")}
+            dataset = load_dataset(spec["name"], path=spec.get("path"), **options)
+    with _config_line(source, lines.get("split", lines.get("dataset")), "split" if "split" in config else "dataset"):
+        queries = _select_queries(dataset, split, config.get("queries") or {}, source, lines.get("queries"))
     pipelines = {}
     plines = getattr(config["pipelines"], "lines", {})
     for name, stage_spec in config["pipelines"].items():
@@ -94,17 +97,56 @@ def _retrieval_part_without_llm(pipelines: dict[str, Stage], baseline: str | Non
     return kept, baseline if baseline in kept else next(iter(kept))
 
 
+@contextlib.contextmanager
+def _config_line(source: str | None, line: int | None, key: str) -> Iterator[None]:
+    """An :class:`InputError` that names no file is re-raised as a :class:`ConfigError` naming the config
+    key that led to it (an error inside a data file keeps that file and line)."""
+    try:
+        yield
+    except InputError as exc:
+        if exc.path or isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(exc.reason, path=source, line=line, field=key) from None
+
+
+def _select_queries(dataset: Any, split: str | None, selection: dict, source: str | None,
+                    line: int | None) -> Any:
+    """The queries a config selects (``queries: {qids: [...], limit: N}``, already validated), in dataset order.
+
+    Ids that are not queries of the dataset: an error when none of them is, else skipped with a warning
+    that counts them (so a config shared by two splits still runs)."""
+    queries = dataset.queries(split)
+    qlines = getattr(selection, "lines", {})
+    if "qids" in selection:
+        wanted = [check_id(q) for q in selection["qids"]]
+        known = set(queries["qid"])
+        unknown = [q for q in wanted if q not in known]
+        where = f"dataset {dataset.name!r} (split {split or dataset.default_split!r})"
+        if len(unknown) == len(wanted):
+            raise ConfigError(f"none of the {len(wanted)} query id(s) in queries.qids is a query of {where}, e.g. "
+                              f"{unknown[:3]}; its ids look like {queries['qid'].head(3).tolist()}", path=source,
+                              line=qlines.get("qids", line), field="queries.qids")
+        if unknown:
+            log.warning("%s:%s: %d of %d query id(s) in queries.qids are not queries of %s and are skipped: %s",
+                        source or "config", qlines.get("qids", line), len(unknown), len(wanted), where, unknown[:5])
+        queries = queries[queries["qid"].isin(set(wanted))].reset_index(drop=True)
+    if "limit" in selection:
+        queries = queries.head(int(selection["limit"])).reset_index(drop=True)
+    return queries
+
+
 def _measures(specs: list, source: str | None, line: int | None) -> list[Any]:
     """Every measure parsed and validated (names, parameters, cut-offs): a config error names the line."""
     out = []
-    for m in specs:
+    for index, m in enumerate(specs):
+        where = item_line(specs, index, line)
         if not isinstance(m, str):
-            raise ConfigError(f"measures are names such as 'nDCG@10', got {m!r}", path=source, line=line,
+            raise ConfigError(f"measures are names such as 'nDCG@10', got {m!r}", path=source, line=where,
                               field="measures")
         try:
             out.append(parse_measure(m))
         except RagifError as exc:
-            raise ConfigError(str(getattr(exc, "reason", exc)), path=source, line=line, field="measures") from None
+            raise ConfigError(str(getattr(exc, "reason", exc)), path=source, line=where, field="measures") from None
     return out
 
 

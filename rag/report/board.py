@@ -5,7 +5,6 @@ correction); every table carries its provenance (config hash, versions, git comm
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -14,6 +13,8 @@ import pandas as pd
 from rag.core.cache import atomic_write_text
 from rag.core.errors import InputError
 from rag.core.files import file_stem
+from rag.datasets.io import read_json
+from rag.report.tables import read_table
 
 LOWER_IS_BETTER = {"FaithCritic", "latency", "seconds", "cost", "tokens"}
 MARK = "†"
@@ -47,14 +48,16 @@ class Board:
         results = folder / "results.csv"
         if not results.exists():
             raise InputError("not a results folder (no results.csv)", path=folder)
-        table = pd.read_csv(results, dtype={"system": str}).set_index("system")
+        table = read_table(results).set_index("system")
         sig_path = folder / "significance.csv"
-        sig = pd.read_csv(sig_path, dtype={"system": str}) if sig_path.exists() and sig_path.stat().st_size > 1 \
+        sig = read_table(sig_path, ("system", "measure")) if sig_path.exists() and sig_path.stat().st_size > 1 \
             else pd.DataFrame(columns=["system", "measure", "p_adjusted", "significant"])
         prov_path = folder / "provenance.json"
-        provenance = json.loads(prov_path.read_text("utf-8")) if prov_path.exists() else {}
+        provenance = read_json(prov_path) if prov_path.exists() else {}
+        if not isinstance(provenance, dict):
+            raise InputError("provenance must be a JSON object", path=prov_path)
         pq_path = folder / "per_query.csv"
-        per_query = pd.read_csv(pq_path, dtype={"system": str, "qid": str}) if pq_path.exists() else None
+        per_query = read_table(pq_path, ("system", "qid", "measure", "value")) if pq_path.exists() else None
         return cls(table, sig, provenance, per_query, folder)
 
     # ------------------------------------------------------------------ helpers
@@ -225,14 +228,21 @@ _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "_": r"\_",
                   ">": r"\textgreater{}", "<": r"\textless{}", "†": r"$^\dagger$"}
 
 
+def _visible(text: str) -> str:
+    """Line breaks, tabs and other control or invisible characters as spaces (a table row stays one row)."""
+    return "".join(c if c.isprintable() else " " for c in str(text))
+
+
 def latex_escape(text: str) -> str:
-    """Escape LaTeX's special characters (one pass, so replacements are never escaped again)."""
-    return "".join(_LATEX_SPECIAL.get(c, c) for c in text)
+    """Escape LaTeX's special characters (one pass, so replacements are never escaped again); line breaks
+    and other control characters become spaces (a blank line would end the table's paragraph)."""
+    return "".join(_LATEX_SPECIAL.get(c, c) for c in _visible(text))
 
 
 def _md_escape(text: str) -> str:
-    """One table cell: pipes escaped, line breaks and other control characters as spaces."""
-    return "".join(" " if ord(c) < 32 or c == "\x7f" else c for c in str(text)).replace("|", r"\|")
+    """One table cell: backslashes and pipes escaped (so ``\\|`` cannot end the cell), line breaks and other
+    control characters as spaces."""
+    return _visible(text).replace("\\", "\\\\").replace("|", r"\|")
 
 
 FORMATS = ("md", "html", "tex", "plots")

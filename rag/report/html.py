@@ -35,6 +35,21 @@ def anchor(system: str, prefix: str = "pq-") -> str:
     return prefix + "".join(c if c.isalnum() else "-" for c in system)
 
 
+def anchors(systems: list[str]) -> dict[str, str]:
+    """A distinct anchor stem per system (``a|b`` and ``a-b`` would otherwise share one)."""
+    out: dict[str, str] = {}
+    used: set[str] = set()
+    for system in systems:
+        stem = anchor(system, "")
+        candidate, n = stem, 1
+        while candidate in used:
+            n += 1
+            candidate = f"{stem}-{n}"
+        used.add(candidate)
+        out[system] = candidate
+    return out
+
+
 def _cell(board: "Board", system: str, measure: str, digits: int) -> dict[str, Any]:
     value = board.table.loc[system, measure]
     if pd.isna(value):
@@ -63,6 +78,7 @@ def _sections(board: "Board", measures: list[str], digits: int) -> list[dict[str
                                            aggfunc="first", dropna=False)
     systems = set(wide_all.columns.get_level_values(0))
     base = board.baseline
+    stems = anchors(list(board.table.index))
     sections = []
     for system in board.table.index:
         if system not in systems:
@@ -87,7 +103,7 @@ def _sections(board: "Board", measures: list[str], digits: int) -> list[dict[str
                     hover = f"{base}: {b:.{digits}f} (Δ {d:+.{digits}f})"
                 cells.append({"value": f"{v:.10g}", "text": f"{v:.{digits}f}", "cls": cls, "hover": hover})
             rows.append({"qid": str(qid), "cells": cells})
-        sections.append({"system": system, "anchor": anchor(system), "row_anchor": anchor(system, "row-"),
+        sections.append({"system": system, "anchor": "pq-" + stems[system], "row_anchor": "row-" + stems[system],
                          "described": board.describe(system), "compared": compared, "measures": list(wide.columns),
                          "rows": rows})
     return sections
@@ -99,8 +115,9 @@ def render_html(board: "Board", digits: int = 4) -> str:
     provenance in the footer and on hover."""
     measures = list(board.table.columns)
     per_query_systems = set(board.per_query["system"]) if board.per_query is not None else set()
-    rows = [{"system": s, "anchor": anchor(s, "row-"), "pq_anchor": anchor(s), "baseline": s == board.baseline,
-             "per_query": s in per_query_systems, "described": board.describe(s),
+    stems = anchors(list(board.table.index))
+    rows = [{"system": s, "anchor": "row-" + stems[s], "pq_anchor": "pq-" + stems[s],
+             "baseline": s == board.baseline, "per_query": s in per_query_systems, "described": board.describe(s),
              "cells": [_cell(board, s, m, digits) for m in measures]} for s in board.table.index]
     figures = [{"caption": png.stem.replace("_", " "), "name": png.name, "stem": png.stem,
                 "data": base64.b64encode(png.read_bytes()).decode("ascii")} for png in board.plot_files()]

@@ -30,6 +30,7 @@ from rag.core.errors import InputError
 from rag.core.files import file_stem
 from rag.core.hashing import hash_config, hash_frame
 from rag.core.schema import require_columns
+from rag.report.tables import read_table
 
 
 def _pyplot():
@@ -92,6 +93,7 @@ def per_query_deltas(per_query: pd.DataFrame, baseline: str, measure: str, stem:
 def curve(frame: pd.DataFrame, x: str, y: str, stem: str | Path, by: str | None = None, logx: bool = False,
           title: str | None = None, labels: Sequence[str] | None = None) -> list[Path]:
     """Line plot of ``y`` against ``x`` (one line per value of ``by``), points marked."""
+    _require(frame, [x, y, by, *(labels or [])[:1]], "curve plot")
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     groups = frame.groupby(by, sort=False) if by else [(None, frame)]
@@ -126,7 +128,7 @@ def write_plots(folder: str | Path, measures: Sequence[str] | None = None, cache
     pq_path, prov_path = folder / "per_query.csv", folder / "provenance.json"
     if not pq_path.exists():
         raise InputError("not a results folder (no per_query.csv)", path=folder)
-    per_query = pd.read_csv(pq_path, dtype={"system": str, "qid": str})
+    per_query = read_table(pq_path, ("system", "qid", "measure", "value"))
     provenance = json.loads(prov_path.read_text("utf-8")) if prov_path.exists() else {}
     baseline = provenance.get("baseline")
     if not baseline or per_query["system"].nunique() < 2:
