@@ -4,8 +4,8 @@ from __future__ import annotations
 import time
 from typing import Any, Sequence
 
-from ..errors import MissingDependencyError
-from .base import Generation, as_messages, renormalise
+from ...errors import MissingDependencyError
+from ..base import Generation, as_messages, renormalise
 
 
 class HFCausalLM:
