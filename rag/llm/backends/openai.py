@@ -20,7 +20,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Callable, Iterator, Sequence, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from ...errors import ConfigError, MissingDependencyError
 from ...secrets import redact, redact_url
@@ -31,6 +31,7 @@ from .replies import BadReply, chat_text, retry_after_seconds, top_logprobs
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+sleep = time.sleep  # the back-off's clock (tests replace it)
 
 
 class OpenAICompatibleLLM:
@@ -112,7 +113,7 @@ class OpenAICompatibleLLM:
         key = os.environ.get(self.api_key_env)
         if key:
             headers["Authorization"] = f"Bearer {key}"
-        url, shown = f"{self.base_url}{path}", f"{self.shown_url}{path}"
+        url, shown = _join(self.base_url, path), _join(self.shown_url, path)
         problem, no_answer = "", False
         for attempt in range(self.retries + 1):
             retry_after, no_answer = None, False
@@ -140,7 +141,7 @@ class OpenAICompatibleLLM:
                 delay = self._delay(attempt, retry_after)
                 log.warning("LLM server %s: %s; retry %d/%d in %.1f s", shown, redact(problem), attempt + 1,
                             self.retries, delay)
-                time.sleep(delay)
+                sleep(delay)
         attempts = f"{self.retries + 1} attempt{'s' if self.retries else ''}"
         if no_answer:
             raise EmptyReplyError(f"LLM server {shown} gave no usable reply after {attempts}: {redact(problem)}")
@@ -230,6 +231,12 @@ class OpenAICompatibleLLM:
         for i, probs in self.iter_option_probs(prompts, options):
             out[i] = probs
         return out
+
+
+def _join(base_url: str, path: str) -> str:
+    """``base_url`` with ``path`` appended to its path (a query string stays at the end)."""
+    parts = urlsplit(base_url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + path, parts.query, parts.fragment))
 
 
 def _one_line(value: Any) -> str:
