@@ -8,7 +8,11 @@
    the best of each side is kept (the machine is shared). Also checks that ragif's outputs with and without
    prefix reuse are identical (text and token counts), and how often raw llama-cpp-python agrees with them
    (its own prefix reuse is not exact, so it may differ).
-2. ``--server``: the OpenAI-compatible backend against a plain httpx client sending the same requests to
+2. Option probabilities (``option_probs``) of judge-like prompts (one instruction and question over many
+   passages of the demo corpus): ragif with and without prefix reuse (identical values required) against raw
+   llama-cpp-python the way its API gives token probabilities (``logits_all=True``,
+   ``create_chat_completion(max_tokens=1, logprobs=True, top_logprobs=20)``).
+3. ``--server``: the OpenAI-compatible backend against a plain httpx client sending the same requests to
    llama.cpp's own server (``python -m llama_cpp.server``, started here on 127.0.0.1). That server has one
    slot, so requests queue there whatever the client's concurrency (ragif runs at 1 and at 4).
 """
@@ -33,22 +37,34 @@ def questions(n: int) -> list[str]:
 
     try:
         frame = load_dataset("nq-open").queries()
+        source = "NQ-open"
     except Exception:  # noqa: BLE001 - no shared data: the demo questions
-        frame = demo().queries()
-    return [f"Answer the question with a few words.\nQuestion: {q}?\nAnswer:" for q in frame["query"].head(n)]
+        frame, source = demo().queries(), "the demo set (no shared data: set RAGIF_DATA for NQ-open)"
+    prompts = [f"Answer the question with a few words.\nQuestion: {q}?\nAnswer:" for q in frame["query"].head(n)]
+    print(f"{len(prompts)} questions from {source}")
+    return prompts
+
+
+CPU: dict[str, float] = {}  # side -> least CPU time of this process over the rounds (in-process sides)
 
 
 def best_of(rounds: int, sides: dict[str, Callable[[], Any]]) -> dict[str, tuple[float, Any]]:
-    """Each side run ``rounds`` times, interleaved; the fastest time of each and its result."""
+    """Each side run ``rounds`` times, interleaved; the least wall time of each and its result (and the least
+    CPU time in :data:`CPU`, which other processes on a shared machine disturb less)."""
     best: dict[str, tuple[float, Any]] = {}
     for _ in range(rounds):
         for name, run in sides.items():
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             result = run()
-            spent = time.perf_counter() - start
+            spent, cpu = time.perf_counter() - start, time.process_time() - cpu
+            CPU[name] = min(CPU.get(name, float("inf")), cpu)
             if name not in best or spent < best[name][0]:
                 best[name] = (spent, result)
     return best
+
+
+def cpu_ratio(peer: str, ours: str) -> str:
+    return f"(CPU time x{CPU[peer] / CPU[ours]:.2f})"
 
 
 def in_process(args: argparse.Namespace, prompts: list[str]) -> None:
@@ -97,12 +113,13 @@ def in_process(args: argparse.Namespace, prompts: list[str]) -> None:
     print(f"raw llama-cpp-python create_chat_completion  {raw_s / n:7.3f} s/prompt  "
           f"{sum(t for _, t in raw_out) / raw_s:6.1f} generated tok/s")
     print(f"ragif load_llm('qwen-0.5b'), empty cache     {ours_s / n:7.3f} s/prompt  {tokens / ours_s:6.1f} "
-          f"generated tok/s   speed vs raw: x{raw_s / ours_s:.2f}")
+          f"generated tok/s   speed vs raw: x{raw_s / ours_s:.2f} {cpu_ratio('raw', 'ragif')}")
     if "ragif, reuse off" in best:
         off_s, off_out = best["ragif, reuse off"]
         same = off_out == ours_out
         print(f"ragif with prefix reuse off                 {off_s / n:7.3f} s/prompt  "
-              f"speed vs raw: x{raw_s / off_s:.2f}   outputs identical to reuse on: {same}")
+              f"speed vs raw: x{raw_s / off_s:.2f} {cpu_ratio('raw', 'ragif, reuse off')}   outputs identical "
+              f"to reuse on: {same}")
         if not same:
             print("  DIFFERENT greedy outputs with and without prefix reuse: this is a bug")
     print(f"ragif, cached re-run                        {cached_s / n:7.4f} s/prompt  speed vs raw: "
@@ -111,6 +128,62 @@ def in_process(args: argparse.Namespace, prompts: list[str]) -> None:
     stats = ours.backend.prefix
     print(f"raw and ragif agree on {agree}/{n} answers (raw's own prefix reuse is not exact); ragif reused "
           f"{stats.reused_tokens} and evaluated {stats.evaluated_tokens} prompt tokens over all rounds")
+
+
+def judge_prompts(n_queries: int) -> list[str]:
+    from rag.datasets import demo
+
+    data = demo()
+    passages = [doc["text"] for doc in data.corpus]
+    return [f"Is the passage relevant to the question? Answer yes or no.\nQuestion: {q}\nPassage: {p}"
+            for q in data.queries()["query"].head(n_queries) for p in passages]
+
+
+def options(args: argparse.Namespace) -> None:
+    import math
+
+    import llama_cpp
+
+    from rag.cache import Cache
+    from rag.llm import load_llm
+    from rag.llm.gguf import QWEN_05B
+
+    prompts = judge_prompts(args.option_queries)
+    raw = llama_cpp.Llama(model_path=str(QWEN_05B.path()), n_ctx=4096, n_threads=args.threads,
+                          n_threads_batch=args.threads, verbose=False, seed=0, logits_all=True)
+    ours = load_llm({"backend": "llamacpp", "model": "qwen-0.5b", "threads": args.threads})
+    scratch = load_llm({"backend": "llamacpp", "model": "qwen-0.5b", "threads": args.threads,
+                        "reuse_prefix": "off"})
+
+    def run_raw() -> list[dict[str, float]]:
+        out = []
+        for p in prompts:
+            reply = raw.create_chat_completion([{"role": "user", "content": p}], max_tokens=1, temperature=0.0,
+                                               logprobs=True, top_logprobs=20)
+            top = reply["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+            probs = {o: sum(math.exp(t["logprob"]) for t in top if t["token"].strip().lower() == o)
+                     for o in ("yes", "no")}
+            out.append(probs)
+        return out
+
+    def run(llm: Any) -> Callable[[], list[dict[str, float]]]:
+        def go() -> list[dict[str, float]]:
+            with tempfile.TemporaryDirectory() as tmp, Cache(tmp).activate():
+                return llm.option_probs(prompts, ["yes", "no"])
+        return go
+
+    best = best_of(args.rounds, {"raw options": run_raw, "ragif options": run(ours), "off options": run(scratch)})
+    best = {k.split()[0]: v for k, v in best.items()}
+    n = len(prompts)
+    raw_s, ours_s, off_s = best["raw"][0], best["ragif"][0], best["off"][0]
+    print(f"\n== option probabilities: {n} judge prompts ({args.option_queries} questions x {n // args.option_queries} "
+          f"passages), best of {args.rounds} alternating rounds")
+    print(f"raw llama-cpp-python, logits_all=True, top_logprobs   {raw_s / n:7.3f} s/prompt")
+    print(f"ragif option_probs (prefix reuse, last logits only)     {ours_s / n:7.3f} s/prompt  speed vs raw: "
+          f"x{raw_s / ours_s:.2f} {cpu_ratio('raw options', 'ragif options')}")
+    print(f"ragif option_probs, prefix reuse off                    {off_s / n:7.3f} s/prompt  speed vs raw: "
+          f"x{raw_s / off_s:.2f} {cpu_ratio('raw options', 'off options')}   values identical to reuse on: "
+          f"{best['off'][1] == best['ragif'][1]}")
 
 
 def _free_port() -> int:
@@ -183,9 +256,12 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds; the best of each side is kept")
     ap.add_argument("--server", action="store_true", help="also the OpenAI-compatible backend via llama.cpp's server")
     ap.add_argument("--skip-scratch", action="store_true", help="do not time ragif with prefix reuse off")
+    ap.add_argument("--option-queries", type=int, default=2, help="questions for the option_probs part (0: skip)")
     args = ap.parse_args()
     prompts = questions(args.n)
     in_process(args, prompts)
+    if args.option_queries:
+        options(args)
     if args.server:
         via_server(args, prompts)
 

@@ -243,6 +243,12 @@ def test_many_prompts_show_progress(tmp_path, monkeypatch, capsys):
     with Cache(tmp_path).activate():
         load_llm(EchoLLM()).generate(["one", "two"])           # a few prompts: no bar
     assert "LLM echo" not in capsys.readouterr().err
+    monkeypatch.setenv("RAGIF_PROGRESS", "0")                    # off a terminal: a line now and then
+    monkeypatch.setattr("rag.llm.cached.LINE_EVERY_S", 0.0)
+    with Cache(tmp_path).activate():
+        load_llm(EchoLLM()).generate([f"other {i}" for i in range(10)])
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 9 and lines[0].startswith("LLM echo: 1/10 prompts") and "min left" in lines[-1]
 
 
 def test_spec_identity_hides_credentials():

@@ -7,6 +7,7 @@ import json
 import logging
 import socket
 import threading
+import time
 from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -45,6 +46,8 @@ class Script:
 
     def __init__(self):
         self.replies: list[tuple[int, dict, object]] = []
+        self.poisoned: set[str] = set()   # prompts answered with an empty 'choices' list
+        self.delay = 0.0                  # seconds before each answer
         self.requests: list[dict] = []
         self.lock = threading.Lock()
 
@@ -68,7 +71,10 @@ def server():
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             script.requests.append({"path": self.path, "body": body, "client": self.client_address,
                                     "authorization": self.headers.get("Authorization")})
+            time.sleep(script.delay)
             status, headers, reply = script.next()
+            if body["messages"][-1]["content"] in script.poisoned:
+                status, headers, reply = 200, {}, {"choices": []}
             data = reply.encode() if isinstance(reply, str) else json.dumps(reply).encode()
             self.send_response(status)
             for name, value in {"Content-Type": "application/json", **headers}.items():
@@ -141,6 +147,23 @@ def test_answers_before_a_failure_are_cached(server, no_sleep, tmp_path):
         server.then(GOOD)
         again = llm.generate(["a", "b", "c"])
     assert [g.cached for g in again] == [True, True, False] and len(server.requests) == 5
+
+
+def test_concurrent_answers_before_a_failure_are_cached_and_no_new_request_starts(server, tmp_path):
+    server.then(GOOD)
+    server.poisoned, server.delay = {"q3"}, 0.05
+    prompts = [f"q{i}" for i in range(30)]
+    llm = client(server.url, retries=0, concurrency=3)
+    with Cache(tmp_path).activate():
+        with pytest.raises(EmptyReplyError):
+            llm.generate(prompts)
+        answered = {r["body"]["messages"][-1]["content"] for r in server.requests} - {"q3"}
+        first = len(server.requests)
+        assert first < len(prompts)                               # the rest were never sent
+        server.poisoned = set()
+        again = llm.generate(prompts)
+    assert {p for p, g in zip(prompts, again) if g.cached} == answered
+    assert len(server.requests) == first + len(prompts) - len(answered)
 
 
 def test_option_probs_without_logprobs_is_an_error_not_a_uniform_guess(server, no_sleep, tmp_path):
@@ -223,6 +246,8 @@ def test_an_unreachable_server_is_one_clear_line_without_secrets(no_sleep):
     ({"base_url": "ftp://host/v1"}, "llm.base_url"),
     ({"base_url": "http://host:port/v1"}, "llm.base_url"),
     ({"retries": -1}, "llm.retries"),
+    ({"concurrency": 0}, "llm.concurrency"),
+    ({"concurrency": "many"}, "llm.concurrency"),
     ({"timeout": "soon"}, "llm.timeout"),
     ({"retires": 3}, "llm.retires"),
 ])

@@ -9,8 +9,13 @@
 
 Specs: ``"qwen-0.5b"`` (default offline model), a path to a ``.gguf`` file, or a mapping
 ``{"backend": "llamacpp"|"openai"|"hf", "model": ..., ...}`` whose other keys go to the backend
-(``threads``, ``n_ctx``, ``base_url``, ``api_key_env``, ``timeout``, ``retries``, ``concurrency``, ...).
+(``threads``, ``n_ctx``, ``reuse_prefix``, ``base_url``, ``api_key_env``, ``timeout``, ``retries``,
+``max_backoff``, ``concurrency``, ...; an unknown key is a :class:`~rag.errors.ConfigError`).
 Backends are looked up in :data:`BACKENDS` (name -> class); :func:`register_backend` adds one.
+
+Every answer is cached on disk by (model name, chat, parameters) as soon as it arrives; a reply that carries
+no text raises :class:`EmptyReplyError` (after the backend's retries) and is never cached. Model names never
+contain credentials (``base_url`` user-info is shown as ``***``).
 """
 from __future__ import annotations
 
@@ -73,7 +78,7 @@ def _build(spec: Any) -> LLM:
     accepted = inspect.signature(cls.__init__).parameters
     if not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
         for option in options:
-            if option not in accepted or option == "self":
+            if option not in accepted or option in ("self", "model", "model_path"):
                 choices = [n for n in accepted if n not in ("self", "model", "model_path")]
                 raise ConfigError(f"unknown option {option!r} for the {backend} LLM backend"
                                   f"{did_you_mean(option, choices)}; it takes {choices}", field=f"llm.{option}")

@@ -4,18 +4,21 @@ Only answers are written: a reply without text raises :class:`~rag.llm.errors.Em
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import asdict
 from typing import Any, Iterator, Sequence
 
 from ..cache import Cache
 from ..hashing import hash_config
+from ..progress import enabled as bars_enabled
 from ..progress import progress
 from .accounting import record
 from .base import LLM, Generation, as_messages
 from .errors import EmptyReplyError
 
-MIN_PROGRESS = 8  # calls with fewer prompts than this show no progress bar
+MIN_PROGRESS = 8    # calls with fewer prompts than this show no progress
+LINE_EVERY_S = 30.0  # off a terminal: one progress line this often
 
 
 class CachedLLM:
@@ -94,9 +97,12 @@ class CachedLLM:
         return _numbered(self.backend.option_probs(prompts, options), len(prompts), self.name)
 
     def _progress(self, items: Iterator[Any], total: int) -> Iterator[Any]:
+        """A bar on a terminal (:func:`rag.progress.progress`), else a line every :data:`LINE_EVERY_S` seconds."""
         if total < MIN_PROGRESS:
             return items
-        return progress(items, total=total, desc=f"LLM {self.name}", unit="prompt")
+        if bars_enabled():
+            return progress(items, total=total, desc=f"LLM {self.name}", unit="prompt")
+        return _periodic_lines(items, total, f"LLM {self.name}")
 
     def count_tokens(self, prompt: Any) -> int | None:
         """Prompt tokens as the backend counts them (None when it cannot say without a call)."""
@@ -105,6 +111,18 @@ class CachedLLM:
 
     def __repr__(self) -> str:
         return f"CachedLLM({self.name!r})"
+
+
+def _periodic_lines(items: Iterator[Any], total: int, desc: str) -> Iterator[Any]:
+    start = last = time.monotonic()
+    for done, item in enumerate(items, 1):
+        yield item
+        now = time.monotonic()
+        if now - last >= LINE_EVERY_S and done < total:
+            rate = done / (now - start)
+            print(f"{desc}: {done}/{total} prompts, {rate:.2f}/s, about {(total - done) / rate / 60:.1f} min left",
+                  file=sys.stderr, flush=True)
+            last = now
 
 
 def _numbered(results: Sequence[Any], expected: int, name: str) -> Iterator[tuple[int, Any]]:

@@ -26,7 +26,7 @@ from .prefix import PrefixCache, reuse_is_exact
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads must not spin on 2 shared cores
 log = logging.getLogger(__name__)
 REUSE_MODES = {True: "exact", False: "off", "exact": "exact", "any": "any", "off": "off"}
-_EXACT_VERDICTS: dict[str, bool] = {}  # key of (build, CPU, model file, offload, micro-batch) -> verdict
+_EXACT_VERDICTS: dict[str, bool] = {}  # (build, CPU, model file, threads, offload, micro-batch) -> verdict
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -50,7 +50,7 @@ class LlamaCppLLM:
             import llama_cpp
         except ImportError:
             raise MissingDependencyError("llama-cpp-python", purpose="running GGUF models (extra 'llm')") from None
-        if reuse_prefix not in REUSE_MODES:
+        if not isinstance(reuse_prefix, (bool, str)) or reuse_prefix not in REUSE_MODES:
             raise ConfigError(f"reuse_prefix is 'exact', 'any' or 'off', got {reuse_prefix!r}",
                               field="llm.reuse_prefix")
         mode = REUSE_MODES[reuse_prefix]
@@ -74,15 +74,16 @@ class LlamaCppLLM:
                 self._stop_ids.add(ids[0])
         self._lock = threading.Lock()  # one context: calls are serialised
         self._token_memo: OrderedDict[tuple, list[int]] = OrderedDict()
+        self._memo_lock = threading.Lock()
         self._option_memo: dict[str, set[int]] = {}
         self.prefix = PrefixCache(self._llm, mode)
-        if mode == "exact" and not self._reuse_is_exact(n_gpu_layers):
+        if mode == "exact" and not self._reuse_is_exact(threads, n_gpu_layers):
             log.info("%s: reusing the KV cache of shared prefixes would change the logits on this build; "
                      "every prompt is evaluated from scratch", self.name)
             self.prefix.mode = mode = "off"
         self.reuse_prefix = mode
 
-    def _reuse_is_exact(self, n_gpu_layers: int) -> bool:
+    def _reuse_is_exact(self, threads: int, n_gpu_layers: int) -> bool:
         """:func:`~rag.llm.backends.prefix.reuse_is_exact` for this model file, build and CPU, checked once
         (a few seconds) and remembered in the cache folder."""
         import llama_cpp
@@ -93,7 +94,7 @@ class LlamaCppLLM:
         stat = self.path.stat()
         system = llama_cpp.llama_print_system_info().decode("utf-8", "replace")
         key = hash_config("llamacpp-exact-prefix-reuse-v1", llama_cpp.__version__, system, self.path.name,
-                          stat.st_size, n_gpu_layers, self.prefix.chunk)
+                          stat.st_size, threads, n_gpu_layers, self.prefix.chunk)
         if key not in _EXACT_VERDICTS:
             cache = Cache()  # the default folder: a fact about this machine, not about one experiment
             verdict = cache.get_json(key)
@@ -129,16 +130,18 @@ class LlamaCppLLM:
         """The chat-formatted prompt's tokens (remembered for the last 4,096 prompts: stages that count tokens
         and then call the model tokenise once)."""
         key = tuple((m["role"], m["content"]) for m in as_messages(prompt))
-        tokens = self._token_memo.get(key)
+        with self._memo_lock:
+            tokens = self._token_memo.get(key)
         if tokens is None:
             tokens = self._llm.tokenize(self.prompt_text(prompt).encode("utf-8"), add_bos=False, special=True)
             if len(tokens) >= self.n_ctx:
                 keep = self.n_ctx - 64  # keep the end: the question and the assistant turn start are there
                 tokens = tokens[-keep:]
-            self._token_memo[key] = tokens
-            if len(self._token_memo) > 4096:
-                self._token_memo.popitem(last=False)
-        return tokens
+            with self._memo_lock:
+                self._token_memo[key] = tokens
+                if len(self._token_memo) > 4096:
+                    self._token_memo.popitem(last=False)
+        return list(tokens)
 
     def count_tokens(self, prompt: Any) -> int:
         """Tokens of the chat-formatted prompt (what a call would be charged for)."""

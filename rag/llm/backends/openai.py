@@ -58,14 +58,17 @@ class OpenAICompatibleLLM:
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ConfigError(f"{field_name} must be a number of seconds >= 0, got {value!r}",
                                   field=f"llm.{field_name}")
-        if not isinstance(retries, int) or retries < 0:
-            raise ConfigError(f"retries must be an integer >= 0, got {retries!r}", field="llm.retries")
+        for field_name, value, least in (("retries", retries, 0), ("concurrency", concurrency, 1),
+                                         ("top_logprobs", top_logprobs, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ConfigError(f"{field_name} must be an integer >= {least}, got {value!r}",
+                                  field=f"llm.{field_name}")
         self.model = model
         self.base_url = base_url
         self.shown_url = redact_url(base_url)
         self.api_key_env = api_key_env
         self.timeout, self.retries, self.backoff, self.max_backoff = float(timeout), retries, backoff, max_backoff
-        self.concurrency = max(1, int(concurrency))
+        self.concurrency = concurrency
         self.top_logprobs = top_logprobs
         self.name = redact_url(name) if name else f"openai:{model}@{self.shown_url}"
         self._client: Any = None
@@ -121,7 +124,7 @@ class OpenAICompatibleLLM:
                 response = self.client().post(url, json=body, headers=headers)
             except httpx.TimeoutException:
                 problem = f"no answer within {self.timeout:g} s"
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 problem = f"{type(exc).__name__}: {_one_line(exc)}"
             else:
                 status = response.status_code
@@ -133,7 +136,7 @@ class OpenAICompatibleLLM:
                 else:
                     problem = f"HTTP {status}: {_one_line(response.text[:300]) or response.reason_phrase}"
                     if status not in RETRY_STATUS:
-                        raise LLMServerError(f"LLM server {shown} answered {problem}"
+                        raise LLMServerError(f"LLM server {shown} answered {redact(problem)}"
                                              + (" (a redirect: set base_url to its target)"
                                                 if 300 <= status < 400 else "")) from None
                     retry_after = retry_after_seconds(response.headers.get("Retry-After"))
@@ -158,19 +161,23 @@ class OpenAICompatibleLLM:
         error: BaseException | None = None
         with ThreadPoolExecutor(self.concurrency) as pool:
             pending: dict[Future, int] = {pool.submit(fn, item): i for i, item in enumerate(items)}
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    i = pending.pop(future)
-                    if future.cancelled():
-                        continue
-                    if future.exception() is not None:
-                        if error is None:
-                            error = future.exception()
-                            for other in pending:
-                                other.cancel()
-                        continue
-                    yield i, future.result()
+            try:
+                while pending:
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        i = pending.pop(future)
+                        if future.cancelled():
+                            continue
+                        if future.exception() is not None:
+                            if error is None:
+                                error = future.exception()
+                                for other in pending:
+                                    other.cancel()
+                            continue
+                        yield i, future.result()
+            finally:  # the caller stopped early (or failed): no new request starts
+                for other in pending:
+                    other.cancel()
         if error is not None:
             raise error
 
