@@ -237,18 +237,18 @@ def test_a_backend_reply_without_text_is_never_cached(tmp_path):
 def test_many_prompts_show_progress(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("RAGIF_PROGRESS", "1")
     with Cache(tmp_path).activate():
-        load_llm(EchoLLM()).generate([f"prompt {i}" for i in range(12)])
+        load_llm(EchoLLM()).generate([f"prompt {i}" for i in range(40)])
     err = capsys.readouterr().err
-    assert "LLM echo" in err and "12/12" in err
+    assert "LLM echo" in err and "40/40" in err
     with Cache(tmp_path).activate():
         load_llm(EchoLLM()).generate(["one", "two"])           # a few prompts: no bar
     assert "LLM echo" not in capsys.readouterr().err
     monkeypatch.setenv("RAGIF_PROGRESS", "0")                    # off a terminal: a line now and then
     monkeypatch.setattr("rag.llm.cached.LINE_EVERY_S", 0.0)
     with Cache(tmp_path).activate():
-        load_llm(EchoLLM()).generate([f"other {i}" for i in range(10)])
+        load_llm(EchoLLM()).generate([f"other {i}" for i in range(40)])
     lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 9 and lines[0].startswith("LLM echo: 1/10 prompts") and "min left" in lines[-1]
+    assert len(lines) == 39 and lines[0].startswith("LLM echo: 1/40 prompts") and "min left" in lines[-1]
 
 
 def test_spec_identity_hides_credentials():

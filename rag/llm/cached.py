@@ -17,7 +17,7 @@ from .accounting import record
 from .base import LLM, Generation, as_messages
 from .errors import EmptyReplyError
 
-MIN_PROGRESS = 8    # calls with fewer prompts than this show no progress
+MIN_PROGRESS = 32   # calls with fewer prompts than this show no progress (stages batching by 16 show their own)
 LINE_EVERY_S = 30.0  # off a terminal: one progress line this often
 
 
