@@ -173,3 +173,87 @@ def test_split_gguf_is_assembled_once_and_checksummed(tmp_path, monkeypatch):
     with pytest.raises(RagifError, match="sha256"):
         bad.path()
     assert not list((tmp_path / "cache" / "models").iterdir())   # nothing half-written is left behind
+
+
+# ------------------------------------------------------------------------------ registry, cache guard, progress
+def test_backends_are_a_registry_with_checked_options():
+    from rag.core.errors import ConfigError
+    from rag.llm import BACKENDS, register_backend
+
+    assert set(BACKENDS) >= {"llamacpp", "openai", "hf"}
+
+    class Constant:
+        def __init__(self, model, answer="42"):
+            self.name, self.answer = f"constant:{model}", answer
+
+        def generate(self, prompts, **kw):
+            return [Generation(self.answer, 1, 1, 0.0) for _ in prompts]
+
+        def option_probs(self, prompts, options):
+            return [{o: 1 / len(options) for o in options} for _ in prompts]
+
+    register_backend("constant", Constant)
+    try:
+        llm = load_llm({"backend": "constant", "model": "x", "answer": "yes"})
+        assert llm.name == "constant:x"
+        with pytest.raises(ConfigError, match="did you mean 'answer'") as caught:
+            load_llm({"backend": "constant", "model": "x", "answr": "no"})
+        assert caught.value.field == "llm.answr"
+    finally:
+        BACKENDS.pop("constant")
+    with pytest.raises(TypeError, match="generate"):
+        register_backend("broken", object)
+
+
+def test_a_backend_reply_without_text_is_never_cached(tmp_path):
+    from rag.llm import EmptyReplyError
+
+    class Flaky(EchoLLM):
+        name = "flaky"
+        broken = True
+
+        def generate(self, prompts, **kw):
+            out = super().generate(prompts, **kw)
+            if self.broken:
+                out[1] = Generation(None, 0, 0, 0.0)
+            return out
+
+        def option_probs(self, prompts, options):
+            return [{"yes": float("nan"), "no": 0.5} for _ in prompts] if self.broken else super().option_probs(prompts, options)
+
+    backend = Flaky()
+    llm = load_llm(backend)
+    with Cache(tmp_path).activate():
+        with pytest.raises(EmptyReplyError, match="flaky gave no text for prompt 1"):
+            llm.generate(["a", "b"])
+        with pytest.raises(EmptyReplyError, match="no usable option probabilities"):
+            llm.option_probs(["a"], ["yes", "no"])
+        backend.broken = False
+        again = llm.generate(["a", "b"])
+        assert [g.cached for g in again] == [True, False]   # "a" was answered before "b" failed
+        assert llm.option_probs(["a"], ["yes", "no"]) == [{"yes": 0.5, "no": 0.5}]
+
+
+def test_many_prompts_show_progress(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RAGIF_PROGRESS", "1")
+    with Cache(tmp_path).activate():
+        load_llm(EchoLLM()).generate([f"prompt {i}" for i in range(40)])
+    err = capsys.readouterr().err
+    assert "LLM echo" in err and "40/40" in err
+    with Cache(tmp_path).activate():
+        load_llm(EchoLLM()).generate(["one", "two"])           # a few prompts: no bar
+    assert "LLM echo" not in capsys.readouterr().err
+    monkeypatch.setenv("RAGIF_PROGRESS", "0")                    # off a terminal: a line now and then
+    monkeypatch.setattr("rag.llm.cached.LINE_EVERY_S", 0.0)
+    with Cache(tmp_path).activate():
+        load_llm(EchoLLM()).generate([f"other {i}" for i in range(40)])
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 39 and lines[0].startswith("LLM echo: 1/40 prompts") and "min left" in lines[-1]
+
+
+def test_spec_identity_hides_credentials():
+    from rag.llm import spec_identity
+
+    spec = {"backend": "openai", "model": "m", "base_url": "https://u:key123@host/v1"}
+    assert spec_identity(spec) == {**spec, "base_url": "https://***@host/v1"}
+    assert spec_identity("qwen-0.5b") == "qwen-0.5b" and spec_identity(EchoLLM()) == "echo"

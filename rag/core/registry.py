@@ -82,7 +82,11 @@ BUILTIN: dict[str, dict[str, str]] = {
         "p-MRR": "rag.evaluation.pmrr:PMRR",
     },
     "dataset": {},
-    "llm": {},
+    "llm": {
+        "llamacpp": "rag.llm.backends.llamacpp:LlamaCppLLM",
+        "openai": "rag.llm.backends.openai:OpenAICompatibleLLM",
+        "hf": "rag.llm.backends.hf:HFCausalLM",
+    },
     "report": {
         "leaderboards": "rag.report:write_report",
     },
@@ -108,6 +112,12 @@ def register(name: str, kind: str = "stage") -> Callable[[T], T]:
         _REGISTERED[kind][name] = obj
         return obj
     return wrap
+
+
+def unregister(name: str, kind: str = "stage") -> None:
+    """Remove what :func:`register` added (built-in components stay)."""
+    _check_kind(kind)
+    _REGISTERED[kind].pop(name, None)
 
 
 def names(kind: str = "stage") -> list[str]:

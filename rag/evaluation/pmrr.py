@@ -210,7 +210,7 @@ class PMRR:
     qrels_changed: pd.DataFrame | None = field(default=None, repr=False)
     scale: float = 100.0
     name: str = "p-MRR"
-    changed: ChangedDocs | None = field(default=None, repr=False)
+    changed: ChangedDocs | None = field(default=None, repr=False)   # the changed documents (default: from the two qrels)
     kind: ClassVar[str] = "instruction"
     lower_is_better: ClassVar[bool] = False
     missing_reason: ClassVar[str] = "no changed document"

@@ -9,19 +9,28 @@
 
 Specs: ``"qwen-0.5b"`` (default offline model), a path to a ``.gguf`` file, or a mapping
 ``{"backend": "llamacpp"|"openai"|"hf", "model": ..., ...}`` whose other keys go to the backend
-(``threads``, ``n_ctx``, ``base_url``, ``api_key_env``, ``timeout``, ``retries``, ``concurrency``, ...).
+(``threads``, ``n_ctx``, ``reuse_prefix``, ``base_url``, ``api_key_env``, ``timeout``, ``retries``,
+``max_backoff``, ``concurrency``, ...; an unknown key is a :class:`~rag.errors.ConfigError`).
+Backends are looked up in :data:`BACKENDS` (name -> class); :func:`register_backend` adds one.
+
+Every answer is cached on disk by (model name, chat, parameters) as soon as it arrives; a reply that carries
+no text raises :class:`EmptyReplyError` (after the backend's retries) and is never cached. Model names never
+contain credentials (``base_url`` user-info is shown as ``***``).
 """
 from __future__ import annotations
 
-import os
+import inspect
 import threading
-from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from rag.core.errors import ConfigError, did_you_mean
-from rag.llm.base import LLM, CachedLLM, Generation, as_messages, renormalise, usage
+from rag.core.secrets import redact_url
+from rag.llm.accounting import usage
+from rag.llm.backends import BACKENDS, register_backend
+from rag.llm.base import LLM, Generation, StreamingLLM, as_messages, renormalise
+from rag.llm.cached import CachedLLM
+from rag.llm.errors import EmptyReplyError, LLMServerError
 
-BACKENDS = ("llamacpp", "openai", "hf")
 DEFAULT_LLM = "qwen-0.5b"
 _LOADED: dict[str, CachedLLM] = {}
 _LOCK = threading.Lock()
@@ -42,38 +51,39 @@ def load_llm(spec: Any = DEFAULT_LLM) -> CachedLLM:
         return _LOADED[key]
 
 
-def _build(spec: Any) -> Any:
-    from rag.llm.models import GGUF_MODELS
+def spec_identity(spec: Any) -> Any:
+    """What of an LLM spec may be shown or recorded: the spec with credentials removed from ``base_url``
+    (an LLM object is named by its ``name``, which backends keep free of secrets)."""
+    if hasattr(spec, "generate"):
+        return getattr(spec, "name", None) or type(spec).__name__
+    if isinstance(spec, Mapping) and "base_url" in spec:
+        return {**spec, "base_url": redact_url(str(spec["base_url"]))}
+    return spec
 
+
+def _build(spec: Any) -> LLM:
     if isinstance(spec, str):
         spec = {"backend": "llamacpp", "model": spec}
-    if not isinstance(spec, dict) or "model" not in spec:
-        raise ConfigError(f"an LLM spec is a model name, a .gguf path or a mapping with 'model', got {spec!r}",
-                          field="llm")
+    if not isinstance(spec, Mapping) or "model" not in spec:
+        raise ConfigError(f"an LLM spec is a model name, a .gguf path or a mapping with 'model', "
+                          f"got {spec_identity(spec)!r}", field="llm")
     options = dict(spec)
     backend = options.pop("backend", "llamacpp")
     model = options.pop("model")
-    if backend == "llamacpp":
-        from rag.llm.llamacpp import LlamaCppLLM
-
-        if model in GGUF_MODELS:
-            entry = GGUF_MODELS[model]
-            options.setdefault("threads", int(os.environ.get("RAGIF_LLM_THREADS", "1")))
-            return LlamaCppLLM(entry.path(), name=entry.name, **options)
-        if Path(model).suffix == ".gguf" and Path(model).exists():
-            return LlamaCppLLM(model, **options)
-        raise ConfigError(f"unknown GGUF model {model!r}{did_you_mean(model, GGUF_MODELS)}; use one of "
-                          f"{sorted(GGUF_MODELS)} or a path to a .gguf file", field="llm.model")
-    if backend == "openai":
-        from rag.llm.openai_compat import OpenAICompatibleLLM
-
-        return OpenAICompatibleLLM(model, **options)
-    if backend == "hf":
-        from rag.llm.hf import HFCausalLM
-
-        return HFCausalLM(model, **options)
-    raise ConfigError(f"unknown LLM backend {backend!r}{did_you_mean(backend, BACKENDS)}; use one of {BACKENDS}",
-                      field="llm.backend")
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown LLM backend {backend!r}{did_you_mean(str(backend), BACKENDS)}; use one of "
+                          f"{sorted(BACKENDS)}", field="llm.backend")
+    cls = BACKENDS[backend]
+    build = getattr(cls, "from_spec", cls)
+    accepted = inspect.signature(cls.__init__).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
+        for option in options:
+            if option not in accepted or option in ("self", "model", "model_path"):
+                choices = [n for n in accepted if n not in ("self", "model", "model_path")]
+                raise ConfigError(f"unknown option {option!r} for the {backend} LLM backend"
+                                  f"{did_you_mean(option, choices)}; it takes {choices}", field=f"llm.{option}")
+    return build(model, **options)
 
 
-__all__ = ["LLM", "CachedLLM", "Generation", "load_llm", "usage", "as_messages", "renormalise", "DEFAULT_LLM"]
+__all__ = ["LLM", "StreamingLLM", "CachedLLM", "Generation", "load_llm", "usage", "as_messages", "renormalise",
+           "DEFAULT_LLM", "BACKENDS", "register_backend", "spec_identity", "LLMServerError", "EmptyReplyError"]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from rag.core.errors import MissingDependencyError
 from rag.llm.base import Generation, as_messages, renormalise
@@ -37,10 +37,11 @@ class HFCausalLM:
     def _encode(self, prompt: Any):
         return self.tokenizer(self.prompt_text(prompt), return_tensors="pt", add_special_tokens=False).to(self.device)
 
-    def generate(self, prompts: Sequence[Any], *, max_tokens: int = 64, temperature: float = 0.0,
-                 stop: list[str] | None = None, seed: int = 0, logprobs: bool = False) -> list[Generation]:
-        out = []
-        for prompt in prompts:
+    def iter_generate(self, prompts: Sequence[Any], *, max_tokens: int = 64, temperature: float = 0.0,
+                      stop: list[str] | None = None, seed: int = 0,
+                      logprobs: bool = False) -> Iterator[tuple[int, Generation]]:
+        """``(index, Generation)`` one prompt at a time (see :meth:`generate`)."""
+        for i, prompt in enumerate(prompts):
             self.torch.manual_seed(seed)
             inputs = self._encode(prompt)
             start = time.perf_counter()
@@ -55,12 +56,17 @@ class HFCausalLM:
             for s in stop or []:
                 if s in text:
                     text = text[: text.index(s)]
-            out.append(Generation(text=text, prompt_tokens=int(inputs["input_ids"].shape[1]),
-                                  completion_tokens=int(len(new)), latency_s=time.perf_counter() - start,
-                                  token_logprobs=lps if logprobs else None))
-        return out
+            yield i, Generation(text=text, prompt_tokens=int(inputs["input_ids"].shape[1]),
+                                completion_tokens=int(len(new)), latency_s=time.perf_counter() - start,
+                                token_logprobs=lps if logprobs else None)
 
-    def option_probs(self, prompts: Sequence[Any], options: list[str]) -> list[dict[str, float]]:
+    def generate(self, prompts: Sequence[Any], *, max_tokens: int = 64, temperature: float = 0.0,
+                 stop: list[str] | None = None, seed: int = 0, logprobs: bool = False) -> list[Generation]:
+        return [g for _, g in self.iter_generate(prompts, max_tokens=max_tokens, temperature=temperature,
+                                                 stop=stop, seed=seed, logprobs=logprobs)]
+
+    def iter_option_probs(self, prompts: Sequence[Any], options: list[str]) -> Iterator[tuple[int, dict[str, float]]]:
+        """``(index, probabilities)`` of the options as the next token, one prompt at a time."""
         ids = {}
         for option in options:
             first = set()
@@ -70,10 +76,11 @@ class HFCausalLM:
                     if toks:
                         first.add(toks[0])
             ids[option] = sorted(first)
-        out = []
-        for prompt in prompts:
+        for i, prompt in enumerate(prompts):
             with self.torch.no_grad():
                 logits = self.model(**self._encode(prompt)).logits[0, -1].float()
             probs = self.torch.softmax(logits, -1)
-            out.append(renormalise({o: float(probs[t].sum()) for o, t in ids.items()}))
-        return out
+            yield i, renormalise({o: float(probs[t].sum()) for o, t in ids.items()})
+
+    def option_probs(self, prompts: Sequence[Any], options: list[str]) -> list[dict[str, float]]:
+        return [p for _, p in self.iter_option_probs(prompts, options)]
