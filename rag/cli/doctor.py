@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
+from rag.core.secrets import redact, redact_url
 from rag.core.errors import RagifError
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
@@ -256,9 +257,10 @@ def check_llm_server(url: str | None = None, source: str = "") -> Check:
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
             models = [m.get("id") for m in json.loads(response.read()).get("data", [])]
-        return Check("LLM server", OK, f"{url} (from {source or 'argument'}) serves {models}")
+        return Check("LLM server", OK, f"{redact_url(url)} (from {source or 'argument'}) serves {models}")
     except Exception as exc:  # noqa: BLE001 - any failure is the finding
-        return Check("LLM server", FAIL, f"{url} (from {source or 'argument'}): {type(exc).__name__}: {exc}"[:200],
+        return Check("LLM server", FAIL, redact(f"{redact_url(url)} (from {source or 'argument'}): {type(exc).__name__}: "
+                                                f"{exc}")[:200],
                      f"start the server (vLLM, llama.cpp server) or fix {LLM_URL_ENV} / the config's llm.base_url")
 
 

@@ -36,10 +36,11 @@ def resolve_llm(spec: LLMSpec) -> LLM:
 
 
 def llm_identity(spec: Any) -> Any:
-    """What identifies an LLM in a cache key: the spec, or a loaded object's ``name``."""
-    if hasattr(spec, "generate"):
-        return getattr(spec, "name", None) or type(spec).__name__
-    return spec
+    """What identifies an LLM in a cache key and a record: the spec without credentials in its ``base_url``,
+    or a loaded object's ``name``."""
+    from rag.llm import spec_identity
+
+    return spec_identity(spec)
 
 
 @dataclasses.dataclass(repr=False)
