@@ -4,19 +4,26 @@ Lucene chain (``io.anserini.analysis.DefaultEnglishAnalyzer``): ``StandardTokeni
 boundaries, UAX #29) -> ``EnglishPossessiveFilter`` (drops a trailing ``'s``) -> ``LowerCaseFilter`` ->
 ``StopFilter`` (Lucene's 33 English stop words) -> ``PorterStemFilter``.
 
-The tokenizer here is a regular expression for the UAX #29 rules that matter in practice: letters and
-digits join; ``_`` joins anything; ``. ' ’ :`` join two letters; ``. , ; ' ’`` join two digits; Han and
-Hiragana characters are single tokens; common symbols (Emoji such as ``®``) are tokens of their own;
-superscripts and fractions (category No) break words. On SciFact (5,183 documents and 805 claims) it gives
-exactly Lucene's terms for every text; ``tests/test_fast_bm25.py`` compares it with the JVM's analyzer.
+The tokenizer is a regular expression for the UAX #29 rules that matter in practice (letters and digits
+join; ``_`` joins anything; ``. ' ’ : ·`` join two letters; ``. , ; ' ’`` join two digits; Han and Hiragana
+characters, and Emoji such as ``®``, are tokens of their own; superscripts and fractions break words) over
+the character classes of :mod:`retrievers.bm25.unicode_tables`. Texts with a transparent character (combining
+marks and format characters such as the soft hyphen, zero width (non-)joiner, word joiner, byte order mark,
+direction marks) go through :func:`retrievers.bm25.scanner.scan` instead, which keeps such characters in the
+token of the character before them without breaking it (rule WB4) and knows Emoji sequences; the zero
+width space and control characters break words. Lower-casing is Java's, one code point at a time
+(``İ`` -> ``i``, a final ``Σ`` -> ``σ``). On SciFact (5,183 documents and 805 claims) the analyzer gives
+exactly Lucene's terms for every text; ``tests/test_fast_bm25.py`` compares it with the JVM's analyzer,
+on SciFact and on texts made of the awkward characters.
 """
 from __future__ import annotations
 
 import re
-import unicodedata
 from functools import lru_cache
 from typing import Iterable
 
+from .bm25 import unicode_tables as T
+from .bm25.scanner import scan_text
 from .porter import stem as porter_stem
 
 #: Lucene's ``EnglishAnalyzer.ENGLISH_STOP_WORDS_SET``.
@@ -26,50 +33,40 @@ LUCENE_STOPWORDS = frozenset(
 
 MAX_TOKEN_LENGTH = 255  # StandardTokenizer's default; longer tokens are cut into pieces of this size
 
-_LETTER = r"[^\W\d_]"
-_IDEOGRAPH_BMP = "\u3040-\u309f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_IDEOGRAPH_ASTRAL = "\U00020000-\U0002fa1f"
-_IDEOGRAPH = _IDEOGRAPH_BMP + _IDEOGRAPH_ASTRAL
-# symbols StandardTokenizer emits as tokens of their own (Emoji): the common ones in scientific text
-_EMOJI_BMP = "\u00a9\u00ae\u203c\u2049\u2122\u2139\u2194-\u2199\u21a9\u21aa\u231a\u231b\u2328\u23cf" \
-             "\u23e9-\u23f3\u23f8-\u23fa\u24c2\u25aa\u25ab\u25b6\u25c0\u25fb-\u25fe\u2600-\u2605\u2607-\u27bf" \
-             "\u2934\u2935\u2b05-\u2b07\u2b1b\u2b1c\u2b50\u2b55\u3030\u303d\u3297\u3299"
-_EMOJI_ASTRAL = "\U0001f000-\U0001faff"
-_MARKS = "\u0300-\u036f\u00ad\u200c\u200d\ufe0f"  # joined to the previous character (UAX #29 WB4)
+_TRANSPARENT = (T.IGNORABLE_CLASS, T.ZWJ, T.VS15, T.VS16, T.KEYCAP, T.MODIFIER)
 
 
-def _word_characters(low: int, high: int) -> str:
-    """A character class (code points ``low`` to ``high``) of what UAX #29 joins into words: Python's
-    alphanumerics minus category No (superscripts, fractions...), Han and Hiragana (one token each)."""
-    ideographs = re.compile(f"[{_IDEOGRAPH}]")
-    ranges, start, prev = [], None, -2
-    for cp in range(low, high):
-        ch = chr(cp)
-        keep = ch.isalnum() and unicodedata.category(ch) != "No" and not ideographs.match(ch)
-        if keep and cp == prev + 1:
-            prev = cp
-        elif keep:
-            if start is not None:
-                ranges.append((start, prev))
-            start = prev = cp
-    if start is not None:
-        ranges.append((start, prev))
-    return "".join(re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges)
+@lru_cache(maxsize=1)
+def transparent_pattern() -> re.Pattern[str]:
+    """A transparent character (texts with one go through :func:`~retrievers.bm25.scanner.scan`)."""
+    return re.compile(f"[{T.regex_class(_TRANSPARENT)}]")
 
 
 @lru_cache(maxsize=1)
 def token_pattern() -> re.Pattern[str]:
-    """The compiled tokenizer (built on first use from the Unicode tables).
+    """The tokenizer as a regular expression, for text without transparent characters (built on first use
+    from :func:`~retrievers.bm25.unicode_tables.class_table`; it gives the tokens :func:`scan` gives).
 
     Characters of the Basic Multilingual Plane and beyond are two classes: ``re`` tests a class of BMP
     characters with a bitmap, but a class with astral ranges range by range (6 times slower)."""
-    bmp, astral = _word_characters(0, 0x10000), _word_characters(0x10000, 0x30000)
+    def both(*classes: int) -> tuple[str, str]:
+        return T.regex_class(classes, 0, 0x10000), T.regex_class(classes, 0x10000)
+
     guard = "(?=[\U00010000-\U0010ffff])"  # one range test before any astral class
-    word = f"(?:[{bmp}]|{guard}[{astral}])"
-    inside = f"(?:[{bmp}{_MARKS}]+|{guard}[{astral}])"
-    join = rf"(?:_|(?<={_LETTER})[.'\u2019:\u00b7](?={_LETTER})|(?<=\d)[.,;'\u2019](?=\d))(?=_|{word})"
-    single = f"[{_IDEOGRAPH_BMP}{_EMOJI_BMP}]|{guard}[{_IDEOGRAPH_ASTRAL}{_EMOJI_ASTRAL}]"
-    return re.compile(rf"_*{word}(?:{inside}|{join})*_*|(?:{single})[{_MARKS}]*")
+
+    def any_of(*classes: int) -> str:
+        bmp, astral = both(*classes)
+        return f"(?:[{bmp}]|{guard}[{astral}])" if astral else f"[{bmp}]"
+
+    word_bmp, word_astral = both(T.LETTER, T.DIGIT)
+    word = any_of(T.LETTER, T.DIGIT)
+    inside = f"(?:[{word_bmp}]+|{guard}[{word_astral}])"
+    letter, digit = any_of(T.LETTER), any_of(T.DIGIT)
+    mid_letter, mid_num = T.regex_class((T.MID_LETTER, T.MID_BOTH)), T.regex_class((T.MID_NUM, T.MID_BOTH))
+    join = rf"(?:_|(?<={letter})[{mid_letter}](?={letter})|(?<={digit})[{mid_num}](?={digit}))(?=_|{word})"
+    regional = f"[{T.regex_class((T.REGIONAL,))}]"
+    single = f"{any_of(T.IDEOGRAPH, T.EMOJI)}|{regional}{regional}"
+    return re.compile(rf"_*{word}(?:{inside}|{join})*_*|{single}")
 
 
 _POSSESSIVE = re.compile(r"['\u2019\uff07][sS]$")
@@ -77,10 +74,26 @@ _POSSESSIVE = re.compile(r"['\u2019\uff07][sS]$")
 
 def tokenize(text: str) -> list[str]:
     """StandardTokenizer-like tokens of ``text`` (case kept)."""
-    tokens = token_pattern().findall(text)
+    if transparent_pattern().search(text):
+        tokens = scan_text(text)
+    else:
+        tokens = token_pattern().findall(text)
     if any(len(t) > MAX_TOKEN_LENGTH for t in tokens):
-        tokens = [t[i:i + MAX_TOKEN_LENGTH] for t in tokens for i in range(0, len(t), MAX_TOKEN_LENGTH)]
+        tokens = split_long(tokens)
     return tokens
+
+
+def split_long(tokens: list[str]) -> list[str]:
+    """Cut tokens longer than :data:`MAX_TOKEN_LENGTH` into pieces of that length, as Lucene does."""
+    return [t[i:i + MAX_TOKEN_LENGTH] for t in tokens for i in range(0, len(t), MAX_TOKEN_LENGTH)]
+
+
+def java_lower(word: str) -> str:
+    """Lower case one code point at a time, as Java's ``Character.toLowerCase`` (Lucene's LowerCaseFilter):
+    Python's ``str.lower`` maps ``İ`` to two characters and a word-final ``Σ`` to ``ς``."""
+    if "\u0130" in word or "\u03a3" in word:
+        word = word.replace("\u0130", "i").replace("\u03a3", "\u03c3")
+    return word.lower()
 
 
 class LuceneAnalyzer:
@@ -101,7 +114,7 @@ class LuceneAnalyzer:
         """The indexed term of one token, or None for a stop word."""
         if token in self._memo:
             return self._memo[token]
-        word = _POSSESSIVE.sub("", token).lower()
+        word = java_lower(_POSSESSIVE.sub("", token))
         if word in self.stopwords or not word:
             term = None
         else:
@@ -117,5 +130,5 @@ class LuceneAnalyzer:
 
     def identity(self) -> dict[str, object]:
         """What defines this analyzer's output (for cache keys)."""
-        return {"analyzer": "lucene-english", "version": 1, "stopwords": sorted(self.stopwords),
+        return {"analyzer": "lucene-english", "version": 2, "stopwords": sorted(self.stopwords),
                 "stemmer": self.stemmer, "max_token_length": MAX_TOKEN_LENGTH}
