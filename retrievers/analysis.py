@@ -39,7 +39,8 @@ _TRANSPARENT = (T.IGNORABLE_CLASS, T.ZWJ, T.VS15, T.VS16, T.KEYCAP, T.MODIFIER)
 @lru_cache(maxsize=1)
 def transparent_pattern() -> re.Pattern[str]:
     """A transparent character (texts with one go through :func:`~retrievers.bm25.scanner.scan`)."""
-    return re.compile(f"[{T.regex_class(_TRANSPARENT)}]")
+    bmp, astral = T.regex_class(_TRANSPARENT, 0, 0x10000), T.regex_class(_TRANSPARENT, 0x10000)
+    return re.compile(f"[{bmp}]|(?=[\U00010000-\U0010ffff])[{astral}]")  # see token_pattern
 
 
 @lru_cache(maxsize=1)

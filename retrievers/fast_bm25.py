@@ -24,11 +24,10 @@ from rag.datasets import Corpus
 from rag.errors import InputError
 from rag.hashing import hash_config
 from rag.pipeline import Stage, add_ranks
-from rag.progress import progress
 
 from .analysis import LuceneAnalyzer
-from .bm25_index import FORMAT_VERSION, Impacts, PostingsIndex, build_impacts, build_postings
-from .bm25_search import has_numba, search_numba, search_numpy
+from .bm25_index import FORMAT_VERSION, IMPACTS_VERSION, Impacts, PostingsIndex, build_impacts, build_postings
+from .bm25_search import has_numba, order_terms, search_numba, search_numpy
 from .instructions import check_mode, query_texts
 
 log = logging.getLogger(__name__)
@@ -75,14 +74,16 @@ class FastBM25(Stage):
         self.analyzer = LuceneAnalyzer()
         self._index: PostingsIndex | None = None
         self._impacts: Impacts | None = None
+        self._zero_safe: bool | None = None
 
     # ------------------------------------------------------------------ index
     def index_key(self) -> str:
         return hash_config("fast-bm25-index", FORMAT_VERSION, self.corpus.fingerprint(), self.analyzer.identity())
 
     def _build(self, folder: Path) -> None:
-        docs = progress(self.corpus, total=None, desc="BM25 indexing", unit="doc")
-        build_postings(((d["docno"], flat_text(d)) for d in docs), self.analyzer, folder, self.analyzer.identity())
+        total = getattr(self.corpus, "_len", None)  # known once the corpus has been read; never forces a read
+        build_postings(((d["docno"], flat_text(d)) for d in self.corpus), self.analyzer, folder,
+                       self.analyzer.identity(), total=total)
 
     def index(self) -> PostingsIndex:
         """The postings of the corpus (built into the cache on first use)."""
@@ -96,7 +97,7 @@ class FastBM25(Stage):
         if self._impacts is None:
             index = self.index()
             cache = Cache.active() or Cache()
-            key = hash_config("fast-bm25-impacts", self.index_key(), float(self.k1), float(self.b))
+            key = hash_config("fast-bm25-impacts", IMPACTS_VERSION, self.index_key(), float(self.k1), float(self.b))
             folder = cache.artifact("fast-bm25-impacts", key, lambda tmp: build_impacts(index, self.k1, self.b, tmp))
             self._impacts = Impacts.open(folder, mmap=self.mmap)
         return self._impacts
@@ -107,7 +108,7 @@ class FastBM25(Stage):
 
     def __getstate__(self) -> dict:
         # workers reopen the memory-mapped files from the cache folder instead of receiving copies
-        return {**self.__dict__, "_index": None, "_impacts": None, "analyzer": LuceneAnalyzer()}
+        return {**self.__dict__, "_index": None, "_impacts": None, "_zero_safe": None, "analyzer": LuceneAnalyzer()}
 
     # ------------------------------------------------------------------ search
     def encode_queries(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -128,12 +129,15 @@ class FastBM25(Stage):
     def search_arrays(self, texts: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         """``(doc numbers, scores)`` of shape (len(texts), k); missing hits are -1 / 0."""
         index, imp = self.index(), self.impacts()
-        q = self.encode_queries(texts)
-        args = (*q, index.indptr, index.docs, index.tf, imp.impacts, imp.idf, imp.inv_norm, index.n_docs, k)
-        use_numba = self.engine == "numba" or (self.engine == "auto" and has_numba())
-        if use_numba:
-            return search_numba(*args, threads=self.threads)
-        return search_numpy(*args)
+        q_indptr, q_terms, q_counts = self.encode_queries(texts)
+        q_terms, q_counts, bounds = order_terms(q_indptr, q_terms, q_counts, imp.max_impact)
+        arrays = (index.indptr, index.docs, index.tf, imp.impacts, imp.idf, imp.inv_norm, index.n_docs, k)
+        if self.engine == "numba" or (self.engine == "auto" and has_numba()):
+            if self._zero_safe is None:
+                self._zero_safe = imp.has_zero_impacts
+            return search_numba(q_indptr, q_terms, q_counts, bounds, *arrays, threads=self.threads,
+                                has_zero_impacts=self._zero_safe)
+        return search_numpy(q_indptr, q_terms, q_counts, *arrays)
 
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
         if self.rerank:
