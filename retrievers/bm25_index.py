@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import islice
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
+import pandas as pd
 
 from rag.progress import bar
 
@@ -155,6 +157,11 @@ class PostingsIndex:
     @property
     def n_docs(self) -> int:
         return self.meta["n_docs"]
+
+    @cached_property
+    def docno_array(self) -> pd.api.extensions.ExtensionArray:
+        """The docnos as the array pandas makes of a column of strings (``take`` builds result columns)."""
+        return pd.Series(self.docnos, dtype=pd.Series(["x"]).dtype).array
 
 
 @dataclass

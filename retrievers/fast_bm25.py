@@ -27,6 +27,7 @@ from rag.pipeline import Stage, add_ranks
 
 from .analysis import LuceneAnalyzer
 from .bm25_index import FORMAT_VERSION, IMPACTS_VERSION, Impacts, PostingsIndex, build_impacts, build_postings
+from .bm25.queries import encode_queries, hits_frame
 from .bm25_search import has_numba, order_terms, search_numba, search_numpy
 from .instructions import check_mode, query_texts
 
@@ -113,18 +114,7 @@ class FastBM25(Stage):
     # ------------------------------------------------------------------ search
     def encode_queries(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """CSR arrays of the queries' known term ids and their counts (Anserini's bag of words)."""
-        terms = self.index().terms
-        indptr, ids, counts = [0], [], []
-        for text in texts:
-            bag: dict[int, int] = {}
-            for term in self.analyzer(text):
-                tid = terms.get(term)
-                if tid is not None:
-                    bag[tid] = bag.get(tid, 0) + 1
-            ids.extend(bag)
-            counts.extend(bag.values())
-            indptr.append(len(ids))
-        return (np.asarray(indptr, np.int64), np.asarray(ids, np.int64), np.asarray(counts, np.float64))
+        return encode_queries(texts, self.analyzer, self.index().terms)
 
     def search_arrays(self, texts: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         """``(doc numbers, scores)`` of shape (len(texts), k); missing hits are -1 / 0."""
@@ -148,14 +138,8 @@ class FastBM25(Stage):
         docs, scores = self.search_arrays(query_texts(queries, self.instruction), k)
         # hits come sorted by score, ties by docno (documents are numbered in docno order), and queries
         # by qid: the order add_ranks gives, without sorting a million rows again
-        hits = docs >= 0
-        rows = np.nonzero(hits)[0]
         keep = [c for c in queries.columns if c not in ("docno", "score", "rank", "text", "title")]
-        out = queries[keep].iloc[rows].reset_index(drop=True)
-        out["docno"] = np.asarray(self.index().docnos, dtype=object)[docs[hits]]
-        out["score"] = scores[hits].astype(np.float64)
-        out["rank"] = np.nonzero(hits)[1].astype(np.int64)
-        return out
+        return hits_frame(queries, keep, self.index().docno_array, docs, scores)
 
     def _rerank(self, frame: pd.DataFrame) -> pd.DataFrame:
         if "docno" not in frame.columns:
@@ -164,11 +148,8 @@ class FastBM25(Stage):
         texts = query_texts(queries, self.instruction)
         n = self.index().n_docs
         docs, scores = self.search_arrays(texts, n)
-        hits = docs >= 0
-        rows = np.nonzero(hits)[0]
-        docnos = np.asarray(self.index().docnos, dtype=object)
-        found = pd.DataFrame({"qid": queries["qid"].astype(str).to_numpy()[rows], "docno": docnos[docs[hits]],
-                              "score": scores[hits].astype(np.float64)})
+        found = hits_frame(queries.assign(qid=queries["qid"].astype(str)), ["qid"], self.index().docno_array,
+                           docs, scores).drop(columns="rank")
         out = frame.drop(columns=[c for c in ("score", "rank") if c in frame.columns])
         out = out.assign(qid=out["qid"].astype(str), docno=out["docno"].astype(str))
         out = out.merge(found, on=["qid", "docno"], how="left")

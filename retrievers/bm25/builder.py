@@ -29,6 +29,16 @@ class TermAnalyzer(Protocol):
     def term(self, token: str) -> str | None: ...
 
 
+def token_terms(token: str, analyzer: TermAnalyzer, max_token_length: int = 255) -> list[str]:
+    """The terms of one token: none (a stop word), one, or one per piece of ``max_token_length``
+    characters for a longer token (Lucene cuts those)."""
+    if len(token) > max_token_length:
+        pieces = [token[i:i + max_token_length] for i in range(0, len(token), max_token_length)]
+    else:
+        pieces = [token]
+    return [t for t in map(analyzer.term, pieces) if t is not None]
+
+
 class PostingsBuilder:
     """Feed it ``add(docnos, texts)`` batch by batch, then ``finish()`` for the arrays of the index."""
 
@@ -49,10 +59,8 @@ class PostingsBuilder:
 
     def _analyse(self, token: str) -> tuple[int, ...]:
         """The term ids of one token (new terms join the vocabulary)."""
-        size = self.max_token_length
-        pieces = [token[i:i + size] for i in range(0, len(token), size)] if len(token) > size else [token]
-        terms = (self.analyzer.term(p) for p in pieces)
-        return tuple(self.vocab.setdefault(t, len(self.vocab)) for t in terms if t is not None)
+        return tuple(self.vocab.setdefault(t, len(self.vocab))
+                     for t in token_terms(token, self.analyzer, self.max_token_length))
 
     def _terms(self, token: str) -> tuple[int, ...]:
         got = self._memo.get(token)

@@ -174,24 +174,42 @@ if numba is not None:
         """The best ``k`` of the candidates (float scores, ties to the lower document), best first."""
         size = 0
         for i in range(n_cand):
-            s = np.float32(cand_scores[i])
-            d = cand[i]
-            if size < k:
-                heap_s[size] = s
-                heap_d[size] = d
-                c = size
-                size += 1
-                while c > 0:
-                    parent = (c - 1) // 2
-                    if not _worse(heap_s[c], heap_d[c], heap_s[parent], heap_d[parent]):
-                        break
-                    heap_s[c], heap_s[parent] = heap_s[parent], heap_s[c]
-                    heap_d[c], heap_d[parent] = heap_d[parent], heap_d[c]
-                    c = parent
-            elif _worse(heap_s[0], heap_d[0], s, d):
+            size = _push(np.float32(cand_scores[i]), cand[i], size, k, heap_s, heap_d)
+        _pop_all(size, heap_s, heap_d, out_docs, out_scores, qi)
+
+    @numba.njit(cache=True, nogil=True)
+    def _select_dense(acc, k, heap_s, heap_d, out_docs, out_scores, qi):
+        """:func:`_select` over every document with a non-zero sum, clearing the accumulator."""
+        size = 0
+        for d in range(len(acc)):
+            if acc[d] != 0.0:
+                size = _push(np.float32(acc[d]), d, size, k, heap_s, heap_d)
+                acc[d] = 0.0
+        _pop_all(size, heap_s, heap_d, out_docs, out_scores, qi)
+
+    @numba.njit(cache=True, nogil=True)
+    def _push(s, d, size, k, heap_s, heap_d):
+        """Offer one hit to the heap of the best ``k``; returns the heap's size."""
+        if size == k:
+            if _worse(heap_s[0], heap_d[0], s, d):
                 heap_s[0] = s
                 heap_d[0] = d
                 _sift_down(heap_s, heap_d, size, 0)
+            return size
+        heap_s[size] = s
+        heap_d[size] = d
+        c = size
+        while c > 0:
+            parent = (c - 1) // 2
+            if not _worse(heap_s[c], heap_d[c], heap_s[parent], heap_d[parent]):
+                break
+            heap_s[c], heap_s[parent] = heap_s[parent], heap_s[c]
+            heap_d[c], heap_d[parent] = heap_d[parent], heap_d[c]
+            c = parent
+        return size + 1
+
+    @numba.njit(cache=True, nogil=True)
+    def _pop_all(size, heap_s, heap_d, out_docs, out_scores, qi):
         for pos in range(size - 1, -1, -1):  # pop from worst to best
             out_scores[qi, pos] = heap_s[0]
             out_docs[qi, pos] = heap_d[0]
@@ -215,7 +233,8 @@ if numba is not None:
         n, switch, floor = 0, last, 0.0
         for p in range(first, last):
             t = q_terms[p]
-            if n >= k and 4 * (indptr[t + 1] - indptr[t]) >= n:  # could unseen documents still make it?
+            left = rest[p - first]  # the k-th score is at most total - left: no use looking before that is more
+            if n >= k and 4 * (indptr[t + 1] - indptr[t]) >= n and left < total - left:
                 for i in range(n):
                     cand_scores[i] = acc[touched[i]]
                 theta = _kth_largest(cand_scores, n, k, kth_heap)
@@ -224,6 +243,9 @@ if numba is not None:
                     break
             n = _accumulate(t, q_counts[p], indptr, docs, tf, impacts, idf, inv_norm, acc, touched, n,
                             zero_safe, mark)
+        if switch == last and not zero_safe and 4 * n > len(acc):  # most documents seen: scan them in order
+            _select_dense(acc, k, heap_s, heap_d, out_docs, out_scores, qi)
+            return
         n_cand = 0
         bound = rest[switch - first]
         for i in range(n):  # gather the candidates, clear the workspace
