@@ -78,24 +78,20 @@ if numba is not None:
                     j += 1
             return
         for i in range(n_cand):
+            if j >= end:
+                return
             d = cand[i]
             step = 1
-            hi = j
-            while hi < end and docs[hi] < d:  # gallop: find hi with docs[hi] >= d
-                j = hi + 1
-                hi += step
+            while j + step < end and docs[j + step] < d:  # gallop until docs[j + step] >= d (or the end)
+                j += step
                 step *= 2
-            if hi > end:
-                hi = end
-            while j < hi:  # binary search in (last below, hi]
-                mid = (j + hi) >> 1
-                if docs[mid] < d:
-                    j = mid + 1
-                else:
-                    hi = mid
-            if j == end:
-                return
-            if docs[j] == d:
+            width = min(step, end - j)
+            while width > 1:  # branch-free lower bound of d in docs[j:j + width]
+                half = width >> 1
+                j = j + half if docs[j + half] < d else j
+                width -= half
+            j += docs[j] < d
+            if j < end and docs[j] == d:
                 cand_scores[i] += _score(count, j, d, t, tf, impacts, idf, inv_norm)
                 j += 1
 
@@ -151,77 +147,103 @@ if numba is not None:
             i = child
 
     @numba.njit(cache=True, nogil=True)
-    def _worse(s1, d1, s2, d2):
-        return s1 < s2 or (s1 == s2 and d1 > d2)
+    def _key(score, d, slot, bits):
+        """A hit as one integer that orders like the ranking: the float's bits (scores are >= 0), then the
+        document number reversed (ties to the lower one). ``slot`` is a float32 array of one, ``bits`` its
+        uint32 view."""
+        slot[0] = score
+        return (np.uint64(bits[0]) << np.uint64(32)) | np.uint64(0xFFFFFFFF - d)
 
     @numba.njit(cache=True, nogil=True)
-    def _sift_down(heap_s, heap_d, size, i):
-        # min-heap on (score asc, doc desc): the root is the worst hit kept so far
-        while True:
+    def _sift_down(heap, size, i):
+        while True:  # min-heap of keys: the root is the worst hit kept
             child = 2 * i + 1
             if child >= size:
                 return
-            if child + 1 < size and _worse(heap_s[child + 1], heap_d[child + 1], heap_s[child], heap_d[child]):
+            if child + 1 < size and heap[child + 1] < heap[child]:
                 child += 1
-            if not _worse(heap_s[child], heap_d[child], heap_s[i], heap_d[i]):
+            if heap[child] >= heap[i]:
                 return
-            heap_s[i], heap_s[child] = heap_s[child], heap_s[i]
-            heap_d[i], heap_d[child] = heap_d[child], heap_d[i]
+            heap[i], heap[child] = heap[child], heap[i]
             i = child
 
     @numba.njit(cache=True, nogil=True)
-    def _select(cand, cand_scores, n_cand, k, heap_s, heap_d, out_docs, out_scores, qi):
-        """The best ``k`` of the candidates (float scores, ties to the lower document), best first."""
-        size = 0
-        for i in range(n_cand):
-            size = _push(np.float32(cand_scores[i]), cand[i], size, k, heap_s, heap_d)
-        _pop_all(size, heap_s, heap_d, out_docs, out_scores, qi)
-
-    @numba.njit(cache=True, nogil=True)
-    def _select_dense(acc, k, heap_s, heap_d, out_docs, out_scores, qi):
-        """:func:`_select` over every document with a non-zero sum, clearing the accumulator."""
-        size = 0
-        for d in range(len(acc)):
-            if acc[d] != 0.0:
-                size = _push(np.float32(acc[d]), d, size, k, heap_s, heap_d)
-                acc[d] = 0.0
-        _pop_all(size, heap_s, heap_d, out_docs, out_scores, qi)
-
-    @numba.njit(cache=True, nogil=True)
-    def _push(s, d, size, k, heap_s, heap_d):
+    def _push(key, size, k, heap):
         """Offer one hit to the heap of the best ``k``; returns the heap's size."""
         if size == k:
-            if _worse(heap_s[0], heap_d[0], s, d):
-                heap_s[0] = s
-                heap_d[0] = d
-                _sift_down(heap_s, heap_d, size, 0)
+            if key > heap[0]:
+                heap[0] = key
+                _sift_down(heap, size, 0)
             return size
-        heap_s[size] = s
-        heap_d[size] = d
+        heap[size] = key
         c = size
         while c > 0:
-            parent = (c - 1) // 2
-            if not _worse(heap_s[c], heap_d[c], heap_s[parent], heap_d[parent]):
+            parent = (c - 1) >> 1
+            if heap[c] >= heap[parent]:
                 break
-            heap_s[c], heap_s[parent] = heap_s[parent], heap_s[c]
-            heap_d[c], heap_d[parent] = heap_d[parent], heap_d[c]
+            heap[c], heap[parent] = heap[parent], heap[c]
             c = parent
         return size + 1
 
     @numba.njit(cache=True, nogil=True)
-    def _pop_all(size, heap_s, heap_d, out_docs, out_scores, qi):
-        for pos in range(size - 1, -1, -1):  # pop from worst to best
-            out_scores[qi, pos] = heap_s[0]
-            out_docs[qi, pos] = heap_d[0]
-            size -= 1
-            heap_s[0] = heap_s[size]
-            heap_d[0] = heap_d[size]
-            _sift_down(heap_s, heap_d, size, 0)
+    def _emit(heap, size, spare, counts, out_docs, out_scores, qi):
+        """Write the ``size`` keys of the heap best first: sorted by insertion when few, else by radix
+        (8 bits a pass), both cheaper than popping the heap."""
+        if size <= 128:
+            for i in range(1, size):
+                key = heap[i]
+                j = i - 1
+                while j >= 0 and heap[j] > key:
+                    heap[j + 1] = heap[j]
+                    j -= 1
+                heap[j + 1] = key
+        else:
+            src, dst = heap, spare
+            for shift in range(0, 64, 8):
+                counts[:] = 0
+                for i in range(size):
+                    counts[((src[i] >> np.uint64(shift)) & np.uint64(0xFF)) + np.uint64(1)] += 1
+                for b in range(1, 257):
+                    counts[b] += counts[b - 1]
+                for i in range(size):
+                    b = (src[i] >> np.uint64(shift)) & np.uint64(0xFF)
+                    dst[counts[b]] = src[i]
+                    counts[b] += 1
+                src, dst = dst, src  # eight passes: the sorted keys end up back in heap
+        bits = np.empty(1, dtype=np.uint32)
+        score = bits.view(np.float32)
+        for pos in range(size):  # keys ascending: the best is last
+            key = heap[size - 1 - pos]
+            bits[0] = np.uint32(key >> np.uint64(32))
+            out_scores[qi, pos] = score[0]
+            out_docs[qi, pos] = np.int32(np.uint64(0xFFFFFFFF) - (key & np.uint64(0xFFFFFFFF)))
+
+    @numba.njit(cache=True, nogil=True)
+    def _select(cand, cand_scores, n_cand, k, heap, spare, counts, out_docs, out_scores, qi):
+        """The best ``k`` of the candidates (float scores, ties to the lower document), best first."""
+        size = 0
+        slot = np.empty(1, dtype=np.float32)
+        bits = slot.view(np.uint32)
+        for i in range(n_cand):
+            size = _push(_key(cand_scores[i], cand[i], slot, bits), size, k, heap)
+        _emit(heap, size, spare, counts, out_docs, out_scores, qi)
+
+    @numba.njit(cache=True, nogil=True)
+    def _select_dense(acc, k, heap, spare, counts, out_docs, out_scores, qi):
+        """:func:`_select` over every document with a non-zero sum, clearing the accumulator."""
+        size = 0
+        slot = np.empty(1, dtype=np.float32)
+        bits = slot.view(np.uint32)
+        for d in range(len(acc)):
+            if acc[d] != 0.0:
+                size = _push(_key(acc[d], d, slot, bits), size, k, heap)
+                acc[d] = 0.0
+        _emit(heap, size, spare, counts, out_docs, out_scores, qi)
 
     @numba.njit(cache=True, nogil=True)
     def _one_query(qi, q_indptr, q_terms, q_counts, bounds, indptr, docs, tf, impacts, idf, inv_norm, k,
-                   zero_safe, acc, touched, mark, cand, cand_scores, spare_docs, spare_scores, counts, rest, heap_s,
-                   heap_d, kth_heap, out_docs, out_scores):
+                   zero_safe, acc, touched, mark, cand, cand_scores, spare_docs, spare_scores, counts, rest, heap,
+                   spare_keys, key_counts, kth_heap, out_docs, out_scores):
         first, last = q_indptr[qi], q_indptr[qi + 1]
         if first == last:
             return
@@ -235,16 +257,17 @@ if numba is not None:
             t = q_terms[p]
             left = rest[p - first]  # the k-th score is at most total - left: no use looking before that is more
             if n >= k and 4 * (indptr[t + 1] - indptr[t]) >= n and left < total - left:
+                above, bar = 0, left / (1.0 - MARGIN)  # the k-th score must clear this: count first (cheap)
                 for i in range(n):
                     cand_scores[i] = acc[touched[i]]
-                theta = _kth_largest(cand_scores, n, k, kth_heap)
-                if rest[p - first] < theta * (1.0 - MARGIN):
-                    switch, floor = p, theta * (1.0 - MARGIN)
+                    above += cand_scores[i] > bar
+                if above >= k:
+                    switch, floor = p, _kth_largest(cand_scores, n, k, kth_heap) * (1.0 - MARGIN)
                     break
             n = _accumulate(t, q_counts[p], indptr, docs, tf, impacts, idf, inv_norm, acc, touched, n,
                             zero_safe, mark)
         if switch == last and not zero_safe and 4 * n > len(acc):  # most documents seen: scan them in order
-            _select_dense(acc, k, heap_s, heap_d, out_docs, out_scores, qi)
+            _select_dense(acc, k, heap, spare_keys, key_counts, out_docs, out_scores, qi)
             return
         n_cand = 0
         bound = rest[switch - first]
@@ -272,7 +295,7 @@ if numba is not None:
                         cand_scores[kept] = cand_scores[i]
                         kept += 1
                 n_cand = kept
-        _select(cand, cand_scores, n_cand, k, heap_s, heap_d, out_docs, out_scores, qi)
+        _select(cand, cand_scores, n_cand, k, heap, spare_keys, key_counts, out_docs, out_scores, qi)
 
     @numba.njit(cache=True, nogil=True)
     def _block(block, n_blocks, q_indptr, q_terms, q_counts, bounds, indptr, docs, tf, impacts, idf, inv_norm,
@@ -287,8 +310,9 @@ if numba is not None:
         cand = np.empty(n_docs, dtype=np.int32)
         cand_scores = np.empty(n_docs, dtype=np.float64)
         rest = np.empty(longest + 1, dtype=np.float64)
-        heap_s = np.empty(k, dtype=np.float32)
-        heap_d = np.empty(k, dtype=np.int32)
+        heap = np.empty(k, dtype=np.uint64)
+        spare_keys = np.empty(k, dtype=np.uint64)
+        key_counts = np.empty(257, dtype=np.int64)
         kth_heap = np.empty(k, dtype=np.float64)
         spare_docs = np.empty(n_docs, dtype=np.int32)
         spare_scores = np.empty(n_docs, dtype=np.float64)
@@ -296,7 +320,7 @@ if numba is not None:
         for qi in range(block, n_queries, n_blocks):
             _one_query(qi, q_indptr, q_terms, q_counts, bounds, indptr, docs, tf, impacts, idf, inv_norm, k,
                        zero_safe, acc, touched, mark, cand, cand_scores, spare_docs, spare_scores, counts, rest,
-                       heap_s, heap_d, kth_heap, out_docs, out_scores)
+                       heap, spare_keys, key_counts, kth_heap, out_docs, out_scores)
 
     @numba.njit(cache=True, nogil=True)
     def _search_serial(q_indptr, q_terms, q_counts, bounds, indptr, docs, tf, impacts, idf, inv_norm, n_docs, k,
