@@ -1,16 +1,19 @@
-"""BM25 speed: ragif-fast and ragif-Lucene against raw Pyserini, bm25s and rank_bm25, in one run.
+"""BM25 speed: ragif's in-process backend against bm25s (numba), and Pyserini where cheap, in one run.
 
-Every system runs in a fresh subprocess on the same synthetic corpus (Zipfian vocabulary of pseudo-words,
-fixed seed), so peak memory is its own. Printed per corpus size: index time, queries/s at k = 10, 100,
-1000 (``threads`` search threads for every system that has them) and peak resident memory, with each
-figure's ratio to Pyserini. A plot of queries/s (k=100) and index time against corpus size is saved.
+Every system lives in a process of its own (so peak memory is its own) on the same synthetic corpus
+(Zipfian vocabulary of pseudo-words, fixed seed). The processes take turns: index builds alternate, then
+for every ``k`` and thread count each system searches all queries once per round, round after round, so
+that a busy machine slows both alike; the median round is reported.
 
-    python experiments/bench_bm25.py --sizes 20000 50000 200000 --queries 1000 --plot results/bench_bm25.png
+    python experiments/bench_bm25.py --sizes 20000 100000 200000 --threads 1 2 --rounds 3
 
-Systems: ``ragif-fast`` (``FastBM25`` stage, DataFrame out), ``ragif-fast-arrays`` (its search arrays,
-no DataFrame), ``ragif-lucene`` (``LuceneBM25`` stage), ``pyserini`` (``LuceneSearcher.batch_search`` on
-the same Lucene index), ``bm25s`` (method "lucene", numba backend, PyStemmer porter), ``rank_bm25``
-(``BM25Okapi.get_scores`` on a few queries; it is pure Python).
+Systems: ``ragif`` (the ``FastBM25`` stage: query analysis, search and the result DataFrame),
+``ragif-arrays`` (its ``search_arrays``: analysis and search, arrays out; same process as ``ragif``),
+``bm25s`` (``bm25s.tokenize`` with PyStemmer's porter and English stop words, then ``retrieve`` with the
+numba backend; method "lucene"), ``pyserini`` (``LuceneSearcher.batch_search`` on the index ragif's
+``LuceneBM25`` builds; up to ``--lucene-max-docs``). Index time is ragif's postings and scoring tables
+(``FastBM25.prepare``) against bm25s's tokenize + index. Peak memory is the process's maximum resident set;
+"index MB" is what it grew by after the corpus was made. The table goes to ``--out`` (.md and .json).
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,9 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-SYSTEMS = ("ragif-fast", "ragif-fast-arrays", "ragif-lucene", "pyserini", "bm25s", "rank_bm25")
 KS = (10, 100, 1000)
-PEER = "pyserini"
 
 
 # ---------------------------------------------------------------------- data
@@ -49,8 +51,7 @@ def synthetic(n_docs: int, n_queries: int, seed: int = 0):
     weights /= weights.sum()
     doc_len = np.clip(rng.lognormal(4.2, 0.5, size=n_docs).astype(int), 5, 600)
     ids = rng.choice(vocab_size, size=int(doc_len.sum()), p=weights)
-    cuts = np.cumsum(doc_len)[:-1]
-    texts = [" ".join(chunk) for chunk in np.split(words[ids], cuts)]
+    texts = [" ".join(chunk) for chunk in np.split(words[ids], np.cumsum(doc_len)[:-1])]
     docs = pd.DataFrame({"docno": [f"D{i}" for i in range(n_docs)], "title": "", "text": texts})
     q_weights = 1.0 / np.arange(1, vocab_size + 1) ** 0.8  # queries favour rarer words than documents
     q_weights /= q_weights.sum()
@@ -66,202 +67,221 @@ def peak_rss_mb() -> float:
 
 
 # ---------------------------------------------------------------------- one system, in its own process
-def worker(system: str, n_docs: int, n_queries: int, threads: int, workdir: Path) -> dict:
-    docs, queries = synthetic(n_docs, n_queries)
-    base_mb = peak_rss_mb()
-    texts, qids = queries["query"].tolist(), queries["qid"].tolist()
-    out: dict = {"system": system, "docs": n_docs, "queries": n_queries, "threads": threads}
+class Worker:
+    """Builds and searches one system; ``handle`` answers one command."""
 
-    def timed(fn):
-        t0 = time.perf_counter()
-        fn()
-        return time.perf_counter() - t0
+    def __init__(self, system: str, n_docs: int, n_queries: int, workdir: Path):
+        self.system, self.workdir = system, workdir
+        self.docs, self.queries = synthetic(n_docs, n_queries)
+        self.texts = self.queries["query"].tolist()
+        self.builds = 0
+        self.warm_up()
+        self.data_mb = peak_rss_mb()
 
-    if system.startswith("ragif"):
-        from rag.core.cache import Cache
-        from rag.datasets import Corpus
-        corpus = Corpus(docs, fingerprint=f"synthetic-{n_docs}", name="synthetic")
-        cache = Cache(workdir / system)
-        with cache.activate():
-            if system.startswith("ragif-fast"):
-                from retrievers.fast_bm25 import FastBM25
-                stage = FastBM25(corpus, k1=0.9, b=0.4, threads=threads)
-                out["index_s"] = timed(lambda: (stage.index(), stage.impacts()))
-                stage.search_arrays(texts[:200], 10)  # compile the kernel (cached on disk by numba)
-                for k in KS:
-                    if system == "ragif-fast-arrays":
-                        out[f"qps@{k}"] = n_queries / timed(lambda: stage.search_arrays(texts, k))
-                    else:
-                        stage.k = k
-                        out[f"qps@{k}"] = n_queries / timed(lambda: stage(queries))
-            else:
-                from retrievers.lucene import LuceneBM25
-                stage = LuceneBM25(corpus, k1=0.9, b=0.4, threads=threads)
-                out["index_s"] = timed(stage.searcher)
-                (workdir / "lucene-index.txt").write_text(str(stage.index_path()))
-                stage.k = 10
-                stage(queries.head(200))
-                for k in KS:
-                    stage.k = k
-                    out[f"qps@{k}"] = n_queries / timed(lambda: stage(queries))
-    elif system == "pyserini":
-        from retrievers import java
-        index = (workdir / "lucene-index.txt").read_text()
-        java.configure()
-        with java.placeholder_openai_key():
-            from pyserini.search.lucene import LuceneSearcher
-        searcher = LuceneSearcher(index)
-        searcher.set_bm25(0.9, 0.4)
-        searcher.batch_search(texts[:200], qids[:200], k=10, threads=threads)
-        for k in KS:
-            out[f"qps@{k}"] = n_queries / timed(lambda: searcher.batch_search(texts, qids, k=k, threads=threads))
-    elif system == "bm25s":
-        import bm25s
-        import Stemmer
-        stemmer = Stemmer.Stemmer("porter")
-        model = bm25s.BM25(k1=0.9, b=0.4, method="lucene", backend="numba")
+    def warm_up(self) -> None:
+        """Compile what is compiled on first use (numba), on a tiny corpus, before anything is timed."""
+        docs, queries = synthetic(2000, 50, seed=1)
+        self.build(docs)
+        for threads in (1, 2):
+            self.search(queries["query"].tolist(), queries, 10, threads)
+        self.model = None
 
-        def index():
-            tokens = bm25s.tokenize(docs["text"].tolist(), stopwords="en", stemmer=stemmer, show_progress=False)
-            model.index(tokens, show_progress=False)
-        out["index_s"] = timed(index)
+    def build(self, docs) -> None:
+        self.builds += 1
+        if self.system == "ragif":
+            from rag.core.cache import Cache
+            from rag.datasets import Corpus
+            from retrievers.bm25.fast import FastBM25
+            corpus = Corpus(docs, fingerprint=f"synthetic-{len(docs)}-{self.builds}", name="synthetic")
+            with Cache(self.workdir / f"ragif-{self.builds}").activate():
+                self.model = FastBM25(corpus, k1=0.9, b=0.4)
+                self.model.prepare()
+        elif self.system == "bm25s":
+            import bm25s
+            import Stemmer
+            self.stemmer = Stemmer.Stemmer("porter")
+            self.model = bm25s.BM25(k1=0.9, b=0.4, method="lucene", backend="numba")
+            tokens = bm25s.tokenize(docs["text"].tolist(), stopwords="en", stemmer=self.stemmer, show_progress=False)
+            self.model.index(tokens, show_progress=False)
+        elif self.system == "pyserini":
+            from rag.core.cache import Cache
+            from rag.datasets import Corpus
+            from retrievers import java
+            from retrievers.lucene import LuceneBM25
+            corpus = Corpus(docs, fingerprint=f"synthetic-{len(docs)}-{self.builds}", name="synthetic")
+            with Cache(self.workdir / f"lucene-{self.builds}").activate():
+                path = LuceneBM25(corpus, k1=0.9, b=0.4).index_path()
+            java.configure()
+            with java.placeholder_openai_key():
+                from pyserini.search.lucene import LuceneSearcher
+            self.model = LuceneSearcher(str(path))
+            self.model.set_bm25(0.9, 0.4)
+        else:
+            raise SystemExit(f"unknown system {self.system!r}")
 
-        def search(k):
-            q = bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False)
-            model.retrieve(q, k=k, n_threads=threads, show_progress=False, backend_selection="numba")
-        search(10)
-        for k in KS:
-            out[f"qps@{k}"] = n_queries / timed(lambda: search(k))
-    elif system == "rank_bm25":
-        import numpy as np
-        from rank_bm25 import BM25Okapi
-        holder = {}
-        out["index_s"] = timed(lambda: holder.setdefault("m", BM25Okapi([t.lower().split() for t in docs["text"]],
-                                                                        k1=0.9, b=0.4)))
-        few = texts[:20]
+    def search(self, texts, queries, k: int, threads: int, arrays: bool = False):
+        if self.system == "ragif":
+            self.model.threads = threads
+            if arrays:
+                return self.model.search_arrays(texts, k)
+            self.model.k = k
+            return self.model(queries)  # no cache active: the stage's own work, DataFrame out
+        if self.system == "bm25s":
+            import bm25s
+            tokens = bm25s.tokenize(texts, stopwords="en", stemmer=self.stemmer, show_progress=False)
+            return self.model.retrieve(tokens, k=k, n_threads=threads, show_progress=False,
+                                       backend_selection="numba")
+        qids = [str(i) for i in range(len(texts))]
+        return self.model.batch_search(texts, qids, k=k, threads=threads)
 
-        def search(k):
-            for t in few:
-                scores = holder["m"].get_scores(t.lower().split())
-                np.argpartition(-scores, min(k, len(scores) - 1))[:k]
-        for k in KS:
-            out[f"qps@{k}"] = len(few) / timed(lambda: search(k))
-        out["note"] = f"{len(few)} queries, one thread"
-    else:
-        raise SystemExit(f"unknown system {system!r}")
-    out["peak_mb"] = peak_rss_mb()
-    out["data_mb"] = base_mb
-    return out
+    def handle(self, command: dict) -> dict:
+        if command["cmd"] == "build":
+            t0 = time.perf_counter()
+            self.build(self.docs)
+            return {"index_s": time.perf_counter() - t0, "peak_mb": peak_rss_mb()}
+        if command["cmd"] == "search":
+            t0 = time.perf_counter()
+            self.search(self.texts, self.queries, command["k"], command["threads"], command.get("arrays", False))
+            return {"qps": len(self.texts) / (time.perf_counter() - t0)}
+        if command["cmd"] == "top10":
+            return {"top10": self.top10()}
+        return {"peak_mb": peak_rss_mb(), "data_mb": self.data_mb}
 
-
-def run_worker(system: str, n_docs: int, args, workdir: Path) -> dict | None:
-    cmd = [sys.executable, __file__, "--worker", system, "--docs", str(n_docs), "--queries", str(args.queries),
-           "--threads", str(args.threads), "--workdir", str(workdir)]
-    env = {**os.environ, "RAGIF_PROGRESS": "0", "NUMBA_NUM_THREADS": str(args.threads)}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=args.timeout)
-    line = next((ln for ln in reversed(proc.stdout.splitlines()) if ln.startswith("{")), None)
-    if proc.returncode != 0 or line is None:
-        print(f"  {system} at {n_docs} docs failed: {proc.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
-        return None
-    return json.loads(line)
+    def top10(self) -> list[list[str]]:
+        if self.system == "ragif":
+            self.model.k = 10
+            run = self.model(self.queries)
+            by_qid = run.groupby("qid")["docno"].apply(list)
+            return [by_qid.get(q, []) for q in self.queries["qid"]]
+        if self.system == "bm25s":
+            docs, _ = self.search(self.texts, self.queries, 10, 1)
+            return [[f"D{i}" for i in row] for row in docs.tolist()]
+        hits = self.search(self.texts, self.queries, 10, 1)
+        return [[h.docid for h in hits[str(i)]] for i in range(len(self.texts))]
 
 
-def report(rows: list[dict]) -> str:
-    import pandas as pd
+def serve(system: str, n_docs: int, n_queries: int, workdir: Path) -> None:
+    worker = Worker(system, n_docs, n_queries, workdir)
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        command = json.loads(line)
+        print(json.dumps(worker.handle(command)), flush=True)
+        if command["cmd"] == "quit":
+            return
 
-    table = pd.DataFrame(rows)
-    lines = []
-    for n_docs, group in table.groupby("docs", sort=True):
-        lines.append(f"\n## {n_docs:,} documents, {group['queries'].iloc[0]:,} queries, "
-                     f"{group['threads'].iloc[0]} threads (ratios against {PEER}, measured in this run)")
-        peer = group.set_index("system").reindex([PEER]).iloc[0]
-        lucene = group.set_index("system").reindex(["ragif-lucene"]).iloc[0]
-        header = "| system | index s | " + " | ".join(f"q/s k={k} (x{PEER})" for k in KS) + " | peak MB |"
-        lines += [header, "|---|---:|" + "---:|" * len(KS) + "---:|"]
-        for _, row in group.iterrows():
-            index_s = row.get("index_s")
-            ref_index = peer.get("index_s") if pd.notna(peer.get("index_s", float("nan"))) else lucene.get("index_s")
-            cells = [f"{index_s:.1f} (x{ref_index / index_s:.2f})" if pd.notna(index_s) and pd.notna(ref_index)
-                     else "-"]
+
+class Client:
+    def __init__(self, system: str, n_docs: int, args, workdir: Path):
+        env = {**os.environ, "RAGIF_PROGRESS": "0", "NUMBA_NUM_THREADS": str(max(args.threads)),
+               "RAGIF_CACHE": str(workdir / "default-cache")}
+        cmd = [sys.executable, __file__, "--worker", system, "--docs", str(n_docs), "--queries",
+               str(args.queries), "--workdir", str(workdir)]
+        self.system = system
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        self._read()
+
+    def _read(self) -> dict:
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"{self.system} worker died (exit {self.proc.wait()})")
+        return json.loads(line)
+
+    def ask(self, **command) -> dict:
+        self.proc.stdin.write(json.dumps(command) + "\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+
+# ---------------------------------------------------------------------- the run
+def measure(n_docs: int, args) -> dict:
+    systems = ["ragif", "bm25s"] + (["pyserini"] if n_docs <= args.lucene_max_docs else [])
+    with tempfile.TemporaryDirectory(prefix="ragif-bench-") as tmp:
+        print(f"{n_docs:,} documents: starting {', '.join(systems)}", file=sys.stderr, flush=True)
+        clients = {s: Client(s, n_docs, args, Path(tmp) / s) for s in systems}
+        result: dict = {"docs": n_docs, "queries": args.queries, "index_s": {}, "qps": {}}
+        builds: dict[str, list[float]] = {s: [] for s in systems}
+        built_mb = {}
+        for _ in range(args.build_rounds):
+            for s, client in clients.items():
+                answer = client.ask(cmd="build")
+                builds[s].append(answer["index_s"])
+                built_mb[s] = answer["peak_mb"]
+        result["index_s"] = {s: statistics.median(v) for s, v in builds.items()}
+        runs = [(s, False) for s in systems] + [("ragif", True)]
+        for threads in args.threads:
             for k in KS:
-                q = row.get(f"qps@{k}")
-                ref = peer.get(f"qps@{k}")
-                cells.append(f"{q:,.0f} (x{q / ref:.2f})" if pd.notna(q) and pd.notna(ref) and ref else
-                             (f"{q:,.1f}" if pd.notna(q) else "-"))
-            note = f" ({row['note']})" if isinstance(row.get("note"), str) else ""
-            lines.append(f"| {row['system']}{note} | " + " | ".join(cells) + f" | {row['peak_mb']:,.0f} |")
-        lines.append("index-time ratios are against ragif-lucene's Anserini indexing (pyserini searches that index)")
+                seen: dict[str, list[float]] = {}
+                for _ in range(args.rounds):
+                    for s, arrays in runs:
+                        name = "ragif-arrays" if arrays else s
+                        seen.setdefault(name, []).append(
+                            clients[s].ask(cmd="search", k=k, threads=threads, arrays=arrays)["qps"])
+                result["qps"][f"k={k},threads={threads}"] = {n: statistics.median(v) for n, v in seen.items()}
+                print(f"  k={k} threads={threads}: " + ", ".join(f"{n} {statistics.median(v):,.0f} q/s"
+                                                                for n, v in seen.items()), file=sys.stderr, flush=True)
+        tops = {s: c.ask(cmd="top10")["top10"] for s, c in clients.items()}
+        result["top10_overlap_with_ragif"] = {
+            s: sum(len(set(a) & set(b)) for a, b in zip(tops["ragif"], top)) / max(1, sum(map(len, tops["ragif"])))
+            for s, top in tops.items() if s != "ragif"}
+        result["memory_mb"] = {}
+        for s, client in clients.items():
+            end = client.ask(cmd="quit")
+            result["memory_mb"][s] = {"peak": end["peak_mb"], "corpus": end["data_mb"], "built": built_mb[s],
+                                      "index": built_mb[s] - end["data_mb"]}
+            client.proc.wait()
+    return result
+
+
+def report(results: list[dict]) -> str:
+    lines = ["# BM25: ragif (in-process, Lucene analysis and scores) vs bm25s (numba)", "",
+             "Measured in one run, systems interleaved; q/s is the median of the rounds, 1,000 queries.", ""]
+    for r in results:
+        lines += [f"## {r['docs']:,} documents", "",
+                  "| k | threads | ragif q/s (DataFrame) | ragif arrays q/s | bm25s q/s | ratio | ratio arrays |"
+                  + (" pyserini q/s |" if any("pyserini" in v for v in r["qps"].values()) else ""),
+                  "|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if any("pyserini" in v for v in r["qps"].values()) else "")]
+        for key, q in r["qps"].items():
+            k, threads = (part.split("=")[1] for part in key.split(","))
+            row = (f"| {k} | {threads} | {q['ragif']:,.0f} | {q['ragif-arrays']:,.0f} | {q['bm25s']:,.0f} | "
+                   f"x{q['ragif'] / q['bm25s']:.2f} | x{q['ragif-arrays'] / q['bm25s']:.2f} |")
+            lines.append(row + (f" {q['pyserini']:,.0f} |" if "pyserini" in q else ""))
+        idx, mem = r["index_s"], r["memory_mb"]
+        lines += ["", f"Index build: ragif {idx['ragif']:.1f} s, bm25s {idx['bm25s']:.1f} s "
+                  f"(x{idx['bm25s'] / idx['ragif']:.2f} faster)" + (f", Lucene {idx['pyserini']:.1f} s" if "pyserini" in idx else "")
+                  + f". Memory (peak resident set) once the index is built: ragif {mem['ragif']['built']:,.0f} MB, "
+                  f"bm25s {mem['bm25s']['built']:,.0f} MB (x{mem['ragif']['built'] / mem['bm25s']['built']:.2f}), of which the "
+                  f"index build added ragif {mem['ragif']['index']:,.0f} MB, bm25s {mem['bm25s']['index']:,.0f} MB "
+                  f"(x{mem['ragif']['index'] / max(mem['bm25s']['index'], 1):.2f}); after all searches: ragif "
+                  f"{mem['ragif']['peak']:,.0f} MB (the k=1000 DataFrame holds 1M rows), bm25s {mem['bm25s']['peak']:,.0f} MB. "
+                  "Top-10 documents in common "
+                  f"with ragif: " + ", ".join(f"{s} {v:.1%}" for s, v in r["top10_overlap_with_ragif"].items())
+                  + " (bm25s tokenizes and stems differently).", ""]
     return "\n".join(lines)
-
-
-def plot(rows: list[dict], path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import pandas as pd
-
-    table = pd.DataFrame(rows)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    colours = dict(zip(SYSTEMS, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
-    for system, group in table.groupby("system"):
-        group = group.sort_values("docs")
-        style = {"marker": "o", "label": system, "color": colours.get(system)}
-        if group["qps@100"].notna().any():
-            left.plot(group["docs"], group["qps@100"], **style)
-        if system != "ragif-fast-arrays" and "index_s" in group and group["index_s"].notna().any():
-            right.plot(group["docs"], group["index_s"], **style)  # the same index as ragif-fast
-    left.set(xscale="log", yscale="log", xlabel="documents", ylabel="queries/s (k=100)", title="BM25 search")
-    right.set(xscale="log", yscale="log", xlabel="documents", ylabel="seconds", title="BM25 index build")
-    for ax in (left, right):
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[20_000, 50_000, 200_000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[20_000, 100_000, 200_000])
     parser.add_argument("--queries", type=int, default=1000)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=SYSTEMS)
-    parser.add_argument("--rank-bm25-max-docs", type=int, default=20_000,
-                        help="skip rank_bm25 above this size (it needs minutes)")
-    parser.add_argument("--plot", type=Path, default=ROOT / "results" / "bench_bm25.png")
-    parser.add_argument("--json", type=Path, default=None, help="also write the raw figures here")
-    parser.add_argument("--update", action="store_true",
-                        help="keep the rows of other sizes already in --json (re-measure some sizes only)")
-    parser.add_argument("--timeout", type=int, default=900)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--rounds", type=int, default=3, help="search rounds per k and thread count")
+    parser.add_argument("--build-rounds", type=int, default=1, help="index builds per system")
+    parser.add_argument("--lucene-max-docs", type=int, default=20_000, help="also run Pyserini up to this size")
+    parser.add_argument("--out", type=Path, default=ROOT / "experiments" / "figures" / "bench_bm25",
+                        help="write OUT.md and OUT.json")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--docs", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.docs, args.queries, args.threads, args.workdir)))
+        serve(args.worker, args.docs, args.queries, args.workdir)
         return
-    rows = []
-    for n_docs in args.sizes:
-        with tempfile.TemporaryDirectory(prefix="ragif-bench-") as tmp:
-            systems = [s for s in args.systems if s != "rank_bm25" or n_docs <= args.rank_bm25_max_docs]
-            if "pyserini" in systems and "ragif-lucene" not in systems:
-                systems.insert(0, "ragif-lucene")  # pyserini searches the index ragif-lucene builds
-            systems.sort(key=lambda s: s != "ragif-lucene")
-            for system in systems:
-                print(f"running {system} on {n_docs:,} documents ...", file=sys.stderr, flush=True)
-                row = run_worker(system, n_docs, args, Path(tmp))
-                if row:
-                    rows.append(row)
-    if args.update and args.json and args.json.exists():
-        measured = {(r["system"], r["docs"]) for r in rows}
-        rows = [r for r in json.loads(args.json.read_text()) if (r["system"], r["docs"]) not in measured] + rows
-    print(report(rows))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(rows, indent=1))
-    if args.plot and rows:
-        plot(rows, args.plot)
-        print(f"\nplot: {args.plot}")
+    results = [measure(n, args) for n in args.sizes]
+    text = report(results)
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".md").write_text(text + "\n", "utf-8")
+    args.out.with_suffix(".json").write_text(json.dumps(results, indent=1), "utf-8")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ def main() -> None:
     from rag.core.cache import Cache
     from rag.datasets import load_dataset
     from rag.evaluation.scoring import evaluate
-    from retrievers.fast_bm25 import FastBM25
+    from retrievers.bm25.fast import FastBM25
     from retrievers.lucene import LuceneBM25
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -62,11 +62,15 @@ class Retriever(Stage):
     def query_texts(self, queries: pd.DataFrame) -> list[str]:
         return query_texts(queries, self.instruction)
 
+    def rank(self, queries: pd.DataFrame, texts: list[str]) -> pd.DataFrame:
+        """The ranking of ``queries`` (a subclass with a faster way to build it may override this)."""
+        return result_frame(queries, self.retrieve(texts, queries["qid"].astype(str).tolist(), self.k))
+
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
         queries = questions_of(frame)
         texts = self.query_texts(queries)
         if not self.rerank:
-            return result_frame(queries, self.retrieve(texts, queries["qid"].astype(str).tolist(), self.k))
+            return self.rank(queries, texts)
         if "docno" not in frame.columns:
             raise InputError(f"{self.name}(rerank=True) needs candidate documents (a 'docno' column)", field="docno")
         out = frame.drop(columns=[c for c in ("score", "rank") if c in frame.columns]).copy()

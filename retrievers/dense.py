@@ -25,7 +25,7 @@ from rag.core.errors import ConfigError, InputError
 from rag.core.hashing import hash_config
 from rag.core.stage import Stage, add_ranks
 
-from retrievers import encoders, faiss_index
+from retrievers import encoders, faiss_index, onnx_encoder
 from retrievers.instructions import check_mode, query_texts
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,9 @@ class DenseRetriever(Stage):
     ``similarity``: ``cosine`` (L2-normalised embeddings) or ``dot``.
     ``rerank_encode``: in re-ranking mode, embed the whole corpus once (``corpus``) or only the candidate
     documents seen (``candidates``: for pools drawn from a large corpus); both are cached.
+    ``backend``: ``torch`` (default: the model itself, exact) or ``onnx-int8`` (opt-in, all-MiniLM-L6-v2 only:
+    its int8 ONNX export on ONNX Runtime, about twice as fast on a CPU and within 0.005 nDCG@10 on SciFact;
+    ``pip install 'ragif[onnx]'``, see :mod:`retrievers.onnx_encoder`). It is part of the cache keys.
     """
 
     corpus: Corpus
@@ -62,6 +65,7 @@ class DenseRetriever(Stage):
     instruction: str = "append"
     max_length: int | None = None
     rerank: bool = False
+    backend: str = "torch"   # `torch` (exact sentence-transformers) or `onnx-int8` (opt-in: the int8 MiniLM, ONNX Runtime)
     rerank_encode: Literal["corpus", "candidates"] = field(default="corpus", metadata={"config": False})
     hnsw_m: int = 32
     ef_search: int = 128
@@ -86,6 +90,11 @@ class DenseRetriever(Stage):
             raise ConfigError(f"index_shards must be positive, got {self.index_shards}", field="index_shards")
         if self.instruction != "model":
             check_mode(self.instruction)
+        if self.backend not in onnx_encoder.BACKENDS:
+            raise ConfigError(f"backend must be one of {onnx_encoder.BACKENDS}, got {self.backend!r}", field="backend")
+        if self.backend == "onnx-int8" and encoders.ALIASES.get(self.model.lower()) != encoders.MINILM:
+            raise ConfigError(f"backend 'onnx-int8' exists for all-MiniLM-L6-v2 only, not {self.model!r}",
+                              field="backend")
         self.spec = faiss_index.IndexSpec(self.index, hnsw_m=self.hnsw_m, ef_search=self.ef_search,
                                           nlist=self.nlist, pq_m=self.pq_m, nprobe=self.nprobe)
         self._st = None
@@ -106,8 +115,16 @@ class DenseRetriever(Stage):
 
     def encoder(self):
         if self._st is None:
-            self._st = encoders.load_model(self.model, self.device, self.max_length)
+            if self.backend == "onnx-int8":
+                self._st = onnx_encoder.OnnxMiniLM(self.threads or None, self.max_length)
+            else:
+                self._st = encoders.load_model(self.model, self.device, self.max_length)
         return self._st
+
+    def weights_fingerprint(self) -> str:
+        if self.backend == "onnx-int8":
+            return hash_config("onnx-int8", onnx_encoder.int8_fingerprint(), encoders.model_fingerprint(self.model))
+        return encoders.model_fingerprint(self.model)
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         prefix = self.prompts.query
@@ -123,7 +140,7 @@ class DenseRetriever(Stage):
     # ------------------------------------------------------------------ document embeddings
     def embeddings_key(self) -> str:
         st = self.encoder()
-        return hash_config("dense-embeddings", encoders.model_fingerprint(self.model), self.corpus.fingerprint(),
+        return hash_config("dense-embeddings", self.weights_fingerprint(), self.corpus.fingerprint(),
                            self.prompts.passage, self.with_title, self.similarity, st.max_seq_length)
 
     def embeddings_path(self, docnos: list[str] | None = None) -> Path:

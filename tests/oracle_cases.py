@@ -224,7 +224,7 @@ def porter_case(words: list[str]) -> Case:
     reference version, which Lucene's PorterStemFilter ports); 1.0 per identical stem."""
     from nltk.stem.porter import PorterStemmer
 
-    from retrievers.porter import stem
+    from retrievers.bm25.porter import stem
 
     nltk_stem = PorterStemmer(mode=PorterStemmer.MARTIN_EXTENSIONS)
     same = np.array([float(stem(w) == nltk_stem.stem(w, to_lowercase=False)) for w in words])

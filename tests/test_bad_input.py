@@ -310,7 +310,7 @@ def test_a_10_mb_document_is_indexed_and_searched(tmp_path):
 def test_a_query_over_lucenes_clause_limit_gets_its_results_and_the_others_theirs(caplog):
     """Anserini 1.7.1 keeps Lucene's limit of 1,024 clauses (one per distinct query term), so pyserini fails
     the whole batch on such a query; ragif raises the limit, and ranks as the in-process BM25 does."""
-    from retrievers.fast_bm25 import FastBM25
+    from retrievers.bm25.fast import FastBM25
     from retrievers.lucene import LuceneBM25
 
     words = [f"w{i}x" for i in range(1500)]

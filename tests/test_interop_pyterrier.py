@@ -21,7 +21,7 @@ from rag.interop.pyterrier import (answers_from_gold_frame, from_pyterrier, from
 from rag.evaluation.answers import score_answers  # noqa: E402
 from rag.core.stage import RankCutoff  # noqa: E402
 from rag.readers.reader import Reader  # noqa: E402
-from retrievers.fast_bm25 import FastBM25  # noqa: E402
+from retrievers.bm25.fast import FastBM25  # noqa: E402
 from retrievers.text import AddText  # noqa: E402
 
 MEASURES = ["nDCG@10", "R@100", "AP", "RR@10", "P@5"]

@@ -49,6 +49,11 @@ MOVED: dict[str, str] = {
     "rag.datasets.readers": "rag.datasets.io",
     "rag.grid": "rag.experiment.grid",
     "rerankers.curriculum": "rerankers.training.curriculum",
+    "retrievers.fast_bm25": "retrievers.bm25.fast",
+    "retrievers.bm25_index": "retrievers.bm25.index",
+    "retrievers.bm25_search": "retrievers.bm25.search",
+    "retrievers.analysis": "retrievers.bm25.analysis",
+    "retrievers.porter": "retrievers.bm25.porter",
     "rag.reproduce": "rag.experiment.reproduce",
 }
 # old module -> the modules that now hold its names (first match wins), and renamed names

@@ -29,7 +29,7 @@ BUILTIN: dict[str, dict[str, str]] = {
     "stage": {
         # first stage
         "bm25": "retrievers.lucene:LuceneBM25",
-        "bm25-fast": "retrievers.fast_bm25:FastBM25",
+        "bm25-fast": "retrievers.bm25.fast:FastBM25",
         "dense": "retrievers.dense:DenseRetriever",
         "splade": "retrievers.splade:SpladeRetriever",
         "rrf": "retrievers.fusion:RRF",

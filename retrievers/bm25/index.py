@@ -9,19 +9,26 @@ the term's count in the query (Anserini's bag-of-words query), summed in double 
 Files of an index folder: ``meta.json``, ``terms.json`` (the vocabulary, by term id), ``docnos.json``,
 ``indptr.npy`` (int64, n_terms + 1), ``docs.npy`` (int32 document numbers, in docno order), ``tf.npy`` (float32) and
 ``norms.npy`` (uint8 per document). Scoring tables for one ``(k1, b)`` (``impacts.npy``, ``idf.npy``,
-``inv_norm.npy``) live in a folder of their own, see :func:`build_impacts`.
+``inv_norm.npy``, ``max_impact.npy``) live in a folder of their own, see :func:`build_impacts`.
 """
 from __future__ import annotations
 
 import json
-from array import array
 from dataclasses import dataclass
+from functools import cached_property
+from itertools import islice
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 import numpy as np
+import pandas as pd
+
+from rag.core.progress import bar
+
+from retrievers.bm25.builder import PostingsBuilder, TermAnalyzer
 
 FORMAT_VERSION = 2
+IMPACTS_VERSION = 2  # 2: with max_impact.npy
 
 
 # ---------------------------------------------------------------------- Lucene's one-byte lengths
@@ -64,51 +71,40 @@ def lengths_to_bytes(lengths: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- building
-def build_postings(docs: Iterable[tuple[str, str]], analyze: Callable[[str], list[str]], folder: Path,
-                   identity: dict) -> int:
-    """Analyse ``(docno, text)`` pairs and write the index into ``folder``; returns the document count."""
-    vocab: dict[str, int] = {}
-    term_ids = array("i")
-    lengths = array("q")
-    docnos: list[str] = []
-    for docno, text in docs:
-        ids = [vocab.setdefault(t, len(vocab)) for t in analyze(text)]
-        term_ids.extend(ids)
-        lengths.append(len(ids))
-        docnos.append(docno)
-    n_docs = len(docnos)
-    lengths_np = np.frombuffer(lengths, dtype=np.int64) if lengths else np.zeros(0, np.int64)
-    terms_np = np.frombuffer(term_ids, dtype=np.int32) if term_ids else np.zeros(0, np.int32)
-    # documents are numbered in docno order, so "ties to the lower number" is "ties by docno" (add_ranks)
-    order = np.argsort(np.array(docnos, dtype=str), kind="stable") if docnos else np.zeros(0, np.int64)
-    new_number = np.empty(n_docs, dtype=np.int64)
-    new_number[order] = np.arange(n_docs)
-    doc_of_token = np.repeat(new_number, lengths_np)
-    lengths_np = lengths_np[order]
-    docnos = [docnos[i] for i in order]
-    keys, tf = np.unique(terms_np.astype(np.int64) * max(n_docs, 1) + doc_of_token, return_counts=True)
-    term_of_posting = keys // max(n_docs, 1)
-    indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(term_of_posting, minlength=len(vocab)), out=indptr[1:])
+def build_postings(docs: Iterable[tuple[str, str]], analyzer: TermAnalyzer, folder: Path, identity: dict,
+                   total: int | None = None, batch_size: int = 4096, compiled: bool | None = None) -> int:
+    """Analyse ``(docno, text)`` pairs and write the index into ``folder``; returns the document count.
+
+    Documents go in batches of ``batch_size`` through :class:`~retrievers.bm25.builder.PostingsBuilder`
+    (``compiled``: its numba tokenizer, default when installed) under a progress bar (``total``: the number
+    of documents, when known)."""
+    builder = PostingsBuilder(analyzer, compiled=compiled)
+    with bar(total=total, desc="BM25 indexing", unit="doc") as update:
+        iterator = iter(docs)
+        while True:
+            chunk = list(islice(iterator, batch_size))
+            if not chunk:
+                break
+            builder.add([d for d, _ in chunk], [t for _, t in chunk])
+            update(len(chunk))
+    index = builder.finish()
+    lengths = index["lengths"]
     folder.mkdir(parents=True, exist_ok=True)
-    np.save(folder / "indptr.npy", indptr)
-    np.save(folder / "docs.npy", (keys % max(n_docs, 1)).astype(np.int32))
-    np.save(folder / "tf.npy", tf.astype(np.float32))
-    np.save(folder / "norms.npy", lengths_to_bytes(lengths_np))
-    terms = [""] * len(vocab)
-    for term, i in vocab.items():
-        terms[i] = term
-    (folder / "terms.json").write_text(json.dumps(terms, ensure_ascii=False), "utf-8")
-    (folder / "docnos.json").write_text(json.dumps(docnos, ensure_ascii=False), "utf-8")
-    meta = {"format": FORMAT_VERSION, "n_docs": n_docs, "doc_count": int((lengths_np > 0).sum()),
-            "sum_total_tf": int(lengths_np.sum()), "n_terms": len(vocab), "n_postings": int(len(tf)),
+    for name in ("indptr", "docs", "tf"):
+        np.save(folder / f"{name}.npy", index[name])
+    np.save(folder / "norms.npy", lengths_to_bytes(lengths))
+    (folder / "terms.json").write_text(json.dumps(index["terms"], ensure_ascii=False), "utf-8")
+    (folder / "docnos.json").write_text(json.dumps(index["docnos"], ensure_ascii=False), "utf-8")
+    meta = {"format": FORMAT_VERSION, "n_docs": len(index["docnos"]), "doc_count": int((lengths > 0).sum()),
+            "sum_total_tf": int(lengths.sum()), "n_terms": len(index["terms"]), "n_postings": len(index["docs"]),
             "analyzer": identity}
     (folder / "meta.json").write_text(json.dumps(meta, sort_keys=True), "utf-8")
-    return n_docs
+    return meta["n_docs"]
 
 
 def build_impacts(index: "PostingsIndex", k1: float, b: float, folder: Path) -> None:
-    """Per-posting BM25 scores for query-term weight 1, and the per-term/per-document factors."""
+    """Per-posting BM25 scores for query-term weight 1, the per-term/per-document factors, and each term's
+    largest impact (the bound dynamic pruning needs)."""
     meta = index.meta
     doc_count = meta["doc_count"]
     avgdl = np.float32(meta["sum_total_tf"] / doc_count) if doc_count else np.float32(1.0)
@@ -119,11 +115,17 @@ def build_impacts(index: "PostingsIndex", k1: float, b: float, folder: Path) -> 
     idf = np.log(1.0 + (doc_count - df + 0.5) / (df + 0.5)).astype(np.float32)
     idf_per_posting = np.repeat(idf, np.diff(np.asarray(index.indptr)))
     docs, tf = np.asarray(index.docs), np.asarray(index.tf)
-    impacts = idf_per_posting - idf_per_posting / (np.float32(1.0) + tf * inv_norm[docs])
+    impacts = (idf_per_posting - idf_per_posting / (np.float32(1.0) + tf * inv_norm[docs])).astype(np.float32)
+    indptr = np.asarray(index.indptr)
+    max_impact = np.zeros(len(idf), dtype=np.float32)
+    nonempty = np.flatnonzero(np.diff(indptr) > 0)
+    if len(nonempty):
+        max_impact[nonempty] = np.maximum.reduceat(impacts, indptr[nonempty])
     folder.mkdir(parents=True, exist_ok=True)
-    np.save(folder / "impacts.npy", impacts.astype(np.float32))
+    np.save(folder / "impacts.npy", impacts)
     np.save(folder / "idf.npy", idf)
     np.save(folder / "inv_norm.npy", inv_norm)
+    np.save(folder / "max_impact.npy", max_impact)
 
 
 # ---------------------------------------------------------------------- reading
@@ -156,17 +158,31 @@ class PostingsIndex:
     def n_docs(self) -> int:
         return self.meta["n_docs"]
 
+    @cached_property
+    def docno_array(self) -> pd.api.extensions.ExtensionArray:
+        """The docnos as the array pandas makes of a column of strings (``take`` builds result columns)."""
+        return pd.Series(self.docnos, dtype=pd.Series(["x"]).dtype).array
+
 
 @dataclass
 class Impacts:
-    """Precomputed BM25 term impacts, idf and document-length norms of an index (memory-mapped)."""
+    """Precomputed BM25 term impacts, idf, document-length norms and per-term largest impacts of an index
+    (memory-mapped)."""
 
     impacts: np.ndarray
     idf: np.ndarray
     inv_norm: np.ndarray
+    max_impact: np.ndarray
 
     @classmethod
     def open(cls, folder: str | Path, mmap: bool = True) -> "Impacts":
         folder = Path(folder)
         mode = "r" if mmap else None
-        return cls(*(np.load(folder / f"{n}.npy", mmap_mode=mode) for n in ("impacts", "idf", "inv_norm")))
+        return cls(*(np.load(folder / f"{n}.npy", mmap_mode=mode)
+                     for n in ("impacts", "idf", "inv_norm", "max_impact")))
+
+    @property
+    def has_zero_impacts(self) -> bool:
+        """Whether some contribution can be exactly 0.0 in float (a term frequency times the document's norm
+        factor below 1e-6: documents millions of times longer than average)."""
+        return bool(len(self.inv_norm)) and float(np.min(self.inv_norm)) < 1e-6

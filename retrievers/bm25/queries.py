@@ -1,0 +1,48 @@
+"""Queries as the search kernels take them, and their hits as ragif's results table.
+
+:func:`encode_queries` analyses a batch of queries at once (one regular-expression pass over all of them,
+each distinct token analysed once) into CSR arrays of known term ids and counts: Anserini's bag of words.
+:func:`hits_frame` turns the ``(queries x k)`` arrays of hits into the results table column by column
+(typed ``take`` on the columns' arrays, no Python object per row).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from retrievers.bm25.builder import TermAnalyzer, token_terms
+from retrievers.bm25.corpus_tokens import tokens_regex
+
+
+def encode_queries(texts: list[str], analyzer: TermAnalyzer, vocabulary: dict[str, int],
+                   max_token_length: int = 255) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(q_indptr, q_terms, q_counts)``: query ``i``'s known terms are ``q_terms[q_indptr[i]:q_indptr[i+1]]``
+    (ascending), each with its count; terms the index does not know are left out."""
+    batch = tokens_regex(texts)
+    per_token = [[vocabulary[t] for t in token_terms(tok, analyzer, max_token_length) if t in vocabulary]
+                 for tok in batch.tokens]
+    sizes = np.fromiter(map(len, per_token), dtype=np.int64, count=len(per_token))
+    flat = np.fromiter((i for ids in per_token for i in ids), dtype=np.int64, count=int(sizes.sum()))
+    starts = np.cumsum(sizes) - sizes
+    counts = sizes[batch.codes]
+    within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    terms = flat[np.repeat(starts[batch.codes], counts) + within]
+    queries = np.repeat(batch.docs.astype(np.int64), counts)
+    width = max(len(vocabulary), 1)
+    keys, tf = np.unique(queries * width + terms, return_counts=True)
+    q_indptr = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(keys // width, minlength=len(texts)), out=q_indptr[1:])
+    return q_indptr, keys % width, tf.astype(np.int64)
+
+
+def hits_frame(queries: pd.DataFrame, columns: list[str], docnos: pd.api.extensions.ExtensionArray,
+               docs: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+    """The results table: for every hit (``docs >= 0``, rows in query order, hits best first), the query's
+    ``columns``, then ``docno``, ``score`` (float64) and ``rank`` (from 0)."""
+    hits = docs >= 0
+    rows, ranks = np.nonzero(hits)
+    table = {c: queries[c].array.take(rows) for c in columns}
+    table["docno"] = docnos.take(docs[hits])
+    table["score"] = scores[hits].astype(np.float64)
+    table["rank"] = ranks.astype(np.int64)
+    return pd.DataFrame(table, copy=False)
