@@ -6,6 +6,9 @@
 """
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 from rag.evaluation.measures import (
            Measure,
            measure_kind,
@@ -17,5 +20,16 @@ from rag.evaluation.ranking import RankingMeasure
 from rag.evaluation.scoring import aggregate, evaluate, per_query
 from rag.evaluation.significance import correct, paired_test, significance
 
-__all__ = ["Measure", "RankingMeasure", "parse_measure", "measure_name", "measure_kind", "register_measure",
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """A hash of the evaluation code: cached per-query values are recomputed when a measure's code changes."""
+    from rag.core.hashing import hash_bytes
+
+    root = Path(__file__).parent
+    return hash_bytes(b"".join(p.read_bytes() for p in sorted(root.rglob("*.py"))))
+
+
+__all__ = ["code_version", "Measure", "RankingMeasure", "parse_measure", "measure_name", "measure_kind", "register_measure",
            "per_query", "aggregate", "evaluate", "significance", "paired_test", "correct"]

@@ -27,6 +27,7 @@ from rag.core.hashing import hash_config, hash_frame
 from rag.core.provenance import git_commit, package_versions, seed_everything
 from rag.core.stage import Stage, trace_rankings
 from rag.datasets import Dataset
+from rag.evaluation import code_version
 from rag.evaluation.measures import parse_measure
 from rag.evaluation.significance import significance
 from rag.experiment.results import ExperimentResults
@@ -156,7 +157,7 @@ class Experiment:
                   qrels: pd.DataFrame | None) -> tuple[pd.DataFrame, dict[str, str]]:
         """Per-query values (and not-applicable notes) of one system, cached by (output, the ranking that fed
         it, queries, qrels, measures)."""
-        key = hash_config("evaluation", 2, run_key, hash_frame(ranking) if ranking is not None and ranking is not out
+        key = hash_config("evaluation", 2, code_version(), run_key, hash_frame(ranking) if ranking is not None and ranking is not out
                           else None, hash_frame(queries[["qid"]]), hash_frame(qrels) if qrels is not None else None,
                           [_measure_identity(m) for m in self.measures])
         values, notes = self.cache.get_frame(key), self.cache.get_json(key + "-notes")
