@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from rag.core.errors import InputError, MissingDependencyError
-from rag.core.hashing import hash_config, hash_file
+from rag import models
+from rag.models import resolve_device
 from rag.core.progress import progress
 from rag.core.stage import deprecated_params
 from rag.datasets import Corpus
@@ -27,26 +28,16 @@ log = logging.getLogger(__name__)
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
-def resolve_device(device: str = "auto") -> str:
-    """``auto`` -> ``cuda`` when available, else ``cpu``; other names pass through."""
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def model_fingerprint(model: str) -> str:
-    """Identity of a model: the content of a local folder's config and weights, else the hub name."""
+    """Identity of a cross-encoder: a local folder must be a Hugging Face model folder (config.json and
+    weights); its content is fingerprinted by :func:`rag.models.model_fingerprint` (hub names by name)."""
     folder = Path(model)
     if folder.is_dir():
-        files = [folder / "config.json", *[folder / w for w in WEIGHT_FILES if (folder / w).exists()]]
-        missing = [f.name for f in files if not f.exists()]
-        if missing or len(files) < 2:
+        weights = [w for w in WEIGHT_FILES if (folder / w).exists()]
+        if not (folder / "config.json").exists() or not weights:
             raise InputError("not a Hugging Face model folder (needs config.json and model.safetensors or "
                              "pytorch_model.bin)", path=folder)
-        return hash_config("local-model", [hash_file(f) for f in files])
-    return hash_config("hub-model", model)
+    return models.model_fingerprint(model)
 
 
 def load_cross_encoder(model: str, device: str = "cpu", num_labels: int | None = None):

@@ -19,6 +19,7 @@ from typing import ClassVar, Literal
 import numpy as np
 import pandas as pd
 
+from rag import models
 from rag.core.cache import Cache
 from rag.datasets import Corpus
 from rag.core.errors import ConfigError, InputError
@@ -92,7 +93,7 @@ class DenseRetriever(Stage):
             check_mode(self.instruction)
         if self.backend not in onnx_encoder.BACKENDS:
             raise ConfigError(f"backend must be one of {onnx_encoder.BACKENDS}, got {self.backend!r}", field="backend")
-        if self.backend == "onnx-int8" and encoders.ALIASES.get(self.model.lower()) != encoders.MINILM:
+        if self.backend == "onnx-int8" and not models.is_minilm(self.model):
             raise ConfigError(f"backend 'onnx-int8' exists for all-MiniLM-L6-v2 only, not {self.model!r}",
                               field="backend")
         self.spec = faiss_index.IndexSpec(self.index, hnsw_m=self.hnsw_m, ef_search=self.ef_search,
@@ -123,8 +124,8 @@ class DenseRetriever(Stage):
 
     def weights_fingerprint(self) -> str:
         if self.backend == "onnx-int8":
-            return hash_config("onnx-int8", onnx_encoder.int8_fingerprint(), encoders.model_fingerprint(self.model))
-        return encoders.model_fingerprint(self.model)
+            return hash_config("onnx-int8", onnx_encoder.int8_fingerprint(), models.model_fingerprint(self.model))
+        return models.model_fingerprint(self.model)
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         prefix = self.prompts.query

