@@ -103,7 +103,7 @@ def test_cli_computes_metrics_and_writes_table_and_plot(tmp_path, capsys):
 
 
 def test_cli_joins_scores_and_labels(tmp_path):
-    from rag.evaluation.meta_eval import run_cli
+    from rag.cli.meta_eval import run_cli
 
     pd.DataFrame({"qid": ["a", "b", "c", "d"], "F1": [0.9, 0.1, 0.8, 0.3]}).to_csv(tmp_path / "s.csv", index=False)
     (tmp_path / "l.jsonl").write_text("\n".join(json.dumps({"qid": q, "verdict": v}) for q, v in
@@ -188,7 +188,7 @@ def test_positive_maps_a_three_class_label_to_binary_for_every_statistic():
 
 
 def test_cli_header_counts_dropped_rows_and_names_intervals_only_when_bootstrapping(tmp_path, capsys):
-    from rag.evaluation.meta_eval import run_cli
+    from rag.cli.meta_eval import run_cli
 
     pd.DataFrame({"qid": list("abcdef"), "F1": [0.9, 0.1, 0.8, 0.3, 0.5, 0.7]}).to_csv(tmp_path / "s.csv", index=False)
     rows = [("a", "yes"), ("b", "no"), ("c", "yes"), ("d", None), ("x", "no"), ("y", "yes"), ("z", "no")]
@@ -207,7 +207,7 @@ def test_plot_legend_keeps_three_decimals_and_names_the_label_once(tmp_path, mon
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from rag.evaluation.meta_eval import plot_meta_eval
+    from rag.report.plots import plot_meta_eval
 
     figures = []
     monkeypatch.setattr(plt, "close", lambda fig=None: figures.append(fig))

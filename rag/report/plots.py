@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -271,3 +271,44 @@ def roc(frame: pd.DataFrame, scores: Sequence[str], label: str, stem: str | Path
     paths = _save(fig, Path(stem))
     plt.close(fig)
     return paths
+
+
+def plot_meta_eval(frame: pd.DataFrame, metrics: Sequence[str], label: str, path: str | Path,
+                   kind: str = "auto", order: Sequence[str] | None = None,
+                   positive: Iterable[str] | None = None, seed: int = 0) -> Path:
+    """PNG: one scatter per metric (human label, jittered, vs metric) and the ROC curves of all metrics."""
+    from rag.evaluation.meta_eval import encode_labels, roc_curve
+
+    plt = _pyplot()
+    codes, binary, _ = encode_labels(frame[label], kind, order, positive)
+    if positive:
+        codes, order = binary.copy(), ["other", " / ".join(map(str, positive))]
+    n = len(metrics) + 1
+    cols = min(4, n)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False)
+    rng = np.random.default_rng(seed)
+    roc = axes.flat[len(metrics)]
+    for ax, metric in zip(axes.flat, metrics):
+        score = pd.to_numeric(frame[metric], errors="coerce").to_numpy(dtype=float)
+        keep = ~np.isnan(score) & ~np.isnan(codes)
+        ax.scatter(codes[keep] + rng.uniform(-0.15, 0.15, keep.sum()), score[keep], s=8, alpha=0.5)
+        ax.set_title(metric, fontsize=9)
+        ax.set_xlabel(label, fontsize=8)
+        if order:
+            ax.set_xticks(range(len(order)), list(order), fontsize=7)
+        fpr, tpr, auc = roc_curve(score[keep], binary[keep])
+        roc.plot(fpr, tpr, label=f"{metric} ({auc:.3f})" if not np.isnan(auc) else metric)
+    roc.plot([0, 1], [0, 1], "k:", lw=0.8)
+    roc.set_title("ROC (binarised label)", fontsize=9)
+    roc.set_xlabel("false positive rate", fontsize=8)
+    roc.set_ylabel("true positive rate", fontsize=8)
+    roc.legend(fontsize=6, loc="lower right")
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
