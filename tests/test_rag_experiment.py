@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import importlib.util
 import textwrap
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from rag.core.cache import Cache
-from rag.core.stage import FunctionStage
+from rag.core.stage import FunctionStage, walk
 from rag.datasets import load_dataset
 from rag.experiment import Experiment
 from rag.judges import UtilityJudge
@@ -19,6 +20,7 @@ from rag.readers import Reader
 from rag.report import Board
 from retrievers.text import AddText
 
+REPO = Path(__file__).resolve().parents[1]
 MEASURES = ["nDCG@10", "R@3", "EM", "F1", "K-Precision", "LLMTokens", "RetrievalRate"]
 
 
@@ -164,3 +166,21 @@ def test_gold_among_distractors_and_the_oracle(demo, tmp_path):
     results = Experiment({"keep all": pool, "oracle": QrelsOracle(demo)}, demo, ["SetR", "SetP", "nDCG@10"],
                          cache=Cache(tmp_path / "c")).run()
     assert results.table.loc["keep all", "SetR"] == 1.0 and results.table.loc["oracle", "SetP"] == 1.0
+
+
+def test_without_an_llm_runtime_the_default_job_runs_its_retrieval_part(monkeypatch, caplog):
+    """README command 1 on a machine without llama.cpp: one line says so, the retrieval part still runs."""
+    import rag.llm.stage as llm_stage
+    from rag.core.errors import MissingDependencyError
+    from rag.experiment.config import load_experiment
+
+    def no_runtime(spec):
+        raise MissingDependencyError("llama-cpp-python", extra="llm", purpose="the offline LLM")
+
+    monkeypatch.setattr(llm_stage, "resolve_llm", no_runtime)
+    experiment = load_experiment(REPO / "rag" / "configs" / "default.yaml")
+    assert "closed-book" not in experiment.pipelines and len(experiment.pipelines) == 3
+    assert experiment.baseline in experiment.pipelines
+    assert not any(isinstance(s, llm_stage.LLMStage) for p in experiment.pipelines.values() for s in walk(p))
+    warning = [r.getMessage() for r in caplog.records if "no working LLM runtime" in r.getMessage()]
+    assert len(warning) == 1 and "llama-cpp-python" in warning[0] and "closed-book dropped" in warning[0]
