@@ -70,3 +70,21 @@ class StreamingLLM(LLM, Protocol):
 
     def iter_option_probs(self, prompts: Sequence[Any],
                           options: list[str]) -> Iterator[tuple[int, dict[str, float]]]: ...
+
+
+class StreamingBackend:
+    """Mixin: ``generate`` and ``option_probs`` of a backend that implements their ``iter_*`` forms."""
+
+    def generate(self, prompts: Sequence[Any], *, max_tokens: int = 64, temperature: float = 0.0,
+                 stop: list[str] | None = None, seed: int = 0, logprobs: bool = False) -> list[Generation]:
+        out: list[Any] = [None] * len(prompts)
+        for i, gen in self.iter_generate(prompts, max_tokens=max_tokens, temperature=temperature,  # type: ignore[attr-defined]
+                                         stop=stop, seed=seed, logprobs=logprobs):
+            out[i] = gen
+        return out
+
+    def option_probs(self, prompts: Sequence[Any], options: list[str]) -> list[dict[str, float]]:
+        out: list[Any] = [None] * len(prompts)
+        for i, probs in self.iter_option_probs(prompts, options):  # type: ignore[attr-defined]
+            out[i] = probs
+        return out

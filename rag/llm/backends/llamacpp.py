@@ -20,7 +20,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from rag.core.errors import ConfigError, MissingDependencyError, did_you_mean
-from rag.llm.base import Generation, as_messages, renormalise
+from rag.llm.base import Generation, StreamingBackend, as_messages, renormalise
 from rag.llm.backends.prefix import PrefixCache, reuse_is_exact
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads must not spin on 2 shared cores
@@ -34,7 +34,7 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum())
 
 
-class LlamaCppLLM:
+class LlamaCppLLM(StreamingBackend):
     """A GGUF model run in-process. ``threads``: CPU threads (1 is fastest when the machine is shared).
 
     ``reuse_prefix``: ``"exact"`` (default; reuse the KV cache of a shared prefix only where the logits are
@@ -164,14 +164,6 @@ class LlamaCppLLM:
         for i, tokens in self._in_token_order(prompts):
             yield i, self._generate_one(tokens, max_tokens, temperature, list(stop or []), seed, logprobs)
 
-    def generate(self, prompts: Sequence[Any], *, max_tokens: int = 64, temperature: float = 0.0,
-                 stop: list[str] | None = None, seed: int = 0, logprobs: bool = False) -> list[Generation]:
-        out: list[Any] = [None] * len(prompts)
-        for i, gen in self.iter_generate(prompts, max_tokens=max_tokens, temperature=temperature, stop=stop,
-                                         seed=seed, logprobs=logprobs):
-            out[i] = gen
-        return out
-
     def _generate_one(self, tokens: list[int], max_tokens: int, temperature: float, stop: list[str], seed: int,
                       logprobs: bool) -> Generation:
         rng = np.random.default_rng(seed)
@@ -223,12 +215,6 @@ class LlamaCppLLM:
                 logp = _log_softmax(self._logits_view().astype(np.float64))
             probs = {o: float(np.exp(logp[ids]).sum()) for o, ids in candidates.items()}
             yield i, renormalise(probs)
-
-    def option_probs(self, prompts: Sequence[Any], options: list[str]) -> list[dict[str, float]]:
-        out: list[Any] = [None] * len(prompts)
-        for i, probs in self.iter_option_probs(prompts, options):
-            out[i] = probs
-        return out
 
     def _first_token_ids(self, option: str) -> set[int]:
         """First tokens of the option as the model may write it: as is, capitalised, lower case, after a space."""

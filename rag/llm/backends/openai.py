@@ -24,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from rag.core.errors import ConfigError, MissingDependencyError
 from rag.core.secrets import redact, redact_url
-from rag.llm.base import Generation, as_messages, renormalise
+from rag.llm.base import Generation, StreamingBackend, as_messages, renormalise
 from rag.llm.errors import EmptyReplyError, LLMServerError
 from rag.llm.backends.replies import BadReply, chat_text, retry_after_seconds, top_logprobs
 
@@ -34,7 +34,7 @@ RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 sleep = time.sleep  # the back-off's clock (tests replace it)
 
 
-class OpenAICompatibleLLM:
+class OpenAICompatibleLLM(StreamingBackend):
     """A model behind an OpenAI-compatible HTTP server (``/chat/completions``).
 
     ``retries``: further attempts after a failed one; ``backoff``: first delay in seconds, doubled each time,
@@ -207,14 +207,6 @@ class OpenAICompatibleLLM:
 
         return self._each(one, list(prompts))
 
-    def generate(self, prompts: Sequence[Any], *, max_tokens: int = 64, temperature: float = 0.0,
-                 stop: list[str] | None = None, seed: int = 0, logprobs: bool = False) -> list[Generation]:
-        out: list[Any] = [None] * len(prompts)
-        for i, gen in self.iter_generate(prompts, max_tokens=max_tokens, temperature=temperature, stop=stop,
-                                         seed=seed, logprobs=logprobs):
-            out[i] = gen
-        return out
-
     def iter_option_probs(self, prompts: Sequence[Any], options: list[str]) -> Iterator[tuple[int, dict[str, float]]]:
         """From the top log-probabilities of the first generated token (options missing from the top list get
         a floor of 1e-9 before renormalising). A reply without log-probabilities is an
@@ -232,12 +224,6 @@ class OpenAICompatibleLLM:
             return renormalise(probs)
 
         return self._each(one, list(prompts))
-
-    def option_probs(self, prompts: Sequence[Any], options: list[str]) -> list[dict[str, float]]:
-        out: list[Any] = [None] * len(prompts)
-        for i, probs in self.iter_option_probs(prompts, options):
-            out[i] = probs
-        return out
 
 
 def _join(base_url: str, path: str) -> str:
