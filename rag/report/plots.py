@@ -43,8 +43,11 @@ def _pyplot():
 
 
 def _save(fig, stem: Path) -> list[Path]:
+    """Lay the figure out, write it as PNG and SVG (reproducible bytes) and close it."""
     import matplotlib
 
+    fig.tight_layout()
+    stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []
     with matplotlib.rc_context({"svg.hashsalt": "ragif"}):  # fixed element ids: identical SVG on re-runs
@@ -53,6 +56,7 @@ def _save(fig, stem: Path) -> list[Path]:
             fig.savefig(path, dpi=150, bbox_inches="tight",
                         metadata={"Date": None} if suffix == ".svg" else {"Software": None})
             paths.append(path)
+    _pyplot().close(fig)
     return paths
 
 
@@ -84,10 +88,7 @@ def per_query_deltas(per_query: pd.DataFrame, baseline: str, measure: str, stem:
     axes[-1, 0].set_xlabel("queries, sorted by difference")
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    paths = _save(fig, Path(stem))
-    plt.close(fig)
-    return paths
+    return _save(fig, stem)
 
 
 def curve(frame: pd.DataFrame, x: str, y: str, stem: str | Path, by: str | None = None, logx: bool = False,
@@ -113,10 +114,7 @@ def curve(frame: pd.DataFrame, x: str, y: str, stem: str | Path, by: str | None 
         ax.legend(fontsize=8)
     if title:
         ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    paths = _save(fig, Path(stem))
-    plt.close(fig)
-    return paths
+    return _save(fig, stem)
 
 
 def write_plots(folder: str | Path, measures: Sequence[str] | None = None, cache: Cache | None = None) -> list[Path]:
@@ -198,10 +196,7 @@ def tradeoff(frame: pd.DataFrame, x: str, y: str, stem: str | Path, label: str |
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     if title:
         ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    paths = _save(fig, Path(stem))
-    plt.close(fig)
-    return paths
+    return _save(fig, stem)
 
 
 def correlations(x: Sequence[float], y: Sequence[float]) -> dict[str, float]:
@@ -239,10 +234,7 @@ def scatter(frame: pd.DataFrame, x: str, y: str, stem: str | Path, by: str | Non
     ax.grid(alpha=0.3)
     if by:
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    paths = _save(fig, Path(stem))
-    plt.close(fig)
-    return paths
+    return _save(fig, stem)
 
 
 def roc(frame: pd.DataFrame, scores: Sequence[str], label: str, stem: str | Path,
@@ -267,10 +259,7 @@ def roc(frame: pd.DataFrame, scores: Sequence[str], label: str, stem: str | Path
     ax.legend(fontsize=7, loc="lower right")
     if title:
         ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    paths = _save(fig, Path(stem))
-    plt.close(fig)
-    return paths
+    return _save(fig, stem)
 
 
 def plot_meta_eval(frame: pd.DataFrame, metrics: Sequence[str], label: str, path: str | Path,
