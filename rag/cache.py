@@ -55,15 +55,20 @@ def location_problem(root: Path) -> str | None:
     """Why ``root`` cannot serve as a cache folder (``"is a file, not a folder"``, ...), or None if it can.
 
     Creates nothing: a missing folder is fine when its nearest existing ancestor is a writable folder."""
-    probe = Path(root)
-    while not probe.exists() and not probe.is_symlink() and probe != probe.parent:
-        probe = probe.parent
-    if probe.is_symlink() and not probe.exists():
-        return f"is a dangling link ({probe} -> {os.readlink(probe)})"
-    if not probe.is_dir():
-        return "is a file, not a folder" if probe == Path(root) else f"lies under {probe}, which is a file"
+    root = Path(root)
+    probe = root
+    try:
+        while not probe.exists() and not probe.is_symlink() and probe != probe.parent:
+            probe = probe.parent
+        if probe.is_symlink() and not probe.exists():
+            return f"is a dangling link ({probe} -> {os.readlink(probe)})"
+        is_folder = probe.is_dir()
+    except OSError as exc:
+        return f"cannot be reached ({exc.strerror or exc})"
+    if not is_folder:
+        return "is a file, not a folder" if probe == root else f"lies under {probe}, which is a file"
     if not os.access(probe, os.W_OK | os.X_OK):
-        return "is not writable" if probe == Path(root) else f"cannot be created: {probe} is not writable"
+        return "is not writable" if probe == root else f"cannot be created: {probe} is not writable"
     return None
 
 
