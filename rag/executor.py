@@ -39,6 +39,7 @@ R = TypeVar("R")
 Executor = Literal["auto", "local", "ray"]
 RETRIES = 3  # times a shard is run again after its worker process or node died
 _PROJECT_ROOT = str(Path(__file__).resolve().parents[1])
+LOCAL_CLUSTER_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": a one-node cluster on 127.0.0.1
 _FAULT_SIGNALS = ("SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGTRAP")
 
 
@@ -92,9 +93,9 @@ def resolve(executor: str) -> str:
 def ray_init(address: str | None = None, num_cpus: int | None = None) -> None:
     """Connect to Ray once: ``address`` / ``$RAY_ADDRESS``, else a local cluster of ``num_cpus`` workers.
 
-    A local cluster binds only the loopback (127.0.0.1) and its workers import ragif from this checkout."""
+    A local cluster binds only the loopback (127.0.0.1), as Ray does on a laptop, unless
+    ``$RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` says otherwise; its workers import ragif from this checkout."""
     import ray
-    from ray._private import ray_constants
 
     if ray.is_initialized():
         return
@@ -103,9 +104,10 @@ def ray_init(address: str | None = None, num_cpus: int | None = None) -> None:
         with keep_fault_handlers():
             ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
         return
-    # one node: no other machine has to reach it (Ray's switch for single-node clusters)
-    os.environ.setdefault(ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR, "0")
-    ray_constants.ENABLE_RAY_CLUSTER = os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] not in ("0", "false")
+    os.environ.setdefault(LOCAL_CLUSTER_ENV, "0")  # read by the processes the local cluster starts
+    constants = getattr(getattr(ray, "_private", None), "ray_constants", None)
+    if hasattr(constants, "ENABLE_RAY_CLUSTER"):  # read by this process (ray was imported before)
+        constants.ENABLE_RAY_CLUSTER = os.environ[LOCAL_CLUSTER_ENV].lower() in ("1", "true")
     paths = os.environ.get("PYTHONPATH", "")
     if _PROJECT_ROOT not in paths.split(os.pathsep):  # local workers import ragif from this checkout
         os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_PROJECT_ROOT, paths) if p)

@@ -36,10 +36,10 @@ def shared_data(*parts: str) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def ray_cluster():
     """A local one-node Ray cluster with 2 CPUs, bound to 127.0.0.1, whose workers import ragif from this
-    checkout (``rag.executor.ray_init``); started in this process, where Lucene tests run a JVM too."""
+    checkout (``rag.executor.ray_init``); started once, in this process, where Lucene tests run a JVM too."""
     pytest.importorskip("ray")
     from rag.executor import ray_init, ray_shutdown
 

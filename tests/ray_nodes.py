@@ -188,24 +188,36 @@ class NamespaceCluster:
         if proc is not None:
             proc.wait(timeout=30)
 
+    def stop_node(self, node: int) -> None:
+        """Stop node ``node`` the orderly way (SIGTERM to its ``ray start``), then SIGKILL what is left."""
+        proc = self.nodes.get(node)
+        if proc is None:
+            return
+        if proc.poll() is None:
+            _kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
+        deadline = time.time() + 10
+        while self.node_pids(node) and time.time() < deadline:
+            time.sleep(0.2)
+        for pid in self.node_pids(node):  # what did not stop in time
+            _kill(pid, signal.SIGKILL)
+        if proc.poll() is None:
+            proc.wait(timeout=10)
+        del self.nodes[node]
+
+    def remove_node(self) -> None:
+        """Stop the last node and delete its namespace (and with it the link to the head)."""
+        node = len(self.namespaces) - 1
+        self.stop_node(node)
+        subprocess.run(["ip", "netns", "del", self.namespaces.pop()], capture_output=True)
+
     def close(self) -> None:
         """Stop every node this cluster started (by pid) and delete its namespaces and links."""
         for node in sorted(self.nodes, reverse=True):
-            proc = self.nodes[node]
-            if proc.poll() is None:
-                _kill(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    pass
-            deadline = time.time() + 10
-            while self.node_pids(node) and time.time() < deadline:
-                time.sleep(0.2)
-            for pid in self.node_pids(node):  # what did not stop in time
-                _kill(pid, signal.SIGKILL)
-            if proc.poll() is None:
-                proc.wait(timeout=10)
-        self.nodes.clear()
+            self.stop_node(node)
         for netns in reversed(self.namespaces):  # deleting a namespace deletes the links in it
             subprocess.run(["ip", "netns", "del", netns], capture_output=True)
         self.namespaces.clear()
