@@ -139,15 +139,19 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def report(results: dict[str, list[dict]], args: argparse.Namespace) -> None:
+    """Median seconds per setting, and the speed-up of each round (its 1-node and 2-node runs are adjacent in
+    time, so a round's ratio is the fairest figure on a machine whose load changes)."""
     print(f"\n{args.docs} docs encoded, {args.queries} BM25 queries, {args.vectors:,} vectors x 1,000 queries; "
-          f"{args.shards} shards; median of {args.rounds} rounds (seconds)\n")
-    print("| workload | local (no Ray) | 1 node | 2 nodes | 1 node / 2 nodes |")
-    print("|---|---|---|---|---|")
+          f"{args.shards} shards; {args.rounds} rounds (seconds: median)\n")
+    print("| workload | local (no Ray) | 1 node | 2 nodes | 1 node / 2 nodes, each round | median |")
+    print("|---|---|---|---|---|---|")
     for name in results["1 node"][0]["times"]:
         median = {label: statistics.median(r["times"][name] for r in runs) for label, runs in results.items()}
-        used = results["2 nodes"][-1]["nodes"][name]
+        ratios = [one["times"][name] / two["times"][name] for one, two in zip(results["1 node"], results["2 nodes"])]
+        spread = all(len(r["nodes"][name]) == 2 for r in results["2 nodes"])
         print(f"| {name} | {median['local']:.1f} | {median['1 node']:.1f} | {median['2 nodes']:.1f} "
-              f"| x{median['1 node'] / median['2 nodes']:.2f} (shards on {len(used)} nodes) |")
+              f"| {', '.join(f'x{r:.2f}' for r in ratios)} | x{statistics.median(ratios):.2f}"
+              f"{'' if spread else ' (shards on one node in some round)'} |")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -71,6 +72,7 @@ class NamespaceCluster:
         self.env.pop("RAY_ADDRESS", None)
         self._want = nodes
         self._drivers = 0
+        self.temp = Path(tempfile.mkdtemp(prefix="rg", dir="/tmp"))
 
     # ----------------------------------------------------------------- lifecycle
     def __enter__(self) -> "NamespaceCluster":
@@ -118,7 +120,7 @@ class NamespaceCluster:
             _ip("route", "add", f"{self.address(node)}/32", "dev", head_end, netns=self.namespaces[0])
             _ip("addr", "add", f"{self.address(node)}/24", "dev", node_end, netns=netns)
             _ip("link", "set", node_end, "up", netns=netns)
-        temp = self.workdir / f"n{node}"
+        temp = self.temp / f"n{node}"  # short: Ray's socket paths below it must fit in 107 bytes
         temp.mkdir(parents=True, exist_ok=True)
         role = ["--head", f"--port={PORT}", "--include-dashboard=false"] if node == 0 else [f"--address={self.head}"]
         cmd = ["ip", "netns", "exec", netns, sys.executable, "-m", "ray.scripts.scripts", "start", "--block",
@@ -221,6 +223,7 @@ class NamespaceCluster:
         for netns in reversed(self.namespaces):  # deleting a namespace deletes the links in it
             subprocess.run(["ip", "netns", "del", netns], capture_output=True)
         self.namespaces.clear()
+        shutil.rmtree(self.temp, ignore_errors=True)
 
 
 def _kill(pid: int, sig: int) -> None:

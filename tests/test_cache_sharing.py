@@ -53,7 +53,7 @@ dataset: demo
 measures: [nDCG@10, RR@10]
 pipelines:
   Lucene: {bm25: {k: 20}}
-  Fast: {bm25-fast: {k: 20}}
+  Lucene-b0.6: {bm25: {k: 20, b: 0.6}}
 """
 
 
@@ -69,7 +69,7 @@ def test_ragif_runs_of_one_config_racing_on_an_empty_cache(tmp_path):
     for run in runs:
         _, err = run.communicate(timeout=300)
         assert run.returncode == 0, err[-3000:]
-    for name in ("results.csv", "per_query.csv", "runs/Lucene.trec", "runs/Fast.trec"):
+    for name in ("results.csv", "per_query.csv", "runs/Lucene.trec", "runs/Lucene-b0.6.trec"):
         assert len({(tmp_path / f"out{i}" / name).read_bytes() for i in range(3)}) == 1, name
     for kind in (tmp_path / "cache").iterdir():
         if kind.is_dir() and kind.name not in ("frames", "records"):
