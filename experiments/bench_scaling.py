@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -82,7 +84,7 @@ def drive(work: Path, executor: str, shards: int, out: Path) -> None:
             "faiss": (lambda n: sharded_search(work / "vectors", n_vectors, vector_queries[:n], TOP, spec, shards,
                                                executor)),
         }
-        times, nodes = {}, {}
+        times, nodes, shard_seconds = {}, {}, {}
         for name, run in workloads.items():
             run(4 * shards)  # warm-up: every worker loads what it needs
             with shard_log() as runs:
@@ -90,7 +92,8 @@ def drive(work: Path, executor: str, shards: int, out: Path) -> None:
                 run(10 ** 9)
                 times[name] = time.perf_counter() - t0
             nodes[name] = sorted({r.node for r in runs})
-    out.write_text(json.dumps({"times": times, "nodes": nodes}))
+            shard_seconds[name] = [[r.node, round(r.seconds, 2)] for r in runs]
+    out.write_text(json.dumps({"times": times, "nodes": nodes, "shards": shard_seconds, "load": os.getloadavg()}))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -124,17 +127,21 @@ def main(argv: list[str] | None = None) -> None:
         if done.returncode != 0:
             sys.exit(f"bench_scaling: the {label} run failed:\n{done.stderr[-3000:]}")
         results[label].append(json.loads(out.read_text()))
-        print(f"  {label}: " + ", ".join(f"{k} {v:.1f} s" for k, v in results[label][-1]["times"].items()),
-              flush=True)
+        last = results[label][-1]
+        print(f"  {label}: " + ", ".join(f"{k} {v:.1f} s" for k, v in last["times"].items())
+              + f" (load average {last['load'][0]:.1f}; seconds per shard: {last['shards']})", flush=True)
 
-    with NamespaceCluster(work / "cluster", nodes=1) as cluster:
-        for round_ in range(args.rounds):
-            print(f"round {round_ + 1}/{args.rounds}", flush=True)
-            measure("local", None)
-            measure("1 node", cluster)
-            cluster.add_node()
-            measure("2 nodes", cluster)
-            cluster.remove_node()
+    try:
+        with NamespaceCluster(work / "cluster", nodes=1) as cluster:
+            for round_ in range(args.rounds):
+                print(f"round {round_ + 1}/{args.rounds}", flush=True)
+                measure("local", None)
+                measure("1 node", cluster)
+                cluster.add_node()
+                measure("2 nodes", cluster)
+                cluster.remove_node()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     report(results, args)
 
 

@@ -57,6 +57,7 @@ class NamespaceCluster:
 
     def __init__(self, workdir: Path, nodes: int = 2, cpus: int = 1, env: dict[str, str] | None = None):
         self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self.tag = f"rg{os.getpid() % 100000}{secrets.token_hex(2)}"  # link names must be <= 15 characters
         self.cpus = cpus
         self.namespaces: list[str] = []
