@@ -82,6 +82,14 @@ class LuceneBM25(Retriever):
         return cache.artifact("lucene-index", self.index_key(),
                               lambda tmp: build_index(self.corpus, tmp, self.fields, self.threads))
 
+    def prepare(self) -> None:
+        """Build (or find) the index now, e.g. before query shards fan out to Ray workers."""
+        self.index_path()
+
+    def __getstate__(self) -> dict:
+        # a Java searcher cannot travel to a worker: each worker opens the index from the shared cache
+        return {**self.__dict__, "_searcher": None}
+
     def searcher(self):
         if self._searcher is None:
             searcher_cls = java.autoclass("io.anserini.search.SimpleSearcher")

@@ -36,11 +36,20 @@ def shared_data(*parts: str) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def ray_cluster():
-    """A local Ray cluster with 2 workers that import ragif from this checkout (for the Ray tests)."""
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": os.getcwd()}})
-    yield ray
-    ray.shutdown()
+    """A local one-node Ray cluster with 2 CPUs, bound to 127.0.0.1, whose workers import ragif from this
+    checkout (``rag.core.executor.ray_init``); started once, in this process, where Lucene tests run a JVM too."""
+    pytest.importorskip("ray")
+    from rag.core.executor import ray_init, ray_shutdown
+
+    saved = {name: os.environ.get(name) for name in ("RAY_AUTH_MODE", "RAY_USAGE_STATS_ENABLED")}
+    os.environ.update(RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")  # loopback only; nothing to report
+    ray_init(num_cpus=2)
+    yield
+    ray_shutdown()
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

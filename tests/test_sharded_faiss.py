@@ -1,5 +1,5 @@
 """Sharded FAISS search (one index per row shard, top-k merged) and the experiment grid: both give exactly
-the unsharded / one-by-one results, locally and on a local Ray cluster (the Ray tests are slow)."""
+the unsharded / one-by-one results, locally and on a local Ray cluster."""
 from __future__ import annotations
 
 
@@ -99,7 +99,6 @@ def test_grid_runs_each_config_and_saves_its_results(tmp_path):
         pd.testing.assert_frame_equal(result.table, load_experiment(config, cache=tmp_path / "alone").run().table)
 
 
-@pytest.mark.slow
 def test_ray_sharded_search_and_grid_are_identical(ray_cluster, tmp_path):
     vectors, queries = _embeddings(tmp_path)
     local = sharded_search(tmp_path, len(vectors), queries, 30, FLAT, 3, executor="local")

@@ -259,15 +259,17 @@ def check_llm_server(url: str | None = None, source: str = "") -> Check:
 
 
 def check_data_and_cache() -> Check:
-    from rag.core.cache import default_cache_root
+    from rag.core.cache import CACHE_ENV, default_cache_root, location_problem
     from rag.datasets import data_root
 
     root = data_root()
     cache = default_cache_root()
-    writable = os.access(cache if cache.exists() else cache.parent if cache.parent.exists() else "/", os.W_OK)
-    status = OK if writable else FAIL
-    return Check("data and cache", status, f"shared data: {root or 'not found'}; cache: {cache}"
-                 f"{'' if writable else ' (not writable)'}",
+    problem = location_problem(cache)
+    named = f"{CACHE_ENV}={cache}" if os.environ.get(CACHE_ENV) else f"cache: {cache}"
+    found = f"shared data: {root or 'not found'}; {named}" + (f" {problem}" if problem else "")
+    if problem:
+        return Check("data and cache", FAIL, found, f"set {CACHE_ENV} to a writable folder")
+    return Check("data and cache", OK, found,
                  "" if root else "set RAGIF_DATA to the folder with the public data sets (tests skip without it)")
 
 

@@ -1,19 +1,26 @@
-"""Content-addressed on-disk cache: stage outputs (tables), JSON records and built artefacts.
+"""Content-addressed on-disk cache: stage outputs (tables), JSON records and built artefacts (folders).
 
-Every write goes to a temporary file in the same folder and is renamed into place, so a killed
-process never leaves a half-written entry under a final name. Tables carry a SHA-256 checksum in a
-sidecar record; an entry whose bytes do not match is reported, removed and recomputed.
+Many writers may share one cache folder (concurrent ``ragif run`` processes, Ray workers on several nodes
+over a shared file system). Publishing is atomic and first-writer-wins: an entry appears under its final
+name complete or not at all, and a finished entry is never deleted or replaced by another writer.
+
+- Tables: the data file is named by its SHA-256 (so two writers of one key write identical bytes or
+  different files); the record that makes it valid is published without replacing an existing one.
+- Artefacts: built in a private temporary folder, then renamed into place; a writer that finishes second
+  keeps the first writer's folder and discards its own. Each temporary folder has an owner file locked
+  (``flock``) by its live writer; a later run removes the folders whose writer died (``kill -9``) and
+  never one whose writer still holds its lock.
+- Files are created with mode 0666 minus the umask (as ``open`` does), folders with 0777 minus the umask.
 """
 from __future__ import annotations
 
 import contextlib
 import contextvars
 import hashlib
+import io
 import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -21,36 +28,48 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import pandas as pd
 
+from rag.core.atomic import (COMPLETE, atomic_write_bytes, atomic_write_text, build_folder, complete, publish_folder,
+                     remove_orphans, write_new_file)
+from rag.core.errors import ConfigError
+
+__all__ = ["Cache", "CacheLocationError", "atomic_write_bytes", "atomic_write_text", "default_cache_root",
+           "location_problem"]
+
 log = logging.getLogger(__name__)
 
+CACHE_ENV = "RAGIF_CACHE"
 _ACTIVE: contextvars.ContextVar["Cache | None"] = contextvars.ContextVar("ragif_cache", default=None)
+
+
+class CacheLocationError(ConfigError):
+    """The cache folder cannot be used (a file, not writable); the message names where it was set."""
 
 
 def default_cache_root() -> Path:
     """``$RAGIF_CACHE`` if set, else ``~/.cache/ragif``."""
-    env = os.environ.get("RAGIF_CACHE")
+    env = os.environ.get(CACHE_ENV)
     return Path(env) if env else Path.home() / ".cache" / "ragif"
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never part."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def location_problem(root: Path) -> str | None:
+    """Why ``root`` cannot serve as a cache folder (``"is a file, not a folder"``, ...), or None if it can.
+
+    Creates nothing: a missing folder is fine when its nearest existing ancestor is a writable folder."""
+    root = Path(root)
+    probe = root
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+        while not probe.exists() and not probe.is_symlink() and probe != probe.parent:
+            probe = probe.parent
+        if probe.is_symlink() and not probe.exists():
+            return f"is a dangling link ({probe} -> {os.readlink(probe)})"
+        is_folder = probe.is_dir()
+    except OSError as exc:
+        return f"cannot be reached ({exc.strerror or exc})"
+    if not is_folder:
+        return "is a file, not a folder" if probe == root else f"lies under {probe}, which is a file"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return "is not writable" if probe == root else f"cannot be created: {probe} is not writable"
+    return None
 
 
 def _sha256(data: bytes) -> str:
@@ -68,6 +87,7 @@ def _lists_back(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+# ----------------------------------------------------------------------------------------- the cache
 class Cache:
     """A folder of content-addressed entries.
 
@@ -76,15 +96,34 @@ class Cache:
     """
 
     def __init__(self, root: str | Path | None = None):
+        self.from_env = root is None and bool(os.environ.get(CACHE_ENV))
         self.root = Path(root) if root is not None else default_cache_root()
         self.hits = 0
         self.misses = 0
         self.corrupted = 0
+        self._usable = False
+
+    def check_location(self) -> None:
+        """Create the cache folder, or raise :class:`CacheLocationError` naming where it was set."""
+        if self._usable:
+            return
+        problem = location_problem(self.root)
+        if problem is None:
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                problem = f"cannot be created ({exc.strerror or exc})"
+        if problem is not None:
+            where = f"{CACHE_ENV}={self.root}" if self.from_env else f"the cache folder {self.root}"
+            raise CacheLocationError(f"{where} {problem}: set {CACHE_ENV} (or the config's cache:) "
+                                     "to a writable folder")
+        self._usable = True
 
     # ----------------------------------------------------------------- activation
     @contextlib.contextmanager
     def activate(self) -> Iterator["Cache"]:
         """Within this block, every cacheable stage called stores and reuses its output here."""
+        self.check_location()
         token = _ACTIVE.set(self)
         try:
             yield self
@@ -102,39 +141,55 @@ class Cache:
 
     def get_frame(self, key: str) -> pd.DataFrame | None:
         """The table stored under ``key``, or None when absent or corrupted (then it is removed)."""
-        data_path, meta_path = self._frame_paths(key)
-        if not meta_path.exists() or not data_path.exists():
+        legacy_path, meta_path = self._frame_paths(key)
+        try:
+            meta_bytes = meta_path.read_bytes()
+        except OSError:
             self.misses += 1
             return None
+        data_path = legacy_path
         try:
-            meta = json.loads(meta_path.read_text("utf-8"))
+            meta = json.loads(meta_bytes)
+            data_path = legacy_path.with_name(meta.get("file", legacy_path.name))
             data = data_path.read_bytes()
             if _sha256(data) != meta["sha256"]:
                 raise ValueError("checksum mismatch")
-            import io
-            frame = pd.read_parquet(io.BytesIO(data))
-            frame = _lists_back(frame)
+            frame = _lists_back(pd.read_parquet(io.BytesIO(data)))
         except Exception as exc:  # corrupted, truncated or unreadable: recompute
             self.corrupted += 1
             self.misses += 1
             log.warning("cache entry %s is corrupted (%s); it will be recomputed", data_path, exc)
-            for p in (data_path, meta_path):
-                with contextlib.suppress(FileNotFoundError):
-                    p.unlink()
+            self._discard(meta_path, meta_bytes, data_path)
             return None
         self.hits += 1
         return frame
 
+    @staticmethod
+    def _discard(meta_path: Path, meta_bytes: bytes, data_path: Path) -> None:
+        """Remove a corrupted entry, unless another writer has just published a new record for it."""
+        with contextlib.suppress(OSError):
+            data_path.unlink()
+        with contextlib.suppress(OSError):
+            if meta_path.read_bytes() == meta_bytes:
+                meta_path.unlink()
+
     def put_frame(self, key: str, frame: pd.DataFrame, meta: dict[str, Any] | None = None) -> None:
-        """Store ``frame`` under ``key`` (data first, then the record that makes it valid)."""
-        import io
+        """Store ``frame`` under ``key``: the data file (named by its checksum), then the record that makes it
+        valid; when another writer's record is already there, that entry stays."""
+        self.check_location()
         buf = io.BytesIO()
         frame.reset_index(drop=True).to_parquet(buf, index=False)
         data = buf.getvalue()
-        data_path, meta_path = self._frame_paths(key)
-        atomic_write_bytes(data_path, data)
-        record = {"sha256": _sha256(data), "rows": len(frame), "created": time.time(), **(meta or {})}
-        atomic_write_text(meta_path, json.dumps(record, sort_keys=True, default=str))
+        digest = _sha256(data)
+        legacy_path, meta_path = self._frame_paths(key)
+        data_path = legacy_path.with_name(f"{key}.{digest[:16]}.parquet")
+        atomic_write_bytes(data_path, data)  # same name, same bytes: replacing is harmless
+        record = {"sha256": digest, "file": data_path.name, "rows": len(frame), "created": time.time(),
+                  **(meta or {})}
+        if not atomic_write_text(meta_path, json.dumps(record, sort_keys=True, default=str), replace=False):
+            with contextlib.suppress(OSError, ValueError):
+                if json.loads(meta_path.read_bytes()).get("file") != data_path.name:
+                    data_path.unlink()  # ours lost the race and nothing points to it
 
     # ----------------------------------------------------------------- small records
     def _json_path(self, key: str) -> Path:
@@ -142,10 +197,12 @@ class Cache:
 
     def get_json(self, key: str) -> Any | None:
         path = self._json_path(key)
-        if not path.exists():
+        try:
+            raw = path.read_bytes()
+        except OSError:
             return None
         try:
-            wrapper = json.loads(path.read_text("utf-8"))
+            wrapper = json.loads(raw)
             body = json.dumps(wrapper["value"], sort_keys=True)
             if _sha256(body.encode()) != wrapper["sha256"]:
                 raise ValueError("checksum mismatch")
@@ -153,35 +210,37 @@ class Cache:
         except Exception as exc:
             self.corrupted += 1
             log.warning("cache record %s is corrupted (%s); it will be recomputed", path, exc)
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                if path.read_bytes() == raw:
+                    path.unlink()
             return None
 
     def put_json(self, key: str, value: Any) -> None:
+        """Store ``value`` under ``key`` unless another writer stored one first (that one stays)."""
+        self.check_location()
         body = json.dumps(value, sort_keys=True)
-        atomic_write_text(self._json_path(key), json.dumps({"sha256": _sha256(body.encode()), "value": value}))
+        atomic_write_text(self._json_path(key), json.dumps({"sha256": _sha256(body.encode()), "value": value}),
+                          replace=False)
 
     # ----------------------------------------------------------------- artefacts (folders)
     def artifact(self, kind: str, key: str, build: Callable[[Path], None]) -> Path:
         """The folder for artefact ``kind/key``, built by ``build(tmp_folder)`` when absent.
 
-        The build happens in a temporary sibling folder that is renamed into place when complete,
-        so an interrupted build leaves nothing that looks finished.
+        The build happens in a private temporary folder that is renamed into place when complete, so an
+        interrupted build leaves nothing that looks finished; when another writer publishes the same
+        artefact first, its folder is kept and ours discarded. Temporary folders of dead writers in
+        ``kind`` are removed first.
         """
         final = self.root / kind / key
-        marker = final / ".complete"
-        if marker.exists():
+        if complete(final):
             return final
+        self.check_location()
         final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{key}."))
-        try:
+        remove_orphans(final.parent)
+        with build_folder(final.parent, key) as tmp:
             build(tmp)
-            (tmp / ".complete").write_text(str(time.time()))
-            if final.exists():  # a stale, incomplete folder from an interrupted run
-                shutil.rmtree(final)
-            os.replace(tmp, final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+            write_new_file(tmp / COMPLETE, str(time.time()).encode())
+            publish_folder(tmp, final)
         return final
 
     def stats(self) -> dict[str, int]:

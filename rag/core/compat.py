@@ -33,6 +33,7 @@ MOVED: dict[str, str] = {
     "rag.pipeline": "rag.core.stage",
     "rag.cache": "rag.core.cache",
     "rag.executor": "rag.core.executor",
+    "rag.atomic": "rag.core.atomic",
     "rag.tables": "rag.report.tables",
     "rag.board": "rag.report.board",
     "rag.plots": "rag.report.plots",

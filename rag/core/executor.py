@@ -6,37 +6,78 @@
 
 ``executor="auto"`` uses Ray when it is installed (extra ``ray``) and falls back to running the shards
 one after another in this process. Ray connects to ``ray_address`` (or ``$RAY_ADDRESS``; ``"auto"`` finds a
-running cluster), else starts a local one with ``num_cpus`` workers. Shards are cut by query (all rows
-of a ``qid`` stay together), so any stage whose output for a query depends only on that query's rows
-gives the same table sharded or not. Workers open the driver's cache folder, which must therefore be
-on a file system they share (always true on one machine).
+running cluster), else starts a local one-node cluster on the loopback with ``num_cpus`` workers. Shards are
+cut by query (all rows of a ``qid`` stay together), so any stage whose output for a query depends only on
+that query's rows gives the same table sharded or not. Workers open the driver's cache folder, which must
+therefore be on a file system they share (always true on one machine).
+
+Failures: a shard whose worker process or node dies is run again elsewhere (``retries`` times, Ray task
+retries); a shard that raises (bad input, a bug) fails the whole call at once with that shard's error.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import ctypes
+import importlib.util
 import os
+import signal
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Literal, Sequence, TypeVar
+from typing import Any, Callable, ClassVar, Iterator, Literal, Sequence, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from rag.core.cache import Cache
-from rag.core.errors import ConfigError, MissingDependencyError
+from rag.core.errors import ConfigError, MissingDependencyError, RagifError
 from rag.core.stage import Stage
 
 T = TypeVar("T")
 R = TypeVar("R")
 Executor = Literal["auto", "local", "ray"]
+RETRIES = 3  # times a shard is run again after its worker process or node died
 _PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
+LOCAL_CLUSTER_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": a one-node cluster on 127.0.0.1
+_FAULT_SIGNALS = ("SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGTRAP")
+
+
+class ShardError(RagifError):
+    """A shard could not be computed: its worker or node was lost more often than the retries allow."""
+
+
+@contextlib.contextmanager
+def keep_fault_handlers() -> Iterator[None]:
+    """Give back this process's handlers of SIGSEGV, SIGBUS, SIGFPE, SIGILL and SIGTRAP after the block.
+
+    The JVM (Lucene) takes SIGSEGV on purpose in normal operation (e.g. a null check in Java code) and
+    handles it itself. Connecting to Ray installs Ray's crash handler and Python's faulthandler in front of
+    it, and ``ray.shutdown()`` resets SIGSEGV to the default action: the next such signal then aborts or
+    kills the process. Handlers set before the block (the JVM's, pytest's faulthandler) are put back;
+    signals that had none keep what Ray installed. No-op where ``sigaction`` cannot be called (Windows)."""
+    try:
+        sigaction = ctypes.CDLL(None, use_errno=True).sigaction
+    except (OSError, AttributeError):
+        yield
+        return
+    saved: dict[int, ctypes.Array] = {}
+    for name in _FAULT_SIGNALS:
+        number = getattr(signal, name, None)
+        buffer = ctypes.create_string_buffer(512)  # opaque struct sigaction, larger than any platform's
+        if number is not None and sigaction(int(number), None, buffer) == 0:
+            if ctypes.c_void_p.from_buffer(buffer).value not in (None, 0, 1):  # not SIG_DFL / SIG_IGN
+                saved[int(number)] = buffer
+    try:
+        yield
+    finally:
+        for number, buffer in saved.items():
+            sigaction(number, buffer, None)
 
 
 def ray_available() -> bool:
-    try:
-        import ray  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether ray is installed (without importing it)."""
+    return importlib.util.find_spec("ray") is not None
 
 
 def resolve(executor: str) -> str:
@@ -50,44 +91,147 @@ def resolve(executor: str) -> str:
 
 
 def ray_init(address: str | None = None, num_cpus: int | None = None) -> None:
-    """Connect to Ray once: ``address`` / ``$RAY_ADDRESS``, else a local cluster of ``num_cpus`` workers."""
+    """Connect to Ray once: ``address`` / ``$RAY_ADDRESS``, else a local cluster of ``num_cpus`` workers.
+
+    A local cluster binds only the loopback (127.0.0.1), as Ray does on a laptop, unless
+    ``$RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` says otherwise; its workers import ragif from this checkout."""
     import ray
 
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
-        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+        with keep_fault_handlers():
+            ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
         return
+    os.environ.setdefault(LOCAL_CLUSTER_ENV, "0")  # read by the processes the local cluster starts
+    constants = getattr(getattr(ray, "_private", None), "ray_constants", None)
+    if hasattr(constants, "ENABLE_RAY_CLUSTER"):  # read by this process (ray was imported before)
+        constants.ENABLE_RAY_CLUSTER = os.environ[LOCAL_CLUSTER_ENV].lower() in ("1", "true")
     paths = os.environ.get("PYTHONPATH", "")
     if _PROJECT_ROOT not in paths.split(os.pathsep):  # local workers import ragif from this checkout
         os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_PROJECT_ROOT, paths) if p)
-    ray.init(num_cpus=num_cpus, ignore_reinit_error=True, include_dashboard=False, log_to_driver=False)
+    with keep_fault_handlers():
+        ray.init(num_cpus=num_cpus, ignore_reinit_error=True, include_dashboard=False, log_to_driver=False)
 
 
-def _with_cache(fn: Callable[[T], R], root: str | None) -> Callable[[T], R]:
-    def call(item: T) -> R:
-        if root is None:
-            return fn(item)
+def ray_shutdown() -> None:
+    """Disconnect from Ray (stopping a local cluster), keeping this process's fault handlers (see above)."""
+    import ray
+
+    with keep_fault_handlers():
+        ray.shutdown()
+
+
+# ----------------------------------------------------------------------------------------- where shards ran
+@dataclass(frozen=True)
+class ShardRun:
+    """Where and how long one shard ran: ``call`` counts the :func:`map_shards` calls of a :func:`shard_log`;
+    ``node`` is the node's IP address, ``local`` for this process."""
+
+    call: int
+    shard: int
+    node: str
+    pid: int
+    seconds: float
+
+
+_LOG: contextvars.ContextVar["list[ShardRun] | None"] = contextvars.ContextVar("ragif_shard_log", default=None)
+
+
+@contextlib.contextmanager
+def shard_log() -> Iterator[list[ShardRun]]:
+    """Within this block, every shard run by :func:`map_shards` is appended to the list it yields."""
+    runs: list[ShardRun] = []
+    token = _LOG.set(runs)
+    try:
+        yield runs
+    finally:
+        _LOG.reset(token)
+
+
+def _run_shard(fn: Callable[[T], R], root: str | None, item: T, node: str) -> tuple[R, str, int, float]:
+    """One shard in a worker (or here): ``fn(item)`` with the driver's cache active."""
+    t0 = time.perf_counter()
+    if node != "local":
+        import ray
+
+        node = ray.util.get_node_ip_address()
+    if root is None:
+        out = fn(item)
+    else:
         with Cache(root).activate():
-            return fn(item)
-    return call
+            out = fn(item)
+    return out, node, os.getpid(), time.perf_counter() - t0
 
 
 def map_shards(fn: Callable[[T], R], shards: Sequence[T], executor: Executor = "auto",
-               address: str | None = None, num_cpus: int | None = None) -> list[R]:
-    """``[fn(s) for s in shards]``, as Ray tasks (one per shard) or in this process; results in order."""
+               address: str | None = None, num_cpus: int | None = None, retries: int = RETRIES) -> list[R]:
+    """``[fn(s) for s in shards]``, as Ray tasks (one per shard, spread over the nodes) or in this process;
+    results in order. A shard that raises stops the call at once with its error (no retry); a shard whose
+    worker or node died runs again, up to ``retries`` times."""
     active = Cache.active()
-    call = _with_cache(fn, str(active.root) if active is not None else None)
+    root = str(active.root) if active is not None else None
+    log = _LOG.get()
     if resolve(executor) == "local" or len(shards) <= 1:
-        return [call(s) for s in shards]
-    import ray
+        outputs = [_run_shard(fn, root, s, "local") for s in shards]
+    else:
+        outputs = _on_ray(fn, root, shards, address, num_cpus, retries)
+    if log is not None:
+        call = 1 + max((run.call for run in log), default=-1)
+        log.extend(ShardRun(call, i, node, pid, seconds) for i, (_, node, pid, seconds) in enumerate(outputs))
+    return [out for out, *_ in outputs]
 
+
+def _on_ray(fn: Callable[[T], R], root: str | None, shards: Sequence[T], address: str | None,
+            num_cpus: int | None, retries: int) -> list[tuple[R, str, int, float]]:
     ray_init(address, num_cpus)
-    task = ray.remote(call)
-    return ray.get([task.remote(s) for s in shards])
+    import ray
+    from ray.exceptions import RayError, RayTaskError
+
+    task = ray.remote(_run_shard).options(max_retries=retries, retry_exceptions=False, scheduling_strategy="SPREAD")
+    fn_ref = ray.put(fn)  # shipped once, not once per shard
+    refs = [task.remote(fn_ref, root, s, "ray") for s in shards]
+    position = {ref: i for i, ref in enumerate(refs)}
+    results: dict[int, tuple[R, str, int, float]] = {}
+    pending = list(refs)
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        i = position[done[0]]
+        try:
+            results[i] = ray.get(done[0])
+        except RayTaskError as exc:  # the shard's own code raised: no retry, stop the others
+            _cancel(ray, pending)
+            raise _shard_cause(exc, i, len(shards)) from None
+        except RayError as exc:  # lost more often than retried (worker or node deaths)
+            _cancel(ray, pending)
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ShardError(f"shard {i + 1}/{len(shards)} was lost after {retries} retries: "
+                             f"{type(exc).__name__}: {first}") from None
+    return [results[i] for i in range(len(shards))]
 
 
+def _cancel(ray: Any, refs: list) -> None:
+    for ref in refs:
+        with contextlib.suppress(Exception):
+            ray.cancel(ref)
+
+
+def _shard_cause(exc: Exception, shard: int, count: int) -> BaseException:
+    """The exception a shard raised, as raised there (its type and one-line message), noting the shard."""
+    cause = getattr(exc, "cause", None)
+    if not isinstance(cause, BaseException):
+        return ShardError(f"shard {shard + 1}/{count} failed: {str(exc).strip().splitlines()[-1]}")
+    if hasattr(cause, "add_note"):
+        where = f"in shard {shard + 1}/{count} (Ray task"
+        node = getattr(exc, "ip", None)
+        cause.add_note(f"{where}{f' on node {node}' if node else ''})")
+        if not isinstance(cause, RagifError):  # a bug: keep the worker's traceback for the report
+            cause.add_note(str(getattr(exc, "traceback_str", "")).rstrip())
+    return cause
+
+
+# ----------------------------------------------------------------------------------------- shards
 def split_by_query(frame: pd.DataFrame, shards: int) -> list[pd.DataFrame]:
     """At most ``shards`` pieces of ``frame``, each holding whole queries, in input order."""
     qids = pd.unique(frame["qid"])
@@ -122,11 +266,14 @@ class Sharded(Stage):
     executor: Executor = field(default="auto", metadata={"config": False})
     ray_address: str | None = field(default=None, metadata={"config": False})
     num_cpus: int | None = field(default=None, metadata={"config": False})
+    retries: int = field(default=RETRIES, metadata={"config": False})
     cacheable: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         if self.shards < 1:
-            raise ValueError(f"shards must be positive, got {self.shards}")
+            raise ConfigError(f"shards must be positive, got {self.shards}", field="shards")
+        if self.retries < 0:
+            raise ConfigError(f"retries must be 0 or more, got {self.retries}", field="retries")
         resolve(self.executor)
 
     @property
@@ -148,9 +295,9 @@ class Sharded(Stage):
         if callable(prepare):
             prepare()
         pieces = split_by_query(frame, self.shards)
-        outputs = map_shards(self.stage.transform, pieces, self.executor, self.ray_address, self.num_cpus)
+        outputs = map_shards(self.stage.transform, pieces, self.executor, self.ray_address, self.num_cpus,
+                             self.retries)
         out = pd.concat(outputs, ignore_index=True)
         if "rank" in out.columns and not out.empty:  # ranked stages sort by qid: restore that order
             out = out.sort_values(["qid", "rank"], kind="mergesort").reset_index(drop=True)
         return out
-

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from rag.core.build import BuildContext, build_stage
+from rag.core.cache import Cache
 from rag.core.config import item_line, load_yaml, validate
 from rag.core.errors import ConfigError, InputError, RagifError, did_you_mean
 from rag.core.schema import check_id
@@ -51,12 +52,14 @@ def build_experiment(config: dict, source: str | None = None, cache: Any = None)
                           f"{did_you_mean(config['baseline'], pipelines)}", path=source,
                           line=lines.get("baseline"), field="baseline")
     baseline = config.get("baseline")
+    cache = cache if isinstance(cache, Cache) else Cache(cache or config.get("cache"))
+    cache.check_location()   # a bad cache folder is the error to report, not a model that cannot be stored there
     if config.get("if_no_llm") == "retrieve":
         pipelines, baseline = _retrieval_part_without_llm(pipelines, baseline)
     plain = _plain(config)
     return Experiment(pipelines, dataset, measures, split=split, baseline=baseline,
                       test=config.get("test", "t-test"), correction=config.get("correction", "holm"),
-                      alpha=float(config.get("alpha", 0.05)), cache=cache or config.get("cache"),
+                      alpha=float(config.get("alpha", 0.05)), cache=cache,
                       seed=config.get("seed", 42), name=config.get("name"), queries=queries, config=plain)
 
 
