@@ -261,12 +261,12 @@ class Sharded(Stage):
     ``prepare()`` of the inner stage (e.g. building an index) runs once on the driver first.
     """
 
-    stage: Stage
-    shards: int = 2
-    executor: Executor = field(default="auto", metadata={"config": False})
-    ray_address: str | None = field(default=None, metadata={"config": False})
-    num_cpus: int | None = field(default=None, metadata={"config": False})
-    retries: int = field(default=RETRIES, metadata={"config": False})
+    stage: Stage  # the stage to apply shard by shard
+    shards: int = 2  # number of query shards
+    executor: Executor = field(default="auto", metadata={"config": False})  # auto (Ray when installed), local or ray
+    ray_address: str | None = field(default=None, metadata={"config": False})  # an existing Ray cluster (default: $RAY_ADDRESS or a local one)
+    num_cpus: int | None = field(default=None, metadata={"config": False})  # CPUs each shard's task asks Ray for
+    retries: int = field(default=RETRIES, metadata={"config": False})  # times a shard is retried after its worker dies
     cacheable: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
