@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
+from rag.core.progress import progress
 from rag.core.stage import deprecated_params
 from rag.judges.core import METHODS
 from rag.llm.stage import LLMStage, add_cost
@@ -39,7 +40,9 @@ class UtilityJudge(LLMStage, Reranker):
 
     def rescore(self, top: pd.DataFrame) -> pd.DataFrame:
         out = []
-        for _, group in top.groupby("qid", sort=False):
+        groups = top.groupby("qid", sort=False)
+        for _, group in progress(groups, total=groups.ngroups, desc=f"utility judge ({self.method})",
+                                 unit="question"):
             group = group.sort_values("rank").reset_index(drop=True)
             question = self.query_texts(group.head(1))[0]
             kwargs: dict[str, Any] = {"guard": self.guard}
