@@ -68,3 +68,14 @@ def test_saving_twice_gives_identical_files(results, tmp_path):
     b = res.save(tmp_path / "b")
     for name in ("results.csv", "leaderboard.md", "provenance.json", "deltas-nDCG_10.svg", "runs/BM25-top3.trec"):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+def test_the_questions_chosen_are_part_of_the_experiment_identity(results):
+    """Two experiments that differ only in their question subset get different config hashes (and dates)."""
+    experiment, _, cache = results
+    data = experiment.dataset
+    subset = Experiment(experiment.pipelines, data, ["nDCG@10"], baseline="BM25", cache=cache,
+                        queries=data.queries().head(5))
+    same = Experiment(experiment.pipelines, data, ["nDCG@10"], baseline="BM25", cache=cache)
+    assert subset.fingerprint() != same.fingerprint()
+    assert same.fingerprint() == Experiment(experiment.pipelines, data, ["nDCG@10"], baseline="BM25").fingerprint()

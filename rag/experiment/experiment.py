@@ -74,7 +74,9 @@ class Experiment:
         return self._queries.copy() if self._queries is not None else self.dataset.queries(self.split)
 
     def fingerprint(self) -> str:
-        return hash_config("experiment", self.dataset.fingerprint(), self.split,
+        """The experiment's identity (the config hash of its boards): data, the questions chosen, systems,
+        measures and statistics."""
+        return hash_config("experiment", self.dataset.fingerprint(), self.split, hash_frame(self.queries()),
                            {k: p.fingerprint() for k, p in self.pipelines.items()},
                            [_measure_identity(m) for m in self.measures], self.seed, self.baseline, self.test,
                            self.correction, self.alpha)
