@@ -13,16 +13,12 @@ best of ``--repeats`` is reported, since the machine is shared.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from rag.datasets import load_dataset  # noqa: E402
-from retrievers import encoders  # noqa: E402
+from rag.datasets import load_dataset
+from retrievers import encoders
 
 
 def main(argv: list[str] | None = None) -> None:

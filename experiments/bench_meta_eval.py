@@ -29,7 +29,6 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 METRICS = ["EM", "F1", "Precision", "Recall", "Recall-S", "K-Precision", "K-Recall", "K-F1", "ROUGE-L", "soft-F1"]
 ORDER = ["incorrect", "partial", "correct"]
@@ -156,7 +155,6 @@ def main() -> None:
     if opts.side:
         print(json.dumps(run_side(opts.side, Path(opts.data), opts.boot)))
         return
-    sys.path.insert(0, str(ROOT / "experiments"))
     data = Path("/tmp") / f"ragif_bench_meta_eval_{opts.n}.csv"
     if not data.exists():
         build(opts.n, data)

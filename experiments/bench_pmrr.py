@@ -13,16 +13,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from rag.evaluation.pmrr import p_mrr  # noqa: E402
-from tests.oracle_stats import mteb_dicts, paired_runs  # noqa: E402
+from rag.evaluation.parity.stats import mteb_dicts, paired_runs
+from rag.evaluation.pmrr import p_mrr
 
 SIZES = [("small", 3, 10), ("small", 8, 20), ("medium", 20, 100), ("FollowIR-sized", 50, 1000)]
 

@@ -15,20 +15,20 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
 import tempfile
 import time
 import types
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from rag.datasets import load_dataset  # noqa: E402
-from rag.evaluation.answers import score_answers  # noqa: E402
-from tests.oracle_cases import INSTRUCTQA_CORRECTNESS, INSTRUCTQA_FAITHFULNESS, instructqa_modules  # noqa: E402
+from rag.datasets import load_dataset
+from rag.evaluation.answers import score_answers
+from rag.evaluation.parity.cases import (
+    INSTRUCTQA_CORRECTNESS,
+    INSTRUCTQA_FAITHFULNESS,
+    instructqa_modules,
+)
 
 
 def build(n: int, seed: int = 0) -> tuple[list[str], list[list[str]], list[str], list[str]]:

@@ -63,8 +63,8 @@ def drive(work: Path, executor: str, shards: int, out: Path) -> None:
     import pandas as pd
 
     from rag.core.cache import Cache
-    from rag.datasets import load_dataset
     from rag.core.executor import Sharded, encode_in_shards, shard_log
+    from rag.datasets import load_dataset
     from retrievers import faiss_index
     from retrievers.lucene import LuceneBM25
     from retrievers.sharded_faiss import sharded_search

@@ -8,14 +8,12 @@ up to about 1e-4; rankings differ only where Lucene breaks exact ties by its int
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:

@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import tempfile
 import warnings
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tests import oracle_cases as oc  # noqa: E402
-from tests import oracle_stats as ost  # noqa: E402
+from rag.evaluation.parity import cases as oc
+from rag.evaluation.parity import stats as ost
 
 
 def main() -> None:

@@ -12,8 +12,8 @@ import importlib.util
 import numpy as np
 import pytest
 
-from tests import oracle_cases as oc
-from tests import oracle_stats as ost
+from rag.evaluation.parity import cases as oc
+from rag.evaluation.parity import stats as ost
 from tests.conftest import shared_data
 
 

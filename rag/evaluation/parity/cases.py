@@ -1,4 +1,4 @@
-"""Each ragif measure next to its reference implementation on the same items (for tests/test_oracles*.py
+"""Each ragif measure next to its reference implementation on the same items (for tests/test_oracles.py
 and experiments/parity_table.py).
 
 A case builder returns a :class:`Case`: ragif's values and the reference package's values, item by
@@ -77,6 +77,8 @@ def nq_answers(n: int = 400, seed: int = 0) -> dict[str, list]:
 
 @dataclass
 class Case:
+    """One comparison: ragif's values of ``measure`` and the ``reference`` package's, item by item."""
+
     measure: str
     reference: str
     ours: np.ndarray
