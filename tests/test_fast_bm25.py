@@ -78,8 +78,10 @@ def _queries(n: int = 25) -> pd.DataFrame:
 def test_numba_and_numpy_engines_agree(tmp_path):
     corpus = _toy_corpus()
     with Cache(tmp_path).activate():
-        a = FastBM25(corpus, k=50, engine="numba")(_queries())
-        b = FastBM25(corpus, k=50, engine="numpy")(_queries())
+        # transform, not __call__: the engine is not part of the cache key, so a call would return the cached
+        # output of the first engine
+        a = FastBM25(corpus, k=50, engine="numba").transform(_queries())
+        b = FastBM25(corpus, k=50, engine="numpy").transform(_queries())
     pd.testing.assert_frame_equal(a, b)
     assert "1" not in set(a["qid"]) and len(a[a.qid == "0"]) == 50
 
@@ -275,9 +277,52 @@ def test_pruned_search_equals_exhaustive(tmp_path, k):
     queries = _queries(60)
     with Cache(tmp_path).activate():
         for threads in (1, 2):
-            a = FastBM25(corpus, k=k, engine="numba", threads=threads)(queries)
-            b = FastBM25(corpus, k=k, engine="numpy")(queries)
+            a = FastBM25(corpus, k=k, engine="numba", threads=threads).transform(queries)  # uncached
+            b = FastBM25(corpus, k=k, engine="numpy").transform(queries)
             pd.testing.assert_frame_equal(a, b)
+
+
+@pytest.mark.skipif(not has_numba(), reason="numba not installed")
+@pytest.mark.parametrize("k", [64, 200, 1000])
+def test_pruned_search_equals_exhaustive_at_large_k(tmp_path, k):
+    # Zipfian documents, queries that favour rarer words (as experiments/bench_bm25.py makes them): most
+    # queries touch thousands of documents, many scores tie, and the large-k paths run (the sampled k-th
+    # score, the bar raised between probed terms)
+    rng = np.random.default_rng(7)
+    vocabulary = 60_000
+    words = np.array([f"t{i}" for i in range(vocabulary)])
+    doc_p = 1.0 / np.arange(1, vocabulary + 1) ** 1.07
+    query_p = 1.0 / np.arange(1, vocabulary + 1) ** 0.8
+    lengths = np.clip(rng.lognormal(4.2, 0.5, size=20_000).astype(int), 5, 600)
+    tokens = np.split(words[rng.choice(vocabulary, size=int(lengths.sum()), p=doc_p / doc_p.sum())],
+                      np.cumsum(lengths)[:-1])
+    docs = [{"docno": f"d{i:05d}", "title": "", "text": " ".join(t)} for i, t in enumerate(tokens)]
+    texts = [" ".join(rng.choice(words, size=rng.integers(3, 9), p=query_p / query_p.sum())) for _ in range(300)]
+    texts.append("t0 t0 t59999")  # a repeated common term
+    queries = pd.DataFrame({"qid": [f"q{i:03d}" for i in range(len(texts))], "query": texts})
+    with Cache(tmp_path).activate():
+        corpus = Corpus(docs, name="zipf")
+        for threads in (1, 2):
+            a = FastBM25(corpus, k=k, engine="numba", threads=threads).transform(queries)  # uncached
+            b = FastBM25(corpus, k=k, engine="numpy").transform(queries)
+            pd.testing.assert_frame_equal(a, b)
+
+
+def test_kth_largest_is_exact_on_awkward_orders():
+    from retrievers.bm25.search_kernels import numba as _numba
+    if _numba is None:
+        pytest.skip("numba not installed")
+    from retrievers.bm25.search_kernels import _kth_largest
+    rng = np.random.default_rng(3)
+    n = 50_000
+    arrays = {"random": rng.random(n), "ascending": np.arange(n, dtype=np.float64),
+              "descending": np.arange(n, 0, -1, dtype=np.float64), "constant": np.full(n, 2.5),
+              "few values": rng.integers(0, 3, size=n).astype(np.float64),
+              "spike at the end": np.concatenate([np.zeros(n - 10), np.arange(10, dtype=np.float64) + 1])}
+    for name, values in arrays.items():
+        for k in (1, 10, 100, 1000):
+            got = _kth_largest(values, n, k, np.empty(k), np.empty(n))
+            assert got == np.sort(values)[-k], (name, k)
 
 
 def test_index_build_reports_progress(tmp_path, monkeypatch, capsys):

@@ -120,9 +120,30 @@ if numba is not None:
             cand_scores[:n] = spare_scores[:n]
 
     @numba.njit(cache=True, nogil=True)
-    def _kth_largest(values, n, k, heap):
-        """The ``k``-th largest of ``values[:n]`` (``n >= k``) by a min-heap of the ``k`` largest
-        (numba's ``np.partition`` degrades badly on long arrays)."""
+    def _kth_largest(values, n, k, heap, scratch):
+        """The ``k``-th largest of ``values[:n]`` (``n >= k``). Long arrays: a strided sample gives a value
+        that about ``2k`` of them reach, only those go through the heap (exact: when fewer than ``k`` reach
+        it, the whole array does)."""
+        stride = n // (8 * k)
+        if stride >= 4:
+            m = n // stride
+            rank = 2 * k // stride + 1  # in the sample: about twice the k-th, so at least k reach it w.h.p.
+            for i in range(m):
+                scratch[i] = values[i * stride]
+            guess = _heap_kth(scratch, m, rank, heap)
+            kept = 0
+            for i in range(n):
+                v = values[i]
+                scratch[kept] = v
+                kept += v >= guess
+            if kept >= k:
+                return _heap_kth(scratch, kept, k, heap)
+        return _heap_kth(values, n, k, heap)
+
+    @numba.njit(cache=True, nogil=True)
+    def _heap_kth(values, n, k, heap):
+        """The ``k``-th largest of ``values[:n]`` by a min-heap of the ``k`` largest (numba's
+        ``np.partition`` degrades badly on long arrays)."""
         for i in range(k):  # heapify the first k
             heap[i] = values[i]
         for start in range(k // 2 - 1, -1, -1):
@@ -187,8 +208,8 @@ if numba is not None:
 
     @numba.njit(cache=True, nogil=True)
     def _emit(heap, size, spare, counts, out_docs, out_scores, qi):
-        """Write the ``size`` keys of the heap best first: sorted by insertion when few, else by radix
-        (8 bits a pass), both cheaper than popping the heap."""
+        """Write the best of the ``size`` keys in ``heap`` (as many as ``out_docs`` has columns) best first:
+        sorted by insertion when few, else by radix (8 bits a pass), both cheaper than popping a heap."""
         if size <= 128:
             for i in range(1, size):
                 key = heap[i]
@@ -212,38 +233,75 @@ if numba is not None:
                 src, dst = dst, src  # eight passes: the sorted keys end up back in heap
         bits = np.empty(1, dtype=np.uint32)
         score = bits.view(np.float32)
-        for pos in range(size):  # keys ascending: the best is last
+        for pos in range(min(size, out_docs.shape[1])):  # keys ascending: the best is last
             key = heap[size - 1 - pos]
             bits[0] = np.uint32(key >> np.uint64(32))
             out_scores[qi, pos] = score[0]
             out_docs[qi, pos] = np.int32(np.uint64(0xFFFFFFFF) - (key & np.uint64(0xFFFFFFFF)))
 
     @numba.njit(cache=True, nogil=True)
+    def _root_score(heap, slot, bits):
+        """The score of the worst hit kept (the heap's root)."""
+        bits[0] = np.uint32(heap[0] >> np.uint64(32))
+        return slot[0]
+
+    @numba.njit(cache=True, nogil=True)
     def _select(cand, cand_scores, n_cand, k, heap, spare, counts, out_docs, out_scores, qi):
-        """The best ``k`` of the candidates (float scores, ties to the lower document), best first."""
+        """The best ``k`` of the candidates (float scores, ties to the lower document), best first. Once the
+        heap is full, a score below its worst is dropped without building its key."""
         size = 0
         slot = np.empty(1, dtype=np.float32)
         bits = slot.view(np.uint32)
+        worst = np.float32(-1.0)
         for i in range(n_cand):
-            size = _push(_key(cand_scores[i], cand[i], slot, bits), size, k, heap)
+            score = np.float32(cand_scores[i])
+            if score >= worst:
+                size = _push(_key(score, cand[i], slot, bits), size, k, heap)
+                if size == k:
+                    worst = _root_score(heap, slot, bits)
+        _emit(heap, size, spare, counts, out_docs, out_scores, qi)
+
+    @numba.njit(cache=True, nogil=True)
+    def _select_touched(acc, touched, n, zero_safe, mark, k, heap, spare, counts, out_docs, out_scores, qi):
+        """:func:`_select` over the documents seen (``touched[:n]``), clearing the workspace."""
+        size = 0
+        slot = np.empty(1, dtype=np.float32)
+        bits = slot.view(np.uint32)
+        worst = np.float32(-1.0)
+        for i in range(n):
+            d = touched[i]
+            score = np.float32(acc[d])
+            acc[d] = 0.0
+            if zero_safe:
+                mark[d] = 0
+            if score >= worst:
+                size = _push(_key(score, d, slot, bits), size, k, heap)
+                if size == k:
+                    worst = _root_score(heap, slot, bits)
         _emit(heap, size, spare, counts, out_docs, out_scores, qi)
 
     @numba.njit(cache=True, nogil=True)
     def _select_dense(acc, k, heap, spare, counts, out_docs, out_scores, qi):
-        """:func:`_select` over every document with a non-zero sum, clearing the accumulator."""
+        """:func:`_select` over every document with a non-zero sum, in order, clearing the accumulator."""
         size = 0
         slot = np.empty(1, dtype=np.float32)
         bits = slot.view(np.uint32)
+        worst = np.float32(-1.0)
         for d in range(len(acc)):
-            if acc[d] != 0.0:
-                size = _push(_key(acc[d], d, slot, bits), size, k, heap)
+            v = acc[d]
+            if v != 0.0:
                 acc[d] = 0.0
+                score = np.float32(v)
+                if score >= worst:
+                    size = _push(_key(score, d, slot, bits), size, k, heap)
+                    if size == k:
+                        worst = _root_score(heap, slot, bits)
         _emit(heap, size, spare, counts, out_docs, out_scores, qi)
 
     @numba.njit(cache=True, nogil=True)
     def _one_query(qi, q_indptr, q_terms, q_counts, bounds, indptr, docs, tf, impacts, idf, inv_norm, k,
                    zero_safe, acc, touched, mark, cand, cand_scores, spare_docs, spare_scores, counts, rest, heap,
-                   spare_keys, key_counts, kth_heap, out_docs, out_scores):
+                   spare_keys, key_counts, kth_heap, scratch, out_docs, out_scores):
         first, last = q_indptr[qi], q_indptr[qi + 1]
         if first == last:
             return
@@ -257,17 +315,22 @@ if numba is not None:
             t = q_terms[p]
             left = rest[p - first]  # the k-th score is at most total - left: no use looking before that is more
             if n >= k and 4 * (indptr[t + 1] - indptr[t]) >= n and left < total - left:
-                above, bar = 0, left / (1.0 - MARGIN)  # the k-th score must clear this: count first (cheap)
+                above, bar = 0, left / (1.0 - MARGIN)  # the k-th score must clear this: gather those that do
                 for i in range(n):
-                    cand_scores[i] = acc[touched[i]]
-                    above += cand_scores[i] > bar
+                    v = acc[touched[i]]
+                    spare_scores[above] = v
+                    above += v > bar
                 if above >= k:
-                    switch, floor = p, _kth_largest(cand_scores, n, k, kth_heap) * (1.0 - MARGIN)
+                    switch, floor = p, _kth_largest(spare_scores, above, k, kth_heap, scratch) * (1.0 - MARGIN)
                     break
             n = _accumulate(t, q_counts[p], indptr, docs, tf, impacts, idf, inv_norm, acc, touched, n,
                             zero_safe, mark)
-        if switch == last and not zero_safe and 4 * n > len(acc):  # most documents seen: scan them in order
-            _select_dense(acc, k, heap, spare_keys, key_counts, out_docs, out_scores, qi)
+        if switch == last:  # nothing pruned: every document seen is a candidate
+            if not zero_safe and 4 * n > len(acc):  # most documents seen: scan them in order
+                _select_dense(acc, k, heap, spare_keys, key_counts, out_docs, out_scores, qi)
+            else:
+                _select_touched(acc, touched, n, zero_safe, mark, k, heap, spare_keys, key_counts, out_docs,
+                                out_scores, qi)
             return
         n_cand = 0
         bound = rest[switch - first]
@@ -277,24 +340,28 @@ if numba is not None:
             acc[d] = 0.0
             if zero_safe:
                 mark[d] = 0
-            if switch == last or v + bound >= floor:
+            if v + bound >= floor:
                 cand[n_cand] = d
                 cand_scores[n_cand] = v
                 n_cand += 1
-        if switch < last:
-            _sort_by_doc(cand, cand_scores, n_cand, spare_docs, spare_scores, counts, len(acc))
-            for p in range(switch, last):
-                _probe(q_terms[p], q_counts[p], indptr, docs, tf, impacts, idf, inv_norm, cand, cand_scores,
-                       n_cand)
-                if n_cand > k:  # the k-th partial score has grown: raise the bar
-                    floor = max(floor, _kth_largest(cand_scores, n_cand, k, kth_heap) * (1.0 - MARGIN))
-                kept = 0
-                for i in range(n_cand):  # drop the candidates that can no longer reach the k-th score
-                    if cand_scores[i] + rest[p + 1 - first] >= floor:
-                        cand[kept] = cand[i]
-                        cand_scores[kept] = cand_scores[i]
-                        kept += 1
-                n_cand = kept
+        _sort_by_doc(cand, cand_scores, n_cand, spare_docs, spare_scores, counts, len(acc))
+        for p in range(switch, last):
+            _probe(q_terms[p], q_counts[p], indptr, docs, tf, impacts, idf, inv_norm, cand, cand_scores, n_cand)
+            if p < last - 1 and n_cand > k:  # the k-th partial score has grown: raise the bar
+                reach = 0  # only scores above the bar can be the k-th
+                for i in range(n_cand):
+                    v = cand_scores[i]
+                    spare_scores[reach] = v
+                    reach += v >= floor
+                if reach >= k:
+                    floor = max(floor, _kth_largest(spare_scores, reach, k, kth_heap, scratch) * (1.0 - MARGIN))
+            kept = 0
+            for i in range(n_cand):  # drop the candidates that can no longer reach the k-th score
+                if cand_scores[i] + rest[p + 1 - first] >= floor:
+                    cand[kept] = cand[i]
+                    cand_scores[kept] = cand_scores[i]
+                    kept += 1
+            n_cand = kept
         _select(cand, cand_scores, n_cand, k, heap, spare_keys, key_counts, out_docs, out_scores, qi)
 
     @numba.njit(cache=True, nogil=True)
@@ -316,11 +383,12 @@ if numba is not None:
         kth_heap = np.empty(k, dtype=np.float64)
         spare_docs = np.empty(n_docs, dtype=np.int32)
         spare_scores = np.empty(n_docs, dtype=np.float64)
+        scratch = np.empty(n_docs, dtype=np.float64)
         counts = np.empty(2049, dtype=np.int64)
         for qi in range(block, n_queries, n_blocks):
             _one_query(qi, q_indptr, q_terms, q_counts, bounds, indptr, docs, tf, impacts, idf, inv_norm, k,
                        zero_safe, acc, touched, mark, cand, cand_scores, spare_docs, spare_scores, counts, rest,
-                       heap, spare_keys, key_counts, kth_heap, out_docs, out_scores)
+                       heap, spare_keys, key_counts, kth_heap, scratch, out_docs, out_scores)
 
     @numba.njit(cache=True, nogil=True)
     def _search_serial(q_indptr, q_terms, q_counts, bounds, indptr, docs, tf, impacts, idf, inv_norm, n_docs, k,
