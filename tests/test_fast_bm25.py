@@ -309,10 +309,10 @@ def test_pruned_search_equals_exhaustive_at_large_k(tmp_path, k):
 
 
 def test_kth_largest_is_exact_on_awkward_orders():
-    from retrievers.bm25.search_kernels import numba as _numba
-    if _numba is None:
+    from retrievers.bm25 import topk_kernels
+    if topk_kernels.numba is None:
         pytest.skip("numba not installed")
-    from retrievers.bm25.search_kernels import _kth_largest
+    kth_largest = topk_kernels.kth_largest
     rng = np.random.default_rng(3)
     n = 50_000
     arrays = {"random": rng.random(n), "ascending": np.arange(n, dtype=np.float64),
@@ -321,7 +321,7 @@ def test_kth_largest_is_exact_on_awkward_orders():
               "spike at the end": np.concatenate([np.zeros(n - 10), np.arange(10, dtype=np.float64) + 1])}
     for name, values in arrays.items():
         for k in (1, 10, 100, 1000):
-            got = _kth_largest(values, n, k, np.empty(k), np.empty(n))
+            got = kth_largest(values, n, k, np.empty(k), np.empty(n))
             assert got == np.sort(values)[-k], (name, k)
 
 

@@ -23,6 +23,8 @@ def search_kernel(parallel: bool):
 
 
 if numba is not None:
+    from retrievers.bm25.topk_kernels import kth_largest, select, select_dense, select_touched, sort_by_doc
+
     @numba.njit(cache=True, nogil=True, inline="always")
     def _score(count, j, d, t, tf, impacts, idf, inv_norm):
         if count == 1:
@@ -96,209 +98,6 @@ if numba is not None:
                 j += 1
 
     @numba.njit(cache=True, nogil=True)
-    def _sort_by_doc(cand, cand_scores, n, spare_docs, spare_scores, counts, n_docs):
-        """Sort the candidates by document in place: least-significant-digit radix sort, 11 bits a pass
-        (``np.argsort`` costs several times more on these short arrays)."""
-        shift, passes = 0, 0
-        src_d, src_s, dst_d, dst_s = cand, cand_scores, spare_docs, spare_scores
-        while (n_docs - 1) >> shift > 0 or shift == 0:
-            counts[:] = 0
-            for i in range(n):
-                counts[((src_d[i] >> shift) & 2047) + 1] += 1
-            for b in range(1, 2049):
-                counts[b] += counts[b - 1]
-            for i in range(n):
-                b = (src_d[i] >> shift) & 2047
-                dst_d[counts[b]] = src_d[i]
-                dst_s[counts[b]] = src_s[i]
-                counts[b] += 1
-            src_d, src_s, dst_d, dst_s = dst_d, dst_s, src_d, src_s
-            shift += 11
-            passes += 1
-        if passes % 2 == 1:  # the sorted run ended in the spare arrays
-            cand[:n] = spare_docs[:n]
-            cand_scores[:n] = spare_scores[:n]
-
-    @numba.njit(cache=True, nogil=True)
-    def _kth_largest(values, n, k, heap, scratch):
-        """The ``k``-th largest of ``values[:n]`` (``n >= k``). Long arrays: a strided sample gives a value
-        that about ``2k`` of them reach, only those go through the heap (exact: when fewer than ``k`` reach
-        it, the whole array does)."""
-        stride = n // (8 * k)
-        if stride >= 4:
-            m = n // stride
-            rank = 2 * k // stride + 1  # in the sample: about twice the k-th, so at least k reach it w.h.p.
-            for i in range(m):
-                scratch[i] = values[i * stride]
-            guess = _heap_kth(scratch, m, rank, heap)
-            kept = 0
-            for i in range(n):
-                v = values[i]
-                scratch[kept] = v
-                kept += v >= guess
-            if kept >= k:
-                return _heap_kth(scratch, kept, k, heap)
-        return _heap_kth(values, n, k, heap)
-
-    @numba.njit(cache=True, nogil=True)
-    def _heap_kth(values, n, k, heap):
-        """The ``k``-th largest of ``values[:n]`` by a min-heap of the ``k`` largest (numba's
-        ``np.partition`` degrades badly on long arrays)."""
-        for i in range(k):  # heapify the first k
-            heap[i] = values[i]
-        for start in range(k // 2 - 1, -1, -1):
-            _sift_min(heap, k, start)
-        for i in range(k, n):
-            if values[i] > heap[0]:
-                heap[0] = values[i]
-                _sift_min(heap, k, 0)
-        return heap[0]
-
-    @numba.njit(cache=True, nogil=True)
-    def _sift_min(heap, size, i):
-        while True:
-            child = 2 * i + 1
-            if child >= size:
-                return
-            if child + 1 < size and heap[child + 1] < heap[child]:
-                child += 1
-            if heap[child] >= heap[i]:
-                return
-            heap[i], heap[child] = heap[child], heap[i]
-            i = child
-
-    @numba.njit(cache=True, nogil=True)
-    def _key(score, d, slot, bits):
-        """A hit as one integer that orders like the ranking: the float's bits (scores are >= 0), then the
-        document number reversed (ties to the lower one). ``slot`` is a float32 array of one, ``bits`` its
-        uint32 view."""
-        slot[0] = score
-        return (np.uint64(bits[0]) << np.uint64(32)) | np.uint64(0xFFFFFFFF - d)
-
-    @numba.njit(cache=True, nogil=True)
-    def _sift_down(heap, size, i):
-        while True:  # min-heap of keys: the root is the worst hit kept
-            child = 2 * i + 1
-            if child >= size:
-                return
-            if child + 1 < size and heap[child + 1] < heap[child]:
-                child += 1
-            if heap[child] >= heap[i]:
-                return
-            heap[i], heap[child] = heap[child], heap[i]
-            i = child
-
-    @numba.njit(cache=True, nogil=True)
-    def _push(key, size, k, heap):
-        """Offer one hit to the heap of the best ``k``; returns the heap's size."""
-        if size == k:
-            if key > heap[0]:
-                heap[0] = key
-                _sift_down(heap, size, 0)
-            return size
-        heap[size] = key
-        c = size
-        while c > 0:
-            parent = (c - 1) >> 1
-            if heap[c] >= heap[parent]:
-                break
-            heap[c], heap[parent] = heap[parent], heap[c]
-            c = parent
-        return size + 1
-
-    @numba.njit(cache=True, nogil=True)
-    def _emit(heap, size, spare, counts, out_docs, out_scores, qi):
-        """Write the best of the ``size`` keys in ``heap`` (as many as ``out_docs`` has columns) best first:
-        sorted by insertion when few, else by radix (8 bits a pass), both cheaper than popping a heap."""
-        if size <= 128:
-            for i in range(1, size):
-                key = heap[i]
-                j = i - 1
-                while j >= 0 and heap[j] > key:
-                    heap[j + 1] = heap[j]
-                    j -= 1
-                heap[j + 1] = key
-        else:
-            src, dst = heap, spare
-            for shift in range(0, 64, 8):
-                counts[:] = 0
-                for i in range(size):
-                    counts[((src[i] >> np.uint64(shift)) & np.uint64(0xFF)) + np.uint64(1)] += 1
-                for b in range(1, 257):
-                    counts[b] += counts[b - 1]
-                for i in range(size):
-                    b = (src[i] >> np.uint64(shift)) & np.uint64(0xFF)
-                    dst[counts[b]] = src[i]
-                    counts[b] += 1
-                src, dst = dst, src  # eight passes: the sorted keys end up back in heap
-        bits = np.empty(1, dtype=np.uint32)
-        score = bits.view(np.float32)
-        for pos in range(min(size, out_docs.shape[1])):  # keys ascending: the best is last
-            key = heap[size - 1 - pos]
-            bits[0] = np.uint32(key >> np.uint64(32))
-            out_scores[qi, pos] = score[0]
-            out_docs[qi, pos] = np.int32(np.uint64(0xFFFFFFFF) - (key & np.uint64(0xFFFFFFFF)))
-
-    @numba.njit(cache=True, nogil=True)
-    def _root_score(heap, slot, bits):
-        """The score of the worst hit kept (the heap's root)."""
-        bits[0] = np.uint32(heap[0] >> np.uint64(32))
-        return slot[0]
-
-    @numba.njit(cache=True, nogil=True)
-    def _select(cand, cand_scores, n_cand, k, heap, spare, counts, out_docs, out_scores, qi):
-        """The best ``k`` of the candidates (float scores, ties to the lower document), best first. Once the
-        heap is full, a score below its worst is dropped without building its key."""
-        size = 0
-        slot = np.empty(1, dtype=np.float32)
-        bits = slot.view(np.uint32)
-        worst = np.float32(-1.0)
-        for i in range(n_cand):
-            score = np.float32(cand_scores[i])
-            if score >= worst:
-                size = _push(_key(score, cand[i], slot, bits), size, k, heap)
-                if size == k:
-                    worst = _root_score(heap, slot, bits)
-        _emit(heap, size, spare, counts, out_docs, out_scores, qi)
-
-    @numba.njit(cache=True, nogil=True)
-    def _select_touched(acc, touched, n, zero_safe, mark, k, heap, spare, counts, out_docs, out_scores, qi):
-        """:func:`_select` over the documents seen (``touched[:n]``), clearing the workspace."""
-        size = 0
-        slot = np.empty(1, dtype=np.float32)
-        bits = slot.view(np.uint32)
-        worst = np.float32(-1.0)
-        for i in range(n):
-            d = touched[i]
-            score = np.float32(acc[d])
-            acc[d] = 0.0
-            if zero_safe:
-                mark[d] = 0
-            if score >= worst:
-                size = _push(_key(score, d, slot, bits), size, k, heap)
-                if size == k:
-                    worst = _root_score(heap, slot, bits)
-        _emit(heap, size, spare, counts, out_docs, out_scores, qi)
-
-    @numba.njit(cache=True, nogil=True)
-    def _select_dense(acc, k, heap, spare, counts, out_docs, out_scores, qi):
-        """:func:`_select` over every document with a non-zero sum, in order, clearing the accumulator."""
-        size = 0
-        slot = np.empty(1, dtype=np.float32)
-        bits = slot.view(np.uint32)
-        worst = np.float32(-1.0)
-        for d in range(len(acc)):
-            v = acc[d]
-            if v != 0.0:
-                acc[d] = 0.0
-                score = np.float32(v)
-                if score >= worst:
-                    size = _push(_key(score, d, slot, bits), size, k, heap)
-                    if size == k:
-                        worst = _root_score(heap, slot, bits)
-        _emit(heap, size, spare, counts, out_docs, out_scores, qi)
-
-    @numba.njit(cache=True, nogil=True)
     def _one_query(qi, q_indptr, q_terms, q_counts, bounds, indptr, docs, tf, impacts, idf, inv_norm, k,
                    zero_safe, acc, touched, mark, cand, cand_scores, spare_docs, spare_scores, counts, rest, heap,
                    spare_keys, key_counts, kth_heap, scratch, out_docs, out_scores):
@@ -321,15 +120,15 @@ if numba is not None:
                     spare_scores[above] = v
                     above += v > bar
                 if above >= k:
-                    switch, floor = p, _kth_largest(spare_scores, above, k, kth_heap, scratch) * (1.0 - MARGIN)
+                    switch, floor = p, kth_largest(spare_scores, above, k, kth_heap, scratch) * (1.0 - MARGIN)
                     break
             n = _accumulate(t, q_counts[p], indptr, docs, tf, impacts, idf, inv_norm, acc, touched, n,
                             zero_safe, mark)
         if switch == last:  # nothing pruned: every document seen is a candidate
             if not zero_safe and 4 * n > len(acc):  # most documents seen: scan them in order
-                _select_dense(acc, k, heap, spare_keys, key_counts, out_docs, out_scores, qi)
+                select_dense(acc, k, heap, spare_keys, key_counts, out_docs, out_scores, qi)
             else:
-                _select_touched(acc, touched, n, zero_safe, mark, k, heap, spare_keys, key_counts, out_docs,
+                select_touched(acc, touched, n, zero_safe, mark, k, heap, spare_keys, key_counts, out_docs,
                                 out_scores, qi)
             return
         n_cand = 0
@@ -344,7 +143,7 @@ if numba is not None:
                 cand[n_cand] = d
                 cand_scores[n_cand] = v
                 n_cand += 1
-        _sort_by_doc(cand, cand_scores, n_cand, spare_docs, spare_scores, counts, len(acc))
+        sort_by_doc(cand, cand_scores, n_cand, spare_docs, spare_scores, counts, len(acc))
         for p in range(switch, last):
             _probe(q_terms[p], q_counts[p], indptr, docs, tf, impacts, idf, inv_norm, cand, cand_scores, n_cand)
             if p < last - 1 and n_cand > k:  # the k-th partial score has grown: raise the bar
@@ -354,7 +153,7 @@ if numba is not None:
                     spare_scores[reach] = v
                     reach += v >= floor
                 if reach >= k:
-                    floor = max(floor, _kth_largest(spare_scores, reach, k, kth_heap, scratch) * (1.0 - MARGIN))
+                    floor = max(floor, kth_largest(spare_scores, reach, k, kth_heap, scratch) * (1.0 - MARGIN))
             kept = 0
             for i in range(n_cand):  # drop the candidates that can no longer reach the k-th score
                 if cand_scores[i] + rest[p + 1 - first] >= floor:
@@ -362,7 +161,7 @@ if numba is not None:
                     cand_scores[kept] = cand_scores[i]
                     kept += 1
             n_cand = kept
-        _select(cand, cand_scores, n_cand, k, heap, spare_keys, key_counts, out_docs, out_scores, qi)
+        select(cand, cand_scores, n_cand, k, heap, spare_keys, key_counts, out_docs, out_scores, qi)
 
     @numba.njit(cache=True, nogil=True)
     def _block(block, n_blocks, q_indptr, q_terms, q_counts, bounds, indptr, docs, tf, impacts, idf, inv_norm,
