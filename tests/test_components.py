@@ -37,3 +37,29 @@ def test_reader_parameters_are_those_a_config_accepts(capsys):
     assert main(["components", "reader"]) == 0
     out = capsys.readouterr().out
     assert "### `reader`" in out and "| `no_passage` |" in out
+
+
+def test_a_registered_class_whose_annotations_do_not_resolve_is_still_documented(monkeypatch):
+    # as a class defined in a notebook or a doc snippet under `from __future__ import annotations` has them
+    import dataclasses
+    import sys
+    import types
+
+    from rag.core import registry
+    monkeypatch.setattr(registry, "_REGISTERED", {kind: dict(found) for kind, found in registry._REGISTERED.items()})
+    module = types.ModuleType("snippet")
+    monkeypatch.setitem(sys.modules, "snippet", module)
+    namespace = module.__dict__
+    namespace["dataclasses"] = dataclasses
+    exec("from __future__ import annotations\n"
+         "@dataclasses.dataclass\n"
+         "class Odd:\n"
+         "    corpus: Corpus\n"
+         "    k: int = 5\n"
+         "    helper: NotImportedAnywhere | None = None  # a type the module never imports\n", namespace)
+    registry.register("odd-stage")(namespace["Odd"])
+    rows = {p["name"]: p for p in parameters(namespace["Odd"])}
+    assert rows["corpus"]["default"] == "from the dataset"
+    assert rows["k"]["type"] == "int" and rows["k"]["default"] == "5"
+    assert "NotImportedAnywhere" in rows["helper"]["type"]
+    assert "### `odd-stage`" in document()

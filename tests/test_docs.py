@@ -36,6 +36,8 @@ def _modules() -> list[str]:
 def test_examples_run(path, capsys, monkeypatch):
     module = types.ModuleType(f"docs_{path.stem}")          # dataclasses look their module up
     monkeypatch.setitem(sys.modules, module.__name__, module)
+    from rag.core import registry                           # what the examples register is gone afterwards
+    monkeypatch.setattr(registry, "_REGISTERED", {kind: dict(found) for kind, found in registry._REGISTERED.items()})
     namespace = module.__dict__
     blocks = BLOCK.findall(path.read_text())
     assert blocks
@@ -79,6 +81,8 @@ def test_readme_api_example_runs_on_scifact(monkeypatch):
     code = code.replace('"vitamin D and bone density"', '"vitamin D"')
     module = types.ModuleType("docs_readme")
     monkeypatch.setitem(sys.modules, module.__name__, module)
+    from rag.core import registry                           # what the examples register is gone afterwards
+    monkeypatch.setattr(registry, "_REGISTERED", {kind: dict(found) for kind, found in registry._REGISTERED.items()})
     namespace = module.__dict__
     exec(compile(code, "README.md[api]", "exec"), namespace)
     table = namespace["results"].table

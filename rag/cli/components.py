@@ -102,11 +102,30 @@ def _default(f: dataclasses.Field) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _type_hints(obj: Any) -> dict[str, Any]:
+    """The fields' types. A class whose annotations do not all resolve (a name its module never imports, as in
+    a class defined in a notebook or a documentation snippet) gets them field by field; the injected dataset
+    types are known by name, and what still does not resolve is shown as written."""
+    try:
+        return typing.get_type_hints(obj)
+    except Exception:  # noqa: BLE001 - any failure of evaluating an annotation: fall back field by field
+        from rag.datasets import Corpus, Dataset
+        known = {"Corpus": Corpus, "Dataset": Dataset}
+        hints: dict[str, Any] = {}
+        for f in dataclasses.fields(obj):
+            one = type(obj.__name__, (), {"__annotations__": {f.name: f.type}, "__module__": obj.__module__})
+            try:
+                hints[f.name] = typing.get_type_hints(one, localns=known)[f.name]
+            except Exception:  # noqa: BLE001
+                hints[f.name] = f.type
+        return hints
+
+
 def parameters(obj: Any) -> list[dict[str, str]]:
     """The configurable parameters of a component class (dataclass fields that a config may set)."""
     if not dataclasses.is_dataclass(obj):
         return []
-    hints = typing.get_type_hints(obj)
+    hints = _type_hints(obj)
     comments = _field_comments(obj)
     out = []
     for f in dataclasses.fields(obj):
