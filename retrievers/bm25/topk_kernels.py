@@ -68,25 +68,12 @@ if numba is not None:
         for i in range(k):  # heapify the first k
             heap[i] = values[i]
         for start in range(k // 2 - 1, -1, -1):
-            _sift_min(heap, k, start)
+            _sift_down(heap, k, start)
         for i in range(k, n):
             if values[i] > heap[0]:
                 heap[0] = values[i]
-                _sift_min(heap, k, 0)
+                _sift_down(heap, k, 0)
         return heap[0]
-
-    @numba.njit(cache=True, nogil=True)
-    def _sift_min(heap, size, i):
-        while True:
-            child = 2 * i + 1
-            if child >= size:
-                return
-            if child + 1 < size and heap[child + 1] < heap[child]:
-                child += 1
-            if heap[child] >= heap[i]:
-                return
-            heap[i], heap[child] = heap[child], heap[i]
-            i = child
 
     @numba.njit(cache=True, nogil=True)
     def _key(score, d, slot, bits):
@@ -98,7 +85,8 @@ if numba is not None:
 
     @numba.njit(cache=True, nogil=True)
     def _sift_down(heap, size, i):
-        while True:  # min-heap of keys: the root is the worst hit kept
+        """Restore a min-heap (of keys or of scores: the root is the worst kept) below ``i``."""
+        while True:
             child = 2 * i + 1
             if child >= size:
                 return
