@@ -25,6 +25,14 @@ def _session_cache(tmp_path_factory):
         os.environ["RAGIF_CACHE"] = old
 
 
+@pytest.fixture
+def scratch_registry(monkeypatch):
+    """The component registry as it is now; what the test registers is gone afterwards."""
+    from rag.core import registry
+    monkeypatch.setattr(registry, "_REGISTERED", {kind: dict(found) for kind, found in registry._REGISTERED.items()})
+    return registry
+
+
 def shared_data(*parts: str) -> Path:
     """A path under the shared data root, or skip the test when it is absent."""
     from rag.datasets import data_root

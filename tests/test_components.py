@@ -39,14 +39,12 @@ def test_reader_parameters_are_those_a_config_accepts(capsys):
     assert "### `reader`" in out and "| `no_passage` |" in out
 
 
-def test_a_registered_class_whose_annotations_do_not_resolve_is_still_documented(monkeypatch):
+def test_a_registered_class_whose_annotations_do_not_resolve_is_still_documented(monkeypatch, scratch_registry):
     # as a class defined in a notebook or a doc snippet under `from __future__ import annotations` has them
     import dataclasses
     import sys
     import types
 
-    from rag.core import registry
-    monkeypatch.setattr(registry, "_REGISTERED", {kind: dict(found) for kind, found in registry._REGISTERED.items()})
     module = types.ModuleType("snippet")
     monkeypatch.setitem(sys.modules, "snippet", module)
     namespace = module.__dict__
@@ -57,7 +55,7 @@ def test_a_registered_class_whose_annotations_do_not_resolve_is_still_documented
          "    corpus: Corpus\n"
          "    k: int = 5\n"
          "    helper: NotImportedAnywhere | None = None  # a type the module never imports\n", namespace)
-    registry.register("odd-stage")(namespace["Odd"])
+    scratch_registry.register("odd-stage")(namespace["Odd"])
     rows = {p["name"]: p for p in parameters(namespace["Odd"])}
     assert rows["corpus"]["default"] == "from the dataset"
     assert rows["k"]["type"] == "int" and rows["k"]["default"] == "5"

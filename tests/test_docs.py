@@ -33,11 +33,9 @@ def _modules() -> list[str]:
 
 
 @pytest.mark.parametrize("path", DOCS, ids=[p.name for p in DOCS])
-def test_examples_run(path, capsys, monkeypatch):
+def test_examples_run(path, capsys, monkeypatch, scratch_registry):   # what they register is undone
     module = types.ModuleType(f"docs_{path.stem}")          # dataclasses look their module up
     monkeypatch.setitem(sys.modules, module.__name__, module)
-    from rag.core import registry                           # what the examples register is gone afterwards
-    monkeypatch.setattr(registry, "_REGISTERED", {kind: dict(found) for kind, found in registry._REGISTERED.items()})
     namespace = module.__dict__
     blocks = BLOCK.findall(path.read_text())
     assert blocks
@@ -73,7 +71,7 @@ def test_public_classes_have_docstrings():
 
 
 @pytest.mark.slow  # encodes SciFact with MiniLM (minutes; cached afterwards)
-def test_readme_api_example_runs_on_scifact(monkeypatch):
+def test_readme_api_example_runs_on_scifact(monkeypatch, scratch_registry):
     from .conftest import shared_data
 
     shared_data("scifact")
@@ -81,8 +79,6 @@ def test_readme_api_example_runs_on_scifact(monkeypatch):
     code = code.replace('"vitamin D and bone density"', '"vitamin D"')
     module = types.ModuleType("docs_readme")
     monkeypatch.setitem(sys.modules, module.__name__, module)
-    from rag.core import registry                           # what the examples register is gone afterwards
-    monkeypatch.setattr(registry, "_REGISTERED", {kind: dict(found) for kind, found in registry._REGISTERED.items()})
     namespace = module.__dict__
     exec(compile(code, "README.md[api]", "exec"), namespace)
     table = namespace["results"].table

@@ -1,4 +1,4 @@
-"""A real multi-node Ray cluster on one machine, for the Ray tests and experiments/bench_scaling.py.
+"""A real multi-node Ray cluster on one machine, for the Ray tests and ``experiments/bench_scaling.py``.
 
 Each node (one or two) lives in a network namespace of its own, joined by a veth pair on a private subnet
 (10.213.0.1, 10.213.0.2), so the cluster binds and talks only to addresses this module made. Needs root
@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]  # the checkout: its nodes import ragif (and the tests' stages) from it
 SUBNET = "10.213.0"
 PORT = 6391
 
