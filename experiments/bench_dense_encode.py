@@ -1,12 +1,14 @@
-"""Encode throughput (docs/s) of ragif's dense encoder vs raw ``SentenceTransformer.encode``, same texts.
+"""Encode throughput (docs/s) of ragif's dense encoders vs raw ``SentenceTransformer.encode``, same texts.
 
-    python experiments/bench_dense_encode.py --docs 500 --threads 1 [--dataset scifact] [--onnx-threads 2]
+    python experiments/bench_dense_encode.py --docs 500 --threads 1 [--dataset scifact] [--fast-threads 2]
 
-Also measures the opt-in ``backend="onnx-int8"`` encoder (int8 all-MiniLM-L6-v2 on ONNX Runtime, with
-``--onnx-threads`` threads) when ``ragif[onnx]`` is installed, with its ratio to the raw encode and the
-smallest cosine between its vectors and the exact ones.
+The peer is the raw encode on ``--threads`` threads. Measured beside it: ragif's exact encoder (same
+threads; its vectors must equal the peer's), and the opt-in fast encoders with ``--fast-threads`` threads:
+``backend="torch-bf16"`` (bfloat16 autocast, any model; also on ``--threads`` threads) and
+``backend="onnx-int8"`` (int8 all-MiniLM-L6-v2 on ONNX Runtime, when ``ragif[onnx]`` is installed). Each
+opt-in line prints its ratio to the peer and the smallest cosine between its vectors and the exact ones.
 
-Both encode the same documents (title + text) with all-MiniLM-L6-v2, batch size 32, normalised; ragif's
+All encode the same documents (title + text) with all-MiniLM-L6-v2, batch size 32, normalised; ragif's
 path adds global length sorting, chunked progress and the thread setting. The runs alternate and the
 best of ``--repeats`` is reported, since the machine is shared.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Callable
 
 import numpy as np
 
@@ -25,46 +28,50 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="scifact")
     parser.add_argument("--docs", type=int, default=500)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="threads of the peer and of ragif's exact encoder")
+    parser.add_argument("--fast-threads", type=int, default=2, help="threads of the opt-in fast encoders")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--model", default="all-MiniLM-L6-v2")
-    parser.add_argument("--onnx-threads", type=int, default=None, help="threads of the onnx-int8 encoder")
     args = parser.parse_args(argv)
     import torch
     torch.set_num_threads(args.threads)
     docs = load_dataset(args.dataset).corpus.frame().head(args.docs)
     texts = [f"{t} {x}" if t else x for t, x in zip(docs["title"], docs["text"])]
     st = encoders.load_model(args.model, "cpu")
-    best = {"ragif": float("inf"), "sentence-transformers": float("inf")}
-    onnx = None
+    bf16 = encoders.Bfloat16Encoder(st)
+    runs: dict[str, Callable[[], np.ndarray]] = {
+        "sentence-transformers": lambda: st.encode(texts, batch_size=args.batch_size, normalize_embeddings=True,
+                                                   convert_to_numpy=True),
+        "ragif exact": lambda: encoders.encode(st, texts, args.batch_size, True, args.threads),
+        f"ragif torch-bf16 {args.threads}t": lambda: encoders.encode(bf16, texts, args.batch_size, True, args.threads),
+        f"ragif torch-bf16 {args.fast_threads}t": lambda: encoders.encode(bf16, texts, args.batch_size, True,
+                                                                          args.fast_threads),
+    }
     try:
         from retrievers.onnx_encoder import OnnxMiniLM
-        onnx = OnnxMiniLM(args.onnx_threads or args.threads)
-        best["ragif onnx-int8"] = float("inf")
+        onnx = OnnxMiniLM(args.fast_threads)
+        runs[f"ragif onnx-int8 {args.fast_threads}t"] = lambda: encoders.encode(onnx, texts, args.batch_size, True,
+                                                                               args.fast_threads)
     except ImportError as exc:
         print(f"(onnx-int8 not measured: {exc})")
+    best = dict.fromkeys(runs, float("inf"))
+    vectors: dict[str, np.ndarray] = {}
     for _ in range(args.repeats):
-        if onnx is not None:
+        for name, run in runs.items():
             t0 = time.perf_counter()
-            fast = encoders.encode(onnx, texts, args.batch_size, normalize=True, threads=args.onnx_threads or args.threads)
-            best["ragif onnx-int8"] = min(best["ragif onnx-int8"], time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        ours = encoders.encode(st, texts, args.batch_size, normalize=True, threads=args.threads)
-        best["ragif"] = min(best["ragif"], time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        raw = st.encode(texts, batch_size=args.batch_size, normalize_embeddings=True, convert_to_numpy=True)
-        best["sentence-transformers"] = min(best["sentence-transformers"], time.perf_counter() - t0)
-    np.testing.assert_allclose(ours, raw, atol=1e-4)
+            vectors[name] = run()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    exact = vectors["sentence-transformers"]
+    np.testing.assert_allclose(vectors["ragif exact"], exact, atol=1e-4)
     rates = {k: len(texts) / v for k, v in best.items()}
-    print(f"{len(texts)} docs of {args.dataset}, {args.model}, batch {args.batch_size}, {args.threads} thread(s)")
+    peer = rates["sentence-transformers"]
+    print(f"{len(texts)} docs of {args.dataset}, {args.model}, batch {args.batch_size}; "
+          f"peer: raw SentenceTransformer.encode on {args.threads} thread(s)")
     for name, rate in rates.items():
-        print(f"  {name:22s} {rate:8.1f} docs/s  ({best[name]:.1f} s)")
-    print(f"  ratio ragif / sentence-transformers: {rates['ragif'] / rates['sentence-transformers']:.2f}")
-    if onnx is not None:
-        print(f"  ratio onnx-int8 / sentence-transformers: "
-              f"{rates['ragif onnx-int8'] / rates['sentence-transformers']:.2f} (smallest cosine to the exact "
-              f"vectors {float(np.min(np.sum(fast * raw, axis=1))):.4f})")
+        note = "" if name in ("sentence-transformers", "ragif exact") else \
+            f"  smallest cosine to the exact vectors {float(np.min(np.sum(vectors[name] * exact, axis=1))):.5f}"
+        print(f"  {name:26s} {rate:8.1f} docs/s  ({best[name]:6.1f} s)  x{rate / peer:.2f}{note}")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 # model resolution, fingerprints and devices live in rag.models (names kept here for 0.1 imports)
 pick_device = resolve_device
 
+# How a dense stage runs its model: `torch` exact; the two others are opt-in speed-ups with their own cache keys.
+BACKENDS = ("torch", "torch-bf16", "onnx-int8")
+
 
 @dataclass(frozen=True)
 class Prompts:
@@ -80,6 +83,31 @@ def load_model(model: str, device: str = "auto", max_length: int | None = None):
     if max_length is not None:
         st.max_seq_length = int(max_length)
     return st
+
+
+class Bfloat16Encoder:
+    """A SentenceTransformer whose forward passes run under ``torch.autocast`` in bfloat16 (backend ``torch-bf16``).
+
+    Matrix products run in bfloat16 with float32 accumulation (native on CPUs with AVX512-BF16 or AMX and on
+    recent GPUs); the returned vectors are float32. Everything else is the wrapped model's.
+    """
+
+    def __init__(self, st):
+        import torch
+        self.st = st
+        self.device_type = st.device.type
+        native = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+        if self.device_type == "cpu" and not native():
+            log.warning("this CPU has no native bfloat16 arithmetic: backend 'torch-bf16' will be slower than 'torch'")
+
+    def __getattr__(self, name: str):
+        return getattr(self.st, name)
+
+    def encode(self, texts: Sequence[str], **options) -> np.ndarray:
+        import torch
+        with torch.autocast(self.device_type, dtype=torch.bfloat16):
+            vectors = self.st.encode(texts, **options)
+        return np.asarray(vectors, dtype=np.float32)
 
 
 @contextlib.contextmanager

@@ -19,7 +19,6 @@ import numpy as np
 
 from rag.core.errors import MissingDependencyError
 
-BACKENDS = ("torch", "onnx-int8")
 MAX_SEQ_LENGTH = 256
 
 

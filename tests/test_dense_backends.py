@@ -1,4 +1,4 @@
-"""The dense stage's opt-in int8 ONNX encoder: validation, the one-line error, closeness to the exact model."""
+"""The dense stage's opt-in fast encoders (int8 ONNX, bfloat16 autocast): validation, errors, closeness to the exact model."""
 from __future__ import annotations
 
 import sys
@@ -35,4 +35,21 @@ def test_int8_vectors_are_close_to_the_exact_ones():
     exact = encoders.encode(encoders.load_model("minilm", "cpu"), texts, 8, True, 1)
     fast = encoders.encode(OnnxMiniLM(threads=1), texts, 8, True, 1)
     assert np.min(np.sum(exact * fast, axis=1)) > 0.99
+    assert np.argmax(fast[1:] @ fast[0]) == np.argmax(exact[1:] @ exact[0]) == 0
+
+
+def test_bfloat16_backend_is_keyed_apart_and_close_to_the_exact_vectors():
+    from retrievers import encoders
+    corpus = Corpus([{"docno": "d1", "title": "", "text": "x"}], name="one")
+    bf16 = DenseRetriever(corpus, backend="torch-bf16")
+    assert bf16.fingerprint() != DenseRetriever(corpus).fingerprint()
+    assert bf16.weights_fingerprint() != DenseRetriever(corpus).weights_fingerprint()
+    assert isinstance(bf16.encoder(), encoders.Bfloat16Encoder)
+    texts = ["what makes bread rise", "Yeast ferments sugars and releases carbon dioxide in the dough.",
+             "The stock market fell sharply on Monday."]
+    exact = encoders.encode(encoders.load_model("minilm", "cpu"), texts, 8, True, 1)
+    fast = encoders.encode(bf16.encoder(), texts, 8, True, 1)
+    assert fast.dtype == np.float32 and fast.shape == exact.shape
+    cosines = np.sum(exact * fast, axis=1)
+    assert np.min(cosines) > 0.995 and not np.array_equal(fast, exact)   # bfloat16 products: close, not equal
     assert np.argmax(fast[1:] @ fast[0]) == np.argmax(exact[1:] @ exact[0]) == 0
