@@ -330,3 +330,21 @@ def test_index_build_reports_progress(tmp_path, monkeypatch, capsys):
     with Cache(tmp_path).activate():
         FastBM25(_toy_corpus(), k=5).prepare()
     assert "BM25 indexing" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("padded", [False, True])
+def test_hits_frame_matches_a_row_by_row_table_with_and_without_missing_hits(padded):
+    from retrievers.bm25.queries import hits_frame
+    queries = pd.DataFrame({"qid": ["q1", "q2", "q3"], "query": ["a b", "c", "d e f"]})
+    docnos = pd.Series(["d0", "d1", "d2", "d3"]).array
+    docs = np.array([[2, 0], [1, 3], [3, 2]], dtype=np.int32)
+    scores = np.array([[3.5, 1.25], [2.0, 0.5], [9.0, 8.0]], dtype=np.float32)
+    if padded:
+        docs[1, 1], docs[2] = -1, -1
+    expected = [(q, text, str(docnos[d]), float(s), r) for (q, text), row, srow in
+                zip(queries.itertuples(index=False), docs, scores) for r, (d, s) in enumerate(zip(row, srow)) if d >= 0]
+    table = hits_frame(queries, ["qid", "query"], docnos, docs, scores)
+    assert list(table.columns) == ["qid", "query", "docno", "score", "rank"]
+    assert list(table.itertuples(index=False, name=None)) == expected
+    assert table["score"].dtype == np.float64 and table["rank"].dtype == np.int64
+    assert table["docno"].dtype == docnos.dtype and table["qid"].dtype == queries["qid"].dtype

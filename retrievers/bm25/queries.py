@@ -39,10 +39,17 @@ def hits_frame(queries: pd.DataFrame, columns: list[str], docnos: pd.api.extensi
                docs: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
     """The results table: for every hit (``docs >= 0``, rows in query order, hits best first), the query's
     ``columns``, then ``docno``, ``score`` (float64) and ``rank`` (from 0)."""
-    hits = docs >= 0
-    rows, ranks = np.nonzero(hits)
+    n_queries, k = docs.shape
+    if docs.size and docs.min() >= 0:   # every query has k hits: no mask to apply
+        rows = np.repeat(np.arange(n_queries, dtype=np.int64), k)
+        ranks = np.tile(np.arange(k, dtype=np.int64), n_queries)
+        found, found_scores = docs.ravel(), scores.ravel()
+    else:
+        hits = docs >= 0
+        rows, ranks = np.nonzero(hits)
+        found, found_scores = docs[hits], scores[hits]
     table = {c: queries[c].array.take(rows) for c in columns}
-    table["docno"] = docnos.take(docs[hits])
-    table["score"] = scores[hits].astype(np.float64)
-    table["rank"] = ranks.astype(np.int64)
+    table["docno"] = docnos.take(found)
+    table["score"] = found_scores.astype(np.float64)
+    table["rank"] = ranks.astype(np.int64, copy=False)
     return pd.DataFrame(table, copy=False)
