@@ -101,6 +101,8 @@ class Bfloat16Encoder:
             log.warning("this CPU has no native bfloat16 arithmetic: backend 'torch-bf16' will be slower than 'torch'")
 
     def __getattr__(self, name: str):
+        if name == "st":   # not set yet (copy, unpickling): no recursion
+            raise AttributeError(name)
         return getattr(self.st, name)
 
     def encode(self, texts: Sequence[str], **options) -> np.ndarray:

@@ -53,3 +53,15 @@ def test_bfloat16_backend_is_keyed_apart_and_close_to_the_exact_vectors():
     cosines = np.sum(exact * fast, axis=1)
     assert np.min(cosines) > 0.995 and not np.array_equal(fast, exact)   # bfloat16 products: close, not equal
     assert np.argmax(fast[1:] @ fast[0]) == np.argmax(exact[1:] @ exact[0]) == 0
+
+
+def test_bfloat16_encoder_survives_copy_and_pickle():
+    import copy
+    import pickle
+
+    from retrievers import encoders
+    wrapped = encoders.Bfloat16Encoder(encoders.load_model("minilm", "cpu"))
+    for clone in (copy.copy(wrapped), pickle.loads(pickle.dumps(wrapped))):
+        assert clone.max_seq_length == wrapped.max_seq_length
+        np.testing.assert_allclose(encoders.encode(clone, ["bread"], 8, True, 1),
+                                   encoders.encode(wrapped, ["bread"], 8, True, 1), atol=1e-6)
