@@ -348,3 +348,29 @@ def test_hits_frame_matches_a_row_by_row_table_with_and_without_missing_hits(pad
     assert list(table.itertuples(index=False, name=None)) == expected
     assert table["score"].dtype == np.float64 and table["rank"].dtype == np.int64
     assert table["docno"].dtype == docnos.dtype and table["qid"].dtype == queries["qid"].dtype
+
+
+def test_encode_queries_counts_every_known_term_including_pieces_of_long_tokens():
+    from collections import Counter
+
+    from retrievers.bm25.builder import token_terms
+    from retrievers.bm25.queries import encode_queries
+    analyzer = LuceneAnalyzer()
+    long_token = "Running" + "x" * 300   # cut into pieces of 255 characters, as Lucene does
+    texts = ["the running dogs run", f"{long_token} dogs", "unknownword of the", "", "dogs dogs cats"]
+    vocabulary = {}
+    for text in texts:
+        for tok in tokenize(text):
+            for term in token_terms(tok, analyzer):
+                if term != "cat":   # one analysed term left out of the index
+                    vocabulary.setdefault(term, len(vocabulary))
+    vocabulary.pop(analyzer.term("unknownword"))
+    for batch in (texts, [t for t in texts if long_token not in t]):   # with and without a long token
+        q_indptr, q_terms, q_counts = encode_queries(batch, analyzer, vocabulary)
+        for i, text in enumerate(batch):
+            expected = Counter(vocabulary[t] for tok in tokenize(text) for t in token_terms(tok, analyzer)
+                               if t in vocabulary)
+            got = dict(zip(q_terms[q_indptr[i]:q_indptr[i + 1]].tolist(), q_counts[q_indptr[i]:q_indptr[i + 1]].tolist()))
+            assert got == dict(expected), text
+    q_indptr, _, _ = encode_queries(texts[1:2], analyzer, vocabulary)
+    assert q_indptr[1] == 3   # the long token's two pieces and "dog"

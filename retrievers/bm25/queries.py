@@ -19,10 +19,18 @@ def encode_queries(texts: list[str], analyzer: TermAnalyzer, vocabulary: dict[st
     """``(q_indptr, q_terms, q_counts)``: query ``i``'s known terms are ``q_terms[q_indptr[i]:q_indptr[i+1]]``
     (ascending), each with its count; terms the index does not know are left out."""
     batch = tokens_regex(texts)
-    per_token = [[vocabulary[t] for t in token_terms(tok, analyzer, max_token_length) if t in vocabulary]
-                 for tok in batch.tokens]
-    sizes = np.fromiter(map(len, per_token), dtype=np.int64, count=len(per_token))
-    flat = np.fromiter((i for ids in per_token for i in ids), dtype=np.int64, count=int(sizes.sum()))
+    term, known = analyzer.term, vocabulary.get
+    # a token of at most max_token_length characters has one term or none (-1: a stop word or unknown term)
+    first = np.fromiter((known(term(tok), -1) if len(tok) <= max_token_length else -2 for tok in batch.tokens),
+                        dtype=np.int64, count=len(batch.tokens))
+    if (first == -2).any():   # longer tokens are cut into several terms
+        per_token = [[vocabulary[t] for t in token_terms(tok, analyzer, max_token_length) if t in vocabulary]
+                     for tok in batch.tokens]
+        sizes = np.fromiter(map(len, per_token), dtype=np.int64, count=len(per_token))
+        flat = np.fromiter((i for ids in per_token for i in ids), dtype=np.int64, count=int(sizes.sum()))
+    else:
+        sizes = (first >= 0).astype(np.int64)
+        flat = first[first >= 0]
     starts = np.cumsum(sizes) - sizes
     counts = sizes[batch.codes]
     within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
