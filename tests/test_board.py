@@ -84,7 +84,7 @@ def test_latex_escape_is_one_pass():
     assert latex_escape("100% #1 $x$ ~^") == r"100\% \#1 \$x\$ \textasciitilde{}\textasciicircum{}"
 
 
-@pytest.mark.skipif(not shutil.which("pdflatex"), reason="pdflatex not installed")
+@pytest.mark.skipif(not shutil.which("pdflatex"), reason="pdflatex not installed (apt-get install texlive-latex-base)")
 def test_latex_compiles(board, tmp_path):
     document = ("\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\usepackage{booktabs}\n"
                 "\\begin{document}\n" + board.latex() + "\\end{document}\n")

@@ -18,7 +18,7 @@ from retrievers.lucene import LuceneBM25
 webdriver = pytest.importorskip("selenium.webdriver")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 DRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="chromium / chromedriver not installed")
+pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="chromium / chromedriver not installed (apt-get install chromium chromium-driver)")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 

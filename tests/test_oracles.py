@@ -69,7 +69,7 @@ def test_meteor_synonym_stage_runs_with_wordnet(tmp_path):
     need("nltk", "punkt")
     from rag.evaluation.answers.nltk_data import DEBIAN_WORDNET
     if not (DEBIAN_WORDNET / "data.noun").exists():
-        pytest.skip("Debian's wordnet-base is not installed")
+        pytest.skip("Debian's WordNet is not installed (apt-get install wordnet-base wordnet-sense-index)")
     import nltk
 
     from rag.evaluation.answers.meteor import meteor_scores

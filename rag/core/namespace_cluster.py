@@ -30,9 +30,9 @@ def namespaces_unavailable() -> str | None:
     if sys.platform != "linux":
         return "network namespaces need Linux"
     if os.geteuid() != 0:
-        return "making network namespaces needs root"
+        return "making network namespaces needs root (run the tests as root)"
     if shutil.which("ip") is None:
-        return "the ip command (iproute2) is not installed"
+        return "the ip command is not installed (apt-get install iproute2)"
     try:
         import ray  # noqa: F401
     except ImportError:

