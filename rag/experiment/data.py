@@ -51,13 +51,22 @@ def load_config_dataset(value: Any, split: str | None = None, source: str | None
         options = {k: v for k, v in value.items() if k not in LOADER_ONLY}
         dataset = load_dataset(value["name"], path=value.get("path"), **options)
     if "corpus" in value:
+        _exists(value["corpus"], "corpus", source, lines.get("corpus", line))
         with config_line(source, lines.get("corpus", line), "dataset.corpus"):
             dataset = with_corpus(dataset, value["corpus"])
     if "qrels" in value:
         files = value["qrels"] if isinstance(value["qrels"], dict) else {split or dataset.default_split: value["qrels"]}
+        for file in files.values():
+            _exists(file, "qrels", source, lines.get("qrels", line))
         with config_line(source, lines.get("qrels", line), "dataset.qrels"):
             dataset = with_qrels(dataset, files)
     return dataset
+
+
+def _exists(path: str, key: str, source: str | None, line: int | None) -> None:
+    if not Path(path).exists():
+        raise ConfigError(f"{key} file not found: {path} (relative paths are taken from the working directory, "
+                          f"{Path.cwd()})", path=source, line=line, field=f"dataset.{key}")
 
 
 def with_corpus(dataset: Dataset, path: str | Path) -> Dataset:
