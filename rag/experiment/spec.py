@@ -41,7 +41,7 @@ from rag.experiment.queries import check_selection
 
 # key -> (accepted types, meaning); the README's config section and `ragif run --check` follow this table
 KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
-    "name": (str, "the experiment's name; results go to results/<name> (a plain folder name)"),
+    "name": (str, "the experiment's name; results go to `results/<name>` (a plain folder name)"),
     "description": (str, "free text, kept in provenance"),
     "plugins": (list, "Python modules or `ragif.plugins` entry points imported first: they register components"),
     "dataset": ((str, dict), "a dataset name or path, or {name, path, corpus, qrels, fields, split_gold, ...}"),
@@ -56,7 +56,7 @@ KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "alpha": ((int, float), "significance level, strictly between 0 and 1 (default 0.05)"),
     "seed": (int, "random seed, 0 to 2**32-1 (default 42)"),
     "formats": (list, "reports written besides the tables: md, html, tex, plots (default: all four)"),
-    "output": (str, "results folder (default: results/<name>)"),
+    "output": (str, "results folder (default: `results/<name>`)"),
     "cache": (str, "cache folder (default: $RAGIF_CACHE or ~/.cache/ragif)"),
     "if_no_llm": (str, "without a working LLM runtime: error, or retrieve (run the retrieval part only)"),
 }
