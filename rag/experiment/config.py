@@ -45,7 +45,7 @@ def check_experiment(config: dict, source: str | None = None, cache: Any = None,
     spec = read_spec(config, source, plugins)
     dataset = load_config_dataset(spec.dataset, spec.split, source, spec.line("dataset"))
     split = spec.split or dataset.default_split
-    where = f"data set {dataset.name!r} (split {split!r})"
+    where = f"dataset {dataset.name!r} (split {split!r})"
     with config_line(source, spec.line("split") or spec.line("dataset"), "split" if spec.split else "dataset"):
         queries = select_queries(dataset.queries(spec.split), spec.queries, spec.seed, source, spec.line("queries"),
                                  where)
