@@ -369,3 +369,13 @@ def test_every_shipped_config_passes_the_check(no_stage_runs):
             raise
         checked += 1
     assert checked >= 2 and no_stage_runs == []
+
+
+def test_a_stage_that_declares_nothing_is_trusted_not_refused():
+    from rag.core.stage import ANY_COLUMN, FunctionStage
+    from rag.experiment.check import flow
+    from retrievers.text import AddText
+
+    opaque = FunctionStage(lambda q: q, name="mine")
+    after = flow(opaque >> AddText(corpus=None), ["qid", "query"])   # AddText needs docno: trusted after it
+    assert ANY_COLUMN in after.columns and after.ranked

@@ -44,6 +44,9 @@ def trace_rankings() -> Iterator[list[tuple[str, pd.DataFrame]]]:
         _TRACE.reset(token)
 
 
+ANY_COLUMN = "*"   # in a dry run: the output of a stage that does not declare what it gives
+
+
 class MissingColumns(InputError):
     """A stage's input lacks columns it needs (raised by the dry check and when the stage is called)."""
 
@@ -136,15 +139,18 @@ class Stage:
     def columns_after(self, columns: Iterable[str], outputs: list[frozenset[str]] | None = None) -> frozenset[str]:
         """The columns of this stage's output for an input with ``columns``, computed without running anything
         (the dry check of an experiment, like PyTerrier's ``pt.inspect``). :class:`MissingColumns` when a
-        needed column is absent. Nested stages (:meth:`children`) are checked against the same input and
+        needed column is absent; a stage class that does not declare ``gives`` adds :data:`ANY_COLUMN` (it may
+        give anything, so nothing after it is refused). Nested stages (:meth:`children`) are checked against the same input and
         their columns join the output; each stage's output columns are appended to ``outputs``."""
         have = frozenset(columns)
-        missing = [c for c in self.needed_columns() if c not in have]
+        missing = [c for c in self.needed_columns() if c not in have and ANY_COLUMN not in have]
         if missing:
             raise MissingColumns(self, missing, have)
         out = set(have - set(DOCUMENT_COLUMNS)) if self.answers_questions else set(have)
         for inner in self.children():
             out |= inner.columns_after(have, outputs)
+        if "gives" not in {k for klass in type(self).__mro__ if klass is not Stage for k in vars(klass)}:
+            out.add(ANY_COLUMN)   # a stage that declares nothing may give anything: the check trusts it
         result = frozenset(out | set(self.gives))
         if outputs is not None:
             outputs.append(result)

@@ -17,6 +17,9 @@ cost                   ``retrieved`` for RetrievalRate; nothing for token and ti
 any                    the columns in the measure's optional ``needs`` attribute (plugins may declare it)
 =====================  ====================================================================================
 
+A stage class that declares no ``gives`` may give anything (:data:`rag.core.stage.ANY_COLUMN`): what follows
+it is trusted, not refused.
+
 A measure that a system cannot give is empty for that system (the board says why), as intended for a
 closed-book system next to retrieving ones; a measure that *no* system can give, or whose data the data
 set lacks, is an error naming the measure's line.
@@ -27,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from rag.core.errors import ConfigError
-from rag.core.stage import MissingColumns, Stage
+from rag.core.stage import ANY_COLUMN, MissingColumns, Stage
 from rag.evaluation.measures import RANKING_KINDS
 from rag.evaluation.ranking import RankingMeasure
 
@@ -46,7 +49,7 @@ def flow(pipeline: Stage, columns: Sequence[str]) -> Flow:
     """The columns ``pipeline`` gives for input ``columns`` (:class:`MissingColumns` when a stage lacks one)."""
     outputs: list[frozenset[str]] = []
     final = pipeline.columns_after(columns, outputs)
-    return Flow(final, any(RANKING <= out for out in outputs))
+    return Flow(final, any(RANKING <= out or ANY_COLUMN in out for out in outputs))
 
 
 def check_pipelines(pipelines: Mapping[str, Stage], columns: Sequence[str], what: str, source: str | None = None,
@@ -102,7 +105,8 @@ def check_measures(measures: Sequence[Any], flows: Mapping[str, Flow], dataset: 
         if "answers" in columns and "answers" not in question_columns:
             raise fail(f"compares answers with gold answers, and the questions of data set {dataset.name!r} have "
                        f"no 'answers' column (they have {sorted(question_columns)})")
-        ok = [system for system, f in flows.items() if columns <= f.columns and (f.ranked or not ranking)]
+        ok = [system for system, f in flows.items()
+              if (columns <= f.columns or ANY_COLUMN in f.columns) and (f.ranked or not ranking)]
         if not ok:
             needs = " and ".join(filter(None, ["a ranking" if ranking else "",
                                                 f"column(s) {sorted(columns)}" if columns else ""]))
