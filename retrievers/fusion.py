@@ -90,9 +90,6 @@ class RRF(Stage):
         return {"pipelines": [p.fingerprint() for p in self.pipelines], "k": self.k, "weights": self._weights,
                 "depth": self.depth}
 
-    def describe(self) -> str:
-        return f"RRF(k={self.k}; {' | '.join(p.describe() for p in self.pipelines)})"
-
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
         parts = [run.assign(score=w / (self.k + run["rank"] + 1.0))
                  for run, w in zip(_run_all(self.pipelines, frame, self.depth), self._weights)]
@@ -121,10 +118,6 @@ class ScoreFusion(Stage):
     def config(self) -> dict:
         return {"pipelines": [p.fingerprint() for p in self.pipelines], "weights": self._weights,
                 "normalisation": self.normalisation, "depth": self.depth}
-
-    def describe(self) -> str:
-        return (f"ScoreFusion({self.normalisation}, weights={self._weights}; "
-                f"{' | '.join(p.describe() for p in self.pipelines)})")
 
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
         runs = _run_all(self.pipelines, frame, self.depth)

@@ -36,9 +36,6 @@ class InstructionPair(Stage):
     def config(self) -> dict:
         return {"pipeline": self.pipeline.fingerprint(), "changed": self.changed}
 
-    def describe(self) -> str:
-        return f"InstructionPair({self.pipeline.describe()})"
-
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
         if self.changed not in frame.columns:
             raise InputError(f"InstructionPair needs a {self.changed!r} column (the changed instruction) in the "

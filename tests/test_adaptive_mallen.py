@@ -1,5 +1,7 @@
 """Parity of the popularity policy's bootstrap with a direct transcription of Mallen et al.'s procedure
 (METHODS.md §5.3), and a check on the real PopQA long-tail metadata."""
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -74,3 +76,19 @@ def test_popularity_policy_on_popqa_metadata():
     assert accuracy > 0.85   # bins are coarse (10 per relation), so not exactly 1
     big = frame["relation"].map(frame["relation"].value_counts()) >= 100
     assert 0.2 < decided.loc[big, "retrieve"].mean() < 0.8
+
+
+@pytest.mark.shared_data
+def test_popularity_cut_in_log10_routes_the_questions_below_it():
+    """A cut of log10(71) = 1.85 retrieves exactly for the PopQA subjects with fewer than 71 monthly views."""
+    from rag.datasets import data_root
+    from rag.datasets.named import popqa_longtail
+    root = data_root()
+    if root is None or not (root / "popqa-longtail" / "DisambPopQA.csv").exists():
+        pytest.skip("shared data popqa-longtail is absent (set RAGIF_DATA)")
+    q = popqa_longtail(root / "popqa-longtail").queries("test")
+    policy = PopularityThreshold(cuts={r: math.log10(71) for r in set(q["relation"])})
+    retrieve = policy(q)["retrieve"]
+    below = q["s_pop"] < 71
+    assert (retrieve == below).all() and 300 < below.sum() < len(q) - 300
+

@@ -62,7 +62,7 @@ def _popularity_frame():
     rows = []
     for relation, boundary in (("director", 6), ("sport", 3)):
         for i, x in enumerate(np.linspace(0, 10, 41)):
-            rows.append({"qid": f"{relation}{i}", "relation": relation, "s_pop": math.exp(x),
+            rows.append({"qid": f"{relation}{i}", "relation": relation, "s_pop": 10.0 ** x,
                          "correct_recall": x >= boundary, "correct_retrieve": x < boundary,
                          "tokens_recall": 10.0, "tokens_retrieve": 100.0})
     return pd.DataFrame(rows)
@@ -75,16 +75,30 @@ def test_popularity_threshold_per_relation():
     assert policy.cuts["sport"] == pytest.approx(3.0)
     out = policy(frame)
     assert (out["retrieve"] == ~frame["correct_recall"]).all()
-    assert np.allclose(out["route_score"], np.log(frame["s_pop"]))
+    assert np.allclose(out["route_score"], np.log10(frame["s_pop"]))
     # unseen relation: the pooled cut, or a fixed choice
     unseen = pd.DataFrame({"qid": ["q"], "relation": ["genre"], "s_pop": [1.0]})
     assert PopularityThreshold(default="retrieve").fit(frame)(unseen)["retrieve"].item()
     assert not PopularityThreshold(default="recall").fit(frame)(unseen)["retrieve"].item()
 
 
+def test_popularity_cuts_are_in_log10_of_monthly_views():
+    """The documented unit: a cut of 2.0 retrieves for subjects with fewer than 100 monthly page views (under the
+    natural log the same cut meant 7.4 views, and every question below was answered closed-book)."""
+    frame = pd.DataFrame({"qid": ["a", "b", "c", "d"], "relation": "occupation", "s_pop": [5.0, 55.0, 99.0, 150.0]})
+    out = PopularityThreshold(cuts={"occupation": 2.0})(frame)
+    assert out["retrieve"].tolist() == [True, True, True, False]
+    assert out["route_score"].tolist() == pytest.approx(np.log10(frame["s_pop"]).tolist())
+    # only a global cut: the relation column is not needed
+    pooled = PopularityThreshold(global_cut=math.log10(71))
+    assert "relation" not in pooled.needed_columns()
+    assert pooled(frame.drop(columns="relation"))["retrieve"].tolist() == [True, True, False, False]
+    assert "relation" in PopularityThreshold(cuts={"occupation": 2.0}).needed_columns()
+
+
 def test_popularity_bins_come_from_the_reference_rows():
     frame = _popularity_frame()
-    train = frame[(frame.relation == "director") & (np.log(frame.s_pop) <= 7.01)]
+    train = frame[(frame.relation == "director") & (np.log10(frame.s_pop) <= 7.01)]
     ref_edges = PopularityThreshold().fit(train, reference=frame).cuts["director"]
     own_edges = PopularityThreshold(bins_from="train").fit(train, reference=frame).cuts["director"]
     assert ref_edges == pytest.approx(6.0)          # edges 0..10 from all rows

@@ -127,7 +127,7 @@ def test_route_runs_each_question_down_one_path():
     assert out["answer_confidence"].notna().all() and "retrieve" not in out.columns
     # metadata policy: recall runs only on the questions it keeps
     llm.calls.clear()
-    policy = PopularityThreshold(cuts={"capital": math.log(100)})
+    policy = PopularityThreshold(cuts={"capital": math.log10(100)})
     out = Route(policy=policy, recall=reader, retrieve=rag)(QUERIES)
     assert out["retrieved"].tolist() == [True, False] and len(llm.calls) == 2
     assert Route(policy=NeverRetrieve(), recall=reader, retrieve=rag)(QUERIES)["retrieved"].sum() == 0
@@ -163,7 +163,7 @@ def test_answer_measures_on_routed_answers():
     reader = ShortAnswerer(llm=llm)
     rag = FunctionStage(lambda q: q.assign(docno="d", score=1.0, rank=0, text="x"), name="p") >> ShortAnswerer(llm=llm, k=1)
     queries = QUERIES.assign(answers=[["Paris"], ["berlin"]])
-    out = Route(policy=PopularityThreshold(cuts={"capital": math.log(100)}), recall=reader, retrieve=rag)(queries)
+    out = Route(policy=PopularityThreshold(cuts={"capital": math.log10(100)}), recall=reader, retrieve=rag)(queries)
     assert parse_measure("AliasAcc").per_query(out, None).to_dict() == {"q1": 1.0, "q2": 1.0}
     assert parse_measure("RetrievalRate").per_query(out, None).to_dict() == {"q1": 1.0, "q2": 0.0}
     assert (parse_measure("LLMTokens").per_query(out, None) > 0).all()
@@ -182,5 +182,12 @@ def test_popqa_route_config_builds():
     experiment = load_experiment(Path(__file__).resolve().parents[1] / "experiments" / "popqa_route.yaml")
     routes = {name: p for name, p in experiment.pipelines.items() if isinstance(p, Route)}
     assert set(routes) == {"popularity-route", "confidence-route"}
-    assert routes["popularity-route"].policy.cuts["country"] == 4.0
+    assert routes["popularity-route"].policy.cuts["country"] == 1.74
+    # the cuts are log10 of monthly views: 1.74 retrieves below 55 views for the relations it names
+    questions = experiment.queries()
+    assert questions["relation"].nunique() > 5            # a stratified sample, not the first 40 (one relation)
+    policy = routes["popularity-route"].policy
+    named = questions["relation"].isin(set(policy.cuts))
+    expected = ~named | (questions["s_pop"] < 10 ** 1.74)   # relations without a cut: default retrieve
+    assert (policy(questions)["retrieve"] == expected).all() and (named & ~expected).any()
     assert routes["confidence-route"].policy.stages[-1].threshold == 0.5

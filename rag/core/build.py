@@ -3,7 +3,8 @@
 Unknown names get a did-you-mean, wrong types a clear message naming file, line and key; fields whose
 type says ``injected_as = "corpus"`` or ``"dataset"`` (:class:`~rag.datasets.Corpus`, ``Dataset``) are
 filled from the experiment's dataset; fields typed ``Stage`` / ``list[Stage]`` take nested component
-specs. Nothing is imported from a config except through the registry (:mod:`rag.core.registry`).
+specs; an ``llm`` field left out takes the config's top-level ``llm`` when it has one. Nothing is imported
+from a config except through the registry (:mod:`rag.core.registry`).
 """
 from __future__ import annotations
 
@@ -14,18 +15,22 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping, get_args, get_origin
 
+from rag.core.config import item_line
 from rag.core.errors import ConfigError, InputError, did_you_mean
 from rag.core.registry import lookup
 
 
 @dataclass
 class BuildContext:
-    """What a config cannot say but a component may need: the dataset and split of the experiment."""
+    """What a config cannot say but a component may need: the dataset and split of the experiment, the
+    config's default LLM; and where each built stage was written (``stage_lines``: ``id(stage)`` -> line)."""
 
     dataset: Any = None
     split: str | None = None
     source: str | None = None  # config file, for error messages
     lines: Mapping[str, int] | None = None
+    llm: Any = None            # the config's top-level llm: the default of every stage with an llm field
+    stage_lines: dict[int, int | None] | None = None
 
 
 def component(name: str, context: BuildContext | None = None, **params: Any) -> Any:
@@ -57,6 +62,8 @@ def build(cls: type, params: dict[str, Any], context: BuildContext, label: str |
                 raise ConfigError(f"{label}: give {new!r} or its old name {old!r}, not both", path=where,
                                   line=_line(context, old), field=old)
             params[new] = params.pop(old)
+    if context.llm is not None and "llm" in fields and "llm" not in params:
+        params["llm"] = context.llm
     for key in params:
         if key not in fields or _is_injected(hints.get(key)):
             accepted = [f for f in fields if not _is_injected(hints.get(f))]
@@ -193,31 +200,46 @@ def _coerce(value: Any, hint: Any, label: str, context: BuildContext) -> Any:
     return value
 
 
-def build_stage(spec: Any, context: BuildContext) -> Any:
-    """A stage from a config spec.
+def build_stage(spec: Any, context: BuildContext, line: int | None = None) -> Any:
+    """A stage from a config spec (``line``: where the spec starts, when the context does not say).
 
     Forms: ``"bm25"`` (defaults), ``{"bm25": {"k1": 0.9}}``, or a list of such (a pipeline, stage by
-    stage).
+    stage). Each stage built is recorded in ``context.stage_lines`` with the line of its key.
     """
     from rag.core.stage import Pipeline
 
     if isinstance(spec, list):
         if not spec:
-            raise ConfigError("a pipeline needs at least one stage", path=context.source)
-        stages = [build_stage(s, context) for s in spec]
+            raise ConfigError("a pipeline needs at least one stage", path=context.source, line=line)
+        stages = [build_stage(s, context, item_line(spec, i, line)) for i, s in enumerate(spec)]
         return stages[0] if len(stages) == 1 else Pipeline(stages)
     if isinstance(spec, str):
-        return component(spec, context)
+        at = _line(context, spec) or line
+        return _remember(lambda: build(lookup(spec, "stage", context.source, at), {}, context, label=spec), context, at)
     if isinstance(spec, dict) and len(spec) == 1:
         (name, params), = spec.items()
+        at = getattr(spec, "lines", {}).get(str(name)) or _line(context, name) or line
         if params is None:
             params = {}
         if not isinstance(params, dict):
             raise ConfigError(f"parameters of {name!r} must be a mapping, got {type(params).__name__}",
-                              path=context.source, line=_line(context, name), field=name)
-        sub = BuildContext(context.dataset, context.split, context.source,
-                           getattr(params, "lines", None) or context.lines)
-        cls = lookup(name, "stage", context.source, _line(context, name))
-        return build(cls, dict(params), sub, label=name)
-    raise ConfigError(f"a stage is written as a name or a one-key mapping {{name: {{params}}}}, got {spec!r}",
-                      path=context.source)
+                              path=context.source, line=at, field=name)
+        sub = dataclasses.replace(context, lines=getattr(params, "lines", None) or context.lines)
+        cls = lookup(name, "stage", context.source, at)
+        return _remember(lambda: build(cls, dict(params), sub, label=name), context, at)
+    raise ConfigError(f"a stage is written as a name or a one-key mapping {{name: {{params}}}}, got {spec!r:.80}",
+                      path=context.source, line=line)
+
+
+def _remember(make: Any, context: BuildContext, line: int | None) -> Any:
+    """``make()``, with its line recorded in ``context.stage_lines``; a config error without a line gets this
+    stage's line."""
+    try:
+        stage = make()
+    except ConfigError as exc:
+        if exc.line is not None or line is None or (exc.path and exc.path != context.source):
+            raise
+        raise ConfigError(exc.reason, path=context.source, line=line, field=exc.field) from None
+    if context.stage_lines is not None:
+        context.stage_lines.setdefault(id(stage), line)
+    return stage

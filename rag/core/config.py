@@ -1,23 +1,8 @@
-"""Experiment configs in YAML: safely loaded, validated with line numbers, built from the registry.
+"""YAML files with line numbers: read safely, every mapping and list remembering the line of each key and item.
 
-.. code-block:: yaml
-
-    name: scifact-bm25
-    dataset: {name: scifact}          # or "demo", or {name: ..., path: ...}
-    split: test
-    measures: [nDCG@10, R@100]
-    baseline: BM25
-    pipelines:
-      BM25: [{bm25: {k1: 0.9, b: 0.4}}]
-      BM25-multifield: {bm25: {fields: multifield}}
-
-Nothing in a config is imported or evaluated: stage names are registry keys, values are data.
-Relative paths are taken from the working directory.
-
-``queries: {qids: [...], limit: N}`` runs a subset, in dataset order: ``limit`` is a positive integer;
-``qids`` a non-empty list of distinct ids (the id rule of :mod:`rag.core.schema`). Listed ids that are not
-queries of the dataset's split are skipped with a warning that counts them; when none is, it is an error.
-``seed`` is an integer from 0 to 2**32-1 and ``alpha`` lies strictly between 0 and 1.
+Every config file of ragif (experiments, reranker training, reproductions) is read here; what the keys of
+an experiment config mean and how they are checked is :mod:`rag.experiment.spec`. Nothing in a YAML file
+is imported or evaluated, and a key that looks like a secret is refused (:func:`reject_secrets`).
 
 The YAML is read safely (no tags that build objects) with anchors and aliases bounded
 (:data:`MAX_ALIASES` uses adding at most :data:`MAX_ALIAS_NODES` nodes and :data:`MAX_ALIAS_CHARS`
@@ -32,23 +17,15 @@ from typing import Any
 
 import yaml
 
-from rag.core.errors import ConfigError, InputError, did_you_mean
-from rag.core.schema import check_id
-
-TOP_LEVEL = {
-    "name": str, "description": str, "dataset": (str, dict), "split": str, "measures": list,
-    "pipelines": dict, "baseline": str, "test": str, "correction": str, "alpha": (int, float),
-    "seed": int, "cache": str, "output": str, "queries": dict, "formats": list, "if_no_llm": str,
-}
-IF_NO_LLM = ("error", "retrieve")   # without a working LLM runtime: fail, or run the retrieval part only
-DATASET_KEYS = {"name", "path", "task", "relations", "distractors", "fields", "split_gold", "splits", "config", "revision"}
-QUERY_KEYS = {"limit", "qids"}
+from rag.core.errors import ConfigError
 
 
 class LineDict(dict):
-    """A dict that remembers the line (1-based) of each key in the YAML file."""
+    """A dict that remembers the line (1-based) of each key in the YAML file: ``lines`` by the key's text,
+    ``key_lines`` as ``(key, line)`` pairs in file order (``1`` and ``"1"`` are two keys with one text)."""
 
     lines: dict[str, int]
+    key_lines: list[tuple[Any, int]]
 
 
 # Bounds on what anchors and aliases may add to a document (a "billion laughs" document of a few hundred
@@ -124,9 +101,11 @@ class _LineLoader(yaml.SafeLoader):
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False) -> LineDict:
     mapping = LineDict(loader.construct_mapping(node, deep=True))
-    mapping.lines = {}
+    mapping.lines, mapping.key_lines = {}, []
     for key_node, _ in node.value:
-        mapping.lines[str(loader.construct_object(key_node, deep=True))] = key_node.start_mark.line + 1
+        key = loader.construct_object(key_node, deep=True)
+        mapping.lines.setdefault(str(key), key_node.start_mark.line + 1)
+        mapping.key_lines.append((key, key_node.start_mark.line + 1))
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=True)
@@ -229,77 +208,3 @@ def reject_secrets(value: Any, source: str | None = None, where: str = "", lines
     elif isinstance(value, list):
         for item in value:
             reject_secrets(item, source, where, lines)
-
-
-def validate(config: dict, source: str | None = None) -> dict:
-    """Check top-level keys and their types; raise :class:`ConfigError` naming file, line and key."""
-    lines = getattr(config, "lines", {})
-    reject_secrets(config, source)
-    for key, value in config.items():
-        if key not in TOP_LEVEL:
-            raise ConfigError(f"unknown key {key!r}{did_you_mean(key, TOP_LEVEL)}; allowed: {sorted(TOP_LEVEL)}",
-                              path=source, line=lines.get(key), field=key)
-        expected = TOP_LEVEL[key]
-        if not isinstance(value, expected) or isinstance(value, bool) and expected is not bool:
-            names = " or ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
-            raise ConfigError(f"{key!r} must be a {names}, got {type(value).__name__} {value!r}",
-                              path=source, line=lines.get(key), field=key)
-    for required in ("dataset", "measures", "pipelines"):
-        if required not in config:
-            raise ConfigError(f"missing required key {required!r}", path=source, field=required)
-    if isinstance(config["dataset"], dict):
-        dlines = getattr(config["dataset"], "lines", {})
-        for key in config["dataset"]:
-            if key not in DATASET_KEYS:
-                raise ConfigError(f"unknown dataset key {key!r}{did_you_mean(key, DATASET_KEYS)}",
-                                  path=source, line=dlines.get(key), field=f"dataset.{key}")
-        if "name" not in config["dataset"]:
-            raise ConfigError("dataset needs a 'name'", path=source, line=lines.get("dataset"), field="dataset.name")
-    _validate_query_selection(config.get("queries") or {}, source, lines.get("queries"))
-    _validate_numbers(config, source, lines)
-    if config.get("if_no_llm", "error") not in IF_NO_LLM:
-        raise ConfigError(f"if_no_llm must be one of {list(IF_NO_LLM)}, got {config['if_no_llm']!r}", path=source,
-                          line=lines.get("if_no_llm"), field="if_no_llm")
-    if not config["pipelines"]:
-        raise ConfigError("no pipelines", path=source, line=lines.get("pipelines"), field="pipelines")
-    return config
-
-
-def _validate_query_selection(selection: dict, source: str | None, line: int | None) -> None:
-    """``queries: {limit: N, qids: [...]}``: a positive integer limit and a non-empty list of valid, distinct
-    query ids (whether they are queries of the dataset is checked when it is loaded)."""
-    qlines = getattr(selection, "lines", {})
-    for key in selection:
-        if key not in QUERY_KEYS:
-            raise ConfigError(f"unknown queries key {key!r}{did_you_mean(key, QUERY_KEYS)}; allowed: "
-                              f"{sorted(QUERY_KEYS)}", path=source, line=qlines.get(key, line), field=f"queries.{key}")
-    if "limit" in selection:
-        limit = selection["limit"]
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise ConfigError(f"queries.limit must be a positive integer (how many queries to run), got {limit!r}",
-                              path=source, line=qlines.get("limit", line), field="queries.limit")
-    if "qids" in selection:
-        qids, where = selection["qids"], qlines.get("qids", line)
-        if not isinstance(qids, list) or not qids:
-            raise ConfigError(f"queries.qids must be a non-empty list of query ids, got {qids!r:.80}", path=source,
-                              line=where, field="queries.qids")
-        seen: set[str] = set()
-        for position, qid in enumerate(qids):
-            try:
-                text = check_id(qid, "query id")
-            except InputError as exc:
-                raise ConfigError(exc.reason, path=source, line=item_line(qids, position, where),
-                                  field="queries.qids") from None
-            if text in seen:
-                raise ConfigError(f"query id {text!r} is listed twice", path=source,
-                                  line=item_line(qids, position, where), field="queries.qids")
-            seen.add(text)
-
-
-def _validate_numbers(config: dict, source: str | None, lines: dict) -> None:
-    if "seed" in config and not 0 <= config["seed"] < 2**32:
-        raise ConfigError(f"seed must be an integer from 0 to {2**32 - 1}, got {config['seed']}", path=source,
-                          line=lines.get("seed"), field="seed")
-    if "alpha" in config and not 0 < config["alpha"] < 1:
-        raise ConfigError(f"alpha (the significance level) must be between 0 and 1, got {config['alpha']}",
-                          path=source, line=lines.get("alpha"), field="alpha")

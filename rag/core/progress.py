@@ -24,6 +24,7 @@ Where the output goes decides the form (stderr by default):
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import math
 import os
 import sys
@@ -32,6 +33,7 @@ from typing import Callable, Iterable, Iterator, Literal, TextIO, TypeVar
 
 T = TypeVar("T")
 Mode = Literal["bar", "lines", "off"]
+_LABELS: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("ragif_progress_labels", default=())
 OFF = ("0", "false", "no", "off", "")
 LINES = ("lines", "line", "log")
 EVERY_FRACTION = 0.1
@@ -182,6 +184,22 @@ def _total_of(items: Iterable[T], total: int | None) -> int | None:
         return None
 
 
+@contextlib.contextmanager
+def labelled(label: str) -> Iterator[None]:
+    """Within this block every progress bar and line starts with ``[label]`` (an experiment labels each
+    system's work, so four readers' lines read ``[BM25 → reader] Reader answers: ...``)."""
+    token = _LABELS.set((*_LABELS.get(), label))
+    try:
+        yield
+    finally:
+        _LABELS.reset(token)
+
+
+def _label(desc: str) -> str:
+    labels = _LABELS.get()
+    return f"[{' / '.join(labels)}] {desc}".rstrip() if labels else desc
+
+
 def progress(items: Iterable[T], total: int | None = None, desc: str = "", unit: str = "it",
              scale: float | None = None, stream: TextIO | None = None) -> Iterator[T]:
     """Iterate over ``items`` showing progress (see the module docstring).
@@ -191,6 +209,7 @@ def progress(items: Iterable[T], total: int | None = None, desc: str = "", unit:
     and ``update(len(batch))``.
     """
     total = _total_of(items, total)
+    desc = _label(desc)
     shown = mode(stream)
     if shown == "off":
         yield from items
@@ -214,6 +233,7 @@ def progress(items: Iterable[T], total: int | None = None, desc: str = "", unit:
 def bar(total: int | None = None, desc: str = "", unit: str = "it", stream: TextIO | None = None,
         initial: int = 0) -> Iterator[Callable[[int], None]]:
     """Progress advanced by hand: yields ``update(n)``. ``initial``: work already done (a resumed run)."""
+    desc = _label(desc)
     shown = mode(stream)
     if shown == "off":
         yield lambda n=1: None

@@ -25,7 +25,7 @@ from rag import __version__
 from rag.core.cache import Cache
 from rag.core.errors import InputError, RagifError
 from rag.core.hashing import canonical, hash_config, hash_frame
-from rag.core.schema import add_missing_questions, add_ranks, is_ranking, questions_of
+from rag.core.schema import DOCUMENT_COLUMNS, add_missing_questions, add_ranks, is_ranking, questions_of
 
 log = logging.getLogger(__name__)
 _TRACE: contextvars.ContextVar[list | None] = contextvars.ContextVar("ragif_trace", default=None)
@@ -44,6 +44,19 @@ def trace_rankings() -> Iterator[list[tuple[str, pd.DataFrame]]]:
         _TRACE.reset(token)
 
 
+ANY_COLUMN = "*"   # in a dry run: the output of a stage that does not declare what it gives
+
+
+class MissingColumns(InputError):
+    """A stage's input lacks columns it needs (raised by the dry check and when the stage is called)."""
+
+    def __init__(self, stage: "Stage", missing: list[str], columns: Iterable[str]):
+        self.stage, self.missing, self.columns = stage, list(missing), sorted(columns)
+        hint = stage.column_hint(self.missing[0])
+        super().__init__(f"{stage.name} needs column(s) {self.missing} but its input has {self.columns}"
+                         + (f": {hint}" if hint else ""), field=self.missing[0])
+
+
 class Stage:
     """Base class of every pipeline stage.
 
@@ -54,6 +67,9 @@ class Stage:
       ``version``   bump it when a change of code changes the output (invalidates cached outputs);
       ``answers_questions`` the stage gives one row per question (a reader): in a pipeline it also
                     receives, as rows without a ``docno``, the questions earlier stages left no passage for.
+
+    A stage whose parameters name further input columns (a popularity column, a signal) says so in
+    :meth:`needed_columns`; :meth:`columns_after` is the dry run that checks a pipeline before it runs.
     """
 
     needs: ClassVar[tuple[str, ...]] = ("qid",)
@@ -84,25 +100,68 @@ class Stage:
         return hash_config(f"{cls.__module__}.{cls.__qualname__}", self.version, self.config())
 
     def describe(self) -> str:
-        """A short human-readable form, e.g. ``LuceneBM25(k1=0.9, b=0.4)``."""
+        """``Name(param=value, ...)`` with every parameter of the stage's identity (:meth:`config`), so what a
+        board, a LaTeX table or provenance shows is what ran, e.g. ``LuceneBM25(k1=0.9, b=0.4, k=1000, ...)``.
+        Nested stages are described in turn; the experiment's data (an injected corpus or dataset) and
+        derived content hashes are left out."""
+        config = self.config()
+        own = {f.name for f in dataclasses.fields(self)} if dataclasses.is_dataclass(self) else set(config)
         items = []
-        for key, value in self.config().items():
-            if isinstance(value, (str, int, float, bool)) or value is None:
-                items.append(f"{key}={value!r}")
+        for key, value in config.items():
+            raw = getattr(self, key, value)
+            if key not in own or isinstance(getattr(type(raw), "injected_as", None), str):
+                continue
+            items.append(f"{key}={_shown(raw if _is_stages(raw) else value)}")
         return f"{self.name}({', '.join(items)})"
+
+    def children(self) -> list["Stage"]:
+        """The stages nested in this one's parameters (fused pipelines, a router's branches), in field order."""
+        if not dataclasses.is_dataclass(self):
+            return []
+        out: list[Stage] = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name, None)
+            out.extend(v for v in (value if isinstance(value, (list, tuple)) else [value]) if isinstance(v, Stage))
+        return out
 
     def __repr__(self) -> str:
         return self.describe()
 
     # ------------------------------------------------------------------ running
+    def needed_columns(self) -> tuple[str, ...]:
+        """The columns this stage's input must have: ``needs``, plus any its parameters name."""
+        return tuple(self.needs)
+
+    def column_hint(self, column: str) -> str:
+        """How to give this stage a ``column`` it needs (shown with the error), or ''."""
+        return ""
+
+    def columns_after(self, columns: Iterable[str], outputs: list[frozenset[str]] | None = None) -> frozenset[str]:
+        """The columns of this stage's output for an input with ``columns``, computed without running anything
+        (the dry check of an experiment, like PyTerrier's ``pt.inspect``). :class:`MissingColumns` when a
+        needed column is absent; a stage class that does not declare ``gives`` adds :data:`ANY_COLUMN` (it may
+        give anything, so nothing after it is refused). Nested stages (:meth:`children`) are checked against the same input and
+        their columns join the output; each stage's output columns are appended to ``outputs``."""
+        have = frozenset(columns)
+        missing = [c for c in self.needed_columns() if c not in have and ANY_COLUMN not in have]
+        if missing:
+            raise MissingColumns(self, missing, have)
+        out = set(have - set(DOCUMENT_COLUMNS)) if self.answers_questions else set(have)
+        for inner in self.children():
+            out |= inner.columns_after(have, outputs)
+        if "gives" not in {k for klass in type(self).__mro__ if klass is not Stage for k in vars(klass)}:
+            out.add(ANY_COLUMN)   # a stage that declares nothing may give anything: the check trusts it
+        result = frozenset(out | set(self.gives))
+        if outputs is not None:
+            outputs.append(result)
+        return result
+
     def check_input(self, frame: pd.DataFrame) -> None:
         if not isinstance(frame, pd.DataFrame):
             raise TypeError(f"{self.name} expects a pandas DataFrame, got {type(frame).__name__}")
-        missing = [c for c in self.needs if c not in frame.columns]
+        missing = [c for c in self.needed_columns() if c not in frame.columns]
         if missing:
-            raise InputError(
-                f"{self.name} needs column(s) {missing} but its input has {list(frame.columns)}",
-                field=missing[0])
+            raise MissingColumns(self, missing, frame.columns)
 
     def __call__(self, frame: pd.DataFrame) -> pd.DataFrame:
         self.check_input(frame)
@@ -187,6 +246,15 @@ class Pipeline(Stage):
     def config(self) -> dict[str, Any]:
         return {"stages": [s.fingerprint() for s in self.stages]}
 
+    def columns_after(self, columns: Iterable[str], outputs: list[frozenset[str]] | None = None) -> frozenset[str]:
+        have = frozenset(columns)
+        for stage in self.stages:
+            have = stage.columns_after(have, outputs)
+        return have
+
+    def children(self) -> list[Stage]:
+        return list(self.stages)
+
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
         questions = None if "docno" in frame.columns else questions_of(frame)
         for stage in self.stages:
@@ -250,15 +318,22 @@ def walk(stage: Any) -> Iterator[Stage]:
     if not isinstance(stage, Stage):
         return
     yield stage
-    if isinstance(stage, Pipeline):
-        for inner in stage.stages:
-            yield from walk(inner)
-        return
-    if dataclasses.is_dataclass(stage):
-        for f in dataclasses.fields(stage):
-            value = getattr(stage, f.name, None)
-            for inner in (value if isinstance(value, (list, tuple)) else [value]):
-                yield from walk(inner)
+    for inner in stage.children():
+        yield from walk(inner)
+
+
+def _is_stages(value: Any) -> bool:
+    return isinstance(value, Stage) or (isinstance(value, (list, tuple)) and bool(value)
+                                        and all(isinstance(v, Stage) for v in value))
+
+
+def _shown(value: Any) -> str:
+    """A parameter as :meth:`Stage.describe` shows it: nested stages by their description, the rest by repr."""
+    if isinstance(value, Stage):
+        return value.describe()
+    if _is_stages(value):
+        return "[" + " | ".join(v.describe() for v in value) + "]"
+    return repr(value)
 
 
 def _with_every_question(frame: pd.DataFrame, questions: pd.DataFrame, stage: Stage) -> pd.DataFrame:

@@ -74,12 +74,6 @@ class LLMStage(Stage):
         self.llm = llm
         self.__dict__["_client"] = llm
 
-    def describe(self) -> str:
-        text = super().describe()
-        if not isinstance(self.llm, (str, type(None))):
-            text = text.replace(f"{self.name}(", f"{self.name}(llm={llm_identity(self.llm)!r}, ", 1)
-        return text
-
     def generate(self, prompts: Sequence[Any], batch_size: int = 16, desc: str | None = None,
                  **params: Any) -> list[Generation]:
         """Completions of ``prompts`` in batches, with a progress line."""

@@ -77,10 +77,17 @@ class Reader(LLMStage):
             cfg["corpus"] = self.corpus.fingerprint()
         return cfg
 
-    def describe(self) -> str:
-        from rag.llm.stage import llm_identity
+    def needed_columns(self) -> tuple[str, ...]:
+        """A reader that answers from passages needs a ranking (``docno``) and, without a corpus, its ``text``."""
+        if self.k == 0 or not self._template().needs_passages:
+            return tuple(self.needs)
+        return (*self.needs, "docno", *(() if self.corpus is not None else ("text",)))
 
-        return f"{self.name}(llm={llm_identity(self.llm)!r}, template={self.template!r}, k={self.k})"
+    def column_hint(self, column: str) -> str:
+        if column == "docno":
+            return (f"template {self.template!r} answers from passages: put a retriever before the reader, or use "
+                    f"template='closed_book' (or k=0)")
+        return "add the passages' text (an add-text stage) or give the reader a corpus" if column == "text" else ""
 
     # ------------------------------------------------------------------ helpers
     def _template(self) -> Template:
