@@ -10,12 +10,13 @@ DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "default.yaml
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from rag.experiment.config import load_experiment, results_folder
+    from rag.experiment.results import check_results_folder
 
     path = Path(args.config) if args.config else DEFAULT_CONFIG
     t0 = time.perf_counter()
     experiment = load_experiment(path, cache=args.cache)
+    output = check_results_folder(results_folder(path, experiment, args.output))   # before any work
     results = experiment.run()
-    output = results_folder(path, experiment, args.output)
     results.save(output)
     elapsed = time.perf_counter() - t0
     print((output / "leaderboard.md").read_text("utf-8"))

@@ -176,5 +176,7 @@ def load_experiment(path: str | Path, cache: Any = None):
 
 def results_folder(path: str | Path, experiment: Any, output: str | Path | None = None) -> Path:
     """Where an experiment's results go: ``output`` if given, else the config's ``output``, else
-    ``results/<experiment name>``."""
-    return Path(output or load_yaml(path).get("output") or Path("results") / experiment.name)
+    ``results/<experiment name as a file stem>`` (a name can never lead outside ``results/``)."""
+    from rag.core.files import file_stem
+
+    return Path(output or load_yaml(path).get("output") or Path("results") / file_stem(experiment.name))
