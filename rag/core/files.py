@@ -26,6 +26,7 @@ MAX_STEM = 100
 _CUT = 80                                  # the readable part kept of a name that is too long
 _DEVICES = {"con", "prn", "aux", "nul", "clock$", "conin$", "conout$",
             *(f"{p}{i}" for p in ("com", "lpt") for i in (*"123456789", "¹", "²", "³"))}
+NAME_MAX = 255                             # bytes in one file name on every common file system
 MIN_FREE_BYTES = 1                         # an output folder with no free byte at all is refused before work
 
 # errors that describe the machine's state (a full disk, a read-only mount, permissions, a bad path), not a bug
@@ -116,10 +117,11 @@ def output_error(exc: OSError, path: str | Path, doing: str = "cannot write") ->
 
 
 # ----------------------------------------------------------------------------------------- folders
-def writable_folder(path: str | Path, what: str = "output folder") -> Path:
-    """``path`` as a folder that exists (made when missing) and takes a new file, or :class:`OutputError`
-    naming it and the reason: a file in the way, a read-only or full file system, permissions, a name too
-    long. Checked with a real probe file (permission bits say nothing for root or on network mounts)."""
+def writable_folder(path: str | Path, what: str = "output folder", create: bool = True) -> Path:
+    """``path`` as a folder that exists (made when missing; with ``create=False`` only checked to be makeable)
+    and takes a new file, or :class:`OutputError` naming it and the reason: a file in the way, a read-only or
+    full file system, permissions, a name too long, a link loop. Checked with a real probe file (permission
+    bits say nothing for root or on network mounts)."""
     folder = Path(path)
 
     def refuse(problem: str, exc: OSError | None = None, code: int | None = None) -> OutputError:
@@ -128,19 +130,31 @@ def writable_folder(path: str | Path, what: str = "output folder") -> Path:
             problem += ": " + describe_os_error(OSError(exc.errno, exc.strerror) if about_folder else exc)
         return OutputError(f"{what} {folder} {problem}", path=folder, errno=code if exc is None else exc.errno)
 
-    try:   # exists() itself fails on a name too long or a symlink loop
-        is_file = folder.exists() and not folder.is_dir()
-        if not is_file:
+    for part in folder.parts:
+        if len(part.encode("utf-8", "surrogatepass")) > NAME_MAX:
+            raise refuse(f"cannot be made: the name {part[:24]!r}... is {len(part.encode('utf-8', 'surrogatepass'))} "
+                         f"bytes, more than file systems allow ({NAME_MAX}) (ENAMETOOLONG); choose a shorter path",
+                         code=errno.ENAMETOOLONG)
+    existing = folder
+    try:
+        while not existing.exists() and not existing.is_symlink() and existing != existing.parent:
+            existing = existing.parent
+        if existing.is_symlink() and not existing.exists():
+            raise refuse("is a symbolic link to nothing or a loop of links" if existing == folder else
+                         f"cannot be made: {existing} is a symbolic link to nothing or a loop of links",
+                         code=errno.ELOOP)
+        if not existing.is_dir():
+            raise refuse("is a file, not a folder (EEXIST); name a folder with -o" if existing == folder else
+                         f"cannot be made: {existing} is a file, not a folder (ENOTDIR)",
+                         code=errno.EEXIST if existing == folder else errno.ENOTDIR)
+        if create:
             folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:   # a parent that is a file, a read-only file system, a name too long, a symlink loop
-        if folder.is_symlink() and not folder.exists():
-            raise refuse("is a symbolic link to nothing or a loop of links", code=errno.ELOOP) from None
+            existing = folder
+    except OutputError:
+        raise
+    except OSError as exc:   # a read-only file system, permissions, a path too long
         raise refuse("cannot be made", exc) from None
-    if folder.is_symlink() and not folder.exists():
-        raise refuse("is a symbolic link to nothing or a loop of links", code=errno.ELOOP)
-    if is_file:
-        raise refuse("is a file, not a folder (EEXIST); name a folder with -o", code=errno.EEXIST)
-    probe = folder / f".ragif-probe.{os.getpid()}.{secrets.token_hex(4)}"
+    probe = existing / f".ragif-probe.{os.getpid()}.{secrets.token_hex(4)}"
     try:
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         try:
@@ -148,10 +162,11 @@ def writable_folder(path: str | Path, what: str = "output folder") -> Path:
         finally:
             os.close(fd)
             os.unlink(probe)
-    except OSError as exc:
-        raise refuse("is not writable", exc) from None
+    except OSError as exc:   # the probe's own name says nothing to the user
+        bare = OSError(exc.errno, exc.strerror)
+        raise refuse("is not writable" if existing == folder else f"cannot be made in {existing}", bare) from None
     try:
-        stat = os.statvfs(folder)
+        stat = os.statvfs(existing)
         free = stat.f_bavail * stat.f_frsize
     except (OSError, AttributeError):   # no statvfs (Windows) or not supported: the probe decided
         free = MIN_FREE_BYTES

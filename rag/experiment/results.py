@@ -21,10 +21,10 @@ from rag.experiment.spreadsheet import write_spreadsheet_copy
 RUNS = "runs"
 
 
-def check_results_folder(folder: str | Path) -> Path:
-    """``folder`` made if missing and checked to take files (not a file, writable, not full) before any work,
-    or one line (:class:`~rag.core.errors.OutputError`) naming it and the reason."""
-    return writable_folder(folder, "results folder")
+def check_results_folder(folder: str | Path, create: bool = False) -> Path:
+    """``folder`` checked to take files (not a file, makeable or there, writable, not full) before any work, or
+    one line (:class:`~rag.core.errors.OutputError`) naming it and the reason; ``create`` makes it."""
+    return writable_folder(folder, "results folder", create=create)
 
 
 @dataclass
@@ -51,7 +51,7 @@ class ExperimentResults:
              save_runs: bool = True, plots: bool = True) -> Path:
         """Write the tables, provenance and runs into ``folder`` (atomically, file by file), then the reports
         (leaderboards in ``formats``, one per-query plot per measure) through the registered report writers."""
-        folder = check_results_folder(folder)
+        folder = check_results_folder(folder, create=True)
         stems = file_stems(self.runs) if save_runs else {}
         provenance = {**self.provenance, "run_files": {
             system: f"{RUNS}/{stem}.{'trec' if _is_run(self.runs[system]) else 'jsonl'}"
