@@ -107,11 +107,13 @@ def _save_run(frame: pd.DataFrame, stem: Path, cache: Cache | None = None, key: 
             atomic_write_text(folder / "run", frame.to_json(orient="records", lines=True, force_ascii=False))
 
     if cache is None or key is None:
-        build_dir = target.parent / f".{target.name}.build"
+        build_dir = target.parent / f".{target.name}.{os.getpid()}.build"
         try:
-            build_dir.mkdir(exist_ok=True)
+            build_dir.mkdir()
             build(build_dir)
             os.replace(build_dir / "run", target)
+        except OSError as exc:   # name the file being written, not the temporary one
+            raise OSError(exc.errno, exc.strerror, str(target)) from None
         finally:
             shutil.rmtree(build_dir, ignore_errors=True)
         return
@@ -120,7 +122,9 @@ def _save_run(frame: pd.DataFrame, stem: Path, cache: Cache | None = None, key: 
     try:
         shutil.copyfile(built / "run", tmp)
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and not isinstance(exc, OutputError):
+            raise OSError(exc.errno, exc.strerror, str(target)) from None
         raise

@@ -1,9 +1,9 @@
 """Training checkpoints in formats that cannot run code when loaded.
 
 A checkpoint folder holds ``model.safetensors`` (the weights, :mod:`safetensors`), ``state.pt`` (the optimiser
-state and torch's RNG state: tensors, numbers and strings only, read with ``torch.load(weights_only=True)``)
+state and torch's RNG state: tensors, numbers and strings only, read by ``torch.load`` with ``weights_only`` on)
 and ``sampler.json`` (the negative sampler's NumPy RNG state). A pickle can run any code when it is loaded
-(``torch.load(weights_only=False)`` would run a payload planted in a checkpoint folder that someone else
+(``torch.load`` with ``weights_only`` off would run a payload planted in a checkpoint folder that someone else
 made); here a ``state.pt`` that holds anything but tensors and plain values is refused with one line.
 """
 from __future__ import annotations
