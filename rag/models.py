@@ -158,8 +158,8 @@ def _on_hub(name: str, purpose: str, field: str, looked: str, hub: bool = True) 
         return name
     looked += f", not in the Hugging Face cache {constants.HF_HUB_CACHE}"
     if not hub:
-        raise ConfigError(f"{purpose} model {name!r} not found: {looked} (it is loaded from local files only: "
-                          f"download it once where there is network, or name a local model folder)", field=field)
+        raise ConfigError(f"{purpose} model {name!r} not found, and not available offline: {looked} (download it "
+                          f"once where there is network, or name a local model folder)", field=field)
     if constants.HF_HUB_OFFLINE or os.environ.get("TRANSFORMERS_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
         raise ConfigError(f"{purpose} model {name!r} not found: {looked}, and the hub is switched off "
                           f"(HF_HUB_OFFLINE)", field=field)

@@ -4,8 +4,8 @@ Python turns SIGINT into :class:`KeyboardInterrupt` in the main thread, which un
 blocks run, finished cache entries stay). That alone fails in four ways, each handled here:
 
 - the interrupt lands in a ``__del__`` or a callback, where Python prints "Exception ignored in ..." with a
-  traceback and carries on as if nothing happened: :func:`_unraisable` re-delivers it to the main thread,
-  silently;
+  traceback and carries on as if nothing happened: it is not raised there (or, when it was, not printed) and
+  is delivered again to the main thread a little later;
 - the main thread sits in a long C call (a torch op, llama.cpp decoding, a FAISS search) and runs no Python
   handler until it returns, or library code swallows the interrupt, or unwinding waits for worker threads:
   a watcher thread sees every SIGINT as it arrives (through :func:`signal.set_wakeup_fd`) and ends the process
@@ -24,6 +24,8 @@ import os
 import signal
 import sys
 import threading
+import time
+from types import FrameType
 from typing import Any
 
 MESSAGE = "ragif: interrupted; finished stages are cached, run again to resume"
@@ -44,6 +46,7 @@ class Guard:
         self._handler_redelivered = 0     # ... nor the Python-level handler
         self._lock = threading.Lock()
         self._said = False
+        self._pending = False             # an interrupt that could not be raised yet
         self._timer: threading.Timer | None = None
         self._saved: tuple[Any, ...] = ()
         self._pipe: tuple[int, int] | None = None
@@ -91,12 +94,18 @@ class Guard:
             redelivery = self._handler_redelivered > 0
             if redelivery:
                 self._handler_redelivered -= 1
-            if not redelivery:
+            else:
                 self._handled += 1
             second = self._handled > 1 and not redelivery
         if second:
             self.finish()
         self.requested = True
+        if redelivery and not self._pending:
+            return   # delivered already
+        if _in_finalizer(frame):   # raised here, Python would print it and carry on: try again a little later
+            self._redeliver_later()
+            return
+        self._pending = False
         raise KeyboardInterrupt
 
     def _watch(self) -> None:
@@ -130,14 +139,30 @@ class Guard:
 
     def _unraisable(self, info: Any) -> None:
         """A KeyboardInterrupt that Python could not raise (in ``__del__``, a weakref callback): raise it again
-        in the main thread instead of printing a traceback and carrying on."""
+        in the main thread a little later instead of printing a traceback and carrying on."""
         if isinstance(info.exc_value, KeyboardInterrupt):
+            self._redeliver_later()
+            return
+        self._saved[1](info)
+
+    def _redeliver_later(self) -> None:
+        with self._lock:
+            if self._pending:
+                return
+            self._pending = True
+        threading.Thread(target=self._redeliver, name="ragif-interrupt-redeliver", daemon=True).start()
+
+    def _redeliver(self) -> None:
+        """Interrupt the main thread every 50 ms until the interrupt lands where it can be raised (the watcher
+        ends the process after the grace period if it never does)."""
+        while self._pending and not self._said:
+            time.sleep(0.05)
+            if not self._pending:
+                return
             with self._lock:
                 self._redelivered += 1
                 self._handler_redelivered += 1
             _thread.interrupt_main()
-            return
-        self._saved[1](info)
 
     # ------------------------------------------------------------------ the end
     def say(self) -> None:
@@ -160,3 +185,12 @@ class Guard:
         """Print the line (if not yet printed) and end the process now with code 130."""
         self.say()
         os._exit(EXIT_CODE)
+
+
+def _in_finalizer(frame: FrameType | None, depth: int = 50) -> bool:
+    """Whether ``frame`` runs inside a ``__del__`` (where a raised exception is printed and dropped)."""
+    while frame is not None and depth:
+        if frame.f_code.co_name == "__del__":
+            return True
+        frame, depth = frame.f_back, depth - 1
+    return False
