@@ -10,9 +10,7 @@ Where each check lives: output folders and file stems ``rag/core/files.py``; res
 """
 from __future__ import annotations
 
-import errno
 import json
-import logging
 import os
 from pathlib import Path
 
@@ -24,7 +22,7 @@ from rag.core.files import file_stem, file_stems, writable_folder
 from rag.datasets import load_beir, load_dataset, load_qa_file, read_qrels, read_run
 from rag.datasets.followir import load_followir
 from rag.evaluation import parse_measure
-from tests.test_bad_input import CORPUS, QRELS, QUERIES, Case, beir, file
+from tests.test_bad_input import CORPUS, QUERIES, Case, beir, file
 
 NOWHERE = "/nonexistent/model"
 
@@ -184,6 +182,11 @@ CASES = [
     Case("qrels with a NaN label in BEIR TSV", lambda t: read_qrels(file(t, "q.tsv", "query-id\tcorpus-id\tscore\n"
                                                                                      "q1\td1\tNaN\n")),
          InputError, "q.tsv", 2, "label", "not a finite number"),
+    Case("/dev/zero as a run file (was: read forever)", lambda t: read_run("/dev/zero"),
+         InputError, "/dev/zero", None, None, "is a device that never ends"),
+    Case("qrels file that is a symbolic link loop", lambda t: (os.symlink(t / "q2", t / "q1"),
+                                                               os.symlink(t / "q1", t / "q2"), read_qrels(t / "q1")),
+         InputError, "q1", None, None, "a loop of links"),
     Case("run file of blank lines only", lambda t: read_run(file(t, "r.trec", "\n\n  \n")),
          InputError, "r.trec", None, None, "the run file is empty"),
     # ------------------------------------------------------------ class 2: names that become file stems

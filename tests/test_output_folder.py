@@ -105,8 +105,6 @@ def test_a_write_error_is_one_line_naming_the_file_and_leaves_no_temporary_file(
 
 
 def test_a_failed_copy_of_a_cached_run_leaves_no_temporary_file(tmp_path, monkeypatch):
-    import shutil
-
     from rag.core.cache import Cache
     from rag.experiment import results as module
 
@@ -121,7 +119,6 @@ def test_a_failed_copy_of_a_cached_run_leaves_no_temporary_file(tmp_path, monkey
     with pytest.raises(OutputError, match=r"BM25.*No space left on device \(ENOSPC\)"):
         results.save(tmp_path / "out", formats=("csv",), plots=False)
     assert not _temporary(tmp_path / "out")
-    assert shutil is not None
 
 
 def _computed(cache: Path) -> list[Path]:

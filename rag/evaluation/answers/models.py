@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 import threading
-from pathlib import Path
 from typing import Any, Callable
 
 from rag.core.errors import ConfigError, MissingDependencyError
