@@ -19,6 +19,7 @@ import pytest
 
 from rag.core.errors import ConfigError, InputError, OutputError
 from rag.core.files import file_stem, file_stems, writable_folder
+from rag.core.schema import validate_queries
 from rag.datasets import load_beir, load_dataset, load_qa_file, read_qrels, read_run
 from rag.datasets.followir import load_followir
 from rag.evaluation import parse_measure
@@ -75,6 +76,18 @@ def _offline_hub_name(monkeypatch_env: dict, name: str):
     finally:
         for k, v in old.items():
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+
+
+def results_folder_of(name: str, t: Path) -> Path:
+    from rag.experiment.config import results_folder
+
+    return results_folder(file(t, "c.yaml", "name: x\n"), type("Experiment", (), {"name": name})())
+
+
+def start_model_path(model: str) -> str:
+    from rerankers.training import start_model_path as locate
+
+    return locate(model)
 
 
 def _big_line(t: Path):
@@ -156,8 +169,8 @@ CASES = [
     Case("FollowIR candidate id with a space", lambda t: load_followir(followir(
         t, top='{"qid": "q1", "pid": ["d 1"]}\n')).candidates(),
          InputError, "top_ranked.jsonl", 1, "pid", "contains whitespace"),
-    Case("in-memory queries with an object as query text", lambda t: __import__("rag.core.schema").core.schema
-         .validate_queries(pd.DataFrame({"qid": ["a", "b"], "query": ["x", {"text": "y"}]})),
+    Case("in-memory queries with an object as query text", lambda t: validate_queries(
+        pd.DataFrame({"qid": ["a", "b"], "query": ["x", {"text": "y"}]})),
          InputError, None, None, "query", "row 2 (query id 'b')"),
     # ------------------------------------------------------------ what a hostile new user tries
     Case("queries.jsonl with CRLF line ends (legal)", lambda t: load_beir(beir(
@@ -203,13 +216,9 @@ CASES = [
     Case("names equal but for case or punctuation get distinct stems", lambda t: file_stems(
         ["BM25", "bm25", "BM 25", "BM_25"]),
          None, result=lambda m: len({s.casefold() for s in m.values()}) == 4 and m["BM_25"] == "BM_25"),
-    Case("experiment name '../../escaped' stays under results/", lambda t: __import__(
-        "rag.experiment.config").experiment.config.results_folder(file(t, "c.yaml", "name: x\n"),
-                                                                  type("E", (), {"name": "../../escaped"})()),
+    Case("experiment name '../../escaped' stays under results/", lambda t: results_folder_of("../../escaped", t),
          None, result=lambda p: p.parent == Path("results") and ".." not in p.parts),
-    Case("absolute experiment name '/tmp/x' stays under results/", lambda t: __import__(
-        "rag.experiment.config").experiment.config.results_folder(file(t, "c.yaml", "name: x\n"),
-                                                                  type("E", (), {"name": "/tmp/x"})()),
+    Case("absolute experiment name '/tmp/x' stays under results/", lambda t: results_folder_of("/tmp/x", t),
          None, result=lambda p: p == Path("results") / "_tmp_x"),
     # ------------------------------------------------------------ class 1: output folders
     Case("output folder that is a file", lambda t: writable_folder(file(t, "out", "x")),
@@ -240,8 +249,7 @@ CASES = [
          ConfigError, None, None, "llm.model", "there is no file"),
     Case("GGUF path that is not a GGUF file", lambda t: _gguf(str(file(t, "fake.gguf", "<html>not found</html>"))),
          ConfigError, None, None, "llm.model", "is not a GGUF file (it starts with b'<htm'"),
-    Case("reranker training from a start model that is not there", lambda t: __import__(
-        "rerankers.training").training.start_model_path(NOWHERE),
+    Case("reranker training from a start model that is not there", lambda t: start_model_path(NOWHERE),
          ConfigError, None, None, "model", "start encoder model '/nonexistent/model' not found"),
 ]
 
