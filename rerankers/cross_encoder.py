@@ -141,6 +141,7 @@ class CrossEncoderReranker(Reranker):
         super().__post_init__()
         self._loaded: tuple[Any, Any] | None = None
         self._fingerprint: str | None = None
+        self._path = models.locate_model(self.model, "cross-encoder")   # before any work: one line if missing
         if self.batch_size < 1:
             raise ValueError("batch_size must be positive")
         if not 0.0 <= self.interpolate <= 1.0:
@@ -163,7 +164,7 @@ class CrossEncoderReranker(Reranker):
 
     def loaded(self):
         if self._loaded is None:
-            self._loaded = load_cross_encoder(self.model, resolve_device(self.device))
+            self._loaded = load_cross_encoder(self._path, resolve_device(self.device))
         return self._loaded
 
     def score_pairs(self, queries: list[str], passages: list[str]) -> np.ndarray:

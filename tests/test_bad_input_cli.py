@@ -135,8 +135,75 @@ CASES = [
 ]
 
 
+# ---------------------------------------------------------------- round 3 (issue 30): outputs, names, types, models
+NOWHERE = "/nonexistent/model"
+CLOSED_BOOK = "measures: [F1]\npipelines:\n  CB: {reader: {template: closed_book}}\n"
+
+
+def _parquet(frame: dict) -> bytes:
+    import io
+
+    import pandas as pd
+
+    buffer = io.BytesIO()
+    pd.DataFrame(frame).to_parquet(buffer)
+    return buffer.getvalue()
+
+
+ROUND_3 = [
+    CliCase("-o names a file", ["run", "{t}/exp.yaml", "-o", "{t}/out"], {"exp.yaml": CONFIG, "out": "x"},
+            says="is a file, not a folder (EEXIST)", where="out"),
+    CliCase("-o inside a file", ["run", "{t}/exp.yaml", "-o", "{t}/f/sub"], {"exp.yaml": CONFIG, "f": "x"},
+            says="is a file, not a folder (ENOTDIR)", where="f/sub"),
+    CliCase("-o with a 300-byte name", ["run", "{t}/exp.yaml", "-o", "{t}/" + "o" * 300], {"exp.yaml": CONFIG},
+            says="(ENAMETOOLONG)"),
+    run_case("cross-encoder model /nonexistent/model", HEAD + "measures: [nDCG@10]\npipelines:\n"
+             "  CE: [{bm25: {k: 10}}, {cross-encoder: {model: /nonexistent/model}}]\n",
+             says="there is no folder /nonexistent/model", where="exp.yaml:5"),
+    run_case("BERTScore model that is not there", HEAD + f"measures: [nDCG@10, 'BERTScore-F1(model={NOWHERE})']\n"
+             + BM25, says="BERTScore model '/nonexistent/model' not found", where="exp.yaml:3"),
+    CliCase("reader LLM .gguf that is an HTML page", ["run", "{t}/exp.yaml", "-o", "{t}/out"],
+            {"exp.yaml": HEAD + "measures: [F1]\npipelines:\n  CB: {reader: {template: closed_book, llm: m.gguf}}\n",
+             "m.gguf": "<!doctype html><title>404</title>"}, says="is not a GGUF file"),
+    CliCase("train-reranker from a start model that is not there", ["train-reranker", "{t}/train.yaml"],
+            {"train.yaml": f"output: m\ndataset: demo\nmodel: {NOWHERE}\n"},
+            says="start encoder model '/nonexistent/model' not found"),
+    CliCase("QA file whose question is an object", ["run", "{t}/exp.yaml", "-o", "{t}/out"],
+            {"exp.yaml": "name: x\ndataset: q.jsonl\n" + CLOSED_BOOK,
+             "q.jsonl": '{"question": "a", "answers": ["x"]}\n{"question": {"text": "b"}, "answers": ["y"]}\n'},
+            says="must be question text, got an object", where="q.jsonl:2"),
+    CliCase("parquet QA file whose question column is a struct", ["run", "{t}/exp.yaml", "-o", "{t}/out"],
+            {"exp.yaml": "name: x\ndataset: q.parquet\n" + CLOSED_BOOK,
+             "q.parquet": _parquet({"question": [{"text": "who?", "lang": "en"}], "answers": [["a"]]})},
+            says="got an object {'text': 'who?', 'lang': 'en'}", where="q.parquet:1"),
+    CliCase("BEIR query whose instruction is a list", ["run", "{t}/exp.yaml", "-o", "{t}/out"],
+            {"exp.yaml": "name: x\ndataset: b\nmeasures: [nDCG@10]\npipelines:\n  BM25: {bm25: {}}\n",
+             "b/corpus.jsonl": '{"_id": "d1", "text": "alpha"}\n',
+             "b/queries.jsonl": '{"_id": "q1", "text": "alpha", "instruction": ["x", "y"]}\n',
+             "b/qrels/test.tsv": "query-id\tcorpus-id\tscore\nq1\td1\t1\n"},
+            says="must be text, got a list ['x', 'y']", where="queries.jsonl:1"),
+    eval_case("run file with CRLF line ends (legal)", run=RUN.replace("\n", "\r\n"), code=0,
+              says="nDCG@10\tall\t1.0000"),
+    eval_case("run file in UTF-16", run=RUN.encode("utf-16"), says="not valid UTF-8", where="run.trec:1"),
+    eval_case("empty run file", run="", says="the run file is empty", where="run.trec"),
+    run_case("system names '..', '/etc/passwd', 'CON' and 150 letters (legal, files stay in runs/)",
+             HEAD + "measures: [nDCG@10]\npipelines:\n  '..': {bm25: {}}\n  /etc/passwd: {bm25: {k1: 1.1}}\n"
+             "  CON: {bm25: {k1: 1.2}}\n  " + "x" * 150 + ": {bm25: {k1: 1.3}}\n", code=0, says="wrote "),
+    CliCase("experiment name '../../escaped' (legal, under results/)", ["run", "{t}/exp.yaml"],
+            {"exp.yaml": CONFIG.replace("name: x", "name: ../../escaped")}, code=0, says="results/_.._escaped/"),
+]
+CASES += ROUND_3
+
+
+_ROOT: list[Path] = []
+
+
+def _folder_name(case: CliCase) -> str:
+    return "".join(c if c.isalnum() else "_" for c in case.name)
+
+
 def _run(case: CliCase, root: Path) -> subprocess.CompletedProcess:
-    folder = root / "".join(c if c.isalnum() else "_" for c in case.name)
+    folder = root / _folder_name(case)
     folder.mkdir(parents=True)
     for name, body in case.files.items():
         path = folder / name
@@ -151,13 +218,22 @@ def _run(case: CliCase, root: Path) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
     root = tmp_path_factory.mktemp("cli-bad-input")
+    _ROOT[:] = [root]
     with ThreadPoolExecutor(max_workers=4) as pool:
         done = pool.map(lambda case: _run(case, root), CASES)
         return {case.name: result for case, result in zip(CASES, done)}
 
 
 def test_the_cli_table_has_at_least_55_cases():
-    assert len(CASES) >= 55 and len({c.name for c in CASES}) == len(CASES)
+    assert len(CASES) >= 55 + len(ROUND_3) and len({c.name for c in CASES}) == len(CASES)
+
+
+def test_no_case_wrote_outside_its_folder(outcomes, tmp_path_factory):
+    """Every case ran with its own folder as the working directory: nothing may appear beside the folders."""
+    root = _ROOT[0]
+    assert sorted(p.name for p in root.iterdir() if p.name != "cache") == sorted(_folder_name(c) for c in CASES)
+    escaped = root / _folder_name(ROUND_3[-1]) / "results" / "_.._escaped"
+    assert (escaped / "results.csv").exists()
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])

@@ -15,6 +15,7 @@ DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "default.yaml
 def _cmd_run(args: argparse.Namespace) -> int:
     from rag.core.config import load_yaml
     from rag.experiment.config import build_experiment, check_experiment, report_formats, results_folder
+    from rag.experiment.results import check_results_folder
 
     path = Path(args.config) if args.config else DEFAULT_CONFIG
     t0 = time.perf_counter()
@@ -30,8 +31,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
                   + (f" (not {', '.join(left_out)})" if left_out else ""))
         return 0
     experiment = build_experiment(load_yaml(path), str(path), cache=args.cache, plugins=args.plugin)
+    output = check_results_folder(results_folder(path, experiment, args.output))   # before any work
     results = experiment.run()
-    output = results_folder(path, experiment, args.output)
     formats, plots = report_formats(experiment)
     results.save(output, formats=formats, plots=plots)
     elapsed = time.perf_counter() - t0

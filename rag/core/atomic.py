@@ -81,14 +81,19 @@ def atomic_write_bytes(path: str | Path, data: bytes, replace: bool = True) -> b
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{_writer_token()}.tmp")
-    write_new_file(tmp, data)
-    if not replace:
-        return publish_file(tmp, path)
     try:
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        write_new_file(tmp, data)   # removes ``tmp`` when it fails
+        if not replace:
+            return publish_file(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+    except OSError as exc:   # name the file the caller asked for (not our temporary name, nor none at all)
+        if exc.filename in (None, str(tmp)):
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
         raise
     return True
 

@@ -44,3 +44,14 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """A ' (did you mean X?)' suffix naming the closest choice, or '' when none is close."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class OutputError(RagifError, OSError):
+    """A file or folder that cannot be written (a file where a folder should be, a read-only or full file
+    system, a name too long): one line naming the path and the reason."""
+
+    def __init__(self, message: str, path: str | Path | None = None, errno: int | None = None):
+        self.path = str(path) if path is not None else None
+        self.reason = message
+        super().__init__(message)
+        self.errno = errno

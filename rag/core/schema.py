@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from rag.core.errors import InputError
+from rag.core.fields import text_column
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +243,10 @@ def validate_queries(frame: pd.DataFrame, source: str | None = None, empty: str 
     require_columns(frame, QUERY_COLUMNS, "queries", source)
     out = frame.copy()
     out["qid"] = check_ids(out["qid"], "query id", "qid", source)
-    out["query"] = out["query"].fillna("").astype(str)
+    out["query"] = text_column(out["query"], "query", source, required=False, ids=out["qid"]).fillna("").astype(str)
+    for column in ("instruction", "instruction_changed"):   # text that models read: never a list or an object
+        if column in out.columns:
+            out[column] = text_column(out[column], column, source, required=False, ids=out["qid"])
     dup = out["qid"][out["qid"].duplicated()]
     if len(dup):
         raise InputError(f"{len(dup)} duplicate query id(s), e.g. {dup.iloc[0]!r}", path=source, field="qid")

@@ -8,6 +8,7 @@ import pandas as pd
 
 from rag.core.errors import InputError
 from rag.core.hashing import hash_file, hash_files
+from rag.core.fields import text_value
 from rag.core.schema import check_id
 from rag.datasets.base import Corpus, Dataset
 from rag.datasets.gold import GoldReport, SplitOption, gold_list, separators
@@ -16,6 +17,7 @@ from rag.datasets.trec import read_qrels
 
 CORPUS_FIELDS = {"docno": "_id", "title": "title", "text": "text"}
 QUERY_FIELDS = {"qid": "_id", "query": "text"}
+TEXT_COLUMNS = ("instruction", "instruction_changed", "short_query")   # extra query columns that models read
 
 
 def jsonl_corpus(path: str | Path, fields: Mapping[str, str] = CORPUS_FIELDS, name: str | None = None) -> Corpus:
@@ -27,9 +29,11 @@ def jsonl_corpus(path: str | Path, fields: Mapping[str, str] = CORPUS_FIELDS, na
 
     def docs():
         for line, obj in iter_jsonl(path):
+            title = fields.get("title", "title")
             yield {"docno": get_field(obj, fields["docno"], path, line),   # checked by Corpus (the id rule)
-                   "title": str(get_field(obj, fields.get("title", "title"), path, line, required=False)),
-                   "text": str(get_field(obj, fields["text"], path, line)), "_line": line}
+                   "title": text_value(obj.get(title), path, line, title, required=False),
+                   "text": text_value(get_field(obj, fields["text"], path, line), path, line, fields["text"]),
+                   "_line": line}
 
     return Corpus(docs, fingerprint=hash_file(path), source=str(path), name=name or path.parent.name,
                   count=lambda: count_lines(path))
@@ -48,7 +52,7 @@ def jsonl_queries(path: str | Path, fields: Mapping[str, str] = QUERY_FIELDS,
     first_line: dict[str, int] = {}
     for line, obj in iter_jsonl(path):
         row = {"qid": check_id(get_field(obj, fields["qid"], path, line), "query id", path, line, fields["qid"]),
-               "query": str(get_field(obj, fields["query"], path, line))}
+               "query": text_value(get_field(obj, fields["query"], path, line), path, line, fields["query"])}
         if row["qid"] in first_line:
             raise InputError(f"duplicate query id {row['qid']!r} (first on line {first_line[row['qid']]})",
                              path=path, line=line, field=fields["qid"])
@@ -59,6 +63,9 @@ def jsonl_queries(path: str | Path, fields: Mapping[str, str] = QUERY_FIELDS,
         for column, key in (extra or {}).items():
             if key in obj:
                 row[column] = obj[key]
+                if column in TEXT_COLUMNS:   # text a model reads: a list or an object here is an error
+                    row[column] = text_value(obj[key], path, line, key, required=False) if obj[key] is not None \
+                        else None
         if "answers" in row:
             row["answers"] = gold_list(row["answers"], split=split_gold, report=report, path=path, line=line,
                                        field_name=(extra or {})["answers"])

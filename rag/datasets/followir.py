@@ -24,7 +24,7 @@ import pandas as pd
 
 from rag.core.errors import InputError, MissingDependencyError
 from rag.core.hashing import hash_files
-from rag.core.schema import validate_qrels
+from rag.core.schema import check_id, validate_qrels
 from rag.datasets.base import Dataset
 from rag.datasets.beir import jsonl_corpus, jsonl_queries
 from rag.datasets.io import iter_jsonl
@@ -67,12 +67,14 @@ def _read_top_ranked(path: Path) -> pd.DataFrame:
     else:
         rows = []
         for line, obj in iter_jsonl(path):
-            qid = obj.get("qid", obj.get("query-id"))
-            pids = obj.get("pid", obj.get("corpus-id"))
+            qkey = "qid" if "qid" in obj else "query-id"
+            pkey = "pid" if "pid" in obj else "corpus-id"
+            qid, pids = obj.get(qkey), obj.get(pkey)
             if qid is None or pids is None:
                 raise InputError("a top_ranked line needs 'qid' and 'pid'", path=path, line=line, field="pid")
+            qid = check_id(qid, "query id", path, line, qkey)
             for pid in (pids if isinstance(pids, list) else [pids]):
-                rows.append((str(qid), str(pid)))
+                rows.append((qid, check_id(pid, "document id", path, line, pkey)))
         pool = pd.DataFrame(rows, columns=["qid", "docno"])
     return pool.drop_duplicates().assign(score=0.0).reset_index(drop=True)
 

@@ -30,6 +30,7 @@ from typing import Any, Union
 import numpy as np
 
 from rag.core.errors import InputError
+from rag.core.fields import describe
 
 log = logging.getLogger(__name__)
 
@@ -135,9 +136,9 @@ def gold_list(value: Any, *, split: SplitOption = False, parse_lists: bool = Fal
                          f"{value!r}"[:200], path=path, line=line, field=field_name)
     answers = []
     for item in items:
-        if isinstance(item, (list, tuple, dict)) or item is None:
-            raise InputError(f"a gold answer must be a string, got {type(item).__name__} {item!r}"[:200],
-                             path=path, line=line, field=field_name)
+        if isinstance(item, (list, tuple, dict, np.ndarray)) or item is None:   # parquet lists arrive as arrays
+            raise InputError(f"a gold answer must be a string, got {describe(item)}", path=path, line=line,
+                             field=field_name)
         answers.append(str(item).strip())
     answers = [a for a in answers if a]
     chars = separators(split)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import stat
 import zlib
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
@@ -18,15 +20,39 @@ from rag.core.errors import InputError
 def open_binary(path: str | Path) -> BinaryIO:
     path = Path(path)
     if not path.exists():
-        raise InputError("file not found", path=path)
+        raise InputError("file not found" + (" (a symbolic link to nothing or a loop of links)"
+                                             if path.is_symlink() else ""), path=path)
     if path.is_dir():
         raise InputError("is a folder, not a file", path=path)
+    _refuse_endless(path)
     try:
         if path.suffix == ".gz":
             return gzip.open(path, "rb")  # type: ignore[return-value]
         return open(path, "rb")
     except OSError as exc:
         raise InputError(f"cannot be read ({exc.strerror or exc})", path=path) from None
+
+
+def _refuse_endless(path: Path) -> None:
+    """A device that never ends (``/dev/zero``, ``/dev/urandom``) would be read forever: refused. Pipes,
+    terminals and ``/dev/null`` are read as usual (``cat run | ragif eval /dev/stdin qrels``)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if stat.S_ISBLK(mode) or stat.S_ISSOCK(mode):
+        raise InputError("is a device or a socket, not a file", path=path)
+    if stat.S_ISCHR(mode) and os.path.realpath(path) != os.devnull:
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        except OSError:
+            return
+        try:
+            interactive = os.isatty(fd)
+        finally:
+            os.close(fd)
+        if not interactive:
+            raise InputError("is a device that never ends, not a file", path=path)
 
 
 def _raw_lines(fh: BinaryIO, path: str | Path) -> Iterator[bytes]:

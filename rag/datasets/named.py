@@ -11,9 +11,11 @@ from pathlib import Path
 import pandas as pd
 
 from rag.core.errors import InputError
+from rag.core.fields import text_value
 from rag.core.hashing import hash_file, hash_files
 from rag.datasets.base import Corpus, Dataset
 from rag.datasets.beir import _as_answer_list, load_beir
+from rag.datasets.gold import gold_list
 from rag.datasets.io import iter_jsonl, iter_lines, open_binary, read_json
 from rag.datasets.trec import iter_trec_documents, read_qrels, read_topics
 
@@ -81,7 +83,8 @@ def nq_open(path: str | Path, file: str = "NQ-open.dev.jsonl") -> Dataset:
             if "question" not in obj:
                 raise InputError("missing field", path=src, line=line, field="question")
             answers = obj.get("answer", obj.get("answers"))
-            rows.append({"qid": f"nq{line - 1}", "query": obj["question"], "answers": _as_answer_list(answers, src)})
+            rows.append({"qid": f"nq{line - 1}", "query": text_value(obj["question"], src, line, "question"),
+                         "answers": gold_list(answers, path=src, line=line, field_name="answer")})
         return pd.DataFrame(rows)
     return Dataset(name="nq-open", query_loaders={"test": load}, source=str(src),
                    fingerprint_parts=(hash_file(src),))
@@ -106,14 +109,18 @@ def nq_rag(path: str | Path, distractors: bool = True) -> Dataset:
     qrels_rows: list[tuple[str, str, int]] = []
     for line, obj in iter_jsonl(oracle):
         ctxs = obj.get("ctxs") or []
+        if not isinstance(ctxs, list) or not all(isinstance(c, dict) for c in ctxs):
+            raise InputError("ctxs must be a list of passage objects", path=oracle, line=line, field="ctxs")
         gold = next((c for c in ctxs if c.get("isgold")), ctxs[0] if ctxs else None)
         if gold is None:
             raise InputError("question without a gold passage", path=oracle, line=line, field="ctxs")
-        title, text = str(gold.get("title", "")), str(gold.get("text", ""))
+        title = text_value(gold.get("title"), oracle, line, "ctxs.title", required=False)
+        text = text_value(gold.get("text"), oracle, line, "ctxs.text", required=False)
         docno = "gold-" + hashlib.blake2b(f"{title}\n{text}".encode(), digest_size=8).hexdigest()
         gold_docs.setdefault(docno, {"docno": docno, "title": title, "text": text})
         qid = f"nq{line - 1}"
-        questions.append({"qid": qid, "query": obj["question"], "answers": _as_answer_list(obj.get("answers"), oracle),
+        questions.append({"qid": qid, "query": text_value(obj.get("question"), oracle, line, "question"),
+                          "answers": gold_list(obj.get("answers"), path=oracle, line=line),
                           "gold_docno": docno})
         qrels_rows.append((qid, docno, 1))
     docs = list(gold_docs.values())
@@ -121,7 +128,7 @@ def nq_rag(path: str | Path, distractors: bool = True) -> Dataset:
     if distractors and dis_file.exists():
         files.append(dis_file)
         for line, obj in iter_jsonl(dis_file):
-            contents = str(obj.get("contents", ""))
+            contents = text_value(obj.get("contents"), dis_file, line, "contents", required=False)
             title, _, text = contents.partition("\n")
             docs.append({"docno": f"dis-{obj.get('id', line - 1)}", "title": title.strip().strip('"'), "text": text})
     corpus = Corpus(docs, fingerprint=hash_files(files), source=str(root), name="nq-rag")
@@ -198,9 +205,9 @@ def entityquestions(path: str | Path, relations: list[str] | None = None) -> Dat
                 raise InputError("expected a JSON list of questions", path=f)
             for i, obj in enumerate(data):
                 if not isinstance(obj, dict) or "question" not in obj:
-                    raise InputError(f"item {i} has no 'question'", path=f, field="question")
-                rows.append({"qid": f"{relation}-{i}", "query": obj["question"],
-                             "answers": _as_answer_list(obj.get("answers"), f), "relation": relation})
+                    raise InputError(f"item {i} has no 'question'", path=f, line=i + 1, field="question")
+                rows.append({"qid": f"{relation}-{i}", "query": text_value(obj["question"], f, i + 1, "question"),
+                             "answers": gold_list(obj.get("answers"), path=f, line=i + 1), "relation": relation})
         return pd.DataFrame(rows)
     return Dataset(name="entityquestions", query_loaders={"test": load}, source=str(folder),
                    fingerprint_parts=(hash_files(files),))
@@ -215,8 +222,14 @@ def hotpotqa(path: str | Path, file: str = "hotpot_dev_v1_simplified.json") -> D
         data = read_json(src)
         if not isinstance(data, list):
             raise InputError("expected a JSON list", path=src)
-        return pd.DataFrame([{"qid": f"hp{i}", "query": o["question"], "answers": _as_answer_list(o.get("answer"), src),
-                              "type": o.get("type", "")} for i, o in enumerate(data)])
+        rows = []
+        for i, o in enumerate(data, start=1):
+            if not isinstance(o, dict) or "question" not in o:
+                raise InputError("item has no 'question'", path=src, line=i, field="question")
+            rows.append({"qid": f"hp{i - 1}", "query": text_value(o["question"], src, i, "question"),
+                         "answers": gold_list(o.get("answer"), path=src, line=i, field_name="answer"),
+                         "type": text_value(o.get("type"), src, i, "type", required=False)})
+        return pd.DataFrame(rows)
     return Dataset(name="hotpotqa", query_loaders={"test": load}, source=str(src), fingerprint_parts=(hash_file(src),))
 
 

@@ -37,6 +37,8 @@ from typing import Any, Iterable, Iterator, Mapping
 import pandas as pd
 
 from rag.core.errors import ConfigError, InputError, did_you_mean
+from rag.core.fields import number_value, text_value
+from rag.core.schema import check_id
 from rag.core.hashing import hash_config, hash_file
 from rag.datasets.base import Corpus, Dataset
 from rag.datasets.gold import GoldReport, SplitOption, gold_list, parse_list_cell, separators
@@ -164,15 +166,19 @@ def _passage(value: Any, path: str, line: int, field: str) -> dict[str, Any]:
     if isinstance(value, str):
         doc = {"title": "", "text": value}
     elif isinstance(value, Mapping):
-        text = value.get("text", value.get("contents", value.get("passage")))
-        if text is None:
-            raise InputError(f"a passage object needs 'text' (it has {sorted(value)})", path=path, line=line,
-                             field=field)
-        doc = {"title": str(value.get("title") or ""), "text": str(text),
-               "gold": bool(value.get("isgold", value.get("is_gold", False)))}
-        ident = next((value[k] for k in ("docno", "id", "_id", "passage_id") if value.get(k) not in (None, "")), None)
-        if ident is not None:
-            doc["docno"] = str(ident)
+        key = next((k for k in ("text", "contents", "passage") if value.get(k) is not None), None)
+        if key is None:
+            raise InputError(f"a passage object needs 'text' (it has {sorted(map(str, value))})", path=path,
+                             line=line, field=field)
+        gold = value.get("isgold", value.get("is_gold", False))
+        if not isinstance(gold, (bool, int)) and gold is not None:
+            raise InputError(f"isgold must be true or false, got {gold!r:.40}", path=path, line=line,
+                             field=f"{field}.isgold")
+        doc = {"title": text_value(value.get("title"), path, line, f"{field}.title", required=False),
+               "text": text_value(value[key], path, line, f"{field}.{key}"), "gold": bool(gold)}
+        id_key = next((k for k in ("docno", "id", "_id", "passage_id") if value.get(k) not in (None, "")), None)
+        if id_key is not None:
+            doc["docno"] = check_id(value[id_key], "passage id", path, line, f"{field}.{id_key}")
     else:
         raise InputError(f"a passage must be a string or an object with 'text', got {type(value).__name__}",
                          path=path, line=line, field=field)
@@ -244,9 +250,11 @@ def _read_split(records: Iterable[Record], source: str, roles: QAFields, split_g
                 raise InputError(f"no question field (looked for {list(ALIASES['question'])}; the record has "
                                  f"{sorted(obj)}); map it with fields={{'question': ...}}", path=source, line=line,
                                  field="question")
-        question = _get(obj, names["question"], source, line)
-        row: dict[str, Any] = {"qid": str(_get(obj, names["qid"], source, line)).strip() if names["qid"] else f"q{number}",
-                               "query": str(question)}
+        question = text_value(_get(obj, names["question"], source, line), source, line, names["question"],
+                              what="question text")
+        qid = check_id(_get(obj, names["qid"], source, line), "question id", source, line, names["qid"]) \
+            if names["qid"] else f"q{number}"
+        row: dict[str, Any] = {"qid": qid, "query": question}
         if not row["query"].strip():
             raise InputError("empty question", path=source, line=line, field=names["question"])
         if row["qid"] in first_line:
@@ -258,12 +266,8 @@ def _read_split(records: Iterable[Record], source: str, roles: QAFields, split_g
                                        parse_lists=parse_lists, report=report, path=source, line=line,
                                        field_name=names["answers"])
         if names["popularity"]:
-            value = _get(obj, names["popularity"], source, line)
-            try:
-                row["s_pop"] = float(value)
-            except (TypeError, ValueError):
-                raise InputError(f"popularity {value!r} is not a number", path=source, line=line,
-                                 field=names["popularity"]) from None
+            row["s_pop"] = number_value(_get(obj, names["popularity"], source, line), source, line,
+                                        names["popularity"], what="popularity")
         for key in roles.keep:
             row[key] = _get(obj, key, source, line)
         if names["gold_passage"]:

@@ -85,12 +85,10 @@ def load_experiment(path: str | Path, cache: Any = None, plugins: Sequence[str] 
 
 def results_folder(path: str | Path, experiment: Any, output: str | Path | None = None) -> Path:
     """Where an experiment's results go: ``output`` if given, else the config's ``output``, else
-    ``results/<experiment name>`` (a name that is not a plain folder name becomes a safe file stem)."""
+    ``results/<experiment name as a safe file stem>`` (plain names stay as they are)."""
     if output or experiment.config.get("output"):
         return Path(output or experiment.config["output"])
-    name = str(experiment.name)
-    safe = name if name not in (".", "..") and "/" not in name and "\\" not in name and name.strip() else file_stem(name)
-    return Path("results") / safe
+    return Path("results") / file_stem(str(experiment.name))   # bounded, safe, never outside results/
 
 
 def report_formats(experiment: Any) -> tuple[list[str], bool]:

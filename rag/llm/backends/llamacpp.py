@@ -114,8 +114,9 @@ class LlamaCppLLM(StreamingBackend):
             entry = GGUF_MODELS[model]
             options.setdefault("threads", int(os.environ.get("RAGIF_LLM_THREADS", "1")))
             return cls(entry.path(), name=entry.name, **options)
-        if Path(model).suffix == ".gguf" and Path(model).exists():
-            return cls(model, **options)
+        if Path(model).suffix.lower() == ".gguf":   # checked here (exists, GGUF magic), not by llama.cpp
+            from rag.models import locate_gguf
+            return cls(str(locate_gguf(model)), **options)
         raise ConfigError(f"unknown GGUF model {model!r}{did_you_mean(model, GGUF_MODELS)}; use one of "
                           f"{sorted(GGUF_MODELS)} or a path to a .gguf file", field="llm.model")
 

@@ -1,0 +1,132 @@
+"""Ctrl-C anywhere: SIGINT sent to a real ``ragif`` process ends it with the one ``ragif: interrupted`` line,
+exit code 130 and no traceback, wherever it lands (rag.cli.interrupt).
+
+The stages of tests/interrupt_driver.py misbehave on purpose: an interrupt swallowed by a library, turned into
+another exception, landing in ``__del__``, arriving while the main thread is in a long C call, or a second
+Ctrl-C during a slow cleanup."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DRIVER = REPO / "tests" / "interrupt_driver.py"
+LINE = "ragif: interrupted; finished stages are cached, run again to resume"
+
+
+def _start(argv: list[str], tmp: Path, grace: float = 3.0, driver: bool = True) -> tuple[subprocess.Popen, Path]:
+    marker = tmp / "started"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "RAGIF_CACHE": str(tmp / "cache"), "RAGIF_TEST_MARKER": str(marker),
+           "RAGIF_INTERRUPT_GRACE": str(grace)}
+    command = [sys.executable, str(DRIVER), *argv] if driver else [sys.executable, "-m", "rag.cli", *argv]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                               cwd=tmp, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    return process, marker
+
+
+def _wait_for(condition, process: subprocess.Popen, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if process.poll() is not None:
+            pytest.fail(f"ended before the interrupt: {process.communicate()[1][-2000:]}")
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail("never reached the point of the interrupt")
+        time.sleep(0.05)
+
+
+def _interrupt(process: subprocess.Popen, presses: int = 1, gap: float = 0.5, limit: float = 60):
+    t0 = time.monotonic()
+    for i in range(presses):
+        if i:
+            time.sleep(gap)
+        process.send_signal(signal.SIGINT)
+    try:
+        out, err = process.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        pytest.fail("still running after Ctrl-C")
+    return process.returncode, err, time.monotonic() - t0
+
+
+def _assert_one_line(code: int, err: str) -> None:
+    assert code == 130, err[-3000:]
+    assert "Traceback" not in err and "Exception ignored" not in err and "internal error" not in err, err[-3000:]
+    assert err.count(LINE) == 1, err[-3000:]
+
+
+def _config(tmp: Path, how: str) -> Path:
+    path = tmp / "exp.yaml"
+    path.write_text(f"name: x\ndataset: demo\nmeasures: [nDCG@10]\npipelines:\n"   # no JVM: its SIGINT handling
+                    f"  M: {{misbehave: {{how: {how}}}}}\n", "utf-8")               # is the JVM's -Xrs option
+    return path
+
+
+@pytest.mark.parametrize("how, within", [("sleep", 20), ("wrap", 20), ("swallow", 20), ("del", 20),
+                                         ("c-call", 20)])
+def test_ctrl_c_during_a_run_ends_with_one_line(tmp_path, how, within):
+    """``sleep``: the ordinary case; ``wrap``: a library turned the interrupt into RuntimeError (was: internal
+    error and a traceback); ``swallow``: a library ate it (was: the run went on); ``del``: it landed in
+    ``__del__`` (was: "Exception ignored" and the run went on); ``c-call``: the main thread was in C for 60 s."""
+    process, marker = _start(["run", str(_config(tmp_path, how)), "-o", str(tmp_path / "out")], tmp_path)
+    _wait_for(marker.exists, process)
+    time.sleep(0.3)
+    code, err, seconds = _interrupt(process)
+    _assert_one_line(code, err)
+    assert seconds < within, seconds
+    assert not (tmp_path / "out").exists()   # nothing half-written
+
+
+def test_a_second_ctrl_c_ends_a_slow_cleanup_at_once(tmp_path):
+    process, marker = _start(["run", str(_config(tmp_path, "cleanup")), "-o", str(tmp_path / "out")], tmp_path,
+                             grace=60)
+    _wait_for(marker.exists, process)
+    time.sleep(0.3)
+    code, err, seconds = _interrupt(process, presses=2, gap=1.0)
+    _assert_one_line(code, err)
+    assert seconds < 15, seconds
+
+
+def test_ctrl_c_while_the_command_line_is_still_importing(tmp_path):
+    """The commands' modules import pandas, torch and friends: an interrupt there was a raw traceback."""
+    process, _ = _start(["components"], tmp_path, driver=False)
+    time.sleep(0.4)
+    code, err, _ = _interrupt(process)
+    if code == 0:
+        pytest.skip("the command finished before the interrupt")
+    _assert_one_line(code, err)
+
+
+def test_ctrl_c_during_train_reranker(tmp_path):
+    """The issue's example: ``ragif train-reranker`` printed "internal error" and a 100-line traceback."""
+    import json
+
+    beir = tmp_path / "beir"
+    (beir / "qrels").mkdir(parents=True)
+    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa".split()
+    docs = [{"_id": f"d{i}", "text": " ".join(words[(i + j) % 10] for j in range(12))} for i in range(40)]
+    (beir / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs), "utf-8")
+    (beir / "queries.jsonl").write_text("".join(json.dumps({"_id": f"q{i}", "text": f"{words[i % 10]} "
+                                                            f"{words[(i + 3) % 10]}"}) + "\n" for i in range(20)))
+    (beir / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\n" +
+                                              "".join(f"q{i}\td{i}\t1\n" for i in range(20)), "utf-8")
+    config = tmp_path / "train.yaml"
+    body = (f"dataset: {beir}\ntrain_split: train\nvalid_queries: 4\nbatches_per_iteration: 1\nbatch_size: 2\n"
+            f"max_length: 32\nvalidate_every: 1000\nvalid_depth: 5\n")
+    # a first short run caches the BM25 run, so the interrupted one starts no JVM (whose own SIGINT handler is
+    # the JVM's -Xrs option, tested with Lucene)
+    config.write_text(body + f"output: {tmp_path / 'warm'}\niterations: 1\n", "utf-8")
+    warm, _ = _start(["train-reranker", str(config), "--threads", "1"], tmp_path, driver=False)
+    assert warm.wait(600) == 0, warm.communicate()[1][-2000:]
+    config.write_text(body + f"output: {tmp_path / 'model'}\niterations: 1000\n", "utf-8")
+    process, _ = _start(["train-reranker", str(config), "--threads", "1"], tmp_path, driver=False)
+    _wait_for(lambda: (tmp_path / "model" / "ragif_training.json").exists(), process, seconds=300)
+    code, err, _ = _interrupt(process)
+    _assert_one_line(code, err)
+    assert not (tmp_path / "model" / "checkpoint.tmp").exists() or (tmp_path / "model" / "checkpoint").exists()
