@@ -81,7 +81,7 @@ def _offline_hub_name(monkeypatch_env: dict, name: str):
 def results_folder_of(name: str, t: Path) -> Path:
     from rag.experiment.config import results_folder
 
-    return results_folder(file(t, "c.yaml", "name: x\n"), type("Experiment", (), {"name": name})())
+    return results_folder(file(t, "c.yaml", "name: x\n"), type("Experiment", (), {"name": name, "config": {}})())
 
 
 def start_model_path(model: str) -> str:

@@ -124,10 +124,6 @@ def test_names_are_normalised_and_compared(tmp_path):
         "pipelines:\n  1: bm25\n  '1': bm25\n": (5, "1 (a YAML int) (line 4) and '1' (line 5)"),
         f"pipelines:\n  {unicodedata.normalize('NFD', 'Café')}: bm25\n  Café: bm25\n": (5, "(not NFC)"),
         "pipelines:\n  yes: bm25\n": (4, "YAML boolean"),
-        "name: ../escaped\npipelines:\n  a: bm25\n": (3, "path separator"),
-        "name: /tmp/anywhere\npipelines:\n  a: bm25\n": (3, "path separator"),
-        "name: '..'\npipelines:\n  a: bm25\n": (3, "relative path step"),
-        "name: '.'\npipelines:\n  a: bm25\n": (3, "relative path step"),
         "baseline: B\npipelines:\n  a: bm25\n": (3, "baseline 'B' is not a pipeline name"),
     }
     for text, (line, message) in cases.items():

@@ -63,7 +63,7 @@ def _assert_one_line(code: int, err: str) -> None:
 
 def _config(tmp: Path, how: str) -> Path:
     path = tmp / "exp.yaml"
-    path.write_text(f"name: x\ndataset: demo\nmeasures: [nDCG@10]\npipelines:\n"   # no JVM: its SIGINT handling
+    path.write_text(f"name: x\ndataset: demo\nmeasures: [LLMTokens]\npipelines:\n"   # no JVM: its SIGINT handling
                     f"  M: {{misbehave: {{how: {how}}}}}\n", "utf-8")               # is the JVM's -Xrs option
     return path
 

@@ -19,9 +19,8 @@ against its measures) is checked next by :mod:`rag.experiment.check`, still befo
 Names: pipeline (system) names and the experiment's name are Unicode NFC-normalised and stripped, then
 compared; two that are equal afterwards (``1`` and ``"1"``, or two spellings of "é") are an error naming
 both lines. System names are labels (``BM25 → reader``): the results writer turns them into safe file
-stems. The experiment's ``name`` becomes the folder ``results/<name>``, so it must be a plain folder name:
-one that is empty, ``.`` or ``..``, holds ``/`` or ``\\`` or a control character, or is over
-:data:`MAX_NAME_BYTES` bytes is refused, never rewritten.
+stems. The experiment's ``name`` becomes the folder ``results/<name>`` as a safe file stem too (plain names
+stay as they are; ``../x``, ``/abs`` or ``.`` can never lead outside ``results/``).
 """
 from __future__ import annotations
 
@@ -41,7 +40,7 @@ from rag.experiment.queries import check_selection
 
 # key -> (accepted types, meaning); the README's config section and `ragif run --check` follow this table
 KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
-    "name": (str, "the experiment's name; results go to `results/<name>` (a plain folder name)"),
+    "name": (str, "the experiment's name; results go to `results/<name as a safe file stem>`"),
     "description": (str, "free text, kept in provenance"),
     "plugins": (list, "Python modules or `ragif.plugins` entry points imported first: they register components"),
     "dataset": ((str, dict), "a dataset name or path, or {name, path, corpus, qrels, fields, split_gold, ...}"),
@@ -179,15 +178,10 @@ def normal_name(value: Any, what: str, source: str | None, line: int | None) -> 
 
 
 def experiment_name(value: Any, source: str | None = None, line: int | None = None) -> str:
-    """The experiment's ``name`` (it becomes the folder ``results/<name>``): a plain folder name or an error."""
-    text = normal_name(value, "name", source, line)
-    why = ("is a relative path step" if text in (".", "..") else
-           "contains a path separator" if "/" in text or "\\" in text else
-           f"is over {MAX_NAME_BYTES} bytes" if len(text.encode("utf-8")) > MAX_NAME_BYTES else None)
-    if why:
-        raise ConfigError(f"name {text[:80]!r} {why}: the name becomes the folder results/<name>, so it must be one "
-                          f"plain folder name (use output: to write elsewhere)", path=source, line=line, field="name")
-    return text
+    """The experiment's ``name``, NFC-normalised. It becomes the folder ``results/<file stem of name>``
+    (:func:`rag.core.files.file_stem`): a name such as ``../x`` or ``/abs`` is kept as a label and can never
+    lead outside ``results/``."""
+    return normal_name(value, "name", source, line)
 
 
 def _pipelines(value: Mapping[Any, Any], source: str | None, line: int | None) -> tuple[dict[str, Any], dict]:
