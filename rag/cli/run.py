@@ -19,10 +19,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     results.save(output)
     elapsed = time.perf_counter() - t0
     print((output / "leaderboard.md").read_text("utf-8"))
-    stats = experiment.cache.stats()
     print(f"wrote {output}/ (leaderboard.md, leaderboard.html, leaderboard.tex, results.csv, per_query.csv, "
-          f"significance.csv, provenance.json, runs/) in {elapsed:.1f} s; cache: {stats['hits']} hits, "
-          f"{stats['misses']} misses at {experiment.cache.root}")
+          f"significance.csv, provenance.json, runs/) in {elapsed:.1f} s; cache: {experiment.cache.summary()} at "
+          f"{experiment.cache.root}")
     return 0
 
 
