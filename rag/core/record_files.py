@@ -84,6 +84,10 @@ class FileRecords:
                                                        "value": value}), replace=False)
 
     def put_many(self, items: Iterable[tuple[str, Any]]) -> None:
+        """Store several records (see :meth:`put`); every value is checked before any is written."""
+        items = list(items)
+        for key, value in items:
+            encode(key, value)
         for key, value in items:
             self.put(key, value)
 
@@ -94,16 +98,13 @@ class FileRecords:
         """Nothing to close."""
 
 
-def file_system_type(path: str | Path) -> str | None:
-    """The type of the file system holding ``path`` (``ext4``, ``nfs4``, ...) from ``/proc/self/mountinfo``, or
-    None where that cannot be read (not Linux)."""
-    probe = Path(path).absolute()
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    target = os.path.realpath(probe)
+def file_system_type(path: str | Path, mountinfo: str | Path = "/proc/self/mountinfo") -> str | None:
+    """The type of the file system holding ``path`` (``ext4``, ``nfs4``, ...) from ``mountinfo``, or None where
+    that cannot be read (not Linux)."""
+    target = os.path.realpath(path)  # links resolved as far as the path exists
     best, kind = "", None
     try:
-        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as fh:
+        with open(mountinfo, encoding="utf-8", errors="replace") as fh:
             for line in fh:
                 left, _, right = line.partition(" - ")
                 fields, tail = left.split(), right.split()
@@ -118,7 +119,7 @@ def file_system_type(path: str | Path) -> str | None:
     return kind
 
 
-def on_network_file_system(path: str | Path) -> str | None:
+def on_network_file_system(path: str | Path, mountinfo: str | Path = "/proc/self/mountinfo") -> str | None:
     """The network file system type holding ``path`` (``nfs4``, ``cifs``, ...), or None for a local one."""
-    kind = file_system_type(path)
+    kind = file_system_type(path, mountinfo)
     return kind if kind is not None and kind.lower() in NETWORK_FILE_SYSTEMS else None

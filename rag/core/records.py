@@ -80,7 +80,8 @@ class SQLiteRecords:
         _LIVE.add(self)
 
     def _reset(self) -> None:
-        """Fresh per-process state (also after ``fork``: a child never uses its parent's connection or batch)."""
+        """Fresh per-process state (also in a child after ``fork``: it never uses its parent's connection, lock or
+        batch; SQLite connections must not cross a fork)."""
         self._pid = os.getpid()
         self._lock = threading.RLock()
         self._wake = threading.Condition(self._lock)
@@ -93,8 +94,6 @@ class SQLiteRecords:
 
     # ------------------------------------------------------------------ connection
     def _connection(self) -> sqlite3.Connection:
-        if self._pid != os.getpid():
-            self._reset()  # forked: the parent's connection and batch are the parent's
         if self._conn is None:
             with self._errors("open"):
                 with contextlib.suppress(FileExistsError):  # 0666 minus the umask, as for every cache file
@@ -226,8 +225,6 @@ class SQLiteRecords:
         encoded = [(key, encode(key, value)) for key, value in items]
         full = False
         with self._lock:
-            if self._pid != os.getpid():
-                self._reset()
             self._raise_failed_flush()
             for key, text in encoded:
                 if not self._pending:
@@ -247,9 +244,6 @@ class SQLiteRecords:
     def flush(self) -> None:
         """Commit the collected records now (one transaction; existing keys keep their first value)."""
         with self._lock:
-            if self._pid != os.getpid():
-                self._reset()
-                return
             if not self._pending:
                 self._raise_failed_flush()
                 return
@@ -280,7 +274,7 @@ class SQLiteRecords:
         me = threading.current_thread()
         while True:
             with self._lock:
-                if self._flusher is not me or self._pid != os.getpid():
+                if self._flusher is not me:
                     return
                 if not self._pending:
                     self._wake.wait(timeout=60.0)
@@ -305,7 +299,7 @@ class SQLiteRecords:
             try:
                 self.flush()
             finally:
-                if self._conn is not None and self._pid == os.getpid():
+                if self._conn is not None:
                     self._conn.close()
                 self._conn = None
                 self._flusher = None  # the background thread sees it is no longer wanted and ends
@@ -349,6 +343,15 @@ def open_records(root: str | Path, mode: str | None = None) -> SQLiteRecords | F
                 store = SQLiteRecords(root, journal="delete" if network else "wal")
             _STORES[key] = store
     return store
+
+
+def _forget_parent_state() -> None:
+    for store in list(_LIVE):
+        store._reset()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_parent_state)
 
 
 @atexit.register
