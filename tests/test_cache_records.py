@@ -170,10 +170,12 @@ def test_nothing_empty_is_ever_stored(tmp_path, layout):
         cache.put_json("k", None)
     with pytest.raises(ValueError, match="None cannot be stored"):
         cache.put_many({"x": {"text": "fine"}, "y": None})    # one bad value: none of them is taken
+    with pytest.raises(ValueError, match="an empty string cannot be stored"):
+        cache.put_json("e", " ")
     with pytest.raises(ValueError, match="cannot be stored as JSON"):
         cache.put_json("z", {"text": object()})
     cache.flush()
-    assert cache.get_many(["k", "x", "y", "z"]) == [None] * 4
+    assert cache.get_many(["k", "x", "y", "z", "e"]) == [None] * 5
 
 
 def test_a_reply_without_text_never_reaches_the_store(tmp_path):

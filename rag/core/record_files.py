@@ -28,11 +28,13 @@ NETWORK_FILE_SYSTEMS = frozenset({
 
 
 def encode(key: str, value: Any) -> str:
-    """The JSON text stored for ``value``; refuses what must never be cached (None: a missing result)."""
+    """The JSON text stored for ``value``; refuses what must never be cached (None or a blank string: a missing
+    result)."""
     if not isinstance(key, str) or not key:
         raise ValueError(f"a cache record needs a non-empty string key, not {key!r:.60}")
-    if value is None:
-        raise ValueError(f"cache record {key}: None cannot be stored (a missing result is never cached)")
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ValueError(f"cache record {key}: {'None' if value is None else 'an empty string'} cannot be stored "
+                         f"(a missing result is never cached)")
     try:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
