@@ -38,11 +38,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - t0
     board = output / "leaderboard.md"
     print(board.read_text("utf-8") if "md" in formats and board.exists() else results)
-    stats = experiment.cache.stats()
     written = [f"leaderboard.{f}" for f in formats] + ["results.csv", "per_query.csv", "significance.csv",
                                                         "provenance.json", "runs/"] + (["plots"] if plots else [])
-    print(f"wrote {output}/ ({', '.join(written)}) in {elapsed:.1f} s; cache: {stats['hits']} hits, "
-          f"{stats['misses']} misses at {experiment.cache.root}")
+    print(f"wrote {output}/ ({', '.join(written)}) in {elapsed:.1f} s; cache: {experiment.cache.summary()} at "
+          f"{experiment.cache.root}")
     return 0
 
 

@@ -22,7 +22,7 @@ from typing import Any, Callable, ClassVar, Iterable, Iterator, TypeVar
 import pandas as pd
 
 from rag import __version__
-from rag.core.cache import Cache
+from rag.core.cache import STAGE_OUTPUTS, Cache
 from rag.core.errors import InputError, RagifError
 from rag.core.hashing import canonical, hash_config, hash_frame
 from rag.core.schema import DOCUMENT_COLUMNS, add_missing_questions, add_ranks, is_ranking, questions_of
@@ -176,11 +176,11 @@ class Stage:
         if cache is None or not self.cacheable:
             return self._check_output(self.transform(frame))
         key = hash_config("stage-output", __version__, self.fingerprint(), hash_frame(frame))
-        cached = cache.get_frame(key)
+        cached = cache.get_frame(key, kind=STAGE_OUTPUTS)
         if cached is not None:
             return cached
         out = self._check_output(self.transform(frame))
-        cache.put_frame(key, out, meta={"stage": self.describe()})
+        cache.put_frame(key, out, meta={"stage": self.describe()}, kind=STAGE_OUTPUTS)
         return out
 
     def _check_output(self, out: pd.DataFrame) -> pd.DataFrame:

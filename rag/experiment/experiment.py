@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 
 from rag import __version__
-from rag.core.cache import Cache
+from rag.core.cache import EVALUATIONS, Cache
 from rag.core.errors import InputError
 from rag.core.hashing import hash_config, hash_frame
 from rag.core.progress import labelled
@@ -74,10 +74,11 @@ class Experiment:
     def queries(self) -> pd.DataFrame:
         return self._queries.copy() if self._queries is not None else self.dataset.queries(self.split)
 
-    def fingerprint(self) -> str:
-        """The experiment's identity (the config hash of its boards): data, the questions chosen, systems,
-        measures and statistics."""
-        return hash_config("experiment", self.dataset.fingerprint(), self.split, hash_frame(self.queries()),
+    def fingerprint(self, queries: pd.DataFrame | None = None) -> str:
+        """The experiment's identity (the config hash of its boards): data, the questions chosen (``queries``, if
+        already at hand), systems, measures and statistics."""
+        queries = self.queries() if queries is None else queries
+        return hash_config("experiment", self.dataset.fingerprint(), self.split, hash_frame(queries),
                            {k: p.fingerprint() for k, p in self.pipelines.items()},
                            [_measure_identity(m) for m in self.measures], self.seed, self.baseline, self.test,
                            self.correction, self.alpha)
@@ -88,16 +89,16 @@ class Experiment:
         if epoch and epoch.strip().isdigit():
             return datetime.fromtimestamp(int(epoch), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         record_key = hash_config("experiment-started", key)
-        stamp = self.cache.get_json(record_key)
+        stamp = self.cache.get_json(record_key, kind=None)
         if stamp is None:
             stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-            self.cache.put_json(record_key, stamp)
+            self.cache.put_json(record_key, stamp, kind=None)
         return stamp
 
     def run(self) -> ExperimentResults:
-        key = self.fingerprint()
+        queries = self.queries()  # one frame for every system: hashed once (rag.core.hashing.hash_frame)
+        key = self.fingerprint(queries)
         started = self._first_computed(key)
-        queries = self.queries()
         qrels = self.dataset.qrels(self.split) if self.dataset.has_qrels(self.split) else None
         runs: dict[str, pd.DataFrame] = {}
         rankings: dict[str, pd.DataFrame] = {}
@@ -130,10 +131,10 @@ class Experiment:
         table = table.reindex(index=list(self.pipelines), columns=order)
         table.columns.name = None
         sig_key = hash_config("significance", hash_frame(long), self.baseline, self.test, self.correction, self.alpha)
-        sig = self.cache.get_frame(sig_key)
+        sig = self.cache.get_frame(sig_key, kind=EVALUATIONS)
         if sig is None:
             sig = significance(long, self.baseline, self.test, self.correction, self.alpha)
-            self.cache.put_frame(sig_key, sig)
+            self.cache.put_frame(sig_key, sig, kind=EVALUATIONS)
         provenance = {
             "experiment": self.name,
             "config_hash": key,
@@ -163,11 +164,11 @@ class Experiment:
         key = hash_config("evaluation", 2, code_version(), run_key, hash_frame(ranking) if ranking is not None and ranking is not out
                           else None, hash_frame(queries[["qid"]]), hash_frame(qrels) if qrels is not None else None,
                           [_measure_identity(m) for m in self.measures])
-        values, notes = self.cache.get_frame(key), self.cache.get_json(key + "-notes")
+        values, notes = self.cache.get_frame(key, kind=EVALUATIONS), self.cache.get_json(key + "-notes", kind=None)
         if values is None or notes is None:
             values, notes = system_values(out, ranking, queries["qid"].astype(str).tolist(), qrels, self.measures)
-            self.cache.put_frame(key, values)
-            self.cache.put_json(key + "-notes", notes)
+            self.cache.put_frame(key, values, kind=EVALUATIONS)
+            self.cache.put_json(key + "-notes", notes, kind=None)
         return values, notes
 
 

@@ -9,7 +9,7 @@ import time
 from dataclasses import asdict
 from typing import Any, Iterator, Sequence
 
-from rag.core.cache import Cache
+from rag.core.cache import LLM_REPLIES, Cache
 from rag.core.hashing import hash_config
 from rag.core.progress import enabled as bars_enabled
 from rag.core.progress import progress
@@ -43,8 +43,7 @@ class CachedLLM:
         keys = [hash_config("llm-generate", self.name, as_messages(p), params) for p in prompts]
         out: list[Generation | None] = [None] * len(keys)
         todo: list[int] = []
-        for i, key in enumerate(keys):
-            entry = cache.get_json(key)
+        for i, entry in enumerate(cache.get_many(keys, kind=LLM_REPLIES)):
             if entry is None or not isinstance(entry.get("text"), str):
                 todo.append(i)
                 continue
@@ -58,7 +57,7 @@ class CachedLLM:
                 if not isinstance(gen, Generation) or not isinstance(gen.text, str):
                     raise EmptyReplyError(f"LLM {self.name} gave no text for prompt {i} "
                                           f"(got {type(getattr(gen, 'text', gen)).__name__})")
-                cache.put_json(keys[i], {k: v for k, v in asdict(gen).items() if k != "cached"})
+                cache.put_json(keys[i], {k: v for k, v in asdict(gen).items() if k != "cached"}, kind=LLM_REPLIES)
                 record(self.name, gen.prompt_tokens, gen.completion_tokens, gen.latency_s, False)
                 out[i] = gen
         return out  # type: ignore[return-value]
@@ -66,7 +65,7 @@ class CachedLLM:
     def option_probs(self, prompts: Sequence[Any], options: list[str]) -> list[dict[str, float]]:
         cache = self.cache
         keys = [hash_config("llm-options", self.name, as_messages(p), list(options)) for p in prompts]
-        out: list[dict[str, float] | None] = [cache.get_json(k) for k in keys]
+        out: list[dict[str, float] | None] = cache.get_many(keys, kind=LLM_REPLIES)
         todo = [i for i, v in enumerate(out) if v is None]
         for v in out:
             if v is not None:
@@ -78,7 +77,7 @@ class CachedLLM:
                 i = todo[j]
                 _check_probs(probs, options, self.name, i)
                 now = time.perf_counter()
-                cache.put_json(keys[i], probs)
+                cache.put_json(keys[i], probs, kind=LLM_REPLIES)
                 record(self.name, 0, 1, now - last, False)
                 last = now
                 out[i] = probs
