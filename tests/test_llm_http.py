@@ -99,7 +99,11 @@ def server():
 @pytest.fixture
 def no_sleep(monkeypatch):
     delays: list[float] = []
-    monkeypatch.setattr(openai_backend, "sleep", delays.append)
+
+    async def record(seconds: float) -> None:
+        delays.append(seconds)
+
+    monkeypatch.setattr(openai_backend, "sleep", record)
     return delays
 
 
@@ -265,4 +269,6 @@ def test_the_backend_pickles_without_its_connection_pool(server, tmp_path):
     with Cache(tmp_path).activate():
         llm.generate(["warm the pool"])
     copy = pickle.loads(pickle.dumps(llm.backend))
-    assert copy.name == llm.name and copy.client() is not llm.backend.client()
+    assert copy.name == llm.name and copy._client is None and llm.backend._client is not None
+    with Cache(tmp_path).activate():
+        assert load_llm(copy).generate(["the copy answers"])[0].text == "Paris"

@@ -1,0 +1,101 @@
+"""What an OpenAI-compatible server says about itself: how many requests it serves at once, and which model
+it serves under a name.
+
+* llama.cpp's ``llama-server``: ``GET /props`` (``total_slots``, ``model_path``, ``chat_template``), else the
+  length of ``GET /slots``;
+* llama-cpp-python's ``python -m llama_cpp.server``: one request at a time (its requests wait on one lock),
+  recognised by the title of its ``/openapi.json``;
+* vLLM and hosted APIs give no limit (the configured ``concurrency`` is used);
+* ``GET {base_url}/models``: the entry of the configured model (vLLM's ``root`` is the weights' path or hub
+  name; llama.cpp and llama-cpp-python list the model file or its alias), without the fields that change at
+  every start (``created``, permission ids).
+
+Every probe is best effort: a server that does not answer one is asked the next; nothing here raises.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+log = logging.getLogger(__name__)
+VOLATILE = ("created", "permission", "permissions")
+LLAMA_CPP_PYTHON_TITLE = "llama.cpp Python API"
+
+
+@dataclass
+class ServerInfo:
+    """``slots``: requests the server serves at once (None: it does not say); ``source``: who said so;
+    ``served``: what it reports serving (a JSON-able mapping; empty when it reports nothing); ``answered``:
+    whether it answered any probe at all (False: unreachable)."""
+
+    slots: int | None = None
+    source: str = "not reported"
+    served: dict[str, Any] = field(default_factory=dict)
+    answered: bool = False
+
+
+def server_root(base_url: str) -> str:
+    """``base_url`` without a trailing ``/v1`` (where llama.cpp's ``/props`` and ``/slots`` live)."""
+    parts = urlsplit(base_url)
+    path = parts.path.rstrip("/")
+    if path.endswith("/v1"):
+        path = path[:-3]
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
+
+
+def _join(base: str, path: str) -> str:
+    parts = urlsplit(base)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + path, parts.query, parts.fragment))
+
+
+def _get_json(client: Any, url: str, headers: dict[str, str], timeout: float, info: ServerInfo) -> Any:
+    try:
+        response = client.get(url, headers=headers, timeout=timeout)
+    except Exception:  # noqa: BLE001 - a probe that fails says nothing
+        return None
+    info.answered = True
+    try:
+        return response.json() if response.status_code == 200 else None
+    except ValueError:
+        return None
+
+
+def probe(base_url: str, model: str, headers: dict[str, str], timeout: float) -> ServerInfo:
+    """Ask the server at ``base_url`` (see the module docstring); ``timeout`` bounds each request (the model
+    list of llama-cpp-python waits for the request it is serving)."""
+    import httpx
+
+    root = server_root(base_url)
+    info = ServerInfo()
+    with httpx.Client(follow_redirects=False) as client:
+        quick = min(timeout, 10.0)
+        props = _get_json(client, _join(root, "/props"), headers, quick, info)
+        if isinstance(props, dict):
+            slots = props.get("total_slots")
+            if isinstance(slots, int) and not isinstance(slots, bool) and slots >= 1:
+                info.slots, info.source = slots, "/props total_slots"
+            for key in ("model_path", "model_alias", "chat_template"):
+                if isinstance(props.get(key), str):
+                    info.served[key] = props[key]
+        if info.slots is None:
+            slots = _get_json(client, _join(root, "/slots"), headers, quick, info)
+            if isinstance(slots, list) and slots:
+                info.slots, info.source = len(slots), "/slots"
+        if info.slots is None:
+            spec = _get_json(client, _join(root, "/openapi.json"), headers, quick, info)
+            title = spec.get("info", {}).get("title") if isinstance(spec, dict) and \
+                isinstance(spec.get("info"), dict) else None
+            if isinstance(title, str) and LLAMA_CPP_PYTHON_TITLE in title:
+                info.slots, info.source = 1, "llama-cpp-python's server (one request at a time)"
+        listed = _get_json(client, _join(base_url, "/models"), headers, timeout, info)
+    entries = listed.get("data") if isinstance(listed, dict) else None
+    if isinstance(entries, list):
+        models = [e for e in entries if isinstance(e, dict)]
+        chosen = [e for e in models if e.get("id") == model] or (models if len(models) == 1 else [])
+        if chosen:
+            info.served["model"] = {k: v for k, v in chosen[0].items() if k not in VOLATILE}
+        elif models:
+            info.served["models"] = sorted(str(e.get("id")) for e in models)
+    return info
