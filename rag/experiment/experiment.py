@@ -24,6 +24,7 @@ from rag import __version__
 from rag.core.cache import Cache
 from rag.core.errors import InputError
 from rag.core.hashing import hash_config, hash_frame
+from rag.core.progress import scope as progress_scope
 from rag.core.provenance import git_commit, package_versions, seed_everything
 from rag.core.stage import Stage, trace_rankings
 from rag.datasets import Dataset
@@ -108,7 +109,7 @@ class Experiment:
                 t0 = time.perf_counter()
                 seed_everything(self.seed)
                 log.info("running %s: %s", system, pipeline.describe())
-                with trace_rankings() as seen:
+                with trace_rankings() as seen, progress_scope(system):
                     out = pipeline(queries)
                 timings[system] = time.perf_counter() - t0
                 runs[system] = out

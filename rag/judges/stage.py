@@ -6,9 +6,8 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
-from rag.core.progress import progress
 from rag.core.stage import deprecated_params
-from rag.judges.core import METHODS
+from rag.judges.core import METHODS, judge_many
 from rag.llm.stage import LLMStage, add_cost
 from rerankers.base import Reranker
 
@@ -39,16 +38,16 @@ class UtilityJudge(LLMStage, Reranker):
             raise ValueError(f"unknown judge method {self.method!r}; use one of {sorted(METHODS)}")
 
     def rescore(self, top: pd.DataFrame) -> pd.DataFrame:
+        groups = [group.sort_values("rank").reset_index(drop=True) for _, group in top.groupby("qid", sort=False)]
+        if not groups:
+            return top.head(0).assign(judge_selected=pd.Series(dtype=bool))
+        options: dict[str, Any] = {"guard": self.guard}
+        if self.method == "k-sampling":
+            options.update(k=self.samples, aggregate=self.aggregate, seed=self.seed)
+        judgments = judge_many(self.client, self.method, [self.query_texts(g.head(1))[0] for g in groups],
+                               [self.passages(g) for g in groups], desc=f"{self.name} ({self.method})", **options)
         out = []
-        groups = top.groupby("qid", sort=False)
-        for _, group in progress(groups, total=groups.ngroups, desc=f"utility judge ({self.method})",
-                                 unit="question"):
-            group = group.sort_values("rank").reset_index(drop=True)
-            question = self.query_texts(group.head(1))[0]
-            kwargs: dict[str, Any] = {"guard": self.guard}
-            if self.method == "k-sampling":
-                kwargs.update(k=self.samples, aggregate=self.aggregate, seed=self.seed)
-            judgment = METHODS[self.method](self.client, question, self.passages(group), **kwargs)
+        for group, judgment in zip(groups, judgments):
             order = judgment.ranking if self.keep_rest else judgment.selected
             kept = group.iloc[order].copy()
             kept["judge_selected"] = [i in judgment.selected for i in order]
@@ -59,6 +58,4 @@ class UtilityJudge(LLMStage, Reranker):
             # the question's cost on each of its rows (cost measures count a question once)
             out.append(add_cost(kept, [judgment.prompt_tokens] * len(kept), [judgment.completion_tokens] * len(kept),
                                 [judgment.seconds] * len(kept)))
-        if not out:
-            return top.head(0).assign(judge_selected=pd.Series(dtype=bool))
         return pd.concat(out)
