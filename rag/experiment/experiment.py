@@ -33,6 +33,7 @@ from rag.evaluation.measures import parse_measure
 from rag.evaluation.significance import significance
 from rag.experiment.results import ExperimentResults
 from rag.experiment.system_values import fed_ranking, system_values
+from rag.llm.stage import llm_provenance
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,7 @@ class Experiment:
             "dataset": {"name": self.dataset.name, "split": self.split, "fingerprint": self.dataset.fingerprint(),
                         "queries": int(len(queries))},
             "pipelines": {k: p.describe() for k, p in self.pipelines.items()},
+            "llms": {k: v for k, v in ((k, llm_provenance(p)) for k, p in self.pipelines.items()) if v},
             "measures": order,
             "measure_info": {m.name: _measure_info(m) for m in self.measures},
             "not_applicable": notes,

@@ -123,6 +123,13 @@ def _call(method: Any, prompts: list[Any], desc: str, unit: str, params: dict[st
     return method(prompts, **params)
 
 
+def llm_provenance(stage: Stage) -> list[Any]:
+    """What the LLMs of ``stage`` and the stages inside it record about themselves (:meth:`LLMStage.llm_provenance`)."""
+    from rag.core.stage import walk
+
+    return [s.llm_provenance() for s in walk(stage) if isinstance(s, LLMStage)]
+
+
 def generation_cost(generations: Sequence[Generation]) -> tuple[int, int, float]:
     """Prompt tokens, completion tokens and seconds of some calls (a cached call counts what it cost)."""
     return (sum(int(getattr(g, "prompt_tokens", 0) or 0) for g in generations),
