@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar
 
+import numpy as np
 import pandas as pd
 
 from rag.core.stage import deprecated_params
@@ -38,24 +39,37 @@ class UtilityJudge(LLMStage, Reranker):
             raise ValueError(f"unknown judge method {self.method!r}; use one of {sorted(METHODS)}")
 
     def rescore(self, top: pd.DataFrame) -> pd.DataFrame:
-        groups = [group.sort_values("rank").reset_index(drop=True) for _, group in top.groupby("qid", sort=False)]
-        if not groups:
+        if top.empty:
             return top.head(0).assign(judge_selected=pd.Series(dtype=bool))
+        codes = pd.factorize(top["qid"])[0]
+        ranked = top.iloc[np.lexsort((top["rank"].to_numpy(), codes))]     # queries in input order, by rank
+        starts = np.flatnonzero(np.r_[True, np.diff(codes[np.lexsort((top["rank"].to_numpy(), codes))]) != 0])
+        ends = np.r_[starts[1:], len(ranked)]
+        texts = self.passages(ranked)
         options: dict[str, Any] = {"guard": self.guard}
         if self.method == "k-sampling":
             options.update(k=self.samples, aggregate=self.aggregate, seed=self.seed)
-        judgments = judge_many(self.client, self.method, [self.query_texts(g.head(1))[0] for g in groups],
-                               [self.passages(g) for g in groups], desc=f"{self.name} ({self.method})", **options)
-        out = []
-        for group, judgment in zip(groups, judgments):
+        judgments = judge_many(self.client, self.method, self.query_texts(ranked.iloc[starts]),
+                               [texts[a:b] for a, b in zip(starts, ends)], desc=f"{self.name} ({self.method})",
+                               **options)
+        rows: list[int] = []
+        selected: list[bool] = []
+        score: list[float] = []
+        per_row: dict[str, list[float]] = {"unparsable": [], "prompt": [], "completion": [], "seconds": []}
+        for start, judgment in zip(starts, judgments):
             order = judgment.ranking if self.keep_rest else judgment.selected
-            kept = group.iloc[order].copy()
-            kept["judge_selected"] = [i in judgment.selected for i in order]
-            kept["score"] = [float(len(order) - r) for r in range(len(order))]
-            kept["judge_unparsable"] = judgment.unparsable
-            kept["judge_prompt_tokens"] = judgment.prompt_tokens
-            kept["judge_completion_tokens"] = judgment.completion_tokens
-            # the question's cost on each of its rows (cost measures count a question once)
-            out.append(add_cost(kept, [judgment.prompt_tokens] * len(kept), [judgment.completion_tokens] * len(kept),
-                                [judgment.seconds] * len(kept)))
-        return pd.concat(out)
+            chosen = set(judgment.selected)
+            rows.extend(int(start) + i for i in order)
+            selected.extend(i in chosen for i in order)
+            score.extend(float(len(order) - r) for r in range(len(order)))
+            for column, value in (("unparsable", judgment.unparsable), ("prompt", judgment.prompt_tokens),
+                                  ("completion", judgment.completion_tokens), ("seconds", judgment.seconds)):
+                per_row[column].extend([value] * len(order))
+        kept = ranked.iloc[rows].copy()
+        kept["judge_selected"] = selected
+        kept["score"] = score
+        kept["judge_unparsable"] = np.asarray(per_row["unparsable"], dtype="int64")
+        kept["judge_prompt_tokens"] = np.asarray(per_row["prompt"], dtype="int64")
+        kept["judge_completion_tokens"] = np.asarray(per_row["completion"], dtype="int64")
+        # the question's cost on each of its rows (cost measures count a question once)
+        return add_cost(kept, per_row["prompt"], per_row["completion"], per_row["seconds"])

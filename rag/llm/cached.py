@@ -10,12 +10,12 @@ with one progress bar or periodic line (:mod:`rag.core.progress`) named by the c
 from __future__ import annotations
 
 import contextlib
+import json
 import math
-from dataclasses import asdict
 from typing import Any, Iterator, Sequence
 
 from rag.core.cache import Cache
-from rag.core.hashing import hash_config
+from rag.core.hashing import canonical, hash_bytes
 from rag.core.progress import bar
 from rag.llm.accounting import record
 from rag.llm.base import LLM, Generation, as_messages
@@ -60,8 +60,8 @@ class CachedLLM:
         ``unit`` name the progress shown while they are computed."""
         params = {"max_tokens": max_tokens, "temperature": temperature, "stop": list(stop or []), "seed": seed,
                   "logprobs": logprobs}
-        cache, ident = self.cache, self.key_identity()
-        keys = [hash_config("llm-generate", ident, as_messages(p), params) for p in prompts]
+        cache = self.cache
+        keys = _keys("llm-generate", self.key_identity(), prompts, params)
         out: list[Generation | None] = [None] * len(keys)
         for i, entry in enumerate(_get_many(cache, keys)):
             gen = _cached_generation(entry)
@@ -77,7 +77,9 @@ class CachedLLM:
                     for j, gen in fresh:
                         i = firsts[j]
                         _check_generation(gen, self.name, i)
-                        writer.put(keys[i], {k: v for k, v in asdict(gen).items() if k != "cached"})
+                        writer.put(keys[i], {"text": gen.text, "prompt_tokens": gen.prompt_tokens,
+                                             "completion_tokens": gen.completion_tokens, "latency_s": gen.latency_s,
+                                             "token_logprobs": gen.token_logprobs})
                         record(self.name, gen.prompt_tokens, gen.completion_tokens, gen.latency_s, False)
                         for k in todo[keys[i]]:
                             out[k] = gen
@@ -89,8 +91,8 @@ class CachedLLM:
     def option_probs(self, prompts: Sequence[Any], options: list[str], *, desc: str | None = None,
                      unit: str = "prompts") -> list[dict[str, float]]:
         """Probabilities of ``options`` as the next answer for each prompt (cached, else one stream)."""
-        cache, ident = self.cache, self.key_identity()
-        keys = [hash_config("llm-options", ident, as_messages(p), list(options)) for p in prompts]
+        cache = self.cache
+        keys = _keys("llm-options", self.key_identity(), prompts, list(options))
         out: list[dict[str, float] | None] = [v if _probs_ok(v, options) else None for v in _get_many(cache, keys)]
         for v in out:
             if v is not None:
@@ -142,6 +144,16 @@ class CachedLLM:
 
     def __repr__(self) -> str:
         return f"CachedLLM({self.name!r})"
+
+
+def _keys(kind: str, ident: Any, prompts: Sequence[Any], params: Any) -> list[str]:
+    """``hash_config(kind, ident, as_messages(prompt), params)`` of every prompt, with the parts shared by all
+    prompts made canonical once (a chat of strings is its own canonical form)."""
+    head = [canonical(kind), canonical(ident)]
+    tail = canonical(params)
+    dumps = json.dumps
+    return [hash_bytes(dumps([*head, as_messages(p), tail], sort_keys=True, separators=(",", ":")).encode("utf-8"))
+            for p in prompts]
 
 
 def _get_many(cache: Cache, keys: list[str]) -> list[Any]:

@@ -1,4 +1,5 @@
-"""OpenAI-compatible HTTP backend (``vllm serve``, llama.cpp's server, hosted APIs) on httpx.
+"""OpenAI-compatible HTTP backend (``vllm serve``, llama.cpp's server, hosted APIs) on aiohttp (an asyncio
+client spends a tenth of httpx's CPU per request: ``experiments/bench_llm_throughput.py``).
 
 All requests of a backend go through one stream (:mod:`rag.llm.backends.stream`): at most ``concurrency`` in
 flight across every stage that uses it, each result handed back as it arrives, connections reused. By default
@@ -19,7 +20,10 @@ the backend's ``name`` and every message carry the URL through :func:`rag.secret
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import dataclasses
+import json
 import logging
 import math
 import os
@@ -126,10 +130,6 @@ class OpenAICompatibleLLM(StreamingBackend):
         """What the server says about itself (asked once; see :mod:`rag.llm.backends.server`)."""
         with self._lock:
             if self._info is None:
-                try:
-                    import httpx  # noqa: F401
-                except ImportError:
-                    raise MissingDependencyError("httpx", purpose="the OpenAI-compatible LLM backend") from None
                 self._info = probe(self.base_url, self.model, self._headers(), self.timeout)
                 if self._info.slots is not None:
                     log.info("LLM server %s serves %d request(s) at once (%s)", self.shown_url, self._info.slots,
@@ -172,29 +172,32 @@ class OpenAICompatibleLLM(StreamingBackend):
                             for (m, f), n in sorted(self.replies_seen.items(), key=str)]}
 
     # ------------------------------------------------------------------------------------ transport
-    def _runner_and_client(self) -> tuple[RequestRunner, Any]:
+    def _runner_and_session(self) -> tuple[RequestRunner, Any]:
         limit = self.in_flight()
         with self._lock:
             if self._runner is None:
-                import httpx
-
+                try:
+                    import aiohttp
+                except ImportError:
+                    raise MissingDependencyError("aiohttp", purpose="the OpenAI-compatible LLM backend") from None
                 self._runner = RequestRunner(limit)
-                limits = httpx.Limits(max_connections=limit, max_keepalive_connections=limit)
-                timeout = httpx.Timeout(self.timeout)   # each step; the whole request is bounded in _post
 
                 async def make() -> Any:
-                    return httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False)
+                    connector = aiohttp.TCPConnector(limit=limit, limit_per_host=0)
+                    return aiohttp.ClientSession(connector=connector, auto_decompress=True)
 
                 self._client = self._runner.run(make())
+                atexit.register(self.close)
             return self._runner, self._client
 
     def close(self) -> None:
         """Close the connections and stop the request loop (a later call opens new ones)."""
         with self._lock:
-            runner, client, self._runner, self._client = self._runner, self._client, None, None
+            runner, session, self._runner, self._client = self._runner, self._client, None, None
         if runner is not None:
-            if client is not None:
-                runner.run(client.aclose())
+            if session is not None:
+                with contextlib.suppress(Exception):
+                    runner.run(session.close())
             runner.close()
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
@@ -202,38 +205,43 @@ class OpenAICompatibleLLM(StreamingBackend):
             return min(retry_after, self.max_backoff)
         return min(self.backoff * (2 ** attempt) * (1 + random.random() * 0.25), self.max_backoff)
 
-    async def _post(self, client: Any, path: str, body: dict[str, Any], read: Callable[[Any], T]) -> T:
+    async def _post(self, session: Any, path: str, body: dict[str, Any], read: Callable[[Any], T]) -> T:
         """POST ``body`` and read the reply with ``read`` (which raises :class:`BadReply` on a reply without a
         usable answer); what may pass is retried, the rest raised at once."""
-        import httpx
+        import aiohttp
 
         url, shown = _join(self.base_url, path), _join(self.shown_url, path)
-        headers = self._headers()
+        headers = {"Content-Type": "application/json", **self._headers()}
+        payload = json.dumps(body).encode("utf-8")
+        deadline = aiohttp.ClientTimeout(total=self.timeout)
         problem, no_answer = "", False
         for attempt in range(self.retries + 1):
             retry_after, no_answer = None, False
             try:
-                response = await asyncio.wait_for(client.post(url, json=body, headers=headers), self.timeout)
-            except (asyncio.TimeoutError, httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout):
+                async with session.post(url, data=payload, headers=headers, timeout=deadline,
+                                        allow_redirects=False) as response:
+                    reply = Reply(response.status, response.reason or "", response.headers.get("Retry-After"),
+                                  await response.read())
+            except asyncio.TimeoutError:
                 raise LLMServerError(f"LLM server {shown} gave no complete answer within timeout={self.timeout:g} s "
                                      "(not sent again: the server may still be working on it); raise timeout, or "
                                      "lower concurrency to what the server serves at once") from None
-            except (httpx.HTTPError, httpx.InvalidURL) as exc:   # connection failures: the server has nothing
+            except (aiohttp.ClientError, OSError, ValueError) as exc:   # connection failures: the server has nothing
                 problem = f"{type(exc).__name__}: {_one_line(exc)}"
             else:
-                status = response.status_code
+                status = reply.status_code
                 if 200 <= status < 300:
                     try:
-                        return read(response)
+                        return read(reply)
                     except BadReply as exc:
                         problem, no_answer = str(exc), True
                 else:
-                    problem = f"HTTP {status}: {_one_line(response.text[:300]) or response.reason_phrase}"
+                    problem = f"HTTP {status}: {_one_line(reply.text[:300]) or reply.reason_phrase}"
                     if status not in RETRY_STATUS:
                         raise LLMServerError(f"LLM server {shown} answered {redact(problem)}"
                                              + (" (a redirect: set base_url to its target)"
                                                 if 300 <= status < 400 else "")) from None
-                    retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+                    retry_after = retry_after_seconds(reply.retry_after)
             if attempt < self.retries:
                 delay = self._delay(attempt, retry_after)
                 log.warning("LLM server %s: %s; retry %d/%d in %.1f s", shown, redact(problem), attempt + 1,
@@ -248,8 +256,8 @@ class OpenAICompatibleLLM(StreamingBackend):
     def _each(self, fn: Callable[[Any, Any], Awaitable[T]], items: Sequence[Any]) -> Iterator[tuple[int, T]]:
         if not items:
             return iter(())
-        runner, client = self._runner_and_client()
-        return runner.stream(lambda item: fn(client, item), items)
+        runner, session = self._runner_and_session()
+        return runner.stream(lambda item: fn(session, item), items)
 
     # ------------------------------------------------------------------------------------ interface
     def iter_generate(self, prompts: Sequence[Any], *, max_tokens: int = 64, temperature: float = 0.0,
@@ -294,6 +302,23 @@ class OpenAICompatibleLLM(StreamingBackend):
             return renormalise(probs)
 
         return self._each(one, list(prompts))
+
+
+class Reply:
+    """A read reply: status, reason, ``Retry-After`` and the body (``text``, ``json()``), as the readers of
+    :mod:`rag.llm.backends.replies` take it."""
+
+    __slots__ = ("status_code", "reason_phrase", "retry_after", "content")
+
+    def __init__(self, status: int, reason: str, retry_after: str | None, content: bytes):
+        self.status_code, self.reason_phrase, self.retry_after, self.content = status, reason, retry_after, content
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.content)
 
 
 def _join(base_url: str, path: str) -> str:

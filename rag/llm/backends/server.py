@@ -14,13 +14,18 @@ Every probe is best effort: a server that does not answer one is asked the next;
 """
 from __future__ import annotations
 
+import base64
+import json
 import logging
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 log = logging.getLogger(__name__)
 VOLATILE = ("created", "permission", "permissions")
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))   # a local server: no proxy
 LLAMA_CPP_PYTHON_TITLE = "llama.cpp Python API"
 
 
@@ -50,46 +55,56 @@ def _join(base: str, path: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + path, parts.query, parts.fragment))
 
 
-def _get_json(client: Any, url: str, headers: dict[str, str], timeout: float, info: ServerInfo) -> Any:
+def _without_userinfo(url: str, headers: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """``url`` without ``user:password@`` (sent as HTTP basic authentication instead, as the requests are)."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, headers
+    netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
+    token = base64.b64encode(f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()).decode()
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)), \
+        {"Authorization": f"Basic {token}", **headers}
+
+
+def _get_json(url: str, headers: dict[str, str], timeout: float, info: ServerInfo) -> Any:
+    request = urllib.request.Request(url, headers=headers, method="GET")
     try:
-        response = client.get(url, headers=headers, timeout=timeout)
-    except Exception:  # noqa: BLE001 - a probe that fails says nothing
+        with _OPENER.open(request, timeout=timeout) as response:
+            info.answered = True
+            return json.loads(response.read())
+    except urllib.error.HTTPError:   # the server answered: it has no such endpoint
+        info.answered = True
         return None
-    info.answered = True
-    try:
-        return response.json() if response.status_code == 200 else None
-    except ValueError:
+    except Exception:  # noqa: BLE001 - unreachable, or not JSON: a probe that fails says nothing
         return None
 
 
 def probe(base_url: str, model: str, headers: dict[str, str], timeout: float) -> ServerInfo:
     """Ask the server at ``base_url`` (see the module docstring); ``timeout`` bounds each request (the model
     list of llama-cpp-python waits for the request it is serving)."""
-    import httpx
-
+    base_url, headers = _without_userinfo(base_url, headers)
     root = server_root(base_url)
     info = ServerInfo()
-    with httpx.Client(follow_redirects=False) as client:
-        quick = min(timeout, 10.0)
-        props = _get_json(client, _join(root, "/props"), headers, quick, info)
-        if isinstance(props, dict):
-            slots = props.get("total_slots")
-            if isinstance(slots, int) and not isinstance(slots, bool) and slots >= 1:
-                info.slots, info.source = slots, "/props total_slots"
-            for key in ("model_path", "model_alias", "chat_template"):
-                if isinstance(props.get(key), str):
-                    info.served[key] = props[key]
-        if info.slots is None:
-            slots = _get_json(client, _join(root, "/slots"), headers, quick, info)
-            if isinstance(slots, list) and slots:
-                info.slots, info.source = len(slots), "/slots"
-        if info.slots is None:
-            spec = _get_json(client, _join(root, "/openapi.json"), headers, quick, info)
-            title = spec.get("info", {}).get("title") if isinstance(spec, dict) and \
-                isinstance(spec.get("info"), dict) else None
-            if isinstance(title, str) and LLAMA_CPP_PYTHON_TITLE in title:
-                info.slots, info.source = 1, "llama-cpp-python's server (one request at a time)"
-        listed = _get_json(client, _join(base_url, "/models"), headers, timeout, info)
+    quick = min(timeout, 10.0)
+    props = _get_json(_join(root, "/props"), headers, quick, info)
+    if isinstance(props, dict):
+        slots = props.get("total_slots")
+        if isinstance(slots, int) and not isinstance(slots, bool) and slots >= 1:
+            info.slots, info.source = slots, "/props total_slots"
+        for key in ("model_path", "model_alias", "chat_template"):
+            if isinstance(props.get(key), str):
+                info.served[key] = props[key]
+    if info.slots is None:
+        slots = _get_json(_join(root, "/slots"), headers, quick, info)
+        if isinstance(slots, list) and slots:
+            info.slots, info.source = len(slots), "/slots"
+    if info.slots is None:
+        spec = _get_json(_join(root, "/openapi.json"), headers, quick, info)
+        title = spec.get("info", {}).get("title") if isinstance(spec, dict) and \
+            isinstance(spec.get("info"), dict) else None
+        if isinstance(title, str) and LLAMA_CPP_PYTHON_TITLE in title:
+            info.slots, info.source = 1, "llama-cpp-python's server (one request at a time)"
+    listed = _get_json(_join(base_url, "/models"), headers, timeout, info)
     entries = listed.get("data") if isinstance(listed, dict) else None
     if isinstance(entries, list):
         models = [e for e in entries if isinstance(e, dict)]
