@@ -134,3 +134,41 @@ def test_another_model_served_under_the_same_name_is_a_cache_miss(server, tmp_pa
         again = Reader(llm=spec(server.url, retries=0), template="closed_book", k=0)(queries)
     assert list(again["answer"]) == ["Paris", "Paris"]
     server.start()                                              # (the fixture stops it)
+
+
+class Scripted:
+    """A local LLM object answering ``reply(prompt)``."""
+
+    def __init__(self, name: str, reply):
+        self.name, self.reply = name, reply
+
+    def generate(self, prompts, **kw):
+        from rag.llm import Generation
+
+        return [Generation(self.reply(p), 10, 5, 0.0) for p in prompts]
+
+    def option_probs(self, prompts, options):
+        return [{o: 1 / len(options) for o in options} for _ in prompts]
+
+
+def test_unparsable_judge_replies_give_one_warning_per_stage_with_counts(tmp_path, caplog):
+    llm = load_llm(Scripted(f"garbage-{tmp_path.name}", lambda p: "I cannot decide."))
+    with Cache(tmp_path).activate(), caplog.at_level("WARNING"):
+        UtilityJudge(llm=llm, method="pointwise", depth=3)(ranking(7))
+    warnings = [r.getMessage() for r in caplog.records if "could not be parsed" in r.getMessage()]
+    assert warnings == ["pointwise judge: 21 of 21 replies could not be parsed, for 7 of 7 questions (counted as "
+                        "unparsable, not selected)"]
+
+
+def test_progress_lines_name_the_system_and_the_stage(tmp_path, monkeypatch, capsys):
+    from rag.datasets import demo
+    from rag.experiment import Experiment
+
+    monkeypatch.setenv("RAGIF_PROGRESS", "lines")
+    monkeypatch.setenv("RAGIF_PROGRESS_DELAY", "0")
+    llm = load_llm(Scripted(f"paris-{tmp_path.name}", lambda p: "Paris"))
+    Experiment({"closed book": Reader(llm=llm, template="closed_book", k=0)}, demo(), ["EM"], cache=tmp_path).run()
+    lines = capsys.readouterr().err.splitlines()
+    total = len(demo().queries())
+    assert any(line.startswith("closed book / Reader: ") and f"/{total} answers" in line for line in lines), lines
+    assert any(line.startswith(f"closed book / Reader: done, {total} answers") for line in lines), lines

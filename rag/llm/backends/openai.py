@@ -61,7 +61,7 @@ class OpenAICompatibleLLM(StreamingBackend):
     model: str                                     # the model name sent in each request
     base_url: str = "http://127.0.0.1:8000/v1"     # the server's OpenAI API root
     api_key_env: str = "OPENAI_API_KEY"            # the environment variable holding the API key (never the key itself)
-    timeout: float = 600.0                         # seconds for one whole request (connect, send, queue, read)
+    timeout: float = 600.0                         # deadline in seconds for one whole request (connect, send, wait in the server's queue, read); reaching it is an error, never a re-send
     retries: int = 4                               # further attempts after a connection failure, HTTP 408/425/429/5xx or a reply without a usable answer
     backoff: float = 0.5                           # seconds before the first retry, doubled each time
     max_backoff: float = 30.0                      # longest wait between attempts (Retry-After included)
