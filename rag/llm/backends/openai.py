@@ -100,26 +100,27 @@ class OpenAICompatibleLLM(StreamingBackend):
         self.name = redact_url(self.name) if self.name else f"openai:{self.model}@{self.shown_url}"
         self._reset_state()
 
-    def _reset_state(self) -> None:
+    def _reset_state(self, keep_identity: bool = False) -> None:
         self._client: Any = None
         self._runner: RequestRunner | None = None
-        self._info: ServerInfo | None = None
-        self._identity: dict[str, Any] | None = None
         self._lock = threading.Lock()
-        self.replies_seen: dict[tuple[str | None, str | None], int] = {}   # (model, fingerprint) -> replies
+        self._pid = os.getpid()
+        self._warned = False
+        if not keep_identity:
+            self._info: ServerInfo | None = None
+            self._identity: dict[str, Any] | None = None
+            self.replies_seen: dict[tuple[str | None, str | None], int] = {}   # (model, fingerprint) -> replies
 
     def __repr__(self) -> str:
         return f"OpenAICompatibleLLM({self.model!r}, base_url={self.shown_url!r})"
 
     def __getstate__(self) -> dict[str, Any]:  # picklable (Ray workers): the loop and connections stay behind
-        skip = ("_client", "_runner", "_lock")
+        skip = ("_client", "_runner", "_lock", "_pid", "_warned")
         return {k: v for k, v in self.__dict__.items() if k not in skip}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        info, seen = state.get("_info"), state.get("replies_seen", {})
         self.__dict__.update(state)
-        self._reset_state()
-        self._info, self.replies_seen = info, dict(seen)
+        self._reset_state(keep_identity=True)
 
     # ------------------------------------------------------------------------------------ the server
     def _headers(self) -> dict[str, str]:
@@ -140,7 +141,8 @@ class OpenAICompatibleLLM(StreamingBackend):
         """Requests in flight at once: ``concurrency`` when set, else what the server says, else 16."""
         if self.concurrency is not None:
             slots = self.server_info().slots
-            if slots is not None and self.concurrency > slots:
+            if slots is not None and self.concurrency > slots and not self._warned:
+                self._warned = True
                 log.warning("LLM server %s serves %d request(s) at once (%s) but concurrency is %d: the others "
                             "wait in its queue, and that wait counts toward timeout (%g s)", self.shown_url, slots,
                             self.server_info().source, self.concurrency, self.timeout)
@@ -166,13 +168,16 @@ class OpenAICompatibleLLM(StreamingBackend):
         """The identity, the concurrency used and the (model, fingerprint) pairs that replies named."""
         info = self._info or ServerInfo()
         return {"backend": "openai", "name": self.name, "model": self.model, "served": dict(info.served),
-                "slots": info.slots, "slots_source": info.source, "concurrency": self.concurrency,
+                "slots": info.slots, "slots_source": info.source,
+                "concurrency": self._runner.limit if self._runner is not None else self.concurrency,
                 "timeout_s": self.timeout, "retries": self.retries,
                 "replies": [{"model": m, "system_fingerprint": f, "count": n}
                             for (m, f), n in sorted(self.replies_seen.items(), key=str)]}
 
     # ------------------------------------------------------------------------------------ transport
     def _runner_and_session(self) -> tuple[RequestRunner, Any]:
+        if self._pid != os.getpid():   # a forked child: the parent's loop thread does not run here
+            self._reset_state(keep_identity=True)
         limit = self.in_flight()
         with self._lock:
             if self._runner is None:

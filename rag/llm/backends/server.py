@@ -33,7 +33,7 @@ LLAMA_CPP_PYTHON_TITLE = "llama.cpp Python API"
 class ServerInfo:
     """``slots``: requests the server serves at once (None: it does not say); ``source``: who said so;
     ``served``: what it reports serving (a JSON-able mapping; empty when it reports nothing); ``answered``:
-    whether it answered any probe at all (False: unreachable)."""
+    whether it answered the model list (False: unreachable or busy; then ``served`` is not to be trusted)."""
 
     slots: int | None = None
     source: str = "not reported"
@@ -66,45 +66,63 @@ def _without_userinfo(url: str, headers: dict[str, str]) -> tuple[str, dict[str,
         {"Authorization": f"Basic {token}", **headers}
 
 
-def _get_json(url: str, headers: dict[str, str], timeout: float, info: ServerInfo) -> Any:
+class _Unreachable(Exception):
+    """No connection to the server (or no answer in time)."""
+
+
+def _get_json(url: str, headers: dict[str, str], timeout: float) -> Any:
+    """The JSON a GET of ``url`` answers; None when it answers something else (an error status, not JSON);
+    :class:`_Unreachable` when it does not answer."""
     request = urllib.request.Request(url, headers=headers, method="GET")
     try:
         with _OPENER.open(request, timeout=timeout) as response:
-            info.answered = True
-            return json.loads(response.read())
+            data = response.read()
     except urllib.error.HTTPError:   # the server answered: it has no such endpoint
-        info.answered = True
         return None
-    except Exception:  # noqa: BLE001 - unreachable, or not JSON: a probe that fails says nothing
+    except Exception as exc:  # noqa: BLE001 - refused, unresolvable, timed out, a bad URL
+        raise _Unreachable(str(exc)) from None
+    try:
+        return json.loads(data)
+    except ValueError:
         return None
 
 
 def probe(base_url: str, model: str, headers: dict[str, str], timeout: float) -> ServerInfo:
-    """Ask the server at ``base_url`` (see the module docstring); ``timeout`` bounds each request (the model
-    list of llama-cpp-python waits for the request it is serving)."""
+    """Ask the server at ``base_url`` (see the module docstring). Each probe waits at most 10 s, the model list
+    at most ``timeout`` (up to 60 s: llama-cpp-python answers it only between two requests it serves); a server
+    that does not answer the first is not asked the others. ``answered`` says whether the model list came."""
     base_url, headers = _without_userinfo(base_url, headers)
     root = server_root(base_url)
     info = ServerInfo()
     quick = min(timeout, 10.0)
-    props = _get_json(_join(root, "/props"), headers, quick, info)
-    if isinstance(props, dict):
-        slots = props.get("total_slots")
-        if isinstance(slots, int) and not isinstance(slots, bool) and slots >= 1:
-            info.slots, info.source = slots, "/props total_slots"
-        for key in ("model_path", "model_alias", "chat_template"):
-            if isinstance(props.get(key), str):
-                info.served[key] = props[key]
-    if info.slots is None:
-        slots = _get_json(_join(root, "/slots"), headers, quick, info)
-        if isinstance(slots, list) and slots:
-            info.slots, info.source = len(slots), "/slots"
-    if info.slots is None:
-        spec = _get_json(_join(root, "/openapi.json"), headers, quick, info)
-        title = spec.get("info", {}).get("title") if isinstance(spec, dict) and \
-            isinstance(spec.get("info"), dict) else None
-        if isinstance(title, str) and LLAMA_CPP_PYTHON_TITLE in title:
-            info.slots, info.source = 1, "llama-cpp-python's server (one request at a time)"
-    listed = _get_json(_join(base_url, "/models"), headers, timeout, info)
+    try:
+        props = _get_json(_join(root, "/props"), headers, quick)
+    except _Unreachable as exc:
+        log.debug("LLM server %s does not answer (%s)", root, exc)
+        return info
+    try:
+        if isinstance(props, dict):
+            slots = props.get("total_slots")
+            if isinstance(slots, int) and not isinstance(slots, bool) and slots >= 1:
+                info.slots, info.source = slots, "/props total_slots"
+            for key in ("model_path", "model_alias", "chat_template"):
+                if isinstance(props.get(key), str):
+                    info.served[key] = props[key]
+        if info.slots is None:
+            slots = _get_json(_join(root, "/slots"), headers, quick)
+            if isinstance(slots, list) and slots:
+                info.slots, info.source = len(slots), "/slots"
+        if info.slots is None:
+            spec = _get_json(_join(root, "/openapi.json"), headers, quick)
+            title = spec.get("info", {}).get("title") if isinstance(spec, dict) and \
+                isinstance(spec.get("info"), dict) else None
+            if isinstance(title, str) and LLAMA_CPP_PYTHON_TITLE in title:
+                info.slots, info.source = 1, "llama-cpp-python's server (one request at a time)"
+        listed = _get_json(_join(base_url, "/models"), headers, min(timeout, 60.0))
+    except _Unreachable as exc:
+        log.debug("LLM server %s stopped answering (%s)", root, exc)
+        return info
+    info.answered = True
     entries = listed.get("data") if isinstance(listed, dict) else None
     if isinstance(entries, list):
         models = [e for e in entries if isinstance(e, dict)]
