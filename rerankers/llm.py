@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+import logging
+from typing import ClassVar
 
 import pandas as pd
 
@@ -11,6 +12,8 @@ from rag.core.stage import deprecated_params
 from rag.judges import parse
 from rag.llm.stage import LLMStage, add_cost, generation_cost
 from rerankers.base import Reranker, with_scores
+
+log = logging.getLogger(__name__)
 
 # FollowIR-7B's prompt (METHODS §2.4) without the Llama [INST] wrapper: the model's chat template applies.
 FOLLOWIR_PROMPT = ("You are an expert Google searcher, whose job is to determine if the following document is "
@@ -65,39 +68,52 @@ class LLMListwiseReranker(LLMStage, Reranker):
         if not (1 <= self.stride <= self.window):
             raise ValueError(f"need 1 <= stride <= window, got stride={self.stride} window={self.window}")
 
-    def _rank_window(self, query: str, texts: list[str]) -> tuple[list[int] | None, Any]:
+    def _window_prompt(self, query: str, texts: list[str]) -> str:
         listed = "\n".join(f"[{i}] {t[: self.max_chars]}" for i, t in enumerate(texts))
-        reply = self.client.generate([self.prompt.format(n=len(texts), passages=listed, query=query)],
-                                     max_tokens=self.max_tokens)[0]
-        return parse.listwise_rank(reply.text, len(texts)), reply
+        return self.prompt.format(n=len(texts), passages=listed, query=query)
 
     def rescore(self, top: pd.DataFrame) -> pd.DataFrame:
-        out = []
-        for _, group in top.groupby("qid", sort=False):
-            group = group.sort_values("rank").reset_index(drop=True)
-            order = list(range(len(group)))
-            query = self.query_texts(group.head(1))[0]
-            texts = self.passages(group)
-            unparsable, replies, end = 0, [], len(order)
-            while True:
-                start = max(0, end - self.window)
-                window = order[start:end]
-                new, reply = self._rank_window(query, [texts[i] for i in window])
-                replies.append(reply)
+        """Every query's windows move up in step: the windows of all queries at one position go to the LLM as
+        one call (one stream), the next position once those orders are known."""
+        groups = [group.sort_values("rank").reset_index(drop=True) for _, group in top.groupby("qid", sort=False)]
+        if not groups:
+            return top.assign(listwise_unparsable=0)
+        orders = [list(range(len(g))) for g in groups]
+        queries = [self.query_texts(g.head(1))[0] for g in groups]
+        texts = [self.passages(g) for g in groups]
+        ends = [len(g) for g in groups]                # where each query's next window ends (None: done)
+        unparsable, replies = [0] * len(groups), [[] for _ in groups]
+        step = 0
+        while any(end is not None for end in ends):
+            step += 1
+            active = [q for q, end in enumerate(ends) if end is not None]
+            windows = {q: (max(0, ends[q] - self.window), ends[q]) for q in active}
+            prompts = [self._window_prompt(queries[q], [texts[q][i] for i in orders[q][lo:hi]])
+                       for q, (lo, hi) in windows.items()]
+            gens = self.generate(prompts, desc=f"{self.name} (window {step})", unit="windows",
+                                 max_tokens=self.max_tokens)
+            for (q, (lo, hi)), reply in zip(windows.items(), gens):
+                replies[q].append(reply)
+                window = orders[q][lo:hi]
+                new = parse.listwise_rank(reply.text, len(window))
                 if new is None:
-                    unparsable += 1
+                    unparsable[q] += 1
                 else:
-                    order[start:end] = [window[i] for i in new]
-                if start == 0:
-                    break
-                end -= self.stride
+                    orders[q][lo:hi] = [window[i] for i in new]
+                ends[q] = None if lo == 0 else ends[q] - self.stride
+        out = []
+        for group, order, bad, mine in zip(groups, orders, unparsable, replies):
             reordered = group.iloc[order].copy()
             reordered["score"] = [float(len(order) - r) for r in range(len(order))]
-            reordered["listwise_unparsable"] = unparsable
-            p, c, sec = generation_cost(replies)
+            reordered["listwise_unparsable"] = bad
+            p, c, sec = generation_cost(mine)
             out.append(add_cost(reordered, [p / len(order)] * len(order), [c / len(order)] * len(order),
                                 [sec / len(order)] * len(order)))
-        return pd.concat(out) if out else top.assign(listwise_unparsable=0)
+        if sum(unparsable):
+            log.warning("%s: %d of %d window rankings could not be parsed (those windows keep their order), for "
+                        "%d of %d queries", self.name, sum(unparsable), sum(len(r) for r in replies),
+                        sum(1 for b in unparsable if b), len(groups))
+        return pd.concat(out)
 
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
         out = super().transform(frame)

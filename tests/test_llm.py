@@ -243,12 +243,18 @@ def test_many_prompts_show_progress(tmp_path, monkeypatch, capsys):
     with Cache(tmp_path).activate():
         load_llm(EchoLLM()).generate(["one", "two"])           # a few prompts: no bar
     assert "LLM echo" not in capsys.readouterr().err
-    monkeypatch.setenv("RAGIF_PROGRESS", "0")                    # off a terminal: a line now and then
-    monkeypatch.setattr("rag.llm.cached.LINE_EVERY_S", 0.0)
+    monkeypatch.setenv("RAGIF_PROGRESS", "lines")                # off a terminal: lines named by the caller
+    monkeypatch.setenv("RAGIF_PROGRESS_DELAY", "0")
     with Cache(tmp_path).activate():
-        load_llm(EchoLLM()).generate([f"other {i}" for i in range(40)])
+        load_llm(EchoLLM()).generate([f"other {i}" for i in range(20)] + [f"prompt {i}" for i in range(20)],
+                                     desc="BM25 / Reader", unit="answers")
     lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 39 and lines[0].startswith("LLM echo: 1/40 prompts") and "min left" in lines[-1]
+    assert lines[0].startswith("BM25 / Reader: 24/40 answers (60%)")      # 20 came from the cache
+    assert lines[-1].startswith("BM25 / Reader: done, 20 answers")
+    monkeypatch.setenv("RAGIF_PROGRESS", "0")                    # off: nothing at all
+    with Cache(tmp_path).activate():
+        load_llm(EchoLLM()).generate([f"third {i}" for i in range(40)], desc="x")
+    assert capsys.readouterr().err == ""
 
 
 def test_spec_identity_hides_credentials():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import socket
 import threading
 import time
@@ -38,6 +39,51 @@ BAD_REPLIES = {
     "JSON that is not an object": ([1, 2], "not an object"),
     "body that is not JSON": ("<html>upstream error</html>", "not JSON"),
     "empty body": ("", "empty"),
+}
+
+
+def _with(usage=None, logprobs=None, **choice):
+    reply = {"choices": [{"message": {"role": "assistant", "content": "Paris"}, "finish_reason": "stop", **choice}]}
+    if usage is not None:
+        reply["usage"] = usage
+    if logprobs is not None:
+        reply["choices"][0]["logprobs"] = logprobs
+    return reply
+
+
+def _lp(*values):
+    return {"content": [{"token": "Paris", "logprob": v} for v in values]}
+
+
+# replies with text but another field a backend reads malformed: (reply, asks for logprobs, what the error names)
+MALFORMED = {
+    "prompt_tokens Infinity": (_with({"prompt_tokens": float("inf"), "completion_tokens": 1}), False, "prompt_tokens"),
+    "prompt_tokens negative": (_with({"prompt_tokens": -3, "completion_tokens": 1}), False, "outside"),
+    "completion_tokens not whole": (_with({"prompt_tokens": 3, "completion_tokens": 2.5}), False, "completion_tokens"),
+    "completion_tokens NaN": (_with({"prompt_tokens": 3, "completion_tokens": float("nan")}), False, "completion_tokens"),
+    "prompt_tokens a string": (_with({"prompt_tokens": "7", "completion_tokens": 1}), False, "not a count"),
+    "prompt_tokens a boolean": (_with({"prompt_tokens": True, "completion_tokens": 1}), False, "not a count"),
+    "prompt_tokens huge": (_with({"prompt_tokens": 10 ** 30, "completion_tokens": 1}), False, "outside"),
+    "usage a list": (_with([1, 2]), False, "'usage' is a list"),
+    "finish_reason a number": (_with(finish_reason=5), False, "finish_reason"),
+    "model a list": ({**_with(), "model": ["a"]}, False, "model"),
+    "logprobs a string": (_with(logprobs="yes"), True, "logprobs is a str"),
+    "logprobs.content an object": (_with(logprobs={"content": {"token": "x"}}), True, "logprobs.content"),
+    "logprobs entry a number": (_with(logprobs={"content": [0.5]}), True, "logprobs.content[0]"),
+    "logprob null": (_with(logprobs=_lp(-0.1, None)), True, "content[1].logprob is None"),
+    "logprob positive": (_with(logprobs=_lp(0.7)), True, "content[0].logprob is 0.7"),
+    "logprob -Infinity for a generated token": (_with(logprobs=_lp(float("-inf"))), True, "-inf"),
+    "logprob a string": (_with(logprobs=_lp("-0.1")), True, "logprob is '-0.1'"),
+    "no logprobs though asked": (_with(), True, "no log-probabilities"),
+}
+TOP = {"choices": [{"message": {"content": "yes"}, "finish_reason": "length",
+                    "logprobs": {"content": [{"token": "yes", "logprob": -0.1, "top_logprobs": None}]}}]}
+MALFORMED_TOP = {
+    "top logprob null": ([{"token": "yes", "logprob": None}], "top_logprobs[0].logprob"),
+    "top logprob positive": ([{"token": "yes", "logprob": 2.0}], "top_logprobs[0].logprob is 2.0"),
+    "top logprob NaN": ([{"token": "yes", "logprob": float("nan")}], "top_logprobs[0].logprob"),
+    "top token not text": ([{"token": 7, "logprob": -0.1}], "no 'token' string"),
+    "top_logprobs an object": ({"yes": -0.1}, "not a list"),
 }
 
 
@@ -99,7 +145,11 @@ def server():
 @pytest.fixture
 def no_sleep(monkeypatch):
     delays: list[float] = []
-    monkeypatch.setattr(openai_backend, "sleep", delays.append)
+
+    async def record(seconds: float) -> None:
+        delays.append(seconds)
+
+    monkeypatch.setattr(openai_backend, "sleep", record)
     return delays
 
 
@@ -175,6 +225,83 @@ def test_option_probs_without_logprobs_is_an_error_not_a_uniform_guess(server, n
         server.then(LOGPROBS)
         probs = client(server.url, retries=1).option_probs(["Is Paris in France?"], ["yes", "no"])[0]
     assert probs["yes"] > 0.9 and sum(probs.values()) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_a_malformed_reply_field_is_retried_raised_never_cached(case, server, no_sleep, tmp_path):
+    body, logprobs, says = MALFORMED[case]
+    server.then(body, times=3)
+    llm = client(server.url, retries=2)
+    with Cache(tmp_path).activate():
+        with pytest.raises(EmptyReplyError) as caught:
+            llm.generate(["What is the capital of France?"], logprobs=logprobs)
+        message = str(caught.value)
+        assert says in message and "no usable reply after 3 attempts" in message and "\n" not in message
+        assert len(server.requests) == 3 and len(no_sleep) == 2
+        server.replies = []
+        server.then(_with({"prompt_tokens": 7, "completion_tokens": 1}, logprobs=_lp(-0.1)))
+        gen = llm.generate(["What is the capital of France?"], logprobs=logprobs)[0]
+    assert not gen.cached and len(server.requests) == 4          # the bad reply was never cached
+    assert gen.prompt_tokens == 7 and gen.completion_tokens == 1
+    assert gen.token_logprobs == ([-0.1] if logprobs else None)
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED_TOP))
+def test_malformed_top_logprobs_are_retried_then_an_error(case, server, no_sleep, tmp_path):
+    top, says = MALFORMED_TOP[case]
+    reply = json.loads(json.dumps(TOP))
+    reply["choices"][0]["logprobs"]["content"][0]["top_logprobs"] = top
+    server.then(reply, times=2)
+    with Cache(tmp_path).activate(), pytest.raises(EmptyReplyError, match=re.escape(says)):
+        client(server.url, retries=1).option_probs(["Is Paris in France?"], ["yes", "no"])
+    assert len(server.requests) == 2
+
+
+def test_tiny_positive_rounding_and_minus_infinity_candidates_are_accepted(server, tmp_path):
+    reply = json.loads(json.dumps(TOP))
+    reply["choices"][0]["logprobs"]["content"][0]["top_logprobs"] = [
+        {"token": "yes", "logprob": 1e-8}, {"token": "no", "logprob": float("-inf")}]
+    server.then(reply)
+    with Cache(tmp_path).activate():
+        probs = client(server.url, retries=0).option_probs(["Is Paris in France?"], ["yes", "no"])[0]
+    assert probs["yes"] == pytest.approx(1.0) and probs["no"] < 1e-6
+
+
+def test_a_backend_object_with_bad_counts_is_never_cached(tmp_path):
+    from rag.llm import Generation
+
+    class Bad:
+        name = "bad-counts"
+        counts = -1
+
+        def generate(self, prompts, **kw):
+            return [Generation("Paris", self.counts, 1, 0.0) for _ in prompts]
+
+        def option_probs(self, prompts, options):
+            raise NotImplementedError
+
+    backend = Bad()
+    with Cache(tmp_path).activate():
+        with pytest.raises(EmptyReplyError, match="prompt_tokens -1 is not a count"):
+            load_llm(backend).generate(["q"])
+        backend.counts = 3
+        assert not load_llm(backend).generate(["q"])[0].cached
+
+
+def test_a_cache_entry_with_bad_counts_is_a_miss(server, tmp_path):
+    from rag.core.hashing import hash_config
+    from rag.llm.base import as_messages
+
+    server.then(GOOD)
+    llm = client(server.url)
+    params = {"max_tokens": 64, "temperature": 0.0, "stop": [], "seed": 0, "logprobs": False}
+    key = hash_config("llm-generate", llm.key_identity(), as_messages("q"), params)
+    cache = Cache(tmp_path)
+    cache.put_json(key, {"text": "stale", "prompt_tokens": float("inf"), "completion_tokens": -1, "latency_s": 0.1,
+                         "token_logprobs": None})
+    with cache.activate():
+        gen = llm.generate(["q"])[0]
+    assert gen.text == "Paris" and not gen.cached and len(server.requests) == 1
 
 
 @pytest.mark.parametrize("retry_after, expected", [("2", 2.0), ("0", 0.0), ("3600", 5.0)])
@@ -265,4 +392,6 @@ def test_the_backend_pickles_without_its_connection_pool(server, tmp_path):
     with Cache(tmp_path).activate():
         llm.generate(["warm the pool"])
     copy = pickle.loads(pickle.dumps(llm.backend))
-    assert copy.name == llm.name and copy.client() is not llm.backend.client()
+    assert copy.name == llm.name and copy._client is None and llm.backend._client is not None
+    with Cache(tmp_path).activate():
+        assert load_llm(copy).generate(["the copy answers"])[0].text == "Paris"

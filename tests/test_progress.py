@@ -145,13 +145,13 @@ def test_mode_follows_the_switch(monkeypatch):
         assert mode(io.StringIO()) == expected
 
 
-def test_progress_inside_a_labelled_block_names_the_system(monkeypatch):
-    from rag.core.progress import labelled
+def test_progress_inside_a_scope_names_the_system(monkeypatch):
+    from rag.core.progress import scope
 
     monkeypatch.setenv("RAGIF_PROGRESS", "1")
     out = FakeTTY()
-    with labelled("BM25 → reader"):
+    with scope("BM25 → reader"):
         list(progress(range(3), desc="Reader answers", stream=out))
     list(progress(range(3), desc="Reader answers", stream=out))
     text = out.getvalue()
-    assert "[BM25 → reader] Reader answers" in text and text.count("Reader answers") >= 2
+    assert "BM25 → reader / Reader answers" in text and text.count("Reader answers") >= 2

@@ -14,6 +14,7 @@ Unusable LLM output (no log-probabilities, empty option probabilities) gives NaN
 """
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -24,6 +25,7 @@ import pandas as pd
 from rag.core.stage import Stage
 from rag.llm.stage import DEFAULT_LLM, LLMSpec, LLMStage
 
+log = logging.getLogger(__name__)
 RTUNING_QUESTION = "Are you sure you accurately answered the question based on your internal knowledge?"
 SURE_PROMPT = ("Question: {query}\nAnswer: {answer}\n" + RTUNING_QUESTION +
                " Reply with one word: sure or unsure.")
@@ -81,7 +83,6 @@ class _OptionSignal(LLMStage):
     """Ask the LLM one question per row and turn the option probabilities into one number."""
 
     llm: LLMSpec = DEFAULT_LLM
-    batch_size: int = 8
     needs: ClassVar[tuple[str, ...]] = ("qid", "query", "answer")
     column: ClassVar[str] = ""
     template: ClassVar[str] = ""
@@ -97,10 +98,11 @@ class _OptionSignal(LLMStage):
 
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
         prompts = [self.prompt_text().format(query=q, answer=a) for q, a in zip(frame["query"], frame["answer"])]
-        values: list[float] = []
-        for start in range(0, len(prompts), self.batch_size):
-            batch = self.client.option_probs(prompts[start:start + self.batch_size], list(self.options()))
-            values.extend(self._safe_reduce(p) for p in batch)
+        values = [self._safe_reduce(p) for p in self.option_probs(prompts, list(self.options()), unit="questions")]
+        unusable = sum(math.isnan(v) for v in values)
+        if unusable:
+            log.warning("%s: %d of %d option probabilities were unusable (%s is NaN for them)", self.name, unusable,
+                        len(values), self.column)
         return frame.assign(**{self.column: values,
                                f"tokens_{self.column}": [_count_tokens(self.client, p) + 1 for p in prompts]})
 

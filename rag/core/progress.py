@@ -8,6 +8,9 @@ Where the output goes decides the form (stderr by default):
   comes first, with the count, rate and ETA, and a closing ``done`` line; work that ends within its
   first seconds (``RAGIF_PROGRESS_DELAY``, default 5) prints nothing at all, so quick calls stay quiet.
 
+Within :func:`scope` (an experiment sets it to the running system), every description starts with that
+name: ``BM25 → reader / Reader: 120/200 answers``.
+
 ``RAGIF_PROGRESS=0`` (or ``false``/``no``/``off``) silences both, ``RAGIF_PROGRESS=1`` forces the bar,
 ``RAGIF_PROGRESS=lines`` forces the lines. A line reads::
 
@@ -33,12 +36,28 @@ from typing import Callable, Iterable, Iterator, Literal, TextIO, TypeVar
 
 T = TypeVar("T")
 Mode = Literal["bar", "lines", "off"]
-_LABELS: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("ragif_progress_labels", default=())
 OFF = ("0", "false", "no", "off", "")
 LINES = ("lines", "line", "log")
 EVERY_FRACTION = 0.1
 EVERY_SECONDS = 30.0
 DEFAULT_DELAY = 5.0
+_SCOPE: contextvars.ContextVar[str | None] = contextvars.ContextVar("ragif_progress_scope", default=None)
+
+
+@contextlib.contextmanager
+def scope(name: str) -> Iterator[None]:
+    """Within this block, progress descriptions start with ``name / `` (e.g. the system being run)."""
+    token = _SCOPE.set(name)
+    try:
+        yield
+    finally:
+        _SCOPE.reset(token)
+
+
+def scoped(desc: str) -> str:
+    """``desc`` with the current :func:`scope` in front (unchanged outside one)."""
+    name = _SCOPE.get()
+    return f"{name} / {desc}" if name and desc else desc or name or ""
 
 
 def mode(stream: TextIO | None = None) -> Mode:
@@ -184,22 +203,6 @@ def _total_of(items: Iterable[T], total: int | None) -> int | None:
         return None
 
 
-@contextlib.contextmanager
-def labelled(label: str) -> Iterator[None]:
-    """Within this block every progress bar and line starts with ``[label]`` (an experiment labels each
-    system's work, so four readers' lines read ``[BM25 → reader] Reader answers: ...``)."""
-    token = _LABELS.set((*_LABELS.get(), label))
-    try:
-        yield
-    finally:
-        _LABELS.reset(token)
-
-
-def _label(desc: str) -> str:
-    labels = _LABELS.get()
-    return f"[{' / '.join(labels)}] {desc}".rstrip() if labels else desc
-
-
 def progress(items: Iterable[T], total: int | None = None, desc: str = "", unit: str = "it",
              scale: float | None = None, stream: TextIO | None = None) -> Iterator[T]:
     """Iterate over ``items`` showing progress (see the module docstring).
@@ -209,7 +212,7 @@ def progress(items: Iterable[T], total: int | None = None, desc: str = "", unit:
     and ``update(len(batch))``.
     """
     total = _total_of(items, total)
-    desc = _label(desc)
+    desc = scoped(desc)
     shown = mode(stream)
     if shown == "off":
         yield from items
@@ -233,7 +236,7 @@ def progress(items: Iterable[T], total: int | None = None, desc: str = "", unit:
 def bar(total: int | None = None, desc: str = "", unit: str = "it", stream: TextIO | None = None,
         initial: int = 0) -> Iterator[Callable[[int], None]]:
     """Progress advanced by hand: yields ``update(n)``. ``initial``: work already done (a resumed run)."""
-    desc = _label(desc)
+    desc = scoped(desc)
     shown = mode(stream)
     if shown == "off":
         yield lambda n=1: None

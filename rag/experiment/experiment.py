@@ -24,7 +24,7 @@ from rag import __version__
 from rag.core.cache import EVALUATIONS, Cache
 from rag.core.errors import InputError
 from rag.core.hashing import hash_config, hash_frame
-from rag.core.progress import labelled
+from rag.core.progress import scope as progress_scope
 from rag.core.provenance import git_commit, package_versions, seed_everything
 from rag.core.stage import Stage, trace_rankings
 from rag.datasets import Dataset
@@ -33,6 +33,7 @@ from rag.evaluation.measures import parse_measure
 from rag.evaluation.significance import significance
 from rag.experiment.results import ExperimentResults
 from rag.experiment.system_values import fed_ranking, system_values
+from rag.llm.stage import llm_provenance
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ class Experiment:
                 t0 = time.perf_counter()
                 seed_everything(self.seed)
                 log.info("running %s: %s", system, pipeline.describe())
-                with trace_rankings() as seen, labelled(system):
+                with trace_rankings() as seen, progress_scope(system):
                     out = pipeline(queries)
                 timings[system] = time.perf_counter() - t0
                 runs[system] = out
@@ -141,6 +142,7 @@ class Experiment:
             "dataset": {"name": self.dataset.name, "split": self.split, "fingerprint": self.dataset.fingerprint(),
                         "queries": int(len(queries))},
             "pipelines": {k: p.describe() for k, p in self.pipelines.items()},
+            "llms": {k: v for k, v in ((k, llm_provenance(p)) for k, p in self.pipelines.items()) if v},
             "measures": order,
             "measure_info": {m.name: _measure_info(m) for m in self.measures},
             "not_applicable": notes,

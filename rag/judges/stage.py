@@ -4,11 +4,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar
 
+import numpy as np
 import pandas as pd
 
-from rag.core.progress import progress
 from rag.core.stage import deprecated_params
-from rag.judges.core import METHODS
+from rag.judges.core import METHODS, judge_many
 from rag.llm.stage import LLMStage, add_cost
 from rerankers.base import Reranker
 
@@ -39,26 +39,37 @@ class UtilityJudge(LLMStage, Reranker):
             raise ValueError(f"unknown judge method {self.method!r}; use one of {sorted(METHODS)}")
 
     def rescore(self, top: pd.DataFrame) -> pd.DataFrame:
-        out = []
-        groups = top.groupby("qid", sort=False)
-        for _, group in progress(groups, total=groups.ngroups, desc=f"utility judge ({self.method})",
-                                 unit="question"):
-            group = group.sort_values("rank").reset_index(drop=True)
-            question = self.query_texts(group.head(1))[0]
-            kwargs: dict[str, Any] = {"guard": self.guard}
-            if self.method == "k-sampling":
-                kwargs.update(k=self.samples, aggregate=self.aggregate, seed=self.seed)
-            judgment = METHODS[self.method](self.client, question, self.passages(group), **kwargs)
-            order = judgment.ranking if self.keep_rest else judgment.selected
-            kept = group.iloc[order].copy()
-            kept["judge_selected"] = [i in judgment.selected for i in order]
-            kept["score"] = [float(len(order) - r) for r in range(len(order))]
-            kept["judge_unparsable"] = judgment.unparsable
-            kept["judge_prompt_tokens"] = judgment.prompt_tokens
-            kept["judge_completion_tokens"] = judgment.completion_tokens
-            # the question's cost on each of its rows (cost measures count a question once)
-            out.append(add_cost(kept, [judgment.prompt_tokens] * len(kept), [judgment.completion_tokens] * len(kept),
-                                [judgment.seconds] * len(kept)))
-        if not out:
+        if top.empty:
             return top.head(0).assign(judge_selected=pd.Series(dtype=bool))
-        return pd.concat(out)
+        codes = pd.factorize(top["qid"])[0]
+        ranked = top.iloc[np.lexsort((top["rank"].to_numpy(), codes))]     # queries in input order, by rank
+        starts = np.flatnonzero(np.r_[True, np.diff(codes[np.lexsort((top["rank"].to_numpy(), codes))]) != 0])
+        ends = np.r_[starts[1:], len(ranked)]
+        texts = self.passages(ranked)
+        options: dict[str, Any] = {"guard": self.guard}
+        if self.method == "k-sampling":
+            options.update(k=self.samples, aggregate=self.aggregate, seed=self.seed)
+        judgments = judge_many(self.client, self.method, self.query_texts(ranked.iloc[starts]),
+                               [texts[a:b] for a, b in zip(starts, ends)], desc=f"{self.name} ({self.method})",
+                               **options)
+        rows: list[int] = []
+        selected: list[bool] = []
+        score: list[float] = []
+        per_row: dict[str, list[float]] = {"unparsable": [], "prompt": [], "completion": [], "seconds": []}
+        for start, judgment in zip(starts, judgments):
+            order = judgment.ranking if self.keep_rest else judgment.selected
+            chosen = set(judgment.selected)
+            rows.extend(int(start) + i for i in order)
+            selected.extend(i in chosen for i in order)
+            score.extend(float(len(order) - r) for r in range(len(order)))
+            for column, value in (("unparsable", judgment.unparsable), ("prompt", judgment.prompt_tokens),
+                                  ("completion", judgment.completion_tokens), ("seconds", judgment.seconds)):
+                per_row[column].extend([value] * len(order))
+        kept = ranked.iloc[rows].copy()
+        kept["judge_selected"] = selected
+        kept["score"] = score
+        kept["judge_unparsable"] = np.asarray(per_row["unparsable"], dtype="int64")
+        kept["judge_prompt_tokens"] = np.asarray(per_row["prompt"], dtype="int64")
+        kept["judge_completion_tokens"] = np.asarray(per_row["completion"], dtype="int64")
+        # the question's cost on each of its rows (cost measures count a question once)
+        return add_cost(kept, per_row["prompt"], per_row["completion"], per_row["seconds"])

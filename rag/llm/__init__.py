@@ -13,7 +13,8 @@ Specs: ``"qwen-0.5b"`` (default offline model), a path to a ``.gguf`` file, or a
 ``max_backoff``, ``concurrency``, ...; an unknown key is a :class:`~rag.errors.ConfigError`).
 Backends are looked up in :data:`BACKENDS` (name -> class); :func:`register_backend` adds one.
 
-Every answer is cached on disk by (model name, chat, parameters) as soon as it arrives; a reply that carries
+Every answer is cached on disk by (model identity, chat, parameters) as soon as it arrives (:mod:`rag.llm.identity`:
+the name, a GGUF's checksum, what a server serves); a reply that carries
 no text raises :class:`EmptyReplyError` (after the backend's retries) and is never cached. Model names never
 contain credentials (``base_url`` user-info is shown as ``***``).
 """

@@ -1,86 +1,120 @@
-"""The disk cache around any backend: every call is keyed by (model name, chat, parameters), counted in
-:func:`rag.llm.usage`, and written as soon as it is answered, so a run that stops keeps what it paid for.
-Only answers are written: a reply without text raises :class:`~rag.llm.errors.EmptyReplyError` instead."""
+"""The disk cache around any backend: every call is keyed by (model identity, chat, parameters), counted in
+:func:`rag.llm.usage`, and stored as soon as it is answered (by writer threads, off the stream's path:
+:mod:`rag.llm.writer`), so a run that stops keeps what it paid for.
+
+Only answers are stored: a reply without text, or with token counts or log-probabilities that are not counts
+and log-probabilities, raises :class:`~rag.llm.errors.EmptyReplyError` instead; an entry read back that fails
+the same checks is a miss. The prompts of one call go to the backend as one stream (a repeated prompt once),
+with one progress bar or periodic line (:mod:`rag.core.progress`) named by the caller.
+"""
 from __future__ import annotations
 
+import contextlib
+import json
 import math
-import sys
-import time
-from dataclasses import asdict
 from typing import Any, Iterator, Sequence
 
 from rag.core.cache import LLM_REPLIES, Cache
-from rag.core.hashing import hash_config
-from rag.core.progress import enabled as bars_enabled
-from rag.core.progress import progress
+from rag.core.hashing import canonical, hash_bytes
+from rag.core.progress import bar
 from rag.llm.accounting import record
 from rag.llm.base import LLM, Generation, as_messages
 from rag.llm.errors import EmptyReplyError
+from rag.llm.identity import backend_key
+from rag.llm.writer import CacheWriter
 
-MIN_PROGRESS = 32   # calls with fewer prompts than this show no progress (stages batching by 16 show their own)
-LINE_EVERY_S = 30.0  # off a terminal: one progress line this often
+MIN_PROGRESS = 32   # calls with fewer prompts to send than this show no progress
+MAX_TOKEN_COUNT = 2 ** 31
 
 
 class CachedLLM:
     """Wraps a backend (the :class:`~rag.llm.base.LLM` protocol): every call goes through the disk cache keyed
-    by (model, prompt, parameters) and is counted in :func:`usage`. The cache is the one given, else the
-    active one, else the default cache folder. Many prompts show progress (:func:`rag.progress.progress`)."""
+    by (model identity, prompt, parameters) and is counted in :func:`usage`. The cache is the one given, else
+    the active one, else the default cache folder."""
 
     def __init__(self, backend: LLM, cache: Cache | None = None):
         self.backend = backend
         self.name = backend.name
         self._cache = cache
+        self._key: Any = None
 
     @property
     def cache(self) -> Cache:
         return self._cache or Cache.active() or Cache()
 
+    def key_identity(self) -> Any:
+        """What stands for the model in cache keys (:func:`rag.llm.identity.backend_key`, asked once)."""
+        if self._key is None:
+            self._key = backend_key(self.backend)
+        return self._key
+
+    def provenance(self) -> dict[str, Any]:
+        """What the backend records about itself (its identity and the settings that do not change outputs)."""
+        describe = getattr(self.backend, "provenance", None)
+        return describe() if callable(describe) else {"name": self.name}
+
     def generate(self, prompts: Sequence[Any], *, max_tokens: int = 64, temperature: float = 0.0,
-                 stop: list[str] | None = None, seed: int = 0, logprobs: bool = False) -> list[Generation]:
+                 stop: list[str] | None = None, seed: int = 0, logprobs: bool = False, desc: str | None = None,
+                 unit: str = "prompts") -> list[Generation]:
+        """Completions of ``prompts`` (cached ones from the cache, the others as one stream); ``desc`` and
+        ``unit`` name the progress shown while they are computed."""
         params = {"max_tokens": max_tokens, "temperature": temperature, "stop": list(stop or []), "seed": seed,
                   "logprobs": logprobs}
         cache = self.cache
-        keys = [hash_config("llm-generate", self.name, as_messages(p), params) for p in prompts]
+        keys = _keys("llm-generate", self.key_identity(), prompts, params)
         out: list[Generation | None] = [None] * len(keys)
-        todo: list[int] = []
-        for i, entry in enumerate(cache.get_many(keys, kind=LLM_REPLIES)):
-            if entry is None or not isinstance(entry.get("text"), str):
-                todo.append(i)
-                continue
-            gen = Generation(**{**entry, "cached": True})
-            record(self.name, gen.prompt_tokens, gen.completion_tokens, gen.latency_s, True)
-            out[i] = gen
-        if todo:
-            fresh = self._fresh_generations([prompts[i] for i in todo], params)
-            for j, gen in self._progress(fresh, len(todo)):
-                i = todo[j]
-                if not isinstance(gen, Generation) or not isinstance(gen.text, str):
-                    raise EmptyReplyError(f"LLM {self.name} gave no text for prompt {i} "
-                                          f"(got {type(getattr(gen, 'text', gen)).__name__})")
-                cache.put_json(keys[i], {k: v for k, v in asdict(gen).items() if k != "cached"}, kind=LLM_REPLIES)
-                record(self.name, gen.prompt_tokens, gen.completion_tokens, gen.latency_s, False)
+        for i, entry in enumerate(_get_many(cache, keys)):
+            gen = _cached_generation(entry)
+            if gen is not None:
+                record(self.name, gen.prompt_tokens, gen.completion_tokens, gen.latency_s, True)
                 out[i] = gen
+        todo = _unique_missing(keys, out)
+        if todo:
+            firsts = [indices[0] for indices in todo.values()]
+            fresh = self._fresh_generations([prompts[i] for i in firsts], params)
+            with CacheWriter(cache, kind=LLM_REPLIES if isinstance(cache, Cache) else None) as writer, self._progress(len(keys), len(keys) - len(firsts), desc, unit) as update:
+                try:
+                    for j, gen in fresh:
+                        i = firsts[j]
+                        _check_generation(gen, self.name, i)
+                        writer.put(keys[i], {"text": gen.text, "prompt_tokens": gen.prompt_tokens,
+                                             "completion_tokens": gen.completion_tokens, "latency_s": gen.latency_s,
+                                             "token_logprobs": gen.token_logprobs})
+                        record(self.name, gen.prompt_tokens, gen.completion_tokens, gen.latency_s, False)
+                        for k in todo[keys[i]]:
+                            out[k] = gen
+                        update(1)
+                finally:
+                    _close(fresh)   # a failure here: nothing more is sent
         return out  # type: ignore[return-value]
 
-    def option_probs(self, prompts: Sequence[Any], options: list[str]) -> list[dict[str, float]]:
+    def option_probs(self, prompts: Sequence[Any], options: list[str], *, desc: str | None = None,
+                     unit: str = "prompts") -> list[dict[str, float]]:
+        """Probabilities of ``options`` as the next answer for each prompt (cached, else one stream)."""
         cache = self.cache
-        keys = [hash_config("llm-options", self.name, as_messages(p), list(options)) for p in prompts]
-        out: list[dict[str, float] | None] = cache.get_many(keys, kind=LLM_REPLIES)
-        todo = [i for i, v in enumerate(out) if v is None]
+        keys = _keys("llm-options", self.key_identity(), prompts, list(options))
+        out: list[dict[str, float] | None] = [v if _probs_ok(v, options) else None for v in _get_many(cache, keys)]
         for v in out:
             if v is not None:
                 record(self.name, 0, 0, 0.0, True)
+        todo = _unique_missing(keys, out)
         if todo:
-            fresh = self._fresh_option_probs([prompts[i] for i in todo], list(options))
-            last = time.perf_counter()
-            for j, probs in self._progress(fresh, len(todo)):
-                i = todo[j]
-                _check_probs(probs, options, self.name, i)
-                now = time.perf_counter()
-                cache.put_json(keys[i], probs, kind=LLM_REPLIES)
-                record(self.name, 0, 1, now - last, False)
-                last = now
-                out[i] = probs
+            firsts = [indices[0] for indices in todo.values()]
+            fresh = self._fresh_option_probs([prompts[i] for i in firsts], list(options))
+            with CacheWriter(cache, kind=LLM_REPLIES if isinstance(cache, Cache) else None) as writer, self._progress(len(keys), len(keys) - len(firsts), desc, unit) as update:
+                try:
+                    for j, probs in fresh:
+                        i = firsts[j]
+                        if not _probs_ok(probs, options):
+                            raise EmptyReplyError(f"LLM {self.name} gave no usable option probabilities for "
+                                                  f"prompt {i}: {probs!r:.120}")
+                        writer.put(keys[i], probs)
+                        record(self.name, 0, 1, 0.0, False)
+                        for k in todo[keys[i]]:
+                            out[k] = probs
+                        update(1)
+                finally:
+                    _close(fresh)
         return out  # type: ignore[return-value]
 
     def _fresh_generations(self, prompts: list[Any], params: dict[str, Any]) -> Iterator[tuple[int, Generation]]:
@@ -95,13 +129,13 @@ class CachedLLM:
             return stream(prompts, options)
         return _numbered(self.backend.option_probs(prompts, options), len(prompts), self.name)
 
-    def _progress(self, items: Iterator[Any], total: int) -> Iterator[Any]:
-        """A bar on a terminal (:func:`rag.progress.progress`), else a line every :data:`LINE_EVERY_S` seconds."""
-        if total < MIN_PROGRESS:
-            return items
-        if bars_enabled():
-            return progress(items, total=total, desc=f"LLM {self.name}", unit="prompt")
-        return _periodic_lines(items, total, f"LLM {self.name}")
+    def _progress(self, total: int, done: int, desc: str | None, unit: str) -> Any:
+        """Progress over ``total`` calls (``done`` of them from the cache), advanced by the ``update`` it
+        yields: a bar on a terminal, else a line now and then (:mod:`rag.core.progress`); nothing for fewer
+        than :data:`MIN_PROGRESS` calls to make when the caller gave no ``desc``."""
+        if desc is None and total - done < MIN_PROGRESS:
+            return contextlib.nullcontext(lambda n=1: None)
+        return bar(total=total, desc=desc or f"LLM {self.name}", unit=unit, initial=done)
 
     def count_tokens(self, prompt: Any) -> int | None:
         """Prompt tokens as the backend counts them (None when it cannot say without a call)."""
@@ -112,16 +146,38 @@ class CachedLLM:
         return f"CachedLLM({self.name!r})"
 
 
-def _periodic_lines(items: Iterator[Any], total: int, desc: str) -> Iterator[Any]:
-    start = last = time.monotonic()
-    for done, item in enumerate(items, 1):
-        yield item
-        now = time.monotonic()
-        if now - last >= LINE_EVERY_S and done < total:
-            rate = done / (now - start)
-            print(f"{desc}: {done}/{total} prompts, {rate:.2f}/s, about {(total - done) / rate / 60:.1f} min left",
-                  file=sys.stderr, flush=True)
-            last = now
+def _keys(kind: str, ident: Any, prompts: Sequence[Any], params: Any) -> list[str]:
+    """``hash_config(kind, ident, as_messages(prompt), params)`` of every prompt, with the parts shared by all
+    prompts made canonical once (a chat of strings is its own canonical form)."""
+    head = [canonical(kind), canonical(ident)]
+    tail = canonical(params)
+    dumps = json.dumps
+    return [hash_bytes(dumps([*head, as_messages(p), tail], sort_keys=True, separators=(",", ":")).encode("utf-8"))
+            for p in prompts]
+
+
+def _get_many(cache: Cache, keys: list[str]) -> list[Any]:
+    """Entries of ``keys`` (None where absent): one ``get_many`` where the cache has it."""
+    many = getattr(cache, "get_many", None)
+    if callable(many):
+        found = many(keys, kind=LLM_REPLIES) if isinstance(cache, Cache) else many(keys)
+        return [found.get(k) for k in keys] if isinstance(found, dict) else list(found)
+    return [cache.get_json(k) for k in keys]
+
+
+def _unique_missing(keys: list[str], out: list[Any]) -> dict[str, list[int]]:
+    """Key -> the positions that still need it (a prompt asked twice in one call is sent once)."""
+    todo: dict[str, list[int]] = {}
+    for i, (key, value) in enumerate(zip(keys, out)):
+        if value is None:
+            todo.setdefault(key, []).append(i)
+    return todo
+
+
+def _close(items: Any) -> None:
+    close = getattr(items, "close", None)
+    if callable(close):
+        close()
 
 
 def _numbered(results: Sequence[Any], expected: int, name: str) -> Iterator[tuple[int, Any]]:
@@ -130,9 +186,49 @@ def _numbered(results: Sequence[Any], expected: int, name: str) -> Iterator[tupl
     return iter(enumerate(results))
 
 
-def _check_probs(probs: Any, options: list[str], name: str, index: int) -> None:
-    """Option probabilities must cover exactly the options with finite values >= 0 (never cache less)."""
-    ok = isinstance(probs, dict) and set(probs) == set(options) and all(
-        isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in probs.values())
-    if not ok:
-        raise EmptyReplyError(f"LLM {name} gave no usable option probabilities for prompt {index}: {probs!r:.120}")
+def _count_ok(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < MAX_TOKEN_COUNT
+
+
+def _logprobs_ok(values: Any) -> bool:
+    return isinstance(values, list) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v <= 0 for v in values)
+
+
+def _problem(gen: Any) -> str | None:
+    """What makes ``gen`` no answer (None: it is one)."""
+    if not isinstance(gen, Generation) or not isinstance(gen.text, str):
+        return "no text"
+    for name in ("prompt_tokens", "completion_tokens"):
+        if not _count_ok(getattr(gen, name)):
+            return f"{name} {getattr(gen, name)!r} is not a count of tokens"
+    if not (isinstance(gen.latency_s, (int, float)) and math.isfinite(gen.latency_s) and gen.latency_s >= 0):
+        return f"latency {gen.latency_s!r} is not a number of seconds"
+    if gen.token_logprobs is not None and not _logprobs_ok(gen.token_logprobs):
+        return "token log-probabilities that are not finite numbers <= 0"
+    return None
+
+
+def _check_generation(gen: Any, name: str, index: int) -> None:
+    problem = _problem(gen)
+    if problem is not None:
+        raise EmptyReplyError(f"LLM {name} gave {problem} for prompt {index}"
+                              + (f" (got {type(getattr(gen, 'text', gen)).__name__})" if problem == "no text" else ""))
+
+
+def _cached_generation(entry: Any) -> Generation | None:
+    """A cached entry as a Generation, or None when it is absent or is not a valid answer."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("text"), str):
+        return None
+    try:
+        gen = Generation(**{**entry, "cached": True})
+    except TypeError:
+        return None
+    return gen if _problem(gen) is None else None
+
+
+def _probs_ok(probs: Any, options: Sequence[str]) -> bool:
+    """Option probabilities cover exactly the options with finite values >= 0 (never cache less)."""
+    return isinstance(probs, dict) and set(probs) == set(options) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+        for v in probs.values())

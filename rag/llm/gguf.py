@@ -66,3 +66,35 @@ QWEN_05B = SplitGGUF(
 
 # names accepted by load_llm for the offline GGUF models
 GGUF_MODELS = {"qwen-0.5b": QWEN_05B, QWEN_05B.name: QWEN_05B}
+
+
+_SHA256_MEMO: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: str | Path) -> str:
+    """The sha256 of a model file, computed once per (path, size, modification time): remembered in this
+    process and in the default cache folder, so a file is hashed once per machine until it changes."""
+    from rag.core.cache import Cache
+    from rag.core.hashing import hash_config
+
+    path = Path(path).resolve()
+    stat = path.stat()
+    memo = (str(path), stat.st_size, stat.st_mtime_ns)
+    if memo in _SHA256_MEMO:
+        return _SHA256_MEMO[memo]
+    for entry in GGUF_MODELS.values():   # an offline model in its place: its checksum was verified on assembly
+        if entry.target().resolve() == path and stat.st_size == entry.size:
+            _SHA256_MEMO[memo] = entry.sha256
+            return entry.sha256
+    cache, key = Cache(), hash_config("file-sha256-v1", *memo)
+    known = cache.get_json(key)
+    if isinstance(known, str) and len(known) == 64:
+        _SHA256_MEMO[memo] = known
+        return known
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 22):
+            digest.update(block)
+    _SHA256_MEMO[memo] = digest.hexdigest()
+    cache.put_json(key, digest.hexdigest())
+    return digest.hexdigest()

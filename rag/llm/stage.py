@@ -2,9 +2,14 @@
 
 ``llm`` is a spec for :func:`rag.llm.load_llm` (a name such as ``"qwen-0.5b"``, a ``.gguf`` path or a
 mapping such as ``{backend: openai, model: ..., base_url: ...}``) or an LLM object (the
-:class:`~rag.llm.base.LLM` Protocol). The model is loaded once, on first use; only its identity (the
-spec, or the object's ``name``) enters the stage's cache key. Every LLM stage adds what its calls cost
-to the per-question cost columns (:data:`rag.core.schema.COST_COLUMNS`), summed over the pipeline.
+:class:`~rag.llm.base.LLM` Protocol). The model is loaded once, on first use; only its identity enters the
+stage's cache key (:func:`rag.llm.identity.llm_fingerprint`: the spec or the object's ``name``, with a GGUF's
+checksum or what a server reports serving). Every LLM stage adds what its calls cost to the per-question cost
+columns (:data:`rag.core.schema.COST_COLUMNS`), summed over the pipeline.
+
+A stage sends all its prompts in one call (:meth:`LLMStage.generate`, :meth:`LLMStage.option_probs`): the
+backend gets them as one stream (``concurrency`` requests in flight for an HTTP server, its own batches for
+the Hugging Face backend), and the progress names the running system and the stage.
 """
 from __future__ import annotations
 
@@ -15,10 +20,9 @@ import numpy as np
 import pandas as pd
 
 from rag.core.errors import MissingDependencyError
-from rag.core.progress import progress
 from rag.core.schema import COST_COLUMNS
 from rag.core.stage import Stage
-from rag.llm import LLM, Generation
+from rag.llm import LLM, CachedLLM, Generation
 
 DEFAULT_LLM = "qwen-0.5b"
 LLMSpec = Union[str, dict, LLM]
@@ -36,8 +40,8 @@ def resolve_llm(spec: LLMSpec) -> LLM:
 
 
 def llm_identity(spec: Any) -> Any:
-    """What identifies an LLM in a cache key and a record: the spec without credentials in its ``base_url``,
-    or a loaded object's ``name``."""
+    """What an LLM is shown as (descriptions, records): the spec without credentials in its ``base_url``, or a
+    loaded object's ``name``."""
     from rag.llm import spec_identity
 
     return spec_identity(spec)
@@ -56,8 +60,16 @@ class LLMStage(Stage):
     def config(self) -> dict[str, Any]:
         cfg = super().config()
         if "llm" in cfg:
-            cfg["llm"] = llm_identity(cfg["llm"])
+            from rag.llm.identity import llm_fingerprint
+
+            cfg["llm"] = llm_fingerprint(cfg["llm"])
         return cfg
+
+    def llm_provenance(self) -> Any:
+        """What the stage's LLM records about itself (identity, settings) once loaded; else its spec."""
+        loaded = self.__dict__.get("_client")
+        describe = getattr(loaded, "provenance", None)
+        return describe() if callable(describe) else llm_identity(self.llm)
 
     @property
     def client(self) -> LLM:
@@ -74,14 +86,12 @@ class LLMStage(Stage):
         self.llm = llm
         self.__dict__["_client"] = llm
 
-    def generate(self, prompts: Sequence[Any], batch_size: int = 16, desc: str | None = None,
-                 **params: Any) -> list[Generation]:
-        """Completions of ``prompts`` in batches, with a progress line."""
-        out: list[Generation] = []
-        starts = range(0, len(prompts), max(1, batch_size))
-        for start in progress(starts, total=len(starts), desc=desc or self.name, unit="batch"):
-            out.extend(self.client.generate(list(prompts[start:start + batch_size]), **params))
-        return out
+    def generate(self, prompts: Sequence[Any], desc: str | None = None, unit: str = "prompts",
+                 batch_size: int | None = None, **params: Any) -> list[Generation]:
+        """Completions of all ``prompts`` as one stream, with progress named ``SYSTEM / desc`` (``desc``
+        defaults to the stage's name) counting ``unit``. ``batch_size`` is accepted from older callers and
+        not used: the backend decides how many prompts it works on at once."""
+        return _call(self.client.generate, list(prompts), desc or self.name, unit, params)
 
     def prompt_tokens(self, prompts: Sequence[Any]) -> list[int]:
         """How many tokens each prompt is, as the backend counts them (0 where it cannot say)."""
@@ -94,14 +104,25 @@ class LLMStage(Stage):
                 out.append(0)
         return out
 
-    def option_probs(self, prompts: Sequence[Any], options: list[str], batch_size: int = 16,
-                     desc: str | None = None) -> list[dict[str, float]]:
-        """Next-token probabilities of ``options`` for each prompt, in batches, with a progress line."""
-        out: list[dict[str, float]] = []
-        starts = range(0, len(prompts), max(1, batch_size))
-        for start in progress(starts, total=len(starts), desc=desc or self.name, unit="batch"):
-            out.extend(self.client.option_probs(list(prompts[start:start + batch_size]), list(options)))
-        return out
+    def option_probs(self, prompts: Sequence[Any], options: list[str], batch_size: int | None = None,
+                     desc: str | None = None, unit: str = "prompts") -> list[dict[str, float]]:
+        """Next-token probabilities of ``options`` for each prompt, as one stream (see :meth:`generate`)."""
+        return _call(self.client.option_probs, list(prompts), desc or self.name, unit, {"options": list(options)})
+
+
+def _call(method: Any, prompts: list[Any], desc: str, unit: str, params: dict[str, Any]) -> list[Any]:
+    """``method(prompts, **params)`` with the progress description where the LLM takes one (a cached LLM;
+    a bare backend object is called as the LLM Protocol says)."""
+    if isinstance(getattr(method, "__self__", None), CachedLLM):
+        return method(prompts, desc=desc, unit=unit, **params)
+    return method(prompts, **params)
+
+
+def llm_provenance(stage: Stage) -> list[Any]:
+    """What the LLMs of ``stage`` and the stages inside it record about themselves (:meth:`LLMStage.llm_provenance`)."""
+    from rag.core.stage import walk
+
+    return [s.llm_provenance() for s in walk(stage) if isinstance(s, LLMStage)]
 
 
 def generation_cost(generations: Sequence[Generation]) -> tuple[int, int, float]:

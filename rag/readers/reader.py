@@ -52,7 +52,6 @@ class Reader(LLMStage):
     no_passage: Literal["closed-book", "abstain"] = "closed-book"   # a question with no passage: answer closed-book, or abstain (empty answer)
     logprobs: bool = False                  # keep the answer tokens' log-probabilities (answer_logprobs)
     stop: list[str] | None = None
-    batch_size: int = 16
     corpus: Corpus | None = dataclasses.field(default=None, metadata={"config": False})
 
     needs: ClassVar[tuple[str, ...]] = ("qid", "query")
@@ -145,8 +144,7 @@ class Reader(LLMStage):
             params["logprobs"] = True
         if self.stop:
             params["stop"] = list(self.stop)
-        done = self.generate([prompts[i] for i in todo], batch_size=self.batch_size, desc=f"{self.name} answers",
-                             **params)
+        done = self.generate([prompts[i] for i in todo], unit="answers", **params)
         gens: list[Any] = [None] * len(prompts)
         for i, g in zip(todo, done):
             gens[i] = g
@@ -180,5 +178,4 @@ class ShortAnswerer(Reader):
     max_tokens: int = 15
     logprobs: bool = True
     stop: list[str] | None = dataclasses.field(default_factory=lambda: ["\n"])
-    batch_size: int = 8
     gives: ClassVar[tuple[str, ...]] = (*Reader.gives, "answer_logprobs")

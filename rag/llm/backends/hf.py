@@ -1,7 +1,19 @@
-"""Hugging Face transformers backend: any causal LM folder or hub name (GPU when present)."""
+"""Hugging Face transformers backend: any causal LM folder, hub name or GGUF file (GPU when present), with
+batched generation.
+
+Prompts are sorted by length and run ``batch_size`` at a time, left-padded: greedy generation is one
+``generate`` call per batch, option probabilities one forward pass per batch (positions counted from each
+prompt's first token, so padding changes nothing but rounding). Greedy outputs equal the one-at-a-time path's
+(tested on SmolLM2-135M); sampled generation (``temperature > 0``) runs one prompt at a time, seeded per
+prompt, so that an answer does not depend on which prompts shared its batch.
+
+For serving large models on a GPU, the supported route is ``vllm serve`` behind the OpenAI-compatible backend
+(continuous batching, many requests in flight); this backend suits small models and tests.
+"""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from rag.core.errors import MissingDependencyError
@@ -9,20 +21,40 @@ from rag.llm.base import Generation, as_messages, renormalise
 
 
 class HFCausalLM:
-    """A causal language model run with Hugging Face transformers (``generate`` and ``option_probs``)."""
+    """A causal language model run with Hugging Face transformers (``generate`` and ``option_probs``).
+
+    ``model``: a folder, a hub name or a ``.gguf`` file (dequantised by transformers; needs ``gguf``);
+    ``batch_size``: prompts per forward pass; ``device``: default ``cuda`` when available; ``threads``: CPU
+    threads for torch; ``dtype``: as transformers takes it (``auto``: the model's own).
+    """
+
     def __init__(self, model: str, name: str | None = None, device: str | None = None, threads: int | None = None,
-                 dtype: str = "auto"):
+                 dtype: str = "auto", batch_size: int = 8):
         try:
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
         except ImportError:
             raise MissingDependencyError("transformers", purpose="the Hugging Face LLM backend") from None
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            from rag.core.errors import ConfigError
+
+            raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}", field="llm.batch_size")
         if threads:
             torch.set_num_threads(threads)
         self.torch = torch
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.tokenizer = AutoTokenizer.from_pretrained(model)
-        self.model = AutoModelForCausalLM.from_pretrained(model, dtype=dtype).to(self.device).eval()
+        self.batch_size = batch_size
+        path = Path(str(model))
+        source = {"pretrained_model_name_or_path": str(path.parent), "gguf_file": path.name} \
+            if path.suffix == ".gguf" else {"pretrained_model_name_or_path": str(model)}
+        self.tokenizer = AutoTokenizer.from_pretrained(**source)
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model = AutoModelForCausalLM.from_pretrained(**source, dtype=dtype).to(self.device).eval()
+        eos = self.model.generation_config.eos_token_id
+        self.eos_ids = set(eos if isinstance(eos, (list, tuple)) else [eos] if eos is not None else []) or \
+            {self.tokenizer.eos_token_id}
         self.name = name or f"hf:{model}"
 
     def prompt_text(self, prompt: Any) -> str:
@@ -32,41 +64,68 @@ class HFCausalLM:
         return "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant:"
 
     def count_tokens(self, prompt: Any) -> int:
-        return int(self._encode(prompt)["input_ids"].shape[1])
+        return len(self.tokenizer(self.prompt_text(prompt), add_special_tokens=False)["input_ids"])
 
-    def _encode(self, prompt: Any):
-        return self.tokenizer(self.prompt_text(prompt), return_tensors="pt", add_special_tokens=False).to(self.device)
+    def _encode(self, texts: list[str]) -> Any:
+        """Left-padded ids, attention mask and positions (0 at each prompt's first real token)."""
+        enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        enc = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+        positions = (enc["attention_mask"].long().cumsum(-1) - 1).clamp(min=0)
+        return enc, positions
 
+    def _batches(self, prompts: Sequence[Any], size: int) -> Iterator[list[tuple[int, str]]]:
+        """``(index, prompt text)`` in batches of similar length (less padding)."""
+        texts = [(i, self.prompt_text(p)) for i, p in enumerate(prompts)]
+        lengths = {i: self.count_tokens(prompts[i]) for i, _ in texts}
+        texts.sort(key=lambda item: (lengths[item[0]], item[0]))
+        for start in range(0, len(texts), size):
+            yield texts[start:start + size]
+
+    # ---------------------------------------------------------------------------------------- generate
     def iter_generate(self, prompts: Sequence[Any], *, max_tokens: int = 64, temperature: float = 0.0,
                       stop: list[str] | None = None, seed: int = 0,
                       logprobs: bool = False) -> Iterator[tuple[int, Generation]]:
-        """``(index, Generation)`` one prompt at a time (see :meth:`generate`)."""
-        for i, prompt in enumerate(prompts):
-            self.torch.manual_seed(seed)
-            inputs = self._encode(prompt)
-            start = time.perf_counter()
-            with self.torch.no_grad():
-                result = self.model.generate(**inputs, max_new_tokens=max_tokens, do_sample=temperature > 0,
-                                             temperature=temperature if temperature > 0 else None, top_p=None,
-                                             top_k=None, output_scores=True, return_dict_in_generate=True,
-                                             pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id)
-            new = result.sequences[0, inputs["input_ids"].shape[1]:]
-            lps = [float(self.torch.log_softmax(s[0].float(), -1)[t]) for s, t in zip(result.scores, new)]
+        """``(index, Generation)``, a batch at a time (greedy) or one prompt at a time (sampling)."""
+        size = self.batch_size if temperature <= 0 else 1
+        for batch in self._batches(prompts, size):
+            yield from self._generate_batch(batch, max_tokens, temperature, list(stop or []), seed, logprobs)
+
+    def _generate_batch(self, batch: list[tuple[int, str]], max_tokens: int, temperature: float, stop: list[str],
+                        seed: int, logprobs: bool) -> Iterator[tuple[int, Generation]]:
+        torch = self.torch
+        torch.manual_seed(seed)
+        enc, _ = self._encode([text for _, text in batch])
+        start = time.perf_counter()
+        with torch.no_grad():
+            result = self.model.generate(**enc, max_new_tokens=max_tokens, do_sample=temperature > 0,
+                                         temperature=temperature if temperature > 0 else None, top_p=None,
+                                         top_k=None, output_scores=True, return_dict_in_generate=True,
+                                         pad_token_id=self.tokenizer.pad_token_id)
+        latency = (time.perf_counter() - start) / len(batch)
+        width = enc["input_ids"].shape[1]
+        for row, (index, _) in enumerate(batch):
+            new = result.sequences[row, width:].tolist()
+            end = next((k + 1 for k, t in enumerate(new) if t in self.eos_ids), len(new))
+            new = new[:end]                          # what follows the end of a row is padding
+            lps = [float(torch.log_softmax(result.scores[k][row].float(), -1)[t]) for k, t in enumerate(new)] \
+                if logprobs else None
             text = self.tokenizer.decode(new, skip_special_tokens=True)
-            for s in stop or []:
-                if s in text:
-                    text = text[: text.index(s)]
-            yield i, Generation(text=text, prompt_tokens=int(inputs["input_ids"].shape[1]),
-                                completion_tokens=int(len(new)), latency_s=time.perf_counter() - start,
-                                token_logprobs=lps if logprobs else None)
+            cut = [text.index(s) for s in stop if s in text]
+            if cut:
+                text = text[: min(cut)]
+            yield index, Generation(text=text, prompt_tokens=int(enc["attention_mask"][row].sum()),
+                                    completion_tokens=len(new), latency_s=latency, token_logprobs=lps)
 
     def generate(self, prompts: Sequence[Any], *, max_tokens: int = 64, temperature: float = 0.0,
                  stop: list[str] | None = None, seed: int = 0, logprobs: bool = False) -> list[Generation]:
-        return [g for _, g in self.iter_generate(prompts, max_tokens=max_tokens, temperature=temperature,
-                                                 stop=stop, seed=seed, logprobs=logprobs)]
+        out: list[Any] = [None] * len(prompts)
+        for i, gen in self.iter_generate(prompts, max_tokens=max_tokens, temperature=temperature, stop=stop,
+                                         seed=seed, logprobs=logprobs):
+            out[i] = gen
+        return out
 
-    def iter_option_probs(self, prompts: Sequence[Any], options: list[str]) -> Iterator[tuple[int, dict[str, float]]]:
-        """``(index, probabilities)`` of the options as the next token, one prompt at a time."""
+    # ---------------------------------------------------------------------------------------- options
+    def _option_ids(self, options: list[str]) -> dict[str, list[int]]:
         ids = {}
         for option in options:
             first = set()
@@ -76,11 +135,21 @@ class HFCausalLM:
                     if toks:
                         first.add(toks[0])
             ids[option] = sorted(first)
-        for i, prompt in enumerate(prompts):
+        return ids
+
+    def iter_option_probs(self, prompts: Sequence[Any], options: list[str]) -> Iterator[tuple[int, dict[str, float]]]:
+        """``(index, probabilities)`` of the options as the next token, one forward pass per batch."""
+        ids = self._option_ids(options)
+        for batch in self._batches(prompts, self.batch_size):
+            enc, positions = self._encode([text for _, text in batch])
             with self.torch.no_grad():
-                logits = self.model(**self._encode(prompt)).logits[0, -1].float()
+                logits = self.model(**enc, position_ids=positions).logits[:, -1].float()
             probs = self.torch.softmax(logits, -1)
-            yield i, renormalise({o: float(probs[t].sum()) for o, t in ids.items()})
+            for row, (index, _) in enumerate(batch):
+                yield index, renormalise({o: float(probs[row, t].sum()) for o, t in ids.items()})
 
     def option_probs(self, prompts: Sequence[Any], options: list[str]) -> list[dict[str, float]]:
-        return [p for _, p in self.iter_option_probs(prompts, options)]
+        out: list[Any] = [None] * len(prompts)
+        for i, probs in self.iter_option_probs(prompts, options):
+            out[i] = probs
+        return out

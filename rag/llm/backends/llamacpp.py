@@ -26,6 +26,9 @@ from rag.llm.backends.prefix import PrefixCache, reuse_is_exact
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads must not spin on 2 shared cores
 log = logging.getLogger(__name__)
 REUSE_MODES = {True: "exact", False: "off", "exact": "exact", "any": "any", "off": "off"}
+# parameters that change outputs, with their defaults (a key names them only when they differ); the thread
+# count is not one: 1 and 2 threads give bit-identical logits on this build (recorded in provenance anyway)
+OUTPUT_DEFAULTS: dict[str, Any] = {"n_ctx": 4096, "n_batch": 512, "n_gpu_layers": 0, "chat_template": None}
 _EXACT_VERDICTS: dict[str, bool] = {}  # (build, CPU, model file, threads, offload, micro-batch) -> verdict
 
 
@@ -55,6 +58,9 @@ class LlamaCppLLM(StreamingBackend):
                               field="llm.reuse_prefix")
         mode = REUSE_MODES[reuse_prefix]
         self.path = Path(model_path)
+        self.threads = threads
+        self.settings = {"n_ctx": n_ctx, "n_batch": n_batch, "n_gpu_layers": n_gpu_layers,
+                         "chat_template": chat_template}
         self.name = (name or self.path.stem) + ("+prefix-reuse" if mode == "any" else "")
         self._llm = llama_cpp.Llama(model_path=str(self.path), n_ctx=n_ctx, n_batch=n_batch, n_threads=threads,
                                     n_threads_batch=threads, n_gpu_layers=n_gpu_layers, logits_all=False,
@@ -103,6 +109,39 @@ class LlamaCppLLM(StreamingBackend):
                 cache.put_json(key, verdict)
             _EXACT_VERDICTS[key] = bool(verdict.get("exact"))
         return _EXACT_VERDICTS[key]
+
+    def identity(self) -> dict[str, Any] | None:
+        """The GGUF's sha256 (an offline model's name stands for it) and the output-changing parameters that
+        differ from their defaults; None when the name says it all (see :mod:`rag.llm.identity`)."""
+        return _identity(self.path, self.settings, offline=self._offline())
+
+    @classmethod
+    def identity_of(cls, model: str, **options: Any) -> dict[str, Any] | None:
+        """:meth:`identity` from a ``load_llm`` spec, without loading the model (None for a path that does
+        not exist: loading it reports that)."""
+        from rag.llm.gguf import GGUF_MODELS
+
+        settings = {k: options.get(k, default) for k, default in OUTPUT_DEFAULTS.items()}
+        if model in GGUF_MODELS:
+            return _identity(None, settings, offline=True)
+        if not Path(model).is_file():
+            return None
+        return _identity(Path(model), settings, offline=False)
+
+    def _offline(self) -> bool:
+        from rag.llm.gguf import GGUF_MODELS
+
+        return any(self.path == entry.target() for entry in GGUF_MODELS.values())
+
+    def provenance(self) -> dict[str, Any]:
+        """Identity and settings: model file and checksum, parameters, thread count, llama.cpp version."""
+        import llama_cpp
+
+        from rag.llm.gguf import file_sha256
+
+        return {"backend": "llamacpp", "name": self.name, "file": self.path.name, "sha256": file_sha256(self.path),
+                **self.settings, "threads": self.threads, "reuse_prefix": self.reuse_prefix,
+                "llama_cpp_python": llama_cpp.__version__}
 
     @classmethod
     def from_spec(cls, model: str, **options: Any) -> "LlamaCppLLM":
@@ -228,3 +267,12 @@ class LlamaCppLLM(StreamingBackend):
                         ids.add(toks[0])
             self._option_memo[option] = ids
         return self._option_memo[option]
+
+
+def _identity(path: Path | None, settings: dict[str, Any], offline: bool) -> dict[str, Any] | None:
+    from rag.llm.gguf import file_sha256
+
+    extra = {k: v for k, v in settings.items() if v != OUTPUT_DEFAULTS[k]}
+    if not offline and path is not None:
+        extra["sha256"] = file_sha256(path)
+    return extra or None

@@ -1,51 +1,76 @@
-"""OpenAI-compatible HTTP backend (vLLM, llama.cpp server, hosted APIs) on httpx: one pooled client
-(connections are reused), retries with bounded exponential back-off that honour ``Retry-After``, time-outs
-and a concurrency limit.
+"""OpenAI-compatible HTTP backend (``vllm serve``, llama.cpp's server, hosted APIs) on aiohttp (an asyncio
+client spends a tenth of httpx's CPU per request: ``experiments/bench_llm_throughput.py``).
+
+All requests of a backend go through one stream (:mod:`rag.llm.backends.stream`): at most ``concurrency`` in
+flight across every stage that uses it, each result handed back as it arrives, connections reused. By default
+``concurrency`` is what the server says it serves at once (:mod:`rag.llm.backends.server`).
+
+``timeout`` is a deadline for the whole request (connect, send, wait in the server's queue, read), enforced
+by cancelling the request, so a server that trickles its reply cannot hold a run. A request that reaches it is
+not sent again (the server may still be working on it): that is one clear error. Connection failures, HTTP
+408/425/429/5xx (``Retry-After`` honoured within ``max_backoff``) and replies without a usable answer (no text;
+token counts, finish reason, model or log-probabilities that are malformed: :mod:`rag.llm.backends.replies`)
+are retried with exponential back-off, then raised as :class:`~rag.llm.errors.LLMServerError` or
+:class:`~rag.llm.errors.EmptyReplyError`; such replies never reach the cache.
 
 The API key is read from an environment variable whose *name* is configured (default ``OPENAI_API_KEY``);
 it is never stored, logged or cached. Credentials written inside ``base_url`` are used but never shown:
 the backend's ``name`` and every message carry the URL through :func:`rag.secrets.redact_url`.
-
-A reply without an answer (HTTP 200 with an empty ``choices`` list, ``content: null``, an error object, a
-body that is not the expected JSON) is retried like a failed request, then raised as
-:class:`~rag.llm.errors.EmptyReplyError`; it never reaches the cache.
 """
 from __future__ import annotations
 
+import asyncio
+import atexit
+import contextlib
+import dataclasses
+import json
 import logging
 import math
 import os
 import random
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Any, Callable, Iterator, Sequence, TypeVar
+from typing import Any, Awaitable, Callable, Iterator, Sequence, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from rag.core.errors import ConfigError, MissingDependencyError
 from rag.core.secrets import redact, redact_url
+from rag.llm.backends.replies import BadReply, read_chat, retry_after_seconds, top_logprobs
+from rag.llm.backends.server import ServerInfo, probe
+from rag.llm.backends.stream import RequestRunner
 from rag.llm.base import Generation, StreamingBackend, as_messages, renormalise
 from rag.llm.errors import EmptyReplyError, LLMServerError
-from rag.llm.backends.replies import BadReply, chat_text, retry_after_seconds, top_logprobs
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
-sleep = time.sleep  # the back-off's clock (tests replace it)
+RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
+DEFAULT_CONCURRENCY = 16   # when the server does not say how many requests it serves at once
+sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep  # the back-off's clock (tests replace it)
 
 
+@dataclasses.dataclass(eq=False, repr=False)
 class OpenAICompatibleLLM(StreamingBackend):
-    """A model behind an OpenAI-compatible HTTP server (``/chat/completions``).
+    """A model behind an OpenAI-compatible HTTP server (``/chat/completions``): ``vllm serve`` (the supported
+    GPU route), llama.cpp's server, hosted APIs.
 
-    ``retries``: further attempts after a failed one; ``backoff``: first delay in seconds, doubled each time,
-    never above ``max_backoff`` (a ``Retry-After`` from the server is honoured within the same bound);
-    ``concurrency``: requests in flight at once (use the server's number of slots).
+    A request that reaches ``timeout`` is not sent again (the server may still be working on it); other
+    failures are retried (see the module docstring). ``concurrency`` above what the server serves at once
+    only makes requests wait in its queue, and that wait counts toward ``timeout``.
     """
 
-    def __init__(self, model: str, base_url: str = "http://127.0.0.1:8000/v1", api_key_env: str = "OPENAI_API_KEY",
-                 timeout: float = 60.0, retries: int = 4, backoff: float = 0.5, max_backoff: float = 30.0,
-                 concurrency: int = 4, name: str | None = None, top_logprobs: int = 20):
-        base_url = str(base_url).rstrip("/")
+    model: str                                     # the model name sent in each request
+    base_url: str = "http://127.0.0.1:8000/v1"     # the server's OpenAI API root
+    api_key_env: str = "OPENAI_API_KEY"            # the environment variable holding the API key (never the key itself)
+    timeout: float = 600.0                         # deadline in seconds for one whole request (connect, send, wait in the server's queue, read); reaching it is an error, never a re-send
+    retries: int = 4                               # further attempts after a connection failure, HTTP 408/425/429/5xx or a reply without a usable answer
+    backoff: float = 0.5                           # seconds before the first retry, doubled each time
+    max_backoff: float = 30.0                      # longest wait between attempts (Retry-After included)
+    concurrency: int | None = None                 # requests in flight at once; None: what the server says (llama.cpp /props or /slots, 1 for llama-cpp-python), else 16
+    name: str | None = None                        # the name in cache keys and reports (default openai:MODEL@URL)
+    top_logprobs: int = 20                         # candidate tokens asked for by option_probs
+
+    def __post_init__(self) -> None:
+        base_url = str(self.base_url).rstrip("/")
         try:
             parts = urlsplit(base_url)
             parts.port  # noqa: B018 - raises ValueError on a bad port
@@ -54,156 +79,214 @@ class OpenAICompatibleLLM(StreamingBackend):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"{redact_url(base_url)!r} is not an http(s) URL such as http://127.0.0.1:8000/v1",
                               field="llm.base_url")
-        for field_name, value in (("timeout", timeout), ("backoff", backoff), ("max_backoff", max_backoff)):
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+        for field_name in ("timeout", "backoff", "max_backoff"):
+            value = getattr(self, field_name)
+            if isinstance(value, bool) or not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ConfigError(f"{field_name} must be a number of seconds >= 0, got {value!r}",
                                   field=f"llm.{field_name}")
-        for field_name, value, least in (("retries", retries, 0), ("concurrency", concurrency, 1),
-                                         ("top_logprobs", top_logprobs, 1)):
+        if self.timeout == 0:
+            raise ConfigError("timeout must be more than 0 seconds", field="llm.timeout")
+        for field_name, least in (("retries", 0), ("concurrency", 1), ("top_logprobs", 1)):
+            value = getattr(self, field_name)
+            if field_name == "concurrency" and value is None:
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise ConfigError(f"{field_name} must be an integer >= {least}, got {value!r}",
-                                  field=f"llm.{field_name}")
-        self.model = model
+                raise ConfigError(f"{field_name} must be an integer >= {least}"
+                                  f"{' (or null: ask the server)' if field_name == 'concurrency' else ''}, "
+                                  f"got {value!r}", field=f"llm.{field_name}")
         self.base_url = base_url
         self.shown_url = redact_url(base_url)
-        self.api_key_env = api_key_env
-        self.timeout, self.retries, self.backoff, self.max_backoff = float(timeout), retries, backoff, max_backoff
-        self.concurrency = concurrency
-        self.top_logprobs = top_logprobs
-        self.name = redact_url(name) if name else f"openai:{model}@{self.shown_url}"
+        self.timeout = float(self.timeout)
+        self.name = redact_url(self.name) if self.name else f"openai:{self.model}@{self.shown_url}"
+        self._reset_state()
+
+    def _reset_state(self, keep_identity: bool = False) -> None:
         self._client: Any = None
-        self._client_lock = threading.Lock()
+        self._runner: RequestRunner | None = None
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._warned = False
+        if not keep_identity:
+            self._info: ServerInfo | None = None
+            self._identity: dict[str, Any] | None = None
+            self.replies_seen: dict[tuple[str | None, str | None], int] = {}   # (model, fingerprint) -> replies
 
     def __repr__(self) -> str:
         return f"OpenAICompatibleLLM({self.model!r}, base_url={self.shown_url!r})"
 
-    def __getstate__(self) -> dict[str, Any]:  # picklable (Ray workers): the connection pool stays behind
-        return {k: v for k, v in self.__dict__.items() if k not in ("_client", "_client_lock")}
+    def __getstate__(self) -> dict[str, Any]:  # picklable (Ray workers): the loop and connections stay behind
+        skip = ("_client", "_runner", "_lock", "_pid", "_warned")
+        return {k: v for k, v in self.__dict__.items() if k not in skip}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state, _client=None, _client_lock=threading.Lock())
+        self.__dict__.update(state)
+        self._reset_state(keep_identity=True)
+
+    # ------------------------------------------------------------------------------------ the server
+    def _headers(self) -> dict[str, str]:
+        key = os.environ.get(self.api_key_env)
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def server_info(self) -> ServerInfo:
+        """What the server says about itself (asked once; see :mod:`rag.llm.backends.server`)."""
+        with self._lock:
+            if self._info is None:
+                self._info = probe(self.base_url, self.model, self._headers(), self.timeout)
+                if self._info.slots is not None:
+                    log.info("LLM server %s serves %d request(s) at once (%s)", self.shown_url, self._info.slots,
+                             self._info.source)
+            return self._info
+
+    def in_flight(self) -> int:
+        """Requests in flight at once: ``concurrency`` when set, else what the server says, else 16."""
+        if self.concurrency is not None:
+            slots = self.server_info().slots
+            if slots is not None and self.concurrency > slots and not self._warned:
+                self._warned = True
+                log.warning("LLM server %s serves %d request(s) at once (%s) but concurrency is %d: the others "
+                            "wait in its queue, and that wait counts toward timeout (%g s)", self.shown_url, slots,
+                            self.server_info().source, self.concurrency, self.timeout)
+            return self.concurrency
+        return self.server_info().slots or DEFAULT_CONCURRENCY
+
+    def served(self) -> dict[str, Any]:
+        """What the server reports serving (its model entry, llama.cpp's model path and chat template); empty
+        when it reports nothing. Part of the cache identity (see :func:`rag.llm.identity.llm_fingerprint`)."""
+        return dict(self.server_info().served)
+
+    def identity(self) -> dict[str, Any] | None:
+        """What identifies this backend's outputs beyond its name: what the server serves (None when it reports
+        nothing; when it cannot be reached, what it reported last time: :mod:`rag.llm.identity`)."""
+        if self._identity is None:
+            from rag.llm.identity import served_with_memo
+
+            info = self.server_info()
+            self._identity = {"served": served_with_memo(self.name, info.answered, info.served)}
+        return self._identity if self._identity["served"] else None
+
+    def provenance(self) -> dict[str, Any]:
+        """The identity, the concurrency used and the (model, fingerprint) pairs that replies named."""
+        info = self._info or ServerInfo()
+        return {"backend": "openai", "name": self.name, "model": self.model, "served": dict(info.served),
+                "slots": info.slots, "slots_source": info.source,
+                "concurrency": self._runner.limit if self._runner is not None else self.concurrency,
+                "timeout_s": self.timeout, "retries": self.retries,
+                "replies": [{"model": m, "system_fingerprint": f, "count": n}
+                            for (m, f), n in sorted(self.replies_seen.items(), key=str)]}
 
     # ------------------------------------------------------------------------------------ transport
-    def client(self) -> Any:
-        """The pooled httpx client (made on first use; as many connections as ``concurrency``)."""
-        with self._client_lock:
-            if self._client is None:
+    def _runner_and_session(self) -> tuple[RequestRunner, Any]:
+        if self._pid != os.getpid():   # a forked child: the parent's loop thread does not run here
+            self._reset_state(keep_identity=True)
+        limit = self.in_flight()
+        with self._lock:
+            if self._runner is None:
                 try:
-                    import httpx
+                    import aiohttp
                 except ImportError:
-                    raise MissingDependencyError("httpx", purpose="the OpenAI-compatible LLM backend") from None
-                limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
-                self._client = httpx.Client(timeout=self.timeout, limits=limits, follow_redirects=False)
-            return self._client
+                    raise MissingDependencyError("aiohttp", purpose="the OpenAI-compatible LLM backend") from None
+                self._runner = RequestRunner(limit)
+
+                async def make() -> Any:
+                    connector = aiohttp.TCPConnector(limit=limit, limit_per_host=0)
+                    return aiohttp.ClientSession(connector=connector, auto_decompress=True)
+
+                self._client = self._runner.run(make())
+                atexit.register(self.close)
+            return self._runner, self._client
 
     def close(self) -> None:
-        with self._client_lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
+        """Close the connections and stop the request loop (a later call opens new ones)."""
+        with self._lock:
+            runner, session, self._runner, self._client = self._runner, self._client, None, None
+        if runner is not None:
+            if session is not None:
+                with contextlib.suppress(Exception):
+                    runner.run(session.close())
+            runner.close()
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(retry_after, self.max_backoff)
         return min(self.backoff * (2 ** attempt) * (1 + random.random() * 0.25), self.max_backoff)
 
-    def _post(self, path: str, body: dict[str, Any], read: Callable[[Any], T]) -> T:
-        """POST ``body`` and read the reply with ``read`` (which raises :class:`BadReply` on a reply without an
-        answer); failures that may pass are retried, the others raised at once."""
-        import httpx
+    async def _post(self, session: Any, path: str, body: dict[str, Any], read: Callable[[Any], T]) -> T:
+        """POST ``body`` and read the reply with ``read`` (which raises :class:`BadReply` on a reply without a
+        usable answer); what may pass is retried, the rest raised at once."""
+        import aiohttp
 
-        headers = {}
-        key = os.environ.get(self.api_key_env)
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
         url, shown = _join(self.base_url, path), _join(self.shown_url, path)
+        headers = {"Content-Type": "application/json", **self._headers()}
+        payload = json.dumps(body).encode("utf-8")
+        deadline = aiohttp.ClientTimeout(total=self.timeout)
         problem, no_answer = "", False
         for attempt in range(self.retries + 1):
             retry_after, no_answer = None, False
             try:
-                response = self.client().post(url, json=body, headers=headers)
-            except httpx.TimeoutException:
-                problem = f"no answer within {self.timeout:g} s"
-            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+                async with session.post(url, data=payload, headers=headers, timeout=deadline,
+                                        allow_redirects=False) as response:
+                    reply = Reply(response.status, response.reason or "", response.headers.get("Retry-After"),
+                                  await response.read())
+            except asyncio.TimeoutError:
+                raise LLMServerError(f"LLM server {shown} gave no complete answer within timeout={self.timeout:g} s "
+                                     "(not sent again: the server may still be working on it); raise timeout, or "
+                                     "lower concurrency to what the server serves at once") from None
+            except (aiohttp.ClientError, OSError, ValueError) as exc:   # connection failures: the server has nothing
                 problem = f"{type(exc).__name__}: {_one_line(exc)}"
             else:
-                status = response.status_code
+                status = reply.status_code
                 if 200 <= status < 300:
                     try:
-                        return read(response)
+                        return read(reply)
                     except BadReply as exc:
                         problem, no_answer = str(exc), True
                 else:
-                    problem = f"HTTP {status}: {_one_line(response.text[:300]) or response.reason_phrase}"
+                    problem = f"HTTP {status}: {_one_line(reply.text[:300]) or reply.reason_phrase}"
                     if status not in RETRY_STATUS:
                         raise LLMServerError(f"LLM server {shown} answered {redact(problem)}"
                                              + (" (a redirect: set base_url to its target)"
                                                 if 300 <= status < 400 else "")) from None
-                    retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+                    retry_after = retry_after_seconds(reply.retry_after)
             if attempt < self.retries:
                 delay = self._delay(attempt, retry_after)
                 log.warning("LLM server %s: %s; retry %d/%d in %.1f s", shown, redact(problem), attempt + 1,
                             self.retries, delay)
-                sleep(delay)
+                await sleep(delay)
         attempts = f"{self.retries + 1} attempt{'s' if self.retries else ''}"
         if no_answer:
             raise EmptyReplyError(f"LLM server {shown} gave no usable reply after {attempts}: {redact(problem)}")
         raise LLMServerError(f"LLM server {shown} unreachable or failing after {attempts} ({redact(problem)}); "
                              f"is it running? check base_url")
 
-    def _each(self, fn: Callable[[Any], T], items: Sequence[Any]) -> Iterator[tuple[int, T]]:
-        """``(index, fn(item))`` as the requests complete, ``concurrency`` at a time. On a failure, no new request
-        starts; those in flight finish and are yielded, then the failure is raised."""
-        if self.concurrency == 1 or len(items) <= 1:
-            for i, item in enumerate(items):
-                yield i, fn(item)
-            return
-        error: BaseException | None = None
-        with ThreadPoolExecutor(self.concurrency) as pool:
-            pending: dict[Future, int] = {pool.submit(fn, item): i for i, item in enumerate(items)}
-            try:
-                while pending:
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        i = pending.pop(future)
-                        if future.cancelled():
-                            continue
-                        if future.exception() is not None:
-                            if error is None:
-                                error = future.exception()
-                                for other in pending:
-                                    other.cancel()
-                            continue
-                        yield i, future.result()
-            finally:  # the caller stopped early (or failed): no new request starts
-                for other in pending:
-                    other.cancel()
-        if error is not None:
-            raise error
+    def _each(self, fn: Callable[[Any, Any], Awaitable[T]], items: Sequence[Any]) -> Iterator[tuple[int, T]]:
+        if not items:
+            return iter(())
+        runner, session = self._runner_and_session()
+        return runner.stream(lambda item: fn(session, item), items)
 
     # ------------------------------------------------------------------------------------ interface
     def iter_generate(self, prompts: Sequence[Any], *, max_tokens: int = 64, temperature: float = 0.0,
                       stop: list[str] | None = None, seed: int = 0,
                       logprobs: bool = False) -> Iterator[tuple[int, Generation]]:
-        """``(index, Generation)`` as each request completes (see :meth:`generate`)."""
-        def one(prompt: Any) -> Generation:
-            body: dict[str, Any] = {"model": self.model, "messages": as_messages(prompt), "max_tokens": max_tokens,
-                                    "temperature": temperature, "seed": seed}
-            if stop:
-                body["stop"] = list(stop)
-            if logprobs:
-                body["logprobs"] = True
+        """``(index, Generation)`` as each request completes, ``concurrency`` in flight."""
+        base: dict[str, Any] = {"model": self.model, "max_tokens": max_tokens, "temperature": temperature,
+                                "seed": seed}
+        if stop:
+            base["stop"] = list(stop)
+        if logprobs:
+            base["logprobs"] = True
+
+        def read(response: Any) -> Any:
+            return read_chat(response, logprobs=logprobs)
+
+        async def one(client: Any, prompt: Any) -> Generation:
             start = time.perf_counter()
-            text, reply = self._post("/chat/completions", body, chat_text)
-            latency = time.perf_counter() - start
-            usage = reply.get("usage") if isinstance(reply.get("usage"), dict) else {}
-            lps = None
-            if logprobs:
-                content = ((reply["choices"][0].get("logprobs") or {}).get("content")) or []
-                lps = [float(t.get("logprob", 0.0)) for t in content if isinstance(t, dict)] or None
-            return Generation(text=text, prompt_tokens=_int(usage.get("prompt_tokens")),
-                              completion_tokens=_int(usage.get("completion_tokens")), latency_s=latency,
-                              token_logprobs=lps)
+            reply = await self._post(client, "/chat/completions", {**base, "messages": as_messages(prompt)}, read)
+            key = (reply.model, reply.fingerprint)
+            self.replies_seen[key] = self.replies_seen.get(key, 0) + 1
+            return Generation(text=reply.text, prompt_tokens=reply.prompt_tokens,
+                              completion_tokens=reply.completion_tokens, latency_s=time.perf_counter() - start,
+                              token_logprobs=reply.token_logprobs)
 
         return self._each(one, list(prompts))
 
@@ -211,10 +294,10 @@ class OpenAICompatibleLLM(StreamingBackend):
         """From the top log-probabilities of the first generated token (options missing from the top list get
         a floor of 1e-9 before renormalising). A reply without log-probabilities is an
         :class:`~rag.llm.errors.EmptyReplyError`, never a uniform guess."""
-        def one(prompt: Any) -> dict[str, float]:
+        async def one(client: Any, prompt: Any) -> dict[str, float]:
             body = {"model": self.model, "messages": as_messages(prompt), "max_tokens": 1, "temperature": 0.0,
                     "logprobs": True, "top_logprobs": self.top_logprobs}
-            top = self._post("/chat/completions", body, top_logprobs)
+            top = await self._post(client, "/chat/completions", body, top_logprobs)
             probs = {o: 1e-9 for o in options}
             for token, logprob in top:
                 token = token.strip().lower()
@@ -226,6 +309,23 @@ class OpenAICompatibleLLM(StreamingBackend):
         return self._each(one, list(prompts))
 
 
+class Reply:
+    """A read reply: status, reason, ``Retry-After`` and the body (``text``, ``json()``), as the readers of
+    :mod:`rag.llm.backends.replies` take it."""
+
+    __slots__ = ("status_code", "reason_phrase", "retry_after", "content")
+
+    def __init__(self, status: int, reason: str, retry_after: str | None, content: bytes):
+        self.status_code, self.reason_phrase, self.retry_after, self.content = status, reason, retry_after, content
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
 def _join(base_url: str, path: str) -> str:
     """``base_url`` with ``path`` appended to its path (a query string stays at the end)."""
     parts = urlsplit(base_url)
@@ -235,10 +335,3 @@ def _join(base_url: str, path: str) -> str:
 def _one_line(value: Any) -> str:
     text = " ".join(str(value).split())
     return text[:300]
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
