@@ -6,7 +6,7 @@ A folder holds ``embeddings.npy`` (float32 rows, memory-mapped by readers: a pla
 
 :func:`encode_documents` never holds the corpus nor every vector: it reads the documents once for their ids,
 then again in shards of ``shard_size`` documents, each shard encoded (in this process, or as a Ray task through
-:func:`rag.core.executor.encode_stream`) and written into a memory-mapped ``.npy`` as it finishes. The work
+:func:`rag.core.executor.encode_stream`) and written at its place in one ``.npy`` file as it finishes. The work
 lives in ``<cache>/<kind>-parts/<key>-<shard_size>/`` with one marker per finished shard, so a run that was killed
 or interrupted resumes where it stopped: the next run encodes only the shards without a marker. When every
 shard is there the files are published atomically as the cache artefact ``<kind>/<key>`` (first writer wins);
@@ -115,7 +115,8 @@ def encode_documents(docs: Callable[[], Iterable[Doc]], text_of: Callable[[Doc],
         if complete(final):
             return final
         count = _write_ids(docs, parts)
-        matrix = _open_matrix(parts / EMBEDDINGS, count, int(dimension()))
+        dim = int(dimension())
+        offset = _open_matrix(parts / EMBEDDINGS, count, dim)
         done_dir = parts / "done"
         done_dir.mkdir(exist_ok=True)
         done = {int(p.name) for p in done_dir.iterdir() if p.name.isdigit()}
@@ -125,16 +126,21 @@ def encode_documents(docs: Callable[[], Iterable[Doc]], text_of: Callable[[Doc],
             log.info("resuming: %d of %d shards of %d documents were encoded before", shards - missing, shards,
                      shard_size)
         pieces = _pieces(docs, text_of, shard_size, done)
-        for i, vectors in progress(encode_stream(encode, pieces, executor, total=missing), total=missing,
-                                   desc="encoding corpus", unit="shard"):
-            start, stop = i * shard_size, min(count, (i + 1) * shard_size)
-            if vectors.shape != (stop - start, matrix.shape[1]):
-                raise InputError(f"the encoder gave {vectors.shape} vectors for shard {i} of {stop - start} texts "
-                                 f"of dimension {matrix.shape[1]}")
-            matrix[start:stop] = vectors
-            matrix.flush()
-            (done_dir / f"{i:08d}").touch()
-        del matrix
+        fd = os.open(parts / EMBEDDINGS, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            for i, vectors in progress(encode_stream(encode, pieces, executor, total=missing), total=missing,
+                                       desc="encoding corpus", unit="shard"):
+                start, stop = i * shard_size, min(count, (i + 1) * shard_size)
+                if vectors.shape != (stop - start, dim):
+                    raise InputError(f"the encoder gave {vectors.shape} vectors for shard {i} of {stop - start} "
+                                     f"texts of dimension {dim}")
+                data = np.ascontiguousarray(vectors, dtype="<f4").tobytes()   # written, not mapped: memory stays flat
+                if os.pwrite(fd, data, offset + start * dim * 4) != len(data):
+                    raise OSError(f"short write of shard {i} to {parts / EMBEDDINGS}")
+                os.fsync(fd)
+                (done_dir / f"{i:08d}").touch()
+        finally:
+            os.close(fd)
 
         def publish(tmp: Path) -> None:
             _link_or_copy(parts / EMBEDDINGS, tmp / EMBEDDINGS)
@@ -159,15 +165,19 @@ def _write_ids(docs: Callable[[], Iterable[Doc]], parts: Path) -> int:
     return count
 
 
-def _open_matrix(path: Path, count: int, dim: int) -> np.ndarray:
-    """The writable memory-mapped ``.npy`` of the vectors (created empty, or the one a killed run left)."""
+def _open_matrix(path: Path, count: int, dim: int) -> int:
+    """Create the ``.npy`` of the vectors (a sparse file of the final size) unless a killed run left one of this
+    shape; the offset of its data."""
     if path.is_file():
-        matrix = np.lib.format.open_memmap(path, mode="r+")
-        if matrix.shape == (count, dim) and matrix.dtype == np.float32:
-            return matrix
+        matrix = np.load(path, mmap_mode="r")
+        if matrix.shape == (count, dim) and matrix.dtype == np.dtype("<f4"):
+            return int(matrix.offset)
         del matrix
         shutil.rmtree(path.parent / "done", ignore_errors=True)
-    return np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(count, dim))
+    matrix = np.lib.format.open_memmap(path, mode="w+", dtype="<f4", shape=(count, dim))
+    offset = int(matrix.offset)
+    del matrix
+    return offset
 
 
 def _pieces(docs: Callable[[], Iterable[Doc]], text_of: Callable[[Doc], str], shard_size: int,

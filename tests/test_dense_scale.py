@@ -281,3 +281,20 @@ def test_a_model_that_does_not_exist_fails_when_the_stage_is_built(model, says, 
     assert "\n" not in str(err.value) and err.value.field == "model"
     with pytest.raises(ConfigError, match=says):
         build_stage({"dense": {"model": model}}, BuildContext(dataset=type("D", (), {"corpus": unreadable_corpus()})()))
+
+
+def test_encode_stream_pulls_pieces_only_as_work_frees_up(ray_cluster):
+    from rag.core.executor import encode_stream
+    pulled = []
+
+    def pieces():
+        for i in range(6):
+            pulled.append(i)
+            yield i, [f"text {i}"]
+    from retrievers.encoders import PassageEncoding
+    stream = encode_stream(PassageEncoding(dense_fakes.HashedWords()), pieces(), executor="ray", window=2)
+    first, _ = next(stream)
+    assert first in (0, 1) and len(pulled) <= 3          # two in flight, at most one more read when one finished
+    rest = dict(stream)
+    assert sorted([first, *rest]) == list(range(6))
+    np.testing.assert_allclose(rest[5], dense_fakes.HashedWords().encode(["text 5"]))
