@@ -298,3 +298,35 @@ def test_encode_stream_pulls_pieces_only_as_work_frees_up(ray_cluster):
     rest = dict(stream)
     assert sorted([first, *rest]) == list(range(6))
     np.testing.assert_allclose(rest[5], dense_fakes.HashedWords().encode(["text 5"]))
+
+
+def test_a_pyserini_written_index_gives_pyserinis_hits_and_scores(tmp_path, encoded):
+    """Oracle: Pyserini's own FaissRepresentationWriter writes the folder, its FaissSearcher searches it."""
+    pytest.importorskip("pyserini")
+    pytest.importorskip("jnius_config")
+    from retrievers import java
+    java.configure()
+    with java.placeholder_openai_key():
+        from pyserini.encode.optional._faiss import FaissRepresentationWriter
+        from pyserini.search.faiss import FaissSearcher
+    ids, vectors, _ = encoded
+    folder = tmp_path / "pyserini-index"
+    writer = FaissRepresentationWriter(str(folder), dimension=vectors.shape[1])
+    with writer:
+        for start in range(0, len(ids), 16):
+            writer.write({"id": ids[start:start + 16], "vector": vectors[start:start + 16]})
+    ours = fake(unreadable_corpus(), k=7, vectors=str(folder))
+    query_vectors = ours.encode_queries(QUERIES["query"].tolist())
+
+    class GivenVectors:        # Pyserini's query encoder interface, answering with our query vectors
+        def encode(self, query: str) -> np.ndarray:
+            return query_vectors[QUERIES["query"].tolist().index(query)]
+    searcher = FaissSearcher(str(folder), GivenVectors())
+    got = ours(QUERIES)
+    for qid, query in zip(QUERIES["qid"], QUERIES["query"]):
+        hits = searcher.search(query, k=7)
+        mine = got[got["qid"] == qid]
+        np.testing.assert_allclose(mine["score"].to_numpy(), [h.score for h in hits], rtol=1e-5)
+        tied = np.isclose(mine["score"].to_numpy()[:, None], [h.score for h in hits], rtol=1e-5)
+        assert all(d == h.docid or tied[i].any() for i, (d, h) in enumerate(zip(mine["docno"], hits)))
+        assert set(mine["docno"][mine["score"] > mine["score"].min() + 1e-6]) <= {h.docid for h in hits}
