@@ -7,7 +7,8 @@ compressed vector indexes (memory, search time, recall@10), with the extrapolati
 ``encode``: a synthetic BEIR-style corpus of ~100-word passages per size, encoded by ``DenseRetriever`` (corpus
 read as a stream, 8,192 passages a shard, written to disk as each finishes) and by the path ragif had before
 (``dense.py`` at e42b2bd: ``corpus.frame()``, a list of every text, one array of every vector, saved at the end),
-each in a process of its own. The encoder is a stand-in that gives 384-d vectors (the size of MiniLM's) from a
+each in a process of its own; ``streamed-raw`` is the streamed path fed straight from the file, without the
+``Corpus`` object's id checks (which keep every id: ``rag/datasets/base.py``). The encoder is a stand-in that gives 384-d vectors (the size of MiniLM's) from a
 hash of each text at a fraction of a model's cost, so the figures are the memory of the data path, not of the
 model. Peak memory is sampled from ``/proc/self/status`` every 20 ms: ``anon`` is the process's own memory (what
 can run out), ``rss`` adds file pages it has mapped (reclaimable page cache).
@@ -142,6 +143,12 @@ def encode_phase(path: Path, way: str, cache: Path) -> dict:
         if way == "streamed":
             stage = DenseRetriever(corpus, backend="bench-hash-384", model="hash", executor="local")
             rows = len(stage.doc_embeddings()[1])
+        elif way == "streamed-raw":   # the same encoding path fed by the file directly (no Corpus id checks)
+            from retrievers.embeddings import encode_documents, read_embeddings
+            from retrievers.encoders import PassageEncoding
+            folder = encode_documents(corpus._factory, lambda d: f"{d['title']} {d['text']}",
+                                      PassageEncoding(HashVectors()), lambda: 384, "raw", executor="local")
+            rows = len(read_embeddings(folder).vectors)
         else:   # what dense.py did before: the corpus as a frame, every text in a list, every vector in one array
             frame = corpus.frame()
             texts = [f"{t} {x}" if t else x for t, x in zip(frame["title"], frame["text"])]
@@ -236,11 +243,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.what == "encode":
         print("| passages | path | seconds | peak anon GB | peak rss GB |")
         print("|---|---|---|---|---|")
-        slopes: dict[str, list[tuple[int, int]]] = {"old": [], "streamed": []}
+        slopes: dict[str, list[tuple[int, int]]] = {"old": [], "streamed": [], "streamed-raw": []}
         for n in sizes:
             corpus = work / f"corpus-{n}.jsonl"
             write_corpus(corpus, n)
-            for way in ("old", "streamed"):
+            for way in ("old", "streamed", "streamed-raw"):
                 cache = work / f"cache-{way}-{n}"
                 subprocess.run(["rm", "-rf", str(cache)], check=True)
                 got = run_child("encode", str(corpus), way, str(cache))

@@ -31,8 +31,10 @@ from rag.core.hashing import hash_config
 from rag.core.progress import enabled
 from rag.datasets import Corpus
 from retrievers.base import Retriever
+from retrievers.docids import Docids
 from retrievers.embeddings import StoredVectors, encode_documents, read_embeddings
 from retrievers.encoders import PassageEncoding, Prompts, encode, open_encoder, prompts_for
+from retrievers.instructions import query_texts
 from retrievers.precomputed import Precomputed, check_rows, open_precomputed
 from retrievers.vector_index import VectorIndex, build_index, index_type, recall_at_k
 
@@ -101,6 +103,7 @@ class DenseRetriever(Retriever):
         self._stored: StoredVectors | None = None
         self._index: VectorIndex | None = None
         self._identity: str | None = None
+        self._given_ids: Docids | None = None
 
     def __getstate__(self) -> dict[str, Any]:   # shipped to Ray workers without a loaded index
         return {**self.__dict__, "_index": None}
@@ -139,7 +142,6 @@ class DenseRetriever(Retriever):
                        instruction=registered.instruction)
 
     def query_texts(self, queries: pd.DataFrame) -> list[str]:
-        from retrievers.instructions import query_texts
         return query_texts(queries, self.prompts.instruction if self.instruction == "model" else self.instruction)
 
     def encoder(self):
@@ -182,12 +184,12 @@ class DenseRetriever(Retriever):
             raise InputError("a FAISS index file gives no vector matrix", field="vectors")
         return stored.docids, stored.vectors
 
-    def row_ids(self):
+    def row_ids(self) -> Docids:
+        """The document id of each row of the vectors (or of the given FAISS index)."""
         stored = self.stored()
-        return stored.docids if stored is not None else self._faiss_docids()
-
-    def _faiss_docids(self):
-        if not hasattr(self, "_given_ids"):
+        if stored is not None:
+            return stored.docids
+        if self._given_ids is None:
             given = self._precomputed
             self._given_ids = given.docids()
             check_rows(self._given_ids, self.vector_index().ntotal, given.source, given.docid_source)
@@ -253,7 +255,7 @@ class DenseRetriever(Retriever):
                                        hash_config(self.vectors_identity(), "subset", wanted))
         else:
             stored = self.stored()
-        ids = stored.docids if stored is not None else self._faiss_docids()
+        ids = stored.docids if stored is not None else self.row_ids()
         found = ids.rows_of(wanted)
         missing = [d for d, r in zip(wanted, found) if r < 0]
         if missing:

@@ -330,3 +330,50 @@ def test_a_pyserini_written_index_gives_pyserinis_hits_and_scores(tmp_path, enco
         tied = np.isclose(mine["score"].to_numpy()[:, None], [h.score for h in hits], rtol=1e-5)
         assert all(d == h.docid or tied[i].any() for i, (d, h) in enumerate(zip(mine["docno"], hits)))
         assert set(mine["docno"][mine["score"] > mine["score"].min() + 1e-6]) <= {h.docid for h in hits}
+
+
+def test_a_new_index_type_is_one_registered_class(cache, scratch_registry):
+    from dataclasses import dataclass
+    from typing import ClassVar
+
+    from retrievers.vector_index import exact_search
+
+    class NumpyIndex:                      # a VectorIndex: exact search in numpy, saved as .npy
+        def __init__(self, rows=None):
+            self.rows = rows if rows is not None else np.zeros((0, 32), np.float32)
+        ntotal = property(lambda self: len(self.rows))
+        needs_training = False
+
+        def train(self, sample):
+            raise AssertionError("not trained")
+
+        def add(self, vectors):
+            self.rows = np.concatenate([self.rows, vectors])
+
+        def search(self, queries, k):
+            return exact_search(self.rows, queries, k)
+
+        def save(self, folder):
+            np.save(folder / "rows.npy", self.rows)
+
+    @scratch_registry.register("numpy-exact", kind="vector-index")
+    @dataclass
+    class NumpyExact:
+        block: int = 1000
+        persist: ClassVar[bool] = True
+
+        def resolve(self, count):
+            return self
+
+        def identity(self):
+            return {"kind": "numpy-exact"}
+
+        def create(self, dim, count):
+            return NumpyIndex(np.zeros((0, dim), np.float32))
+
+        def load(self, folder):
+            return NumpyIndex(np.load(folder / "rows.npy"))
+
+    corpus = Corpus(docs(60), name="sixty")
+    same_run(fake(corpus, k=60, index="numpy-exact")(QUERIES), fake(corpus, k=60)(QUERIES))   # all: ties in order
+    assert list((cache.root / "faiss-index").glob("*/rows.npy"))
