@@ -36,7 +36,7 @@ from retrievers.embeddings import StoredVectors, encode_documents, read_embeddin
 from retrievers.encoders import PassageEncoding, Prompts, encode, open_encoder, prompts_for
 from retrievers.instructions import query_texts
 from retrievers.precomputed import Precomputed, check_rows, open_precomputed
-from retrievers.vector_index import VectorIndex, build_index, index_type, recall_at_k
+from retrievers.vector_index import Rescored, VectorIndex, build_index, index_type, recall_at_k
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,7 @@ class DenseRetriever(Retriever):
     backend: str = "torch"  # the encoder (registry kind `encoder`): `torch` (exact), `torch-bf16` (opt-in: bfloat16 autocast), `onnx-int8` (opt-in: int8 MiniLM)
     index: str = "flat"  # the vector index (registry kind `vector-index`): `flat` (exact), `hnsw`, `ivfpq` (compressed) or `auto` (flat below 2M vectors, ivfpq above)
     index_params: dict[str, Any] = field(default_factory=dict)  # parameters of the index, e.g. {nlist: 4096, pq_m: 48, nprobe: 32} (see the vector-index reference)
+    rescore: int = 0  # with an approximate index: re-score its top k x rescore candidates exactly with the stored vectors (read from disk; 0: off)
     vectors: str | None = None  # precomputed document vectors: a .npy matrix, a FAISS index file, a Pyserini dense index folder (index + docid) or a ragif embeddings folder; the corpus is then not read
     docids: str | None = None  # the id of each row of `vectors`: a text file (one per line) or the corpus JSONL whose line i is row i (FlashRAG)
     similarity: Similarity = "cosine"  # `cosine` (L2-normalised vectors; given vectors are used as they are) or `dot`
@@ -82,6 +83,8 @@ class DenseRetriever(Retriever):
         super().__post_init__()
         if self.similarity not in ("cosine", "dot"):
             raise InputError(f"similarity must be 'cosine' or 'dot', got {self.similarity!r}", field="similarity")
+        if isinstance(self.rescore, bool) or not isinstance(self.rescore, int) or self.rescore < 0:
+            raise InputError(f"rescore must be an integer >= 0, got {self.rescore!r}", field="rescore")
         for name in ("index_shards", "shard_size", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -217,7 +220,10 @@ class DenseRetriever(Retriever):
                                                                   lambda tmp: _build_and_measure(kind, vectors, tmp))
                     index = kind.load(folder)
             to_device = getattr(index, "to_device", None)
-            self._index = to_device(self.device) if callable(to_device) else index
+            index = to_device(self.device) if callable(to_device) else index
+            if self.rescore and self.stored() is not None:
+                index = Rescored(index, self.stored().vectors, self.rescore)
+            self._index = index
         return self._index
 
     # ------------------------------------------------------------------ search

@@ -149,7 +149,8 @@ def encode_documents(docs: Callable[[], Iterable[Doc]], text_of: Callable[[Doc],
             (tmp / META).write_text(json.dumps({**(meta or {}), "docs": count, "dim": int(dimension()),
                                                 "shard_size": shard_size}, sort_keys=True, indent=1), encoding="utf-8")
         folder = cache.artifact(kind, key, publish)
-    shutil.rmtree(parts, ignore_errors=True)
+    for left in parts.parent.glob(f"{key}-*"):    # this run's work, and any left by a run with another shard size
+        shutil.rmtree(left, ignore_errors=True)
     return folder
 
 

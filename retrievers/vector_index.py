@@ -148,3 +148,32 @@ def recall_at_k(index: VectorIndex, vectors: np.ndarray, k: int = 10, queries: i
         got = {r for r in got if r != row and r >= 0}
         found += len(got.intersection(want))
     return found / (k * len(rows)) if len(rows) else 1.0
+
+
+class Rescored:
+    """An approximate index whose top ``k x factor`` candidates are re-scored exactly with the stored vectors
+    (read from a memory map: only the candidates' rows), best first; ties go to the lower row."""
+
+    def __init__(self, index: VectorIndex, vectors: np.ndarray, factor: int):
+        self.index, self.vectors, self.factor = index, vectors, int(factor)
+
+    @property
+    def ntotal(self) -> int:
+        return self.index.ntotal
+
+    @property
+    def dimension(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        _, rows = self.index.search(queries, k * self.factor)
+        rows = np.asarray(rows, dtype=np.int64)
+        valid = rows >= 0
+        unique = np.unique(rows[valid])
+        stored = np.asarray(self.vectors[unique], dtype=np.float32)          # sorted rows: reads in file order
+        gathered = stored[np.searchsorted(unique, np.where(valid, rows, unique[0] if len(unique) else 0))]
+        scores = np.where(valid, np.einsum("qcd,qd->qc", gathered, queries), -np.inf).astype(np.float32)
+        order = np.lexsort((np.where(valid, rows, np.iinfo(np.int64).max), -scores), axis=1)[:, :min(k, rows.shape[1])]
+        best_s, best_r = np.take_along_axis(scores, order, 1), np.take_along_axis(rows, order, 1)
+        return best_s, np.where(np.isfinite(best_s), best_r, -1)

@@ -22,7 +22,7 @@ from rag.core.errors import ConfigError, InputError
 from rag.datasets import Corpus
 from retrievers.dense import DenseRetriever
 from retrievers.docids import Docids
-from retrievers.vector_index import build_index, exact_search, index_type, recall_at_k
+from retrievers.vector_index import Rescored, build_index, exact_search, index_type, recall_at_k
 from tests import dense_fakes
 
 REPO = Path(__file__).resolve().parents[1]
@@ -253,6 +253,8 @@ def test_ivfpq_is_trained_built_in_chunks_and_its_recall_measured(tmp_path):
     coarse = recall_at_k(build_index(index_type("ivfpq", {"nprobe": 1, "pq_m": 2}), mapped), mapped, k=10)
     flat = recall_at_k(build_index(index_type("flat"), mapped), mapped, k=10)
     assert flat == 1.0 and 0.6 < recall < 1.0 and coarse < recall - 0.2
+    rescored = recall_at_k(Rescored(ivfpq, mapped, 4), mapped, k=10)      # exact scores for 40 candidates
+    assert rescored > recall + 0.1 and rescored > 0.95
     scores, rows = exact_search(mapped, vectors[:3], 5, block=700)
     assert rows[:, 0].tolist() == [0, 1, 2] and np.allclose(scores[:, 0], 1.0, atol=1e-5)
 
@@ -267,6 +269,9 @@ def test_auto_index_switches_to_ivfpq_at_its_threshold_and_prints_recall(cache, 
     assert "recall@10" in capsys.readouterr().err
     meta = json.loads(next((cache.root / "faiss-index").glob("*/meta.json")).read_text())
     assert meta["kind"] == "ivfpq" and 0 < meta["recall@10"] <= 1
+    exact = fake(corpus, k=5)(QUERIES)
+    rescored = fake(corpus, k=5, index="ivfpq", rescore=8)(QUERIES)
+    np.testing.assert_allclose(rescored["score"], exact["score"], rtol=1e-6)   # exact scores, ties aside
     with pytest.raises(InputError, match="does not take index_params .*accepts"):
         fake(corpus, index="ivfpq", index_params={"nlists": 3})
 
