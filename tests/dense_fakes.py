@@ -1,20 +1,22 @@
-"""A deterministic stand-in text encoder for the dense tests, registered as ``hashed-words`` (kind ``encoder``):
-each word adds 1 to one of 32 dimensions chosen by its hash. Importable by Ray workers (``tests.dense_fakes``).
+"""A deterministic stand-in text encoder for the dense tests, ``hashed-words`` (kind ``encoder``) while
+:func:`registered` is active (so the component reference never sees it): each word adds 1 to one of 32 dimensions
+chosen by its hash. Importable by Ray workers (``tests.dense_fakes``).
 
 Every text it encodes is counted in :data:`ENCODED` (this process) and, when ``$RAGIF_TEST_ENCODE_LOG`` names a
 file, appended to it (other processes); ``$RAGIF_TEST_ENCODE_DELAY`` slows each call down (seconds per call) so a
 test can kill a run in the middle; ``FAIL_AFTER`` raises after that many calls (an interruption)."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
-from rag.core.registry import register
+from rag.core.registry import register, unregister
 
 DIM = 32
 ENCODED: list[str] = []
@@ -28,7 +30,6 @@ def word_vector(text: str) -> np.ndarray:
     return vector
 
 
-@register("hashed-words", kind="encoder")
 @dataclass
 class HashedWords:
     """Hashed bag of words (test encoder)."""
@@ -62,3 +63,13 @@ class HashedWords:
         if normalize:
             out /= np.clip(np.linalg.norm(out, axis=1, keepdims=True), 1e-12, None)
         return out
+
+
+@contextlib.contextmanager
+def registered() -> Iterator[None]:
+    """``hashed-words`` is a registered encoder within this block."""
+    register("hashed-words", kind="encoder")(HashedWords)
+    try:
+        yield
+    finally:
+        unregister("hashed-words", kind="encoder")

@@ -44,6 +44,12 @@ def unreadable_corpus() -> Corpus:
 QUERIES = pd.DataFrame({"qid": ["q1", "q2"], "query": ["river sea boat", "bread yeast oven"]})
 
 
+@pytest.fixture(autouse=True)
+def hashed_words():
+    with dense_fakes.registered():
+        yield
+
+
 def fake(corpus, **kw) -> DenseRetriever:
     return DenseRetriever(corpus, backend="hashed-words", model="hashed", executor="local", **kw)
 
@@ -189,6 +195,8 @@ KILLED_RUN = """
 import sys
 sys.path.insert(0, {repo!r})
 import tests.dense_fakes
+from rag.core.registry import register
+register("hashed-words", kind="encoder")(tests.dense_fakes.HashedWords)
 from rag.core.cache import Cache
 from rag.datasets import Corpus
 from retrievers.dense import DenseRetriever

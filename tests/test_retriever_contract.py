@@ -15,7 +15,7 @@ from rag.core.cache import Cache
 from rag.core.errors import ConfigError, InputError
 from rag.datasets import Corpus
 from retrievers.base import MAX_K, Retriever
-from tests import dense_fakes  # noqa: F401  (registers the hashed-words encoder)
+from tests import dense_fakes
 
 DOCS = [{"docno": "a", "title": "Rivers", "text": "the river flows to the sea"},
         {"docno": "b", "title": "Mountains", "text": "snow on the mountain peak above the river"},
@@ -46,8 +46,14 @@ CASES = {  # registry key, parameters, what it needs
 }
 
 
+@pytest.fixture(autouse=True, scope="module")
+def hashed_words():
+    with dense_fakes.registered():
+        yield
+
+
 @pytest.fixture(params=list(CASES), scope="module")
-def make(request, tmp_path_factory):
+def make(request, tmp_path_factory, hashed_words):
     key, base, available = CASES[request.param]
     if not available or (key == "splade" and not _splade_ready()):
         pytest.skip(f"{request.param} is not installed here")
