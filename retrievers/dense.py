@@ -108,8 +108,15 @@ class DenseRetriever(Retriever):
         self._identity: str | None = None
         self._given_ids: Docids | None = None
 
-    def __getstate__(self) -> dict[str, Any]:   # shipped to Ray workers without a loaded index
-        return {**self.__dict__, "_index": None}
+    def __getstate__(self) -> dict[str, Any]:   # shipped to Ray workers without the index or mapped vectors
+        return {**self.__dict__, "_index": None, "_stored": None, "_given_ids": None}
+
+    def prepare(self) -> None:
+        """Encode the corpus and build a stored index once, before copies of the stage search (``Sharded``)."""
+        if self.index_shards == 1:
+            self.vector_index()
+        else:
+            self.stored()
 
     def check_instruction(self) -> None:
         if self.instruction != "model":

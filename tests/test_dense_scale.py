@@ -390,3 +390,15 @@ def test_a_new_index_type_is_one_registered_class(cache, scratch_registry):
     corpus = Corpus(docs(60), name="sixty")
     same_run(fake(corpus, k=60, index="numpy-exact")(QUERIES), fake(corpus, k=60)(QUERIES))   # all: ties in order
     assert list((cache.root / "faiss-index").glob("*/rows.npy"))
+
+
+def test_the_stage_pickles_without_its_vectors_and_shards_by_query(cache):
+    cloudpickle = pytest.importorskip("cloudpickle")     # what Ray ships stages with
+    from rag.core.executor import Sharded
+    corpus = Corpus(docs(60), name="sixty", fingerprint="sixty")
+    stage = fake(corpus, k=10)
+    whole = stage(QUERIES)
+    shipped = cloudpickle.dumps(stage)
+    assert len(shipped) < 40_000 and b"IndexFlatIP" not in shipped      # the corpus list, not its vectors or index
+    same_run(cloudpickle.loads(shipped).transform(QUERIES), whole)      # transform: no cached output
+    pd.testing.assert_frame_equal(Sharded(fake(corpus, k=10), shards=2, executor="local")(QUERIES), whole)
