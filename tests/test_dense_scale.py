@@ -400,5 +400,6 @@ def test_the_stage_pickles_without_its_vectors_and_shards_by_query(cache):
     whole = stage(QUERIES)
     shipped = cloudpickle.dumps(stage)
     assert len(shipped) < 40_000 and b"IndexFlatIP" not in shipped      # the corpus list, not its vectors or index
+    assert cloudpickle.loads(shipped)._stored is None                    # re-opened from the cache where it runs
     same_run(cloudpickle.loads(shipped).transform(QUERIES), whole)      # transform: no cached output
     pd.testing.assert_frame_equal(Sharded(fake(corpus, k=10), shards=2, executor="local")(QUERIES), whole)
