@@ -20,8 +20,10 @@ from rag.core.errors import InputError, MissingDependencyError
 
 log = logging.getLogger(__name__)
 
-# Above this many vectors `index: auto` builds IVF-PQ instead of an exact index: at 2M x 384-d the exact index
-# holds 3 GB of float32 and searches in 5x the time of IVF-PQ (experiments/bench_dense_scale.py).
+# From this many vectors `index: auto` builds IVF-PQ instead of an exact index. Measured (bench_dense_scale.py,
+# 384-d, one thread on a loaded 2-core VM): exact search took 10.7 ms per query at 300k vectors and 40.9 ms at 1M
+# (linear: ~80 ms at 2M) in 1,536 bytes per vector (3.1 GB at 2M); IVF-PQ took 0.2 ms in 69 bytes, recall@10 0.66
+# alone and 0.99 with `rescore: 4`. Below 2M exact search stays under ~0.1 s per query and 3 GB, and is exact.
 AUTO_THRESHOLD = 2_000_000
 FILE = "index.faiss"
 
