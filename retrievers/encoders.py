@@ -133,3 +133,9 @@ class PassageEncoding:
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         return encode(self.encoder, texts, self.batch_size, self.normalize, desc=None)
+
+
+__all__ = ["Encoder", "PassageEncoding", "Prompts", "MODEL_PROMPTS", "encode", "open_encoder", "prompts_for",
+           # the runtimes and model helpers, under the names 0.1 code imported from here
+           "Bfloat16Encoder", "SentenceTransformerEncoder", "load_model", "torch_threads", "MPNET_PARTS", "minilm_path",
+           "mpnet_part_files", "resolve_model"]
