@@ -38,21 +38,21 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     docs = load_dataset(args.dataset).corpus.frame().head(args.docs)
     texts = [f"{t} {x}" if t else x for t, x in zip(docs["title"], docs["text"])]
-    st = encoders.load_model(args.model, "cpu")
-    bf16 = encoders.Bfloat16Encoder(st)
+    exact = encoders.SentenceTransformerEncoder(args.model, "cpu", threads=args.threads)
+    st = exact.st()
+    bf16 = encoders.Bfloat16Encoder(args.model, "cpu", threads=args.threads)
+    bf16_fast = encoders.Bfloat16Encoder(args.model, "cpu", threads=args.fast_threads)
     runs: dict[str, Callable[[], np.ndarray]] = {
         "sentence-transformers": lambda: st.encode(texts, batch_size=args.batch_size, normalize_embeddings=True,
                                                    convert_to_numpy=True),
-        "ragif exact": lambda: encoders.encode(st, texts, args.batch_size, True, args.threads),
-        f"ragif torch-bf16 {args.threads}t": lambda: encoders.encode(bf16, texts, args.batch_size, True, args.threads),
-        f"ragif torch-bf16 {args.fast_threads}t": lambda: encoders.encode(bf16, texts, args.batch_size, True,
-                                                                          args.fast_threads),
+        "ragif exact": lambda: encoders.encode(exact, texts, args.batch_size, True),
+        f"ragif torch-bf16 {args.threads}t": lambda: encoders.encode(bf16, texts, args.batch_size, True),
+        f"ragif torch-bf16 {args.fast_threads}t": lambda: encoders.encode(bf16_fast, texts, args.batch_size, True),
     }
     try:
         from retrievers.onnx_encoder import OnnxMiniLM
-        onnx = OnnxMiniLM(args.fast_threads)
-        runs[f"ragif onnx-int8 {args.fast_threads}t"] = lambda: encoders.encode(onnx, texts, args.batch_size, True,
-                                                                               args.fast_threads)
+        onnx = OnnxMiniLM(threads=args.fast_threads)
+        runs[f"ragif onnx-int8 {args.fast_threads}t"] = lambda: encoders.encode(onnx, texts, args.batch_size, True)
     except ImportError as exc:
         print(f"(onnx-int8 not measured: {exc})")
     best = dict.fromkeys(runs, float("inf"))

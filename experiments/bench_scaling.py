@@ -36,13 +36,13 @@ DIM, TOP = 384, 100
 def encode_minilm(texts: list[str]) -> np.ndarray:
     from retrievers import encoders
 
-    return encoders.encode(encoders.load_model("all-MiniLM-L6-v2", "cpu"), texts, 32, True, 1)
+    return encoders.encode(encoders.SentenceTransformerEncoder("all-MiniLM-L6-v2", "cpu", threads=1), texts, 32, True)
 
 
 def prepare(work: Path, docs: int, queries: int, vectors: int) -> None:
     """Inputs on the shared file system: texts, queries, random embeddings."""
     from rag.datasets import load_dataset
-    from retrievers import encoders
+    from retrievers.embeddings import write_embeddings
 
     frame = load_dataset("scifact").corpus.frame()
     texts = [f"{t} {x}" if t else x for t, x in zip(frame["title"], frame["text"])]
@@ -52,7 +52,7 @@ def prepare(work: Path, docs: int, queries: int, vectors: int) -> None:
     matrix = rng.normal(size=(vectors, DIM)).astype(np.float32)
     matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
     (work / "vectors").mkdir()
-    encoders.write_embeddings(work / "vectors", [f"d{i}" for i in range(vectors)], matrix, {"model": "random"})
+    write_embeddings(work / "vectors", [f"d{i}" for i in range(vectors)], matrix, {"model": "random"})
     np.save(work / "vector-queries.npy", rng.normal(size=(1000, DIM)).astype(np.float32))
 
 
@@ -63,23 +63,23 @@ def drive(work: Path, executor: str, shards: int, out: Path) -> None:
     from rag.core.cache import Cache
     from rag.core.executor import Sharded, encode_in_shards, shard_log
     from rag.datasets import load_dataset
-    from retrievers import faiss_index
     from retrievers.lucene import LuceneBM25
     from retrievers.sharded_faiss import sharded_search
+    from retrievers.vector_index import index_type
 
     inputs = json.loads((work / "inputs.json").read_text())
     corpus = load_dataset("scifact").corpus
     frame = pd.DataFrame({"qid": [f"q{i}" for i in range(len(inputs["queries"]))], "query": inputs["queries"]})
     vector_queries = np.load(work / "vector-queries.npy")
     n_vectors = np.load(work / "vectors" / "embeddings.npy", mmap_mode="r").shape[0]
-    spec = faiss_index.IndexSpec("flat")
+    spec = index_type("flat")
     bm25 = Sharded(LuceneBM25(corpus, k=TOP, threads=1), shards=shards, executor=executor)
     with Cache(work / "cache").activate():
         bm25.stage.index_path()  # the index is built once, before any timing
         workloads = {
             "encode": (lambda n: encode_in_shards(encode_minilm, inputs["texts"][:n], shards, executor)),
             "bm25": (lambda n: bm25.transform(frame.head(n))),
-            "faiss": (lambda n: sharded_search(work / "vectors", n_vectors, vector_queries[:n], TOP, spec, shards,
+            "faiss": (lambda n: sharded_search(work / "vectors" / "embeddings.npy", n_vectors, vector_queries[:n], TOP, spec, shards,
                                                executor)),
         }
         times, nodes, shard_seconds = {}, {}, {}

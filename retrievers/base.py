@@ -44,6 +44,12 @@ class Retriever(Stage):
     def __post_init__(self) -> None:
         if not isinstance(self.k, int) or isinstance(self.k, bool) or not 1 <= self.k <= MAX_K:
             raise InputError(f"k must be an integer from 1 to {MAX_K}, got {self.k!r}", field="k")
+        if not isinstance(self.rerank, bool):
+            raise InputError(f"rerank must be true or false, got {self.rerank!r}", field="rerank")
+        self.check_instruction()
+
+    def check_instruction(self) -> None:
+        """Refuse an unknown ``instruction`` mode (a subclass with modes of its own extends this)."""
         check_mode(self.instruction)
 
     # ------------------------------------------------------------------ what a subclass implements

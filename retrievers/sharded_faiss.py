@@ -4,7 +4,8 @@ Ray tasks, and the per-shard top-k merged into the global top-k.
 With exact (``flat``) indexes the merged result is the unsharded one: every document's score is the same
 inner product, and ties are broken by document row, lowest first. HNSW/IVF-PQ shards are approximate
 indexes of their own, so their merged top-k can differ from one approximate index over everything.
-Workers memory-map the embeddings from the cache folder (which must be shared with them).
+Workers memory-map the vectors (a ``.npy`` file in the cache folder or given by the user, which must be on a file
+system they share).
 """
 from __future__ import annotations
 
@@ -17,17 +18,17 @@ from rag.core.cache import Cache
 from rag.core.executor import Executor, row_bounds, map_shards
 from rag.core.hashing import hash_config
 
-from retrievers import encoders, faiss_index
+from retrievers.vector_index import IndexType, build_index
 
 
 @dataclass(frozen=True)
 class ShardSearch:
-    """One shard's job: rows ``start:stop`` of the embeddings folder ``embeddings``."""
+    """One shard's job: rows ``start:stop`` of the ``.npy`` matrix ``vectors``, indexed as ``kind``."""
 
-    embeddings: str
+    vectors: str
     start: int
     stop: int
-    spec: faiss_index.IndexSpec
+    kind: IndexType
     queries: np.ndarray
     k: int
     device: str = "auto"
@@ -35,18 +36,18 @@ class ShardSearch:
 
 
 def search_shard(job: ShardSearch) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k (scores, global row ids) of one shard; approximate indexes are cached per shard."""
-    _, vectors = encoders.read_embeddings(Path(job.embeddings))
-    rows = np.asarray(vectors[job.start:job.stop])
-    if job.spec.kind == "flat" or not job.cache_key:
-        index = faiss_index.build(rows, job.spec)
+    """Top-k (scores, global row ids) of one shard; indexes worth storing are cached per shard."""
+    rows = np.load(job.vectors, mmap_mode="r")[job.start:job.stop]
+    kind = job.kind.resolve(len(rows))
+    if not kind.persist or not job.cache_key:
+        index = build_index(kind, rows)
     else:
-        key = hash_config("faiss-shard", job.cache_key, job.start, job.stop)
-        folder = (Cache.active() or Cache()).artifact(
-            "faiss-index", key, lambda tmp: faiss_index.save(faiss_index.build(rows, job.spec), tmp / "index.faiss"))
-        index = faiss_index.load(folder / "index.faiss")
-    index = faiss_index.prepare_for_search(index, job.spec, job.device)
-    scores, ids = faiss_index.search(index, job.queries, job.k)
+        key = hash_config("faiss-shard", job.cache_key, kind.identity(), job.start, job.stop)
+        folder = (Cache.active() or Cache()).artifact("faiss-index", key, lambda tmp: build_index(kind, rows).save(tmp))
+        index = kind.load(folder)
+    to_device = getattr(index, "to_device", None)
+    index = to_device(job.device) if callable(to_device) else index
+    scores, ids = index.search(job.queries, job.k)
     return scores, np.where(ids >= 0, ids + job.start, -1)
 
 
@@ -65,9 +66,9 @@ def merge_topk(parts: list[tuple[np.ndarray, np.ndarray]], k: int) -> tuple[np.n
     return out_s, out_i
 
 
-def sharded_search(embeddings: Path, n_docs: int, queries: np.ndarray, k: int, spec: faiss_index.IndexSpec,
+def sharded_search(vectors: Path, n_docs: int, queries: np.ndarray, k: int, kind: IndexType,
                    shards: int, executor: Executor = "auto", device: str = "auto",
                    cache_key: str = "") -> tuple[np.ndarray, np.ndarray]:
-    """Search ``shards`` row shards of the embeddings folder (in parallel on Ray when asked) and merge."""
-    jobs = [ShardSearch(str(embeddings), a, b, spec, queries, k, device, cache_key) for a, b in row_bounds(n_docs, shards)]
+    """Search ``shards`` row shards of the ``.npy`` matrix ``vectors`` (in parallel on Ray when asked) and merge."""
+    jobs = [ShardSearch(str(vectors), a, b, kind, queries, k, device, cache_key) for a, b in row_bounds(n_docs, shards)]
     return merge_topk(map_shards(search_shard, jobs, executor), k)

@@ -26,7 +26,7 @@ from rag.core.progress import progress
 from retrievers.base import Retriever
 from rag.models import model_fingerprint
 from rag.models import resolve_device as pick_device
-from retrievers.encoders import torch_threads
+from retrievers.st_encoder import torch_threads
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,8 @@ def encode_minilm(texts: list[str], threads: int = 1) -> np.ndarray:
     """all-MiniLM-L6-v2 embeddings of ``texts`` (the model is loaded once per process)."""
     from retrievers import encoders
 
-    return encoders.encode(encoders.load_model("all-MiniLM-L6-v2", "cpu"), texts, 16, True, threads)
+    return encoders.encode(encoders.SentenceTransformerEncoder("all-MiniLM-L6-v2", "cpu", threads=threads), texts, 16,
+                           True)
 
 
 def main() -> None:

@@ -9,10 +9,11 @@ import pytest
 
 from rag.core.cache import Cache
 from rag.experiment.grid import run_grid
-from retrievers import encoders, faiss_index
+from retrievers.embeddings import EMBEDDINGS, write_embeddings
 from retrievers.sharded_faiss import merge_topk, sharded_search
+from retrievers.vector_index import build_index, index_type
 
-FLAT = faiss_index.IndexSpec("flat")
+FLAT = index_type("flat")
 
 
 def test_merge_topk_by_score_then_lower_id_with_empty_slots_last():
@@ -29,7 +30,7 @@ def _embeddings(tmp_path, n=500, dim=24, seed=3):
     rng = np.random.default_rng(seed)
     vectors = rng.normal(size=(n, dim)).astype(np.float32)
     vectors[10] = vectors[11]                       # an exact tie between two documents
-    encoders.write_embeddings(tmp_path, [f"d{i}" for i in range(n)], vectors, {"model": "random"})
+    write_embeddings(tmp_path, [f"d{i}" for i in range(n)], vectors, {"model": "random"})
     queries = rng.normal(size=(20, dim)).astype(np.float32)
     queries[0] = vectors[10]
     return vectors, queries
@@ -38,8 +39,8 @@ def _embeddings(tmp_path, n=500, dim=24, seed=3):
 @pytest.mark.parametrize("shards", [1, 2, 7])
 def test_sharded_flat_search_equals_one_index(tmp_path, shards):
     vectors, queries = _embeddings(tmp_path)
-    expected_s, expected_i = faiss_index.search(faiss_index.build(vectors, FLAT), queries, 30)
-    got_s, got_i = sharded_search(tmp_path, len(vectors), queries, 30, FLAT, shards, executor="local")
+    expected_s, expected_i = build_index(FLAT, vectors).search(queries, 30)
+    got_s, got_i = sharded_search(tmp_path / EMBEDDINGS, len(vectors), queries, 30, FLAT, shards, executor="local")
     np.testing.assert_allclose(got_s, expected_s, rtol=1e-6)
     assert got_i[0, :2].tolist() == [10, 11]        # the tie, lower row first
     same = (got_i == expected_i) | np.isclose(got_s, expected_s, rtol=1e-6)   # ids may differ only within ties
@@ -48,11 +49,11 @@ def test_sharded_flat_search_equals_one_index(tmp_path, shards):
 
 def test_sharded_hnsw_finds_the_exact_neighbours_on_a_small_corpus(tmp_path):
     vectors, queries = _embeddings(tmp_path)
-    spec = faiss_index.IndexSpec("hnsw", ef_search=256)
-    _, exact = faiss_index.search(faiss_index.build(vectors, FLAT), queries, 5)
+    spec = index_type("hnsw", {"ef_search": 256})
+    _, exact = build_index(FLAT, vectors).search(queries, 5)
     with Cache(tmp_path / "cache").activate():
-        _, got = sharded_search(tmp_path, len(vectors), queries, 5, spec, 3, executor="local", cache_key="t")
-        _, again = sharded_search(tmp_path, len(vectors), queries, 5, spec, 3, executor="local", cache_key="t")
+        _, got = sharded_search(tmp_path / EMBEDDINGS, len(vectors), queries, 5, spec, 3, executor="local", cache_key="t")
+        _, again = sharded_search(tmp_path / EMBEDDINGS, len(vectors), queries, 5, spec, 3, executor="local", cache_key="t")
     assert (got[:, 0] == exact[:, 0]).mean() >= 0.95 and (got == again).all()
 
 
@@ -101,8 +102,8 @@ def test_grid_runs_each_config_and_saves_its_results(tmp_path):
 
 def test_ray_sharded_search_and_grid_are_identical(ray_cluster, tmp_path):
     vectors, queries = _embeddings(tmp_path)
-    local = sharded_search(tmp_path, len(vectors), queries, 30, FLAT, 3, executor="local")
-    remote = sharded_search(tmp_path, len(vectors), queries, 30, FLAT, 3, executor="ray")
+    local = sharded_search(tmp_path / EMBEDDINGS, len(vectors), queries, 30, FLAT, 3, executor="local")
+    remote = sharded_search(tmp_path / EMBEDDINGS, len(vectors), queries, 30, FLAT, 3, executor="ray")
     np.testing.assert_array_equal(remote[1], local[1])
     np.testing.assert_array_equal(remote[0], local[0])
     configs = _grid_configs(tmp_path)

@@ -25,7 +25,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterator, Literal, Sequence, TypeVar
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Literal, Sequence, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -243,9 +243,69 @@ def split_by_query(frame: pd.DataFrame, shards: int) -> list[pd.DataFrame]:
 
 def encode_in_shards(encode: Callable[[list[str]], np.ndarray], texts: Sequence[str], shards: int = 2,
                      executor: Executor = "auto", **ray_options: Any) -> np.ndarray:
-    """Encode ``texts`` in ``shards`` contiguous pieces (e.g. a corpus over workers); rows in input order."""
-    pieces = [list(texts[a:b]) for a, b in row_bounds(len(texts), shards)]
-    return np.concatenate(map_shards(encode, pieces, executor, **ray_options), axis=0)
+    """Encode ``texts`` in ``shards`` contiguous pieces (e.g. a corpus over workers); rows in input order.
+    (A list in memory: a corpus is encoded piece by piece from a stream with :func:`encode_stream`.)"""
+    pieces = [(i, list(texts[a:b])) for i, (a, b) in enumerate(row_bounds(len(texts), shards))]
+    done = dict(encode_stream(encode, pieces, executor, total=len(pieces), **ray_options))
+    return np.concatenate([done[i] for i in range(len(pieces))], axis=0)
+
+
+def encode_stream(encode: Callable[[list[str]], np.ndarray], pieces: Iterable[tuple[int, list[str]]],
+                  executor: Executor = "auto", total: int | None = None, window: int | None = None,
+                  address: str | None = None, num_cpus: int | None = None,
+                  retries: int = RETRIES) -> Iterator[tuple[int, np.ndarray]]:
+    """``(number, encode(texts))`` for each numbered piece of ``pieces``, read from the iterator as work frees up,
+    so a corpus streams through with at most ``window`` pieces held (default: two per Ray CPU). Locally pieces
+    run in turn, in order; on Ray (``executor``, and ``total`` > 1 pieces or unknown) as tasks spread over the
+    nodes, yielded as they finish. Failures as :func:`map_shards`: a piece that raises stops the call at once,
+    one whose worker died runs again."""
+    active = Cache.active()
+    root = str(active.root) if active is not None else None
+    log = _LOG.get()
+    call = 1 + max((run.call for run in log), default=-1) if log is not None else 0
+    if resolve(executor) == "local" or (total is not None and total <= 1):
+        runs = ((i, _run_shard(encode, root, texts, "local")) for i, texts in pieces)
+    else:
+        runs = _stream_on_ray(encode, root, pieces, total, window, address, num_cpus, retries)
+    for i, (vectors, node, pid, seconds) in runs:
+        if log is not None:
+            log.append(ShardRun(call, i, node, pid, seconds))
+        yield i, vectors
+
+
+def _stream_on_ray(fn: Callable[[T], R], root: str | None, pieces: Iterable[tuple[int, T]], total: int | None,
+                   window: int | None, address: str | None, num_cpus: int | None, retries: int
+                   ) -> Iterator[tuple[int, tuple[R, str, int, float]]]:
+    ray_init(address, num_cpus)
+    import ray
+    from ray.exceptions import RayError, RayTaskError
+
+    window = window or max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+    task = ray.remote(_run_shard).options(max_retries=retries, retry_exceptions=False, scheduling_strategy="SPREAD")
+    fn_ref = ray.put(fn)
+    source = iter(pieces)
+    pending: dict[Any, int] = {}
+    exhausted = False
+    while pending or not exhausted:
+        while not exhausted and len(pending) < window:
+            piece = next(source, None)
+            if piece is None:
+                exhausted = True
+            else:
+                pending[task.remote(fn_ref, root, piece[1], "ray")] = piece[0]
+        if not pending:
+            break
+        done, _ = ray.wait(list(pending), num_returns=1)
+        i = pending.pop(done[0])
+        try:
+            yield i, ray.get(done[0])
+        except RayTaskError as exc:
+            _cancel(ray, list(pending))
+            raise _shard_cause(exc, i, total or i + 1) from None
+        except RayError as exc:
+            _cancel(ray, list(pending))
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ShardError(f"piece {i + 1} was lost after {retries} retries: {type(exc).__name__}: {first}") from None
 
 
 def row_bounds(n: int, shards: int) -> list[tuple[int, int]]:

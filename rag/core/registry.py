@@ -2,7 +2,8 @@
 
 Kinds of component: ``stage`` (retrievers, rerankers, judges, readers, routers, ...), ``measure``
 (answer, cost and instruction measures; ranking measures come from ir-measures), ``dataset`` (named
-data sets), ``llm`` (LLM backends) and ``report`` (writers of a results folder's reports). Built-in
+data sets), ``llm`` (LLM backends), ``report`` (writers of a results folder's reports), ``encoder`` (text
+encoders of the dense stage) and ``vector-index`` (its vector index types). Built-in
 components are a fixed table (:data:`BUILTIN`: key -> ``"module:attribute"``), so looking one up
 imports only its module; extensions add their own with :func:`register`.
 
@@ -21,7 +22,7 @@ from rag.core.errors import ConfigError, did_you_mean
 
 T = TypeVar("T")
 
-KINDS = ("stage", "measure", "dataset", "llm", "report")
+KINDS = ("stage", "measure", "dataset", "llm", "report", "encoder", "vector-index")
 _ANSWER = "rag.evaluation.answers.measures:AnswerMeasure"
 _COST = "rag.evaluation.cost"
 
@@ -89,6 +90,17 @@ BUILTIN: dict[str, dict[str, str]] = {
     },
     "report": {
         "leaderboards": "rag.report:write_report",
+    },
+    "encoder": {
+        "torch": "retrievers.st_encoder:SentenceTransformerEncoder",
+        "torch-bf16": "retrievers.st_encoder:Bfloat16Encoder",
+        "onnx-int8": "retrievers.onnx_encoder:OnnxMiniLM",
+    },
+    "vector-index": {
+        "flat": "retrievers.faiss_index:Flat",
+        "hnsw": "retrievers.faiss_index:HNSW",
+        "ivfpq": "retrievers.faiss_index:IVFPQ",
+        "auto": "retrievers.faiss_index:Auto",
     },
 }
 _REGISTERED: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
