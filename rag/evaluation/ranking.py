@@ -47,7 +47,7 @@ class RankingMeasure:
 
     measure: Any
     kind: ClassVar[str] = "ranking"
-    lower_is_better: ClassVar[bool] = False
+    better: ClassVar[str] = "higher"
     missing_reason: ClassVar[str] = "not judged"
 
     @property
