@@ -92,8 +92,11 @@ def plain(runs: list[Path], qrels_path: Path) -> tuple[pd.DataFrame, pd.DataFram
         r = pd.read_csv(path, sep=r"\s+", header=None, names=["qid", "q0", "docno", "rank", "score", "tag"],
                         dtype={"qid": str, "docno": str})
         run: dict[str, dict[str, float]] = {}
-        for qid, group in r.groupby("qid", sort=False):
-            run[qid] = dict(zip(group["docno"], group["score"]))
+        for qid, docno, score in zip(r["qid"].tolist(), r["docno"].tolist(), r["score"].tolist()):
+            inner = run.get(qid)
+            if inner is None:
+                inner = run[qid] = {}
+            inner[docno] = score
         for qid, values in evaluator.evaluate(run).items():
             for name, trec in TREC_NAMES.items():
                 rows.append((f"sys{i}", qid, name, values[trec]))
