@@ -3,6 +3,7 @@ for every kind of measure, and everything that decides a value (the LLM judge, a
 the cache key of the values."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -160,3 +161,39 @@ def test_a_measure_parameter_table_is_in_the_cache_key(demo, tmp_path):
         measure = Weighted(pd.DataFrame({"qid": qids, "w": weight}))
         runs.append(Experiment(systems, demo, [measure], cache=Cache(tmp_path / "c")).run())
     assert [r.table.loc["closed-book", "Weighted"] for r in runs] == [1.0, 2.0]
+
+
+RUN_FILES = {
+    "spaces": "q1 Q0 d1 1 3.5 t\nq1 Q0 d2 2 2.5 t\nq10 Q0 d1 1 1.0 t\n\nq2 Q0 d3 1 0.1 t\n",
+    "ties": "q1 Q0 dB 1 1.0 t\nq1 Q0 dA 2 1.0 t\nq1 Q0 d10 3 1.0 t\nq1 Q0 d9 4 2.0 t\nq0 Q0 z 1 1 t\n",
+    "tabs and CRLF": "q1\tQ0\td1\t1\t3.5\tt\r\nq1\tQ0\td2\t2\t2.5\tt\r\n",
+    "byte-order mark": "\ufeffq1 Q0 d1 1 3.5 t\n",
+    "unicode ids": "q1 Q0 dé 1 3.5 t\nq1 Q0 日本 2 1.5 t\n",
+    "exact floats": "q1 Q0 d1 1 0.30000000000000004 t\nq1 Q0 d2 2 1e-300 t\nq1 Q0 d3 3 -inf t\n",
+}
+BAD_RUNS = {
+    "q1 Q0 d1 1 3.5 t\nq1 Q0 d2 2 2.5\n": ":2: a run line needs 6 fields",
+    "q1\tQ0\td 1\t1\t1\tt\n": "contains whitespace",
+    "q1 Q0 d1 1 x t\n": ":1 field 'score': score 'x' is not a number",
+    "q1 Q0 d1 1 1 t\nq1 Q0 d1 2 0.5 t\n": "document 'd1' appears twice for query 'q1'",
+    "q1 Q0 d\u200b1 1 1 t\n": ":1 field 'docno': document id 'd\\u200b1' contains an invisible format character",
+}
+
+
+def test_the_fast_run_reader_equals_the_line_reader_and_names_bad_lines(tmp_path, monkeypatch):
+    from rag.datasets import trec
+
+    for name, text in RUN_FILES.items():
+        path = tmp_path / f"{name}.trec"
+        path.write_text(text, encoding="utf-8")
+        fast = trec.read_run(path)
+        with monkeypatch.context() as m:
+            m.setattr(trec, "_read_run_fast", lambda p: None)
+            slow = trec.read_run(path)
+        pd.testing.assert_frame_equal(fast, slow, obj=name)
+    assert trec.read_run(tmp_path / "ties.trec")["docno"].tolist() == ["z", "d9", "d10", "dA", "dB"]
+    for text, message in BAD_RUNS.items():
+        path = tmp_path / "bad.trec"
+        path.write_text(text, encoding="utf-8")
+        with pytest.raises(InputError, match=re.escape(message)):
+            trec.read_run(path)

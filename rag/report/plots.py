@@ -69,9 +69,11 @@ CURVE_POINTS = 400      # points of that curve (quantiles of the differences)
 
 
 def _deltas(per_query: pd.DataFrame, baseline: str, measure: str) -> dict[str, np.ndarray]:
-    """Per system: the differences ``system - baseline`` over the questions both have, sorted descending."""
+    """Per system: the differences ``system - baseline`` over the questions both have, sorted descending;
+    values at per_query.csv's precision (6 decimals), so values read back from the file and values held in
+    memory draw, and cache, the same plot."""
     table = per_query[per_query["measure"] == measure].pivot_table(index="qid", columns="system", values="value",
-                                                                   aggfunc="first")
+                                                                   aggfunc="first").round(6)
     if baseline not in table or table[baseline].isna().all():
         return {}
     out = {}
