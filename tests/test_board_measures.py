@@ -118,7 +118,7 @@ def test_digits_per_measure_n_per_measure_and_the_verbose_answers_note():
     assert re.search(r"\| 3\.46 \|", row)                              # seconds: two
     assert "n (questions scored): nDCG@10 14; R@3 12–14; EM 14" in md
     note = next(line for line in md.splitlines() if "Adlakha" in line)
-    assert "EM, F1 count only answers as short as the gold answer" in note and "Recall suits verbose answers" in note
+    assert "EM and F1 penalise answers longer than the gold answer" in note and "Recall suits verbose answers" in note
     assert "BM25 → reader: EM 0.0000, Recall 0.6000" in note
     three = board.markdown(digits=3)
     assert "| 164.3 |" in three and not re.search(r"\d\.\d{4}\b", three.split("\n\n")[0])

@@ -60,6 +60,10 @@ def parse_digits(digits: Digits, default: int = 4) -> dict[str, int]:
     return out
 
 
+def _listed(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 class Board:
     """The content of a leaderboard, read from a folder written by ``ExperimentResults.save``.
 
@@ -183,9 +187,8 @@ class Board:
         suited = [m for m in correctness if self.info(m).get("suits_verbose_answers") is True]
         if not short:
             return None
-        text = (f"{', '.join(short)} {'counts' if len(short) == 1 else 'count'} only answers as short as the gold "
-                f"answer and penalise{'s' if len(short) == 1 else ''} verbose ones; ")
-        text += (f"{', '.join(suited)} suit{'s' if len(suited) == 1 else ''} verbose answers" if suited else
+        text = f"{_listed(short)} penalise{'s' if len(short) == 1 else ''} answers longer than the gold answer; "
+        text += (f"{_listed(suited)} suit{'s' if len(suited) == 1 else ''} verbose answers" if suited else
                  "for verbose answers add Recall or LLM-Eval") + " (Adlakha et al., 2024)"
         if suited:
             gap = (self.table[suited].max(axis=1) - self.table[short].min(axis=1)).dropna()
