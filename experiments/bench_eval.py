@@ -11,8 +11,9 @@ of every system against the first, two ways:
   ``ragif eval`` and ``Experiment`` run);
 - plain: ``pandas.read_csv`` + a dict of dicts + one ``pytrec_eval.RelevanceEvaluator`` + ``scipy.stats.ttest_rel``.
 
-It prints CPU seconds and wall seconds of each, their ratio, and the largest difference between the two
-sets of per-query values and p-values (they must be identical).
+The two are interleaved run file by run file (who goes first alternates), so a change in the machine's load
+hits both alike. It prints CPU seconds and wall seconds of each, their ratio, and the largest difference
+between the two sets of per-query values and p-values (they must be identical).
 
 ``report``: a results folder with synthetic per-query values (``--questions`` x ``--systems`` x nine
 measures of every kind; no LLM is run), then the time to save it (tables, leaderboards, plots) and to
@@ -76,19 +77,23 @@ def make_runs(folder: Path, systems: int, queries: int, depth: int, corpus: int,
 
 
 # ---------------------------------------------------------------------------------------------- the two paths
-def plain(runs: list[Path], qrels_path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+class Plain:
     """pandas + pytrec_eval + scipy, written as a researcher would."""
-    import pytrec_eval
-    from scipy import stats
 
-    q = pd.read_csv(qrels_path, sep=r"\s+", header=None, names=["qid", "iter", "docno", "label"],
-                    dtype={"qid": str, "docno": str})
-    qrels: dict[str, dict[str, int]] = {}
-    for qid, docno, label in zip(q["qid"], q["docno"], q["label"]):
-        qrels.setdefault(qid, {})[docno] = int(label)
-    evaluator = pytrec_eval.RelevanceEvaluator(qrels, set(TREC_NAMES.values()))
-    rows = []
-    for i, path in enumerate(runs):
+    name = "plain"
+
+    def __init__(self, qrels_path: Path):
+        import pytrec_eval
+
+        q = pd.read_csv(qrels_path, sep=r"\s+", header=None, names=["qid", "iter", "docno", "label"],
+                        dtype={"qid": str, "docno": str})
+        qrels: dict[str, dict[str, int]] = {}
+        for qid, docno, label in zip(q["qid"], q["docno"], q["label"]):
+            qrels.setdefault(qid, {})[docno] = int(label)
+        self.evaluator = pytrec_eval.RelevanceEvaluator(qrels, set(TREC_NAMES.values()))
+        self.rows: list[tuple] = []
+
+    def evaluate(self, system: str, path: Path) -> None:
         r = pd.read_csv(path, sep=r"\s+", header=None, names=["qid", "q0", "docno", "rank", "score", "tag"],
                         dtype={"qid": str, "docno": str})
         run: dict[str, dict[str, float]] = {}
@@ -97,30 +102,46 @@ def plain(runs: list[Path], qrels_path: Path) -> tuple[pd.DataFrame, pd.DataFram
             if inner is None:
                 inner = run[qid] = {}
             inner[docno] = score
-        for qid, values in evaluator.evaluate(run).items():
+        for qid, values in self.evaluator.evaluate(run).items():
             for name, trec in TREC_NAMES.items():
-                rows.append((f"sys{i}", qid, name, values[trec]))
-    long = pd.DataFrame(rows, columns=["system", "qid", "measure", "value"])
-    tests = []
-    for name in MEASURES:
-        wide = long[long["measure"] == name].pivot(index="qid", columns="system", values="value")
-        for system in wide.columns[1:]:
-            tests.append((system, name, stats.ttest_rel(wide[system], wide["sys0"]).pvalue))
-    return long, pd.DataFrame(tests, columns=["system", "measure", "p_value"])
+                self.rows.append((system, qid, name, values[trec]))
+
+    def finish(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        from scipy import stats
+
+        long = pd.DataFrame(self.rows, columns=["system", "qid", "measure", "value"])
+        tests = []
+        for name in MEASURES:
+            wide = long[long["measure"] == name].pivot(index="qid", columns="system", values="value")
+            for system in wide.columns[1:]:
+                tests.append((system, name, stats.ttest_rel(wide[system], wide["sys0"]).pvalue))
+        return long, pd.DataFrame(tests, columns=["system", "measure", "p_value"])
 
 
-def ragif(runs: list[Path], qrels_path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """ragif's evaluation path (read_run, per_query, significance)."""
-    from rag.datasets import read_qrels, read_run
-    from rag.evaluation import per_query, significance
+class Ragif:
+    """ragif's evaluation path: read_qrels / read_run, per_query, significance (what `ragif eval` and an
+    Experiment run)."""
 
-    qrels = read_qrels(qrels_path)
-    frames = []
-    for i, path in enumerate(runs):
-        frames.append(per_query(read_run(path), qrels, list(MEASURES)).assign(system=f"sys{i}"))
-    long = pd.concat(frames, ignore_index=True)
-    sig = significance(long, "sys0", "t-test", "none")
-    return long, sig[["system", "measure", "p_value"]]
+    name = "ragif"
+
+    def __init__(self, qrels_path: Path):
+        from rag.datasets import read_qrels
+
+        self.qrels = read_qrels(qrels_path)
+        self.frames: list[pd.DataFrame] = []
+
+    def evaluate(self, system: str, path: Path) -> None:
+        from rag.datasets import read_run
+        from rag.evaluation import per_query
+
+        self.frames.append(per_query(read_run(path), self.qrels, list(MEASURES)).assign(system=system))
+
+    def finish(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        from rag.evaluation import significance
+
+        long = pd.concat(self.frames, ignore_index=True)
+        sig = significance(long, "sys0", "t-test", "none")
+        return long, sig[["system", "measure", "p_value"]]
 
 
 def timed(fn, *args):
@@ -130,19 +151,33 @@ def timed(fn, *args):
 
 
 def bench_eval(args: argparse.Namespace) -> None:
+    """Both paths on the same files, interleaved run by run (who goes first alternates), so that a change in
+    the machine's load hits both alike; CPU and wall seconds summed per path."""
     folder = Path(args.folder)
     t0 = time.perf_counter()
     runs, qrels = make_runs(folder, args.systems, args.queries, args.depth, args.corpus, args.seed)
     lines = args.systems * args.queries * args.depth
     print(f"{args.systems} runs x {args.queries:,} queries x {args.depth} documents = {lines:,} run lines "
           f"(data ready in {time.perf_counter() - t0:.1f} s, {folder}); load {os.getloadavg()[0]:.2f}")
+    cpu = {"plain": 0.0, "ragif": 0.0}
+    wall = dict(cpu)
+    paths: dict[str, Plain | Ragif] = {}
+    for cls in (Plain, Ragif):
+        paths[cls.name], c, w = timed(cls, qrels)
+        cpu[cls.name] += c
+        wall[cls.name] += w
+    for i, path in enumerate(runs):
+        for name in ("plain", "ragif") if i % 2 == 0 else ("ragif", "plain"):
+            _, c, w = timed(paths[name].evaluate, f"sys{i}", path)
+            cpu[name] += c
+            wall[name] += w
     results = {}
-    for name, fn in (("plain", plain), ("ragif", ragif)) if args.order == "plain-first" else \
-            (("ragif", ragif), ("plain", plain)):
-        (long, sig), cpu, wall = timed(fn, runs, qrels)
-        results[name] = (long, sig, cpu, wall)
-        print(f"{name:6s}: {cpu:7.1f} CPU s  {wall:7.1f} s wall")
-    (pl, ps, pcpu, pwall), (rl, rs, rcpu, rwall) = results["plain"], results["ragif"]
+    for name in ("plain", "ragif"):
+        results[name], c, w = timed(paths[name].finish)
+        cpu[name] += c
+        wall[name] += w
+        print(f"{name:6s}: {cpu[name]:7.1f} CPU s  {wall[name]:7.1f} s wall")
+    (pl, ps), (rl, rs) = results["plain"], results["ragif"]
     key = ["system", "qid", "measure"]
     both = pl.merge(rl, on=key, suffixes=("_plain", "_ragif"), how="outer")
     value_diff = float((both["value_plain"] - both["value_ragif"]).abs().max())
@@ -152,7 +187,8 @@ def bench_eval(args: argparse.Namespace) -> None:
     print(means.to_string(float_format=lambda v: f"{v:.6f}"))
     print(f"per-query values: {len(both):,} (plain {len(pl):,}, ragif {len(rl):,}); largest difference "
           f"{value_diff:.3g}; p-values: {len(p)}, largest difference {p_diff:.3g}")
-    print(f"ragif / plain: x{rcpu / pcpu:.2f} CPU, x{rwall / pwall:.2f} wall (goal <= x1.5 CPU)")
+    print(f"ragif / plain: x{cpu['ragif'] / cpu['plain']:.2f} CPU, x{wall['ragif'] / wall['plain']:.2f} wall "
+          f"(goal <= x1.5 CPU); load {os.getloadavg()[0]:.2f}")
 
 
 # ---------------------------------------------------------------------------------------------- reports
@@ -229,7 +265,6 @@ def main() -> None:
     ev.add_argument("--depth", type=int, default=100)
     ev.add_argument("--corpus", type=int, default=1_000_000)
     ev.add_argument("--seed", type=int, default=0)
-    ev.add_argument("--order", choices=["plain-first", "ragif-first"], default="plain-first")
     ev.add_argument("--folder", default=str(Path(tempfile.gettempdir()) / "ragif-bench-eval"))
     rp = sub.add_parser("report", help="saving results and rewriting boards for many questions")
     rp.add_argument("--questions", type=int, nargs="+", default=[10_000, 50_000])

@@ -14,7 +14,7 @@ from rag.core.cache import atomic_write_text
 from rag.core.errors import InputError
 from rag.core.schema import (LABEL_RANGE, MAX_ID_BYTES, check_id, check_label, id_problem, validate_qrels,
                              validate_results)
-from rag.datasets.io import iter_lines
+from rag.datasets.io import iter_lines, open_binary
 
 
 def _fields(text: str, counts: tuple[int, ...]) -> list[str]:
@@ -47,21 +47,56 @@ def _plain_ids(values: pd.Series) -> bool:
     return len(array) > 0 and all(id_problem(str(t)) is None for t in pd.unique(values))
 
 
-def _fast_table(path: str | Path, counts: tuple[int, ...], dtypes: dict[int, Any]) -> pd.DataFrame | None:
-    """The whitespace-separated file read by pandas' C parser (columns numbered from 0), or None when it is
-    not plainly well formed (a field missing or extra, a score that is not a number, bad bytes): the
-    line-by-line reader then finds the problem and names its line."""
+def _first_line(path: str | Path) -> bytes:
+    with open_binary(path) as fh:
+        return fh.readline()
+
+
+def _arrow_table(path: str | Path, counts: tuple[int, ...], floats: tuple[int, ...]) -> pd.DataFrame | None:
+    """The file read by Arrow's CSV reader when one tab or one space separates its fields (what ragif,
+    trec_eval tools and most toolkits write): Arrow strings, no Python object per field. None otherwise."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
     try:
-        frame = pd.read_csv(path, sep=r"\s+", header=None, dtype=dtypes, engine="c", na_filter=False,
-                            quoting=csv.QUOTE_NONE, encoding="utf-8",
-                            skip_blank_lines=True)
-    except (ValueError, TypeError, OSError, EOFError, zlib.error, pd.errors.ParserError,
-            pd.errors.EmptyDataError):   # UnicodeDecodeError is a ValueError
+        first = _first_line(path)
+        delimiter = "\t" if b"\t" in first else " "
+        width = len(first.lstrip(b"\xef\xbb\xbf").rstrip(b"\r\n").split(delimiter.encode()))
+        if width not in counts:
+            return None
+        types = {f"f{i}": pa.float64() if i in floats else pa.string() for i in range(width)}
+        table = pacsv.read_csv(str(path), read_options=pacsv.ReadOptions(autogenerate_column_names=True,
+                                                                         use_threads=False),
+                               parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char=False,
+                                                                double_quote=False, escape_char=False),
+                               convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=False))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, ValueError, InputError):
         return None
+    if table.num_columns not in counts or any(table.column(i).null_count for i in range(table.num_columns)):
+        return None
+    text = pd.Series(["x"]).dtype
+    frame = table.to_pandas(types_mapper={pa.string(): text}.get if isinstance(text, pd.StringDtype) else None)
+    frame.columns = range(frame.shape[1])
+    return frame
+
+
+def _fast_table(path: str | Path, counts: tuple[int, ...], dtypes: dict[int, Any],
+                floats: tuple[int, ...] = ()) -> pd.DataFrame | None:
+    """The whitespace-separated file read column-wise (Arrow's CSV reader, else pandas' C parser; columns
+    numbered from 0), or None when it is not plainly well formed (a field missing or extra, a score that is
+    not a number, bad bytes): the line-by-line reader then finds the problem and names its line."""
+    frame = _arrow_table(path, counts, floats)
+    if frame is None:
+        try:
+            frame = pd.read_csv(path, sep=r"\s+", header=None, dtype=dtypes, engine="c", na_filter=False,
+                                quoting=csv.QUOTE_NONE, encoding="utf-8", skip_blank_lines=True)
+        except (ValueError, TypeError, OSError, EOFError, zlib.error, pd.errors.ParserError,
+                pd.errors.EmptyDataError):   # UnicodeDecodeError is a ValueError
+            return None
     if frame.empty or frame.shape[1] not in counts or frame.isna().to_numpy().any():
         return None
     for column in frame.columns:   # a short line: its last fields are empty
-        if frame[column].dtype != np.float64 and (frame[column] == "").any():
+        if pd.api.types.is_string_dtype(frame[column]) and (frame[column] == "").any():
             return None
     return frame
 
@@ -73,8 +108,11 @@ def _ranked(qid: pd.Series, docno: pd.Series, score: np.ndarray) -> tuple[np.nda
     dcodes, docs = pd.factorize(docno)
     if pd.Series(qcodes.astype(np.int64) * max(len(docs), 1) + dcodes).duplicated().any():
         return None
-    order = np.lexsort((-score, qcodes))
+    order = np.argsort(qcodes, kind="stable")   # linear when the file lists each query's lines together
     sorted_q, sorted_s = qcodes[order], score[order]
+    if ((np.diff(sorted_q) == 0) & (np.diff(sorted_s) > 0)).any():   # a query's scores not in descending order
+        order = np.lexsort((-score, qcodes))
+        sorted_q, sorted_s = qcodes[order], score[order]
     tied = np.flatnonzero((np.diff(sorted_q) == 0) & (np.diff(sorted_s) == 0))
     if len(tied):   # equal scores within a query: document ids decide, in string order, block by block
         names = docs.to_numpy(dtype=object) if hasattr(docs, "to_numpy") else np.asarray(docs, dtype=object)
@@ -89,10 +127,11 @@ def _ranked(qid: pd.Series, docno: pd.Series, score: np.ndarray) -> tuple[np.nda
 
 
 def _read_run_fast(path: str | Path) -> pd.DataFrame | None:
-    frame = _fast_table(path, (6,), {0: str, 1: str, 2: str, 3: str, 4: "float64", 5: str})
-    if frame is not None:
-        frame.columns = ["qid", "q0", "docno", "rank", "score", "run_tag"]
-    if frame is None or not _plain_ids(frame["qid"]) or not _plain_ids(frame["docno"]):
+    frame = _fast_table(path, (6,), {0: str, 2: str, 5: str}, floats=(4,))   # Q0 and rank: any type will do
+    if frame is None or not pd.api.types.is_numeric_dtype(frame[4]) or pd.api.types.is_bool_dtype(frame[4]):
+        return None
+    frame.columns = ["qid", "q0", "docno", "rank", "score", "run_tag"]
+    if not _plain_ids(frame["qid"]) or not _plain_ids(frame["docno"]):
         return None
     score = frame["score"].to_numpy(dtype=np.float64)
     if np.isnan(score).any():
@@ -102,6 +141,7 @@ def _read_run_fast(path: str | Path) -> pd.DataFrame | None:
         return None
     order, rank = ranked
     out = frame[["qid", "docno", "score", "run_tag"]].take(order).reset_index(drop=True)
+    out["score"] = score[order]
     out["rank"] = rank
     return out
 

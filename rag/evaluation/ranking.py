@@ -206,9 +206,18 @@ def compute(measures: Sequence[RankingMeasure], results: pd.DataFrame, qrels: pd
     if warn:
         warn_id_mismatch(ranked, qrels)
     run = _nested(ranked["qid"], ranked["docno"], ranked["score"], float)
+    evaluator = _evaluator(measures, qrels)
+    # the provider's own loop: ir-measures' public iter_calc adds, per value, a set lookup that hashes the measure
+    # by its repr (a third of the time); the judged queries it would add are added below, with 0
+    calc = getattr(evaluator, "_iter_calc", evaluator.iter_calc)
+    by_id = {id(m.measure): m.name for m in measures}
     names = {m.measure: m.name for m in measures}
-    found = [(m.query_id, names[m.measure], m.value) for m in _evaluator(measures, qrels).iter_calc(run)]
-    values = pd.DataFrame(found, columns=["qid", "measure", "value"])
+    qids, found, numbers = [], [], []
+    for metric in calc(run):
+        qids.append(metric.query_id)
+        found.append(by_id.get(id(metric.measure)) or names[metric.measure])
+        numbers.append(metric.value)
+    values = pd.DataFrame({"qid": qids, "measure": found, "value": np.asarray(numbers, dtype=np.float64)})
     expected = pd.MultiIndex.from_product([sorted(map(str, pd.unique(qrels["qid"]))), [m.name for m in measures]],
                                           names=["qid", "measure"])
     return values.set_index(["qid", "measure"])["value"].reindex(expected, fill_value=0.0).reset_index()
