@@ -59,6 +59,7 @@ class DeclaredMeasure:
 
     def __init__(self, measure: Any, declared: dict[str, Any]):
         self.measure = measure
+        self.declared = declared
         self.kind = declared.get("kind") or getattr(measure, "kind", "custom")
         self.better = declared.get("better") or measure_direction(measure)
         if "digits" in declared:
@@ -72,9 +73,12 @@ class DeclaredMeasure:
         return self.measure.per_query(results, qrels)
 
     def __getattr__(self, attr: str) -> Any:
-        if attr == "measure":    # not set yet (copy, pickle): no recursion
+        if attr in ("measure", "declared"):    # not set yet (copy, pickle): no recursion
             raise AttributeError(attr)
-        return getattr(self.measure, attr)
+        found = getattr(self.measure, attr)
+        if attr == "bind_dataset":   # the bound measure keeps what was declared
+            return lambda *args, **kwargs: DeclaredMeasure(found(*args, **kwargs), self.declared)
+        return found
 
     def __repr__(self) -> str:
         return f"{self.measure!r} (kind {self.kind}, {self.better or 'undeclared'} is better)"
