@@ -86,7 +86,7 @@ def test_latex_escape_is_one_pass():
 
 @pytest.mark.skipif(not shutil.which("pdflatex"), reason="pdflatex not installed (apt-get install texlive-latex-base)")
 def test_latex_compiles(board, tmp_path):
-    document = ("\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\usepackage{booktabs}\n"
+    document = ("\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\usepackage{booktabs,graphicx}\n"
                 "\\begin{document}\n" + board.latex() + "\\end{document}\n")
     (tmp_path / "t.tex").write_text(document, encoding="utf-8")
     done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "t.tex"], cwd=tmp_path,

@@ -9,10 +9,12 @@ import pytest
 from scipy import stats
 
 from rag.core.errors import InputError
+from rag.evaluation.measures import measure_direction, measure_info
 from rag.evaluation import (
     aggregate,
     correct,
     evaluate,
+    measure_kind,
     paired_test,
     parse_measure,
     per_query,
@@ -59,9 +61,37 @@ def test_custom_measure_registration():
         def per_query(self, results, qrels):
             return results.groupby("qid").size().astype(float)
 
-    register_measure("Count", lambda spec: ResultCount())
+    register_measure("Count", lambda spec: ResultCount(), kind="ranking", better="lower", digits=0)
     values = per_query(RUN, QRELS, ["Count", "RR"])
     assert aggregate(values)["Count"] == pytest.approx(2.5)
+    assert (measure_kind("Count"), measure_direction("Count")) == ("ranking", "lower")
+    assert measure_info("Count")["digits"] == 0
+
+
+def test_a_measure_must_declare_kind_and_direction_when_registered():
+    class Length:
+        name = "Len"
+
+        def per_query(self, results, qrels):
+            return results.groupby("qid").size().astype(float)
+
+    with pytest.raises(InputError, match="better='higher' or 'lower'"):
+        register_measure("Len", lambda spec: Length(), kind="correctness")
+    with pytest.raises(InputError, match="declare its kind"):
+        register_measure("Len", lambda spec: Length(), better="lower")
+
+    @register_measure("LenClass")
+    class Declared:   # class attributes declare them too
+        kind = "cost"
+        better = "lower"
+
+        def __init__(self, name):
+            self.name = name
+
+        def per_query(self, results, qrels):
+            return results.groupby("qid").size().astype(float)
+
+    assert measure_direction("LenClass") == "lower" and measure_kind("LenClass") == "cost"
 
 
 def test_paired_tests_match_scipy():

@@ -23,7 +23,8 @@ class AliasAccuracy:
 
     name: str = "AliasAcc"
     kind: ClassVar[str] = "correctness"
-    lower_is_better: ClassVar[bool] = False
+    better: ClassVar[str] = "higher"
+    suits_verbose_answers: ClassVar[bool] = True   # a gold alias anywhere in the answer
 
     def per_query(self, results: pd.DataFrame, qrels: pd.DataFrame | None = None) -> pd.Series:
         t = _one_row_per_question(results, ("answer", "answers"), self.name)

@@ -33,10 +33,12 @@ T = TypeVar("T", bound=type)
 
 
 @contextlib.contextmanager
-def trace_rankings() -> Iterator[list[tuple[str, pd.DataFrame]]]:
-    """Within this block every stage's output that is a ranking is recorded as ``(description, frame)``,
-    in the order the stages finish (so the last one is the ranking that fed what came after it)."""
-    seen: list[tuple[str, pd.DataFrame]] = []
+def trace_rankings() -> Iterator[list[tuple[str, pd.DataFrame, pd.Series | None]]]:
+    """Within this block every stage's output that is a ranking is recorded as ``(description, frame,
+    asked)``, in the order the stages finish (so the last one is the ranking that fed what came after it);
+    ``asked``: the query ids the stage was given when its input was not a ranking (a first-stage retriever:
+    the questions the system retrieved for), else None."""
+    seen: list[tuple[str, pd.DataFrame, pd.Series | None]] = []
     token = _TRACE.set(seen)
     try:
         yield seen
@@ -168,7 +170,8 @@ class Stage:
         out = self._run_cached(frame)
         trace = _TRACE.get()
         if trace is not None and is_ranking(out):
-            trace.append((self.describe(), out))
+            asked = frame["qid"] if "qid" in frame.columns and not is_ranking(frame) else None
+            trace.append((self.describe(), out, asked))
         return out
 
     def _run_cached(self, frame: pd.DataFrame) -> pd.DataFrame:

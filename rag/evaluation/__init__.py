@@ -11,13 +11,15 @@ from pathlib import Path
 
 from rag.evaluation.measures import (
            Measure,
+           measure_direction,
+           measure_identity,
            measure_kind,
            measure_name,
            parse_measure,
            register_measure,
 )
 from rag.evaluation.ranking import RankingMeasure
-from rag.evaluation.scoring import aggregate, evaluate, per_query
+from rag.evaluation.scoring import aggregate, evaluate, measure_values, per_query
 from rag.evaluation.significance import correct, paired_test, significance
 
 
@@ -31,5 +33,6 @@ def code_version() -> str:
     return hash_bytes(b"".join(p.read_bytes() for p in sorted(root.rglob("*.py"))))
 
 
-__all__ = ["code_version", "Measure", "RankingMeasure", "parse_measure", "measure_name", "measure_kind", "register_measure",
-           "per_query", "aggregate", "evaluate", "significance", "paired_test", "correct"]
+__all__ = ["code_version", "Measure", "RankingMeasure", "parse_measure", "measure_name", "measure_kind",
+           "measure_direction", "measure_identity", "register_measure", "measure_values", "per_query", "aggregate",
+           "evaluate", "significance", "paired_test", "correct"]

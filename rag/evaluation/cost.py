@@ -39,7 +39,8 @@ class _CostMeasure:
     name: str
     columns: ClassVar[tuple[str, ...]] = ()
     kind: ClassVar[str] = "cost"
-    lower_is_better: ClassVar[bool] = True
+    better: ClassVar[str] = "lower"
+    digits: ClassVar[int] = 1      # tokens: one decimal
     missing_reason: ClassVar[str] = "no answer"
 
     def per_query(self, results: pd.DataFrame, qrels: pd.DataFrame | None = None) -> pd.Series:
@@ -74,16 +75,19 @@ class LLMSeconds(_CostMeasure):
     """Seconds of LLM time the question took (as measured when the calls were computed)."""
 
     columns: ClassVar[tuple[str, ...]] = (COST_COLUMNS[2],)
+    digits: ClassVar[int] = 2
 
 
 @dataclass(frozen=True)
 class RetrievalRate:
-    """1 when the question was answered with retrieved passages (``retrieved``), else 0."""
+    """1 when the question was answered with retrieved passages (``retrieved``), else 0: a cost (retrieving
+    less at the same accuracy is better)."""
 
     name: str = "RetrievalRate"
     kind: ClassVar[str] = "cost"
-    lower_is_better: ClassVar[bool] = False
+    better: ClassVar[str] = "lower"
     missing_reason: ClassVar[str] = "no answer"
+    needs: ClassVar[tuple[str, ...]] = ("retrieved",)
 
     def per_query(self, results: pd.DataFrame, qrels: pd.DataFrame | None = None) -> pd.Series:
         table = _per_question(results, self.name)

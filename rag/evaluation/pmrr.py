@@ -212,7 +212,8 @@ class PMRR:
     name: str = "p-MRR"
     changed: ChangedDocs | None = field(default=None, repr=False)   # the changed documents (default: from the two qrels)
     kind: ClassVar[str] = "instruction"
-    lower_is_better: ClassVar[bool] = False
+    better: ClassVar[str] = "higher"
+    digits: ClassVar[int] = 2      # scaled to -100..100
     missing_reason: ClassVar[str] = "no changed document"
 
     def bind_dataset(self, dataset: Any, split: str | None = None) -> "PMRR":

@@ -10,9 +10,11 @@ rag.core.errors.InputError: field 'measures': measure 'P@0': the cut-off must be
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, ClassVar, Sequence
 
+import numpy as np
 import pandas as pd
 
 from rag.core.errors import InputError, did_you_mean
@@ -47,7 +49,7 @@ class RankingMeasure:
 
     measure: Any
     kind: ClassVar[str] = "ranking"
-    lower_is_better: ClassVar[bool] = False
+    better: ClassVar[str] = "higher"
     missing_reason: ClassVar[str] = "not judged"
 
     @property
@@ -133,19 +135,24 @@ def _validate(measure: Any, spec: str) -> None:
 
 
 def _nested(qids: pd.Series, docnos: pd.Series, values: pd.Series, cast: type) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for q, d, v in zip(qids.astype(str).tolist(), docnos.astype(str).tolist(), values.tolist()):
-        inner = out.get(q)
-        if inner is None:
-            inner = out[q] = {}
-        inner[d] = cast(v)
-    return out
+    """``{qid: {docno: value}}`` (pytrec_eval's input) built a query at a time: the rows are grouped by integer
+    codes and each query's dict made by ``dict(zip(...))`` (the last row wins for a repeated pair)."""
+    codes, uniques = pd.factorize(qids)
+    if not len(codes):
+        return {}
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    bounds = np.r_[0, np.flatnonzero(np.diff(sorted_codes)) + 1, len(order)]
+    docs = docnos.to_numpy(dtype=object)[order].tolist()
+    numbers = values.to_numpy()[order].astype(np.float64 if cast is float else np.int64).tolist()
+    names = [str(q) for q in uniques[sorted_codes[bounds[:-1]]]]
+    return {q: dict(zip(docs[a:b], numbers[a:b])) for q, a, b in zip(names, bounds[:-1].tolist(), bounds[1:].tolist())}
 
 
 def warn_id_mismatch(results: pd.DataFrame, qrels: pd.DataFrame) -> None:
     """Say (with counts) when run and qrels ids do not line up: usually a sign of mismatched files."""
-    run_qids = {q for q in results["qid"].astype(str) if not q.endswith(CHANGED_SUFFIX)}
-    judged_qids = set(qrels["qid"].astype(str))
+    run_qids = {q for q in map(str, pd.unique(results["qid"])) if not q.endswith(CHANGED_SUFFIX)}
+    judged_qids = set(map(str, pd.unique(qrels["qid"])))
     unjudged = run_qids - judged_qids
     missing = judged_qids - run_qids
     if unjudged:
@@ -159,12 +166,32 @@ def warn_id_mismatch(results: pd.DataFrame, qrels: pd.DataFrame) -> None:
                          f"({sorted(judged_qids)[:3]}...): mismatched files?", field="qid")
 
 
+_EVALUATORS: "OrderedDict[str, Any]" = OrderedDict()   # (qrels content, measures) -> ir-measures evaluator
+
+
+def _evaluator(measures: Sequence[RankingMeasure], qrels: pd.DataFrame) -> Any:
+    """One ir-measures evaluator per qrels and measure set, kept for the next run (an experiment evaluates
+    every system against the same qrels): pytrec_eval parses the judgements once."""
+    import ir_measures
+
+    from rag.core.hashing import hash_config, hash_frame
+
+    key = hash_config("evaluator", hash_frame(qrels), [m.name for m in measures])
+    evaluator = _EVALUATORS.get(key)
+    if evaluator is None:
+        judged = _nested(qrels["qid"], qrels["docno"], qrels["label"], int)
+        evaluator = ir_measures.evaluator([m.measure for m in measures], judged)
+        _EVALUATORS[key] = evaluator
+        while len(_EVALUATORS) > 4:
+            _EVALUATORS.popitem(last=False)
+    _EVALUATORS.move_to_end(key)
+    return evaluator
+
+
 def compute(measures: Sequence[RankingMeasure], results: pd.DataFrame, qrels: pd.DataFrame | None,
             warn: bool = False) -> pd.DataFrame:
     """``qid, measure, value`` for every judged query (a judged query without results scores 0, as
     ``trec_eval -c``); one pytrec_eval pass for all ``measures``."""
-    import ir_measures
-
     if qrels is None:
         raise InputError(f"measures {[m.name for m in measures]} need relevance judgements (qrels)", field="qrels")
     for column in ("qid", "docno", "score"):
@@ -179,10 +206,18 @@ def compute(measures: Sequence[RankingMeasure], results: pd.DataFrame, qrels: pd
     if warn:
         warn_id_mismatch(ranked, qrels)
     run = _nested(ranked["qid"], ranked["docno"], ranked["score"], float)
-    judged = _nested(qrels["qid"], qrels["docno"], qrels["label"], int)
-    rows = [(m.query_id, str(m.measure), m.value)
-            for m in ir_measures.iter_calc([r.measure for r in measures], judged, run)]
-    values = pd.DataFrame(rows, columns=["qid", "measure", "value"])
-    expected = pd.MultiIndex.from_product([sorted(qrels["qid"].astype(str).unique()), [m.name for m in measures]],
+    evaluator = _evaluator(measures, qrels)
+    # the provider's own loop: ir-measures' public iter_calc adds, per value, a set lookup that hashes the measure
+    # by its repr (a third of the time); the judged queries it would add are added below, with 0
+    calc = getattr(evaluator, "_iter_calc", evaluator.iter_calc)
+    by_id = {id(m.measure): m.name for m in measures}
+    names = {m.measure: m.name for m in measures}
+    qids, found, numbers = [], [], []
+    for metric in calc(run):
+        qids.append(metric.query_id)
+        found.append(by_id.get(id(metric.measure)) or names[metric.measure])
+        numbers.append(metric.value)
+    values = pd.DataFrame({"qid": qids, "measure": found, "value": np.asarray(numbers, dtype=np.float64)})
+    expected = pd.MultiIndex.from_product([sorted(map(str, pd.unique(qrels["qid"]))), [m.name for m in measures]],
                                           names=["qid", "measure"])
     return values.set_index(["qid", "measure"])["value"].reindex(expected, fill_value=0.0).reset_index()

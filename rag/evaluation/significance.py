@@ -67,8 +67,11 @@ def significance(per_query_values: pd.DataFrame, baseline: str, test: str = "t-t
 
     ``per_query_values``: long table ``system, qid, measure, value``; NaN values (a question a measure
     could not score) are left out of the pairs. A measure that does not apply to the baseline or to a
-    system (no values) is not tested. Returns ``system, measure, mean, baseline_mean, delta, p_value,
-    p_adjusted, significant, n``.
+    system (no values) is not tested. Nor is a measure that is constant within the system or within the
+    baseline over the paired questions (RetrievalRate of an always-retrieve system against closed-book:
+    the difference is fixed by how the systems work, not a sample): its row has ``tested`` False, no
+    p-value and is never significant. Returns ``system, measure, mean, baseline_mean, delta, p_value,
+    p_adjusted, significant, n, tested``.
     """
     systems = list(dict.fromkeys(per_query_values["system"]))
     if baseline not in systems:
@@ -87,15 +90,21 @@ def significance(per_query_values: pd.DataFrame, baseline: str, test: str = "t-t
             pair = pd.concat([wide[system], base], axis=1).dropna()
             if pair.empty:
                 continue
-            p = paired_test(pair.iloc[:, 0].to_numpy(), pair.iloc[:, 1].to_numpy(), test)
-            block.append({"system": system, "measure": measure, "mean": float(pair.iloc[:, 0].mean()),
-                          "baseline_mean": float(pair.iloc[:, 1].mean()),
-                          "delta": float(pair.iloc[:, 0].mean() - pair.iloc[:, 1].mean()),
-                          "p_value": p, "n": len(pair)})
-        adjusted = correct([b["p_value"] for b in block], correction)
-        for b, pa in zip(block, adjusted):
+            a, b = pair.iloc[:, 0].to_numpy(), pair.iloc[:, 1].to_numpy()
+            tested = len(a) > 1 and bool(np.ptp(a) > 0) and bool(np.ptp(b) > 0)
+            block.append({"system": system, "measure": measure, "mean": float(a.mean()),
+                          "baseline_mean": float(b.mean()), "delta": float(a.mean() - b.mean()),
+                          "p_value": paired_test(a, b, test) if tested else math.nan, "n": len(pair),
+                          "tested": tested})
+        tested_rows = [b for b in block if b["tested"]]
+        adjusted = correct([b["p_value"] for b in tested_rows], correction)   # only the tests made count
+        for b, pa in zip(tested_rows, adjusted):
             b["p_adjusted"] = pa
             b["significant"] = bool(pa < alpha) and not math.isnan(pa)
+        for b in block:
+            if not b["tested"]:
+                b["p_adjusted"], b["significant"] = math.nan, False
         rows.extend(block)
-    columns = ["system", "measure", "mean", "baseline_mean", "delta", "p_value", "p_adjusted", "significant", "n"]
+    columns = ["system", "measure", "mean", "baseline_mean", "delta", "p_value", "p_adjusted", "significant", "n",
+               "tested"]
     return pd.DataFrame(rows, columns=columns)

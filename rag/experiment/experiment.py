@@ -29,10 +29,11 @@ from rag.core.provenance import git_commit, package_versions, seed_everything
 from rag.core.stage import Stage, trace_rankings
 from rag.datasets import Dataset
 from rag.evaluation import code_version
-from rag.evaluation.measures import parse_measure
+from rag.evaluation.measures import measure_identity, measure_info, parse_measure
+from rag.evaluation.scoring import measure_values
 from rag.evaluation.significance import significance
 from rag.experiment.results import ExperimentResults
-from rag.experiment.system_values import fed_ranking, system_values
+from rag.experiment.system_values import fed_ranking
 from rag.llm.stage import llm_provenance
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ class Experiment:
         queries = self.queries() if queries is None else queries
         return hash_config("experiment", self.dataset.fingerprint(), self.split, hash_frame(queries),
                            {k: p.fingerprint() for k, p in self.pipelines.items()},
-                           [_measure_identity(m) for m in self.measures], self.seed, self.baseline, self.test,
+                           [measure_identity(m) for m in self.measures], self.seed, self.baseline, self.test,
                            self.correction, self.alpha)
 
     def _first_computed(self, key: str) -> str:
@@ -115,11 +116,11 @@ class Experiment:
                     out = pipeline(queries)
                 timings[system] = time.perf_counter() - t0
                 runs[system] = out
-                ranking = fed_ranking(out, seen)
+                ranking, retrieved_for = fed_ranking(out, seen)
                 if ranking is not None and ranking is not out:
                     rankings[system] = ranking
                 run_keys[system] = hash_frame(out)
-                values, why = self._evaluate(out, ranking, run_keys[system], queries, qrels)
+                values, why = self._evaluate(out, ranking, retrieved_for, run_keys[system], queries, qrels)
                 values.insert(0, "system", system)
                 frames.append(values)
                 if why:
@@ -144,8 +145,9 @@ class Experiment:
             "pipelines": {k: p.describe() for k, p in self.pipelines.items()},
             "llms": {k: v for k, v in ((k, llm_provenance(p)) for k, p in self.pipelines.items()) if v},
             "measures": order,
-            "measure_info": {m.name: _measure_info(m) for m in self.measures},
+            "measure_info": {m.name: measure_info(m) for m in self.measures},
             "not_applicable": notes,
+            "n": _scored(long),
             "baseline": self.baseline,
             "significance": {"test": self.test, "correction": self.correction, "alpha": self.alpha},
             "seed": self.seed,
@@ -159,35 +161,34 @@ class Experiment:
         return ExperimentResults(self.name, table, long, sig, runs, provenance, self.baseline, timings,
                                  run_keys=run_keys, cache=self.cache, rankings=rankings)
 
-    def _evaluate(self, out: pd.DataFrame, ranking: pd.DataFrame | None, run_key: str, queries: pd.DataFrame,
+    def _evaluate(self, out: pd.DataFrame, ranking: pd.DataFrame | None, retrieved_for: set[str] | None,
+                  run_key: str, queries: pd.DataFrame,
                   qrels: pd.DataFrame | None) -> tuple[pd.DataFrame, dict[str, str]]:
-        """Per-query values (and not-applicable notes) of one system, cached by (output, the ranking that fed
-        it, queries, qrels, measures)."""
-        key = hash_config("evaluation", 2, code_version(), run_key, hash_frame(ranking) if ranking is not None and ranking is not out
-                          else None, hash_frame(queries[["qid"]]), hash_frame(qrels) if qrels is not None else None,
-                          [_measure_identity(m) for m in self.measures])
+        """Per-query values (and not-applicable notes) of one system by the one evaluation path
+        (:func:`~rag.evaluation.scoring.measure_values`), cached by the output, the ranking that fed it, the
+        questions it retrieved for, the queries, the qrels and every measure's identity (its parameters and
+        what else decides its values, such as the LLM judge in use)."""
+        key = hash_config("evaluation", 3, code_version(), run_key,
+                          hash_frame(ranking) if ranking is not None and ranking is not out else None,
+                          sorted(retrieved_for) if retrieved_for is not None else None,
+                          hash_frame(queries[["qid"]]), hash_frame(qrels) if qrels is not None else None,
+                          [measure_identity(m) for m in self.measures])
         values, notes = self.cache.get_frame(key, kind=EVALUATIONS), self.cache.get_json(key + "-notes", kind=None)
         if values is None or notes is None:
-            values, notes = system_values(out, ranking, queries["qid"].astype(str).tolist(), qrels, self.measures)
+            values, notes = measure_values(out, qrels, self.measures, queries["qid"].astype(str).tolist(),
+                                           ranking, retrieved_for)
             self.cache.put_frame(key, values, kind=EVALUATIONS)
             self.cache.put_json(key + "-notes", notes, kind=None)
         return values, notes
 
 
-def _measure_identity(measure: Any) -> Any:
-    """What identifies a measure's values: its name and, for parameterised measures, their parameters."""
-    params = {k: v for k, v in vars(measure).items() if k not in ("name", "qrels_changed")
-              and isinstance(v, (str, int, float, bool, type(None)))} if hasattr(measure, "__dict__") else {}
-    return [measure.name, type(measure).__qualname__, params]
-
-
-def _measure_info(measure: Any) -> dict[str, Any]:
-    info: dict[str, Any] = {"kind": getattr(measure, "kind", "custom"),
-                            "lower_is_better": bool(getattr(measure, "lower_is_better", False))}
-    details = getattr(measure, "provenance", None)
-    if callable(details):
-        info.update(details())
-    return info
+def _scored(long: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """How many questions each measure scored per system (n; a measure that does not apply is absent)."""
+    counts = long.dropna(subset=["value"]).groupby(["system", "measure"], sort=False).size()
+    out: dict[str, dict[str, int]] = {}
+    for (system, measure), n in counts.items():
+        out.setdefault(str(system), {})[str(measure)] = int(n)
+    return out
 
 
 def _warn_lost_questions(system: str, out: pd.DataFrame, queries: pd.DataFrame) -> None:

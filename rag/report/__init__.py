@@ -21,9 +21,8 @@ def write_report(folder: str | Path, formats: Sequence[str] = ("md", "html", "te
                  cache: Cache | None = None) -> list[Path]:
     """The plots (one per measure, against the baseline; cached by content) and the leaderboards of a
     results folder; returns the files written."""
-    written = write_plots(folder, cache=cache) if plots else []   # first: the HTML page inlines them
-    written += write_boards(folder, formats=[f for f in formats if f != "plots"])
-    return written
+    formats = [f for f in formats if f != "plots"] + (["plots"] if plots else [])   # plots first: the page inlines them
+    return write_boards(folder, formats=formats, cache=cache)
 
 
 __all__ = ["Board", "write_boards", "write_plots", "write_report"]

@@ -6,7 +6,7 @@ correction); every table carries its provenance (config hash, versions, git comm
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence, Union
 
 import pandas as pd
 
@@ -14,6 +14,7 @@ from rag.core.cache import atomic_write_text
 from rag.core.errors import InputError
 from rag.core.files import file_stem
 from rag.datasets.io import read_json
+from rag.report.latex import latex_escape, visible as _visible  # noqa: F401  (latex_escape: re-exported)
 from rag.report.tables import read_table
 
 LOWER_IS_BETTER = {"FaithCritic", "latency", "seconds", "cost", "tokens"}
@@ -26,12 +27,53 @@ def lower_is_better(measure: str) -> bool:
     return any(measure.lower().startswith(m.lower()) for m in LOWER_IS_BETTER)
 
 
+Digits = Union[int, str, Mapping[str, int], None]
+# correctness measures that penalise verbose answers, for boards written before measures declared it
+_SHORT_ANSWER_MEASURES = ("EM", "F1", "Precision", "ROUGE-1", "ROUGE-2", "ROUGE-L", "METEOR", "BERTScore-P",
+                          "BERTScore-F1")
+
+
+def parse_digits(digits: Digits, default: int = 4) -> dict[str, int]:
+    """``3``, ``"3"``, ``"3,LLMTokens=0"`` or ``{"*": 3, "LLMTokens": 0}`` as a mapping (``"*"``: measures that
+    declare no digits of their own)."""
+    if digits is None:
+        return {"*": default}
+    if isinstance(digits, bool):
+        raise InputError(f"digits must be a number, got {digits!r}", field="digits")
+    if isinstance(digits, int):
+        out: dict[str, int] = {"*": digits}
+    elif isinstance(digits, str):
+        out = {"*": default}
+        for part in filter(None, (p.strip() for p in digits.split(","))):
+            name, eq, value = part.rpartition("=") if "=" in part else ("*", "", part)
+            if not value.strip().isdigit():
+                raise InputError(f"digits are written N or MEASURE=N (comma-separated), got {part!r}",
+                                 field="digits")
+            out[name.strip() or "*"] = int(value)
+    elif isinstance(digits, Mapping):
+        out = {"*": default, **{str(k): v for k, v in digits.items()}}
+    else:
+        raise InputError(f"digits must be a number or a mapping, got {digits!r}", field="digits")
+    for name, value in out.items():
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 12:
+            raise InputError(f"digits for {name!r} must be an integer from 0 to 12, got {value!r}", field="digits")
+    return out
+
+
+def _listed(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 class Board:
     """The content of a leaderboard, read from a folder written by ``ExperimentResults.save``.
 
     >>> board = Board.load("results/demo")                 # doctest: +SKIP
     >>> print(board.markdown())                            # doctest: +SKIP
     >>> Path("table.tex").write_text(board.latex(digits=3)) # doctest: +SKIP
+
+    What a measure declared when it was registered (``provenance["measure_info"]``) decides its column:
+    which value is best (``better``: a measure of undeclared direction has no best), its digits (tokens 1,
+    counts 0; ``digits`` sets the others) and the note on verbose answers.
     """
 
     def __init__(self, table: pd.DataFrame, significance: pd.DataFrame, provenance: dict[str, Any],
@@ -39,8 +81,9 @@ class Board:
         self.table = table
         self.significance = significance
         self.provenance = provenance
-        self.per_query = per_query
+        self._per_query = per_query
         self.folder = folder  # the results folder, when loaded from one (plots are looked up there)
+        self._sig: dict[tuple[str, str], pd.Series] | None = None
 
     @classmethod
     def load(cls, folder: str | Path) -> "Board":
@@ -56,9 +99,14 @@ class Board:
         provenance = read_json(prov_path) if prov_path.exists() else {}
         if not isinstance(provenance, dict):
             raise InputError("provenance must be a JSON object", path=prov_path)
-        pq_path = folder / "per_query.csv"
-        per_query = read_table(pq_path, ("system", "qid", "measure", "value")) if pq_path.exists() else None
-        return cls(table, sig, provenance, per_query, folder)
+        return cls(table, sig, provenance, None, folder)
+
+    @property
+    def per_query(self) -> pd.DataFrame | None:
+        """The per-query values (``per_query.csv`` of the folder, read when first needed)."""
+        if self._per_query is None and self.folder is not None and (self.folder / "per_query.csv").exists():
+            self._per_query = read_table(self.folder / "per_query.csv", ("system", "qid", "measure", "value"))
+        return self._per_query
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -71,43 +119,116 @@ class Board:
     def kind(self, measure: str) -> str:
         return str(self.info(measure).get("kind", "measure"))
 
-    def lower_is_better(self, measure: str) -> bool:
+    def direction(self, measure: str) -> str | None:
+        """``"higher"`` or ``"lower"`` as the measure declared it; None when it declared neither (no best is
+        marked). Tables written without measure information (ragif < 0.2) are read by the measure's name."""
         info = self.info(measure)
-        return bool(info["lower_is_better"]) if "lower_is_better" in info else lower_is_better(measure)
+        if info.get("better") in ("higher", "lower"):
+            return info["better"]
+        if "better" in info:
+            return None
+        if "lower_is_better" in info:
+            return "lower" if info["lower_is_better"] else "higher"
+        if self.provenance.get("measure_info"):
+            return None
+        return "lower" if lower_is_better(measure) else "higher"
+
+    def lower_is_better(self, measure: str) -> bool:
+        return self.direction(measure) == "lower"
+
+    def digits(self, measure: str, digits: Digits = None) -> int:
+        """Decimals of ``measure``: ``digits[measure]``, else what the measure declared, else ``digits["*"]``."""
+        chosen = parse_digits(digits)
+        if measure in chosen:
+            return chosen[measure]
+        declared = self.info(measure).get("digits")
+        return int(declared) if isinstance(declared, int) and not isinstance(declared, bool) else chosen["*"]
+
+    def fmt(self, value: float, measure: str, digits: Digits = None) -> str:
+        return f"{value:.{self.digits(measure, digits)}f}"
 
     def note(self, system: str, measure: str) -> str | None:
         """Why a cell is empty, or why fewer questions than the dataset's were scored (None when neither)."""
         return (self.provenance.get("not_applicable") or {}).get(system, {}).get(measure)
 
     def notes(self) -> list[dict[str, str]]:
-        """Every note of the table, in row and column order."""
-        return [{"system": s, "measure": m, "text": text} for s in self.table.index for m in self.table.columns
-                if (text := self.note(s, m))]
+        """Every note of the table, in row and column order (empty and partial cells, untested cells)."""
+        out = []
+        for s in self.table.index:
+            for m in self.table.columns:
+                if text := self.note(s, m):
+                    out.append({"system": s, "measure": m, "text": text})
+                elif self.untested(s, m):
+                    out.append({"system": s, "measure": m, "text": f"not tested for significance: the values are "
+                                                                  f"constant within {s} or {self.baseline}"})
+        return out
+
+    def scored(self, measure: str) -> list[int]:
+        """How many questions ``measure`` scored, per system that has values (n)."""
+        n = self.provenance.get("n") or {}
+        return [int(n[s][measure]) for s in self.table.index if measure in n.get(s, {})]
+
+    def n_line(self) -> str | None:
+        """``n (questions scored): nDCG@10 14; R@3 7-14; ...`` when the folder records n per measure."""
+        parts = []
+        for m in self.table.columns:
+            counts = self.scored(m)
+            if counts:
+                low, high = min(counts), max(counts)
+                parts.append(f"{m} {low}" if low == high else f"{m} {low}–{high}")
+        return "n (questions scored): " + "; ".join(parts) if parts else None
+
+    def verbose_note(self) -> str | None:
+        """Which correctness measures suit verbose answers (Adlakha et al., 2024), when the table has one
+        that does not; with the systems where the two disagree most."""
+        correctness = [m for m in self.table.columns if self.kind(m) == "correctness"]
+        short = [m for m in correctness if self.info(m).get("suits_verbose_answers") is False
+                 or ("suits_verbose_answers" not in self.info(m) and m in _SHORT_ANSWER_MEASURES)]
+        suited = [m for m in correctness if self.info(m).get("suits_verbose_answers") is True]
+        if not short:
+            return None
+        text = f"{_listed(short)} penalise{'s' if len(short) == 1 else ''} answers longer than the gold answer; "
+        text += (f"{_listed(suited)} suit{'s' if len(suited) == 1 else ''} verbose answers" if suited else
+                 "for verbose answers add Recall or LLM-Eval") + " (Adlakha et al., 2024)"
+        if suited:
+            gap = (self.table[suited].max(axis=1) - self.table[short].min(axis=1)).dropna()
+            if len(gap) and gap.max() > 0.2:
+                s = gap.idxmax()
+                lo = min(short, key=lambda m: self.table.loc[s, m])
+                hi = max(suited, key=lambda m: self.table.loc[s, m])
+                text += (f"; e.g. {s}: {lo} {self.fmt(self.table.loc[s, lo], lo)}, "
+                         f"{hi} {self.fmt(self.table.loc[s, hi], hi)}")
+        return text + "."
 
     def best(self, measure: str) -> float:
         col = self.table[measure]
         return col.min() if self.lower_is_better(measure) else col.max()
 
-    def is_best(self, system: str, measure: str, digits: int | None = None) -> bool:
-        """Whether ``system`` has the best value of ``measure`` (ties included; compared after rounding
-        to ``digits`` when given, so that two printed values that look equal are both marked)."""
+    def is_best(self, system: str, measure: str, digits: Digits = None) -> bool:
+        """Whether ``system`` has the best value of ``measure`` (ties included; compared after rounding to the
+        measure's digits, so that two printed values that look equal are both marked). Never for a measure
+        whose direction is not declared."""
         value = self.table.loc[system, measure]
-        if pd.isna(value):
+        if pd.isna(value) or self.direction(measure) is None:
             return False
         best = self.best(measure)
-        if digits is not None:
-            return round(float(value), digits) == round(float(best), digits)
-        return abs(value - best) < 1e-12
+        places = self.digits(measure, digits)
+        return round(float(value), places) == round(float(best), places)
 
     def sig_row(self, system: str, measure: str) -> pd.Series | None:
-        if self.significance.empty:
-            return None
-        hit = self.significance[(self.significance["system"] == system) & (self.significance["measure"] == measure)]
-        return hit.iloc[0] if len(hit) else None
+        if self._sig is None:
+            self._sig = {} if self.significance.empty else {
+                (str(r["system"]), str(r["measure"])): r for _, r in self.significance.iterrows()}
+        return self._sig.get((system, measure))
 
     def is_significant(self, system: str, measure: str) -> bool:
         row = self.sig_row(system, measure)
         return bool(row is not None and str(row["significant"]).lower() == "true")
+
+    def untested(self, system: str, measure: str) -> bool:
+        """Whether the pair was left untested (a measure constant within the system or the baseline)."""
+        row = self.sig_row(system, measure)
+        return row is not None and "tested" in row.index and str(row["tested"]).lower() == "false"
 
     def delta(self, system: str, measure: str) -> float | None:
         """Mean difference from the baseline (paired over the queries both have), when tested."""
@@ -119,6 +240,15 @@ class Board:
     def describe(self, system: str) -> str:
         """The pipeline behind ``system`` as recorded in the provenance (empty when unknown)."""
         return str(self.provenance.get("pipelines", {}).get(system, ""))
+
+    def legend(self) -> list[str]:
+        """The lines under a table: best and direction, n per measure, the verbose-answers note."""
+        measures = list(self.table.columns)
+        undeclared = [m for m in measures if self.direction(m) is None]
+        first = "Best value per column in **bold**" + ("; ↓ = lower is better" if any(
+            self.lower_is_better(m) for m in measures) else "") + (
+            f"; no best marked for {', '.join(undeclared)} (direction not declared)" if undeclared else "") + "."
+        return [first, *filter(None, [self.n_line(), self.verbose_note()])]
 
     def provenance_lines(self) -> list[str]:
         p = self.provenance
@@ -133,7 +263,8 @@ class Board:
             f"experiment {p.get('experiment', '?')}; dataset {ds.get('name', '?')} ({ds.get('split', '?')}, "
             f"{ds.get('queries', '?')} queries)",
             f"{MARK}: significantly different from the baseline ({self.baseline}), {sig.get('test', 't-test')}, "
-            f"{sig.get('correction', 'holm')} correction, alpha {sig.get('alpha', 0.05)}",
+            f"{sig.get('correction', 'holm')} correction, alpha {sig.get('alpha', 0.05)}; not tested where a "
+            f"measure is constant within a system",
             f"config hash {p.get('config_hash', '?')}; seed {p.get('seed', '?')}; commit {commit}; "
             f"first computed {p.get('date', '?')}",
             f"versions: {shown}",
@@ -143,7 +274,7 @@ class Board:
         """Which model computed each model-based measure (BERTScore, NLI, LLM judges; METEOR's stages)."""
         details = []
         for measure, info in (self.provenance.get("measure_info") or {}).items():
-            extra = {k: v for k, v in info.items() if k not in ("kind", "lower_is_better")}
+            extra = {k: v for k, v in info.items() if k not in _DECLARED_KEYS}
             if extra:
                 details.append(f"{measure}: " + ", ".join(f"{k} {v}" for k, v in extra.items()))
         return [f"models: {'; '.join(details)}"] if details else []
@@ -157,7 +288,7 @@ class Board:
         return sorted(found, key=lambda p: (order.get(p.stem, len(order)), p.name))
 
     # ------------------------------------------------------------------ formats
-    def markdown(self, digits: int = 4) -> str:
+    def markdown(self, digits: Digits = None) -> str:
         """A GitHub/pandoc pipe table: best per column in bold, † = significant vs. the baseline."""
         measures = list(self.table.columns)
         header = [_md_escape(m) + (" ↓" if self.lower_is_better(m) else "") for m in measures]
@@ -166,77 +297,29 @@ class Board:
             cells = []
             for m in measures:
                 v = self.table.loc[system, m]
-                text = EMPTY if pd.isna(v) else f"{v:.{digits}f}" + (MARK if self.is_significant(system, m) else "")
+                text = EMPTY if pd.isna(v) else self.fmt(v, m, digits) + (MARK if self.is_significant(system, m) else "")
                 cells.append(f"**{text}**" if self.is_best(system, m, digits) else text)
             name = _md_escape(system) + (" (baseline)" if system == self.baseline else "")
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
-        legend = "Best value per column in **bold**" + ("; ↓ = lower is better" if any(
-            self.lower_is_better(m) for m in measures) else "") + "."
         notes = [f"{EMPTY if pd.isna(self.table.loc[n['system'], n['measure']]) else 'n'}: {_md_escape(n['system'])}, "
                  f"{_md_escape(n['measure'])}: {n['text']}" for n in self.notes()]
-        footer = "\n".join(f"> {line}" for line in [legend, *notes, *self.provenance_lines()])
+        footer = "\n".join(f"> {line}" for line in [*self.legend(), *notes, *self.provenance_lines()])
         return "\n".join(lines) + "\n\n" + footer + "\n"
 
-    def latex(self, digits: int = 4, caption: str | None = None, label: str | None = None) -> str:
-        """A booktabs table (``\\usepackage{booktabs}``): best per column bold, ``$^\\dagger$`` =
-        significant vs. the baseline (set in ``\\rlap`` so the numbers stay aligned), provenance as
-        comments. Paste the ``table`` environment into a paper."""
-        measures = list(self.table.columns)
-        header = [latex_escape(m) + (r"\,$\downarrow$" if self.lower_is_better(m) else "") for m in measures]
-        out = [r"% ragif leaderboard; needs \usepackage{booktabs}",
-               r"\begin{table}[t]", r"\centering",
-               r"\begin{tabular}{@{}l" + "r" * len(measures) + "@{}}",
-               r"\toprule", "System & " + " & ".join(header) + r" \\", r"\midrule"]
-        for system in self.table.index:
-            cells = []
-            for m in measures:
-                v = self.table.loc[system, m]
-                text = "--" if pd.isna(v) else f"{v:.{digits}f}"
-                if self.is_best(system, m, digits):
-                    text = rf"\textbf{{{text}}}"
-                if self.is_significant(system, m):
-                    text += r"\rlap{$^\dagger$}"
-                cells.append(text)
-            name = latex_escape(system) + (" (baseline)" if system == self.baseline else "")
-            out.append(name + " & " + " & ".join(cells) + r" \\")
-            if system == self.baseline and self.table.index[0] == system and len(self.table) > 1:
-                out.append(r"\midrule")
-        out += [r"\bottomrule", r"\end{tabular}"]
-        sig = self.provenance.get("significance", {})
-        cap = caption if caption is not None else (
-            f"{latex_escape(str(self.provenance.get('experiment', 'Results')))}. Best value per column in bold; "
-            f"$^\\dagger$: significantly different from {latex_escape(str(self.baseline))} "
-            f"({latex_escape(str(sig.get('test', 't-test')))}, {latex_escape(str(sig.get('correction', 'holm')))} "
-            f"correction, $\\alpha={sig.get('alpha', 0.05)}$)." + (" --: not applicable." if self.table.isna().any().any()
-                                                                   else ""))
-        tab_label = label or "tab:" + "".join(c if c.isalnum() or c in "-:" else "-"
-                                             for c in str(self.provenance.get("experiment", "results")))
-        out += [rf"\caption{{{cap}}}", rf"\label{{{tab_label}}}", r"\end{table}"]
-        notes = [f"{n['system']}, {n['measure']}: {n['text']}" for n in self.notes()]
-        out.append("% " + "\n% ".join([*notes, *self.provenance_lines()]))
-        return "\n".join(out) + "\n"
+    def latex(self, digits: Digits = None, caption: str | None = None, label: str | None = None) -> str:
+        """A booktabs table that fits the text width (see :func:`rag.report.latex.render_latex`)."""
+        from rag.report.latex import render_latex
 
-    def html(self, digits: int = 4) -> str:
+        return render_latex(self, digits, caption, label)
+
+    def html(self, digits: Digits = None) -> str:
         """A standalone page (inline CSS and JS, plots inlined, nothing fetched)."""
         from rag.report.html import render_html
 
         return render_html(self, digits)
 
 
-_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "$": r"\$",
-                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                  ">": r"\textgreater{}", "<": r"\textless{}", "†": r"$^\dagger$"}
-
-
-def _visible(text: str) -> str:
-    """Line breaks, tabs and other control or invisible characters as spaces (a table row stays one row)."""
-    return "".join(c if c.isprintable() else " " for c in str(text))
-
-
-def latex_escape(text: str) -> str:
-    """Escape LaTeX's special characters (one pass, so replacements are never escaped again); line breaks
-    and other control characters become spaces (a blank line would end the table's paragraph)."""
-    return "".join(_LATEX_SPECIAL.get(c, c) for c in _visible(text))
+_DECLARED_KEYS = ("kind", "lower_is_better", "better", "digits", "suits_verbose_answers")
 
 
 def _md_escape(text: str) -> str:
@@ -248,31 +331,34 @@ def _md_escape(text: str) -> str:
 FORMATS = ("md", "html", "tex", "plots")
 
 
-def write_boards(folder: str | Path, formats: Sequence[str] = ("md", "html", "tex")) -> list[Path]:
+def write_boards(folder: str | Path, formats: Sequence[str] = ("md", "html", "tex"), digits: Digits = None,
+                 cache: Any = None) -> list[Path]:
     """Write the leaderboards of a results folder; returns the files written.
 
     Formats: ``md`` (leaderboard.md), ``html`` (leaderboard.html), ``tex`` (leaderboard.tex), ``plots``
-    (``deltas-<measure>.png|svg`` from :func:`rag.report.plots.write_plots`, written first so the page shows them),
-    ``csv`` (results.csv is always there).
+    (``deltas-<measure>.png|svg`` from :func:`rag.report.plots.write_plots`, written first so the page shows them;
+    cached in ``cache``, default the active one), ``csv`` (results.csv is always there). ``digits``: see
+    :meth:`Board.digits` (e.g. ``3`` or ``"3,LLMTokens=0"``).
     """
     folder = Path(folder)
     formats = [f.strip() for f in formats if f.strip()]
     for fmt in formats:
         if fmt not in (*FORMATS, "csv", "latex"):
             raise InputError(f"unknown leaderboard format {fmt!r}; use md, html, tex, plots, csv", field="format")
+    parse_digits(digits)
     written: list[Path] = []
     board = Board.load(folder)
     if "plots" in formats:
         from rag.report.plots import write_plots
 
-        written += write_plots(folder)
+        written += write_plots(folder, cache=cache, per_query=board.per_query)
     for fmt in formats:
         if fmt == "md":
-            path, text = folder / "leaderboard.md", board.markdown()
+            path, text = folder / "leaderboard.md", board.markdown(digits)
         elif fmt == "html":
-            path, text = folder / "leaderboard.html", board.html()
+            path, text = folder / "leaderboard.html", board.html(digits)
         elif fmt in ("tex", "latex"):
-            path, text = folder / "leaderboard.tex", board.latex()
+            path, text = folder / "leaderboard.tex", board.latex(digits)
         else:
             continue
         atomic_write_text(path, text)

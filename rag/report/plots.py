@@ -28,7 +28,7 @@ import pandas as pd
 from rag.core.cache import Cache, atomic_write_bytes
 from rag.core.errors import InputError
 from rag.core.files import file_stem
-from rag.core.hashing import hash_config, hash_frame
+from rag.core.hashing import hash_config
 from rag.core.schema import require_columns
 from rag.report.tables import read_table
 
@@ -64,28 +64,65 @@ def _require(frame: pd.DataFrame, columns: Sequence[str | None], what: str) -> N
     require_columns(frame, columns, what)
 
 
-def per_query_deltas(per_query: pd.DataFrame, baseline: str, measure: str, stem: str | Path,
-                     title: str | None = None) -> list[Path]:
-    """Bars of ``system - baseline`` per query (long table ``system, qid, measure, value``)."""
-    plt = _pyplot()
+AGGREGATE_ABOVE = 300   # questions: above this a delta plot draws the sorted-difference curve, not one bar each
+CURVE_POINTS = 400      # points of that curve (quantiles of the differences)
+
+
+def _deltas(per_query: pd.DataFrame, baseline: str, measure: str) -> dict[str, np.ndarray]:
+    """Per system: the differences ``system - baseline`` over the questions both have, sorted descending;
+    values at per_query.csv's precision (6 decimals), so values read back from the file and values held in
+    memory draw, and cache, the same plot."""
     table = per_query[per_query["measure"] == measure].pivot_table(index="qid", columns="system", values="value",
-                                                                   aggfunc="first")
-    systems = [s for s in dict.fromkeys(per_query["system"]) if s != baseline and s in table
-               and table[s].notna().any()]     # a system the measure does not apply to has no bars
-    if baseline not in table or table[baseline].isna().all() or not systems:
-        return []
-    fig, axes = plt.subplots(len(systems), 1, figsize=(8, 1.9 * len(systems) + 0.6), squeeze=False, sharey=True)
-    for ax, system in zip(axes[:, 0], systems):
-        delta = (table[system] - table[baseline]).dropna().sort_values(ascending=False).to_numpy()
+                                                                   aggfunc="first").round(6)
+    if baseline not in table or table[baseline].isna().all():
+        return {}
+    out = {}
+    for system in dict.fromkeys(per_query["system"]):
+        if system == baseline or system not in table or not table[system].notna().any():
+            continue     # a system the measure does not apply to has no bars
+        delta = (table[system] - table[baseline]).dropna().to_numpy(dtype=float)
+        out[system] = np.sort(delta)[::-1]
+    return out
+
+
+def _draw_deltas(ax: Any, delta: np.ndarray) -> None:
+    """One bar per question up to :data:`AGGREGATE_ABOVE` questions; above, the sorted differences as a
+    filled curve over the share of questions (:data:`CURVE_POINTS` quantiles): the same picture, a
+    figure whose size does not grow with the questions."""
+    if len(delta) <= AGGREGATE_ABOVE:
         colours = ["#2e7d32" if d > 0 else "#c62828" if d < 0 else "#9e9e9e" for d in delta]
         ax.bar(range(len(delta)), delta, width=1.0, color=colours)
+        ax.set_xticks([])
+        return
+    share = np.linspace(0.0, 100.0, CURVE_POINTS)
+    curve = np.quantile(delta, 1.0 - share / 100.0)   # descending, as the bars
+    ax.fill_between(share, curve, 0, where=curve > 0, color="#2e7d32", step="mid", linewidth=0)
+    ax.fill_between(share, curve, 0, where=curve < 0, color="#c62828", step="mid", linewidth=0)
+    ax.plot(share, curve, color="black", linewidth=0.6, drawstyle="steps-mid")
+    ax.set_xlim(0, 100)
+    ax.tick_params(axis="x", labelsize=7)
+
+
+def per_query_deltas(per_query: pd.DataFrame, baseline: str, measure: str, stem: str | Path,
+                     title: str | None = None, deltas: dict[str, np.ndarray] | None = None) -> list[Path]:
+    """``system - baseline`` per query (long table ``system, qid, measure, value``), sorted: one bar per
+    query, or above :data:`AGGREGATE_ABOVE` queries the sorted-difference curve; wins, ties and losses in
+    each panel's title."""
+    deltas = _deltas(per_query, baseline, measure) if deltas is None else deltas
+    if not deltas:
+        return []
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(deltas), 1, figsize=(8, 1.9 * len(deltas) + 0.6), squeeze=False, sharey=True)
+    aggregated = False
+    for ax, (system, delta) in zip(axes[:, 0], deltas.items()):
+        _draw_deltas(ax, delta)
+        aggregated = aggregated or len(delta) > AGGREGATE_ABOVE
         ax.axhline(0, color="black", linewidth=0.6)
         wins, losses = int((delta > 0).sum()), int((delta < 0).sum())
         ax.set_title(f"{system} vs {baseline}: {wins} better, {len(delta) - wins - losses} tied, {losses} worse "
                      f"(mean {delta.mean():+.4f})", fontsize=9, loc="left")
-        ax.set_xticks([])
         ax.set_ylabel(f"Δ {measure}", fontsize=8)
-    axes[-1, 0].set_xlabel("queries, sorted by difference")
+    axes[-1, 0].set_xlabel("% of queries, sorted by difference" if aggregated else "queries, sorted by difference")
     if title:
         fig.suptitle(title, fontsize=10)
     return _save(fig, stem)
@@ -117,16 +154,21 @@ def curve(frame: pd.DataFrame, x: str, y: str, stem: str | Path, by: str | None 
     return _save(fig, stem)
 
 
-def write_plots(folder: str | Path, measures: Sequence[str] | None = None, cache: Cache | None = None) -> list[Path]:
+def write_plots(folder: str | Path, measures: Sequence[str] | None = None, cache: Cache | None = None,
+                per_query: pd.DataFrame | None = None) -> list[Path]:
     """Per-query delta plots (``deltas-<measure>.png|svg``) for every measure of a results folder
     (default: all its measures); nothing when there is no baseline or a single system, and no plot for a
-    measure the baseline has no values of. Each plot is cached by the values it shows (``cache``: the active
-    cache, else none)."""
+    measure the baseline has no values of. ``per_query``: the folder's per_query.csv when already read.
+
+    Each plot is cached (``cache``: the active cache, else none) under a key made of what it shows (the
+    sorted differences of each system, the names and the title), so the same plot is stored once whatever
+    the row order of the values, and a folder's boards rewritten later reuse it."""
     folder = Path(folder)
     pq_path, prov_path = folder / "per_query.csv", folder / "provenance.json"
-    if not pq_path.exists():
-        raise InputError("not a results folder (no per_query.csv)", path=folder)
-    per_query = read_table(pq_path, ("system", "qid", "measure", "value"))
+    if per_query is None:
+        if not pq_path.exists():
+            raise InputError("not a results folder (no per_query.csv)", path=folder)
+        per_query = read_table(pq_path, ("system", "qid", "measure", "value"))
     provenance = json.loads(prov_path.read_text("utf-8")) if prov_path.exists() else {}
     baseline = provenance.get("baseline")
     if not baseline or per_query["system"].nunique() < 2:
@@ -135,18 +177,24 @@ def write_plots(folder: str | Path, measures: Sequence[str] | None = None, cache
     available = list(dict.fromkeys(per_query["measure"]))
     chosen = list(measures) if measures else (provenance.get("measures") or available)
     cache = cache or Cache.active()
-    written = []
     for measure in chosen:
         if measure not in available:
             raise InputError(f"no per-query values for measure {measure!r}; have {available}", field="measure")
-        values = per_query[per_query["measure"] == measure]
+    groups = dict(tuple(per_query.groupby("measure", sort=False)))
+    written = []
+    for measure in chosen:
+        values = groups[measure]
         stem, title = f"deltas-{file_stem(measure)}", f"{name}: per-query {measure} against {baseline}"
+        deltas = _deltas(values, baseline, measure)
         if cache is None:
-            written += per_query_deltas(values, baseline, measure, folder / stem, title=title)
+            written += per_query_deltas(values, baseline, measure, folder / stem, title=title, deltas=deltas)
             continue
-        key = hash_config("deltas-plot", hash_frame(values.reset_index(drop=True)), baseline, measure, title, 2)
+        if not deltas:
+            continue
+        key = hash_config("deltas-plot", 3, baseline, measure, title, AGGREGATE_ABOVE, CURVE_POINTS,
+                          [[system, delta] for system, delta in deltas.items()])
         built = cache.artifact("plots", key, lambda tmp: per_query_deltas(values, baseline, measure, tmp / stem,
-                                                                          title=title))
+                                                                          title=title, deltas=deltas))
         for path in sorted(built.iterdir()):
             if path.suffix in (".png", ".svg"):
                 atomic_write_bytes(folder / path.name, path.read_bytes())

@@ -3,6 +3,7 @@ results folder read back exactly."""
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -51,3 +52,18 @@ def read_table(path: Path, required: Sequence[str] = ("system",)) -> pd.DataFram
         else:   # e.g. significant = True/False, or a text column of a newer ragif
             frame[column] = values.where(values != "")
     return frame
+
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(text: str) -> tuple:
+    """Sort key for ids in natural order: ``q2`` before ``q10``, numbers compared as numbers."""
+    text = str(text)
+    parts = tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in _DIGITS.split(text) if part)
+    return parts, text
+
+
+def natural_order(values: Sequence[str]) -> list[str]:
+    """The distinct ``values`` in natural order (:func:`natural_key`)."""
+    return sorted(dict.fromkeys(map(str, values)), key=natural_key)

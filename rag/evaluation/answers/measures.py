@@ -25,6 +25,14 @@ def set_judge(llm: Any) -> None:
         _JUDGE.update(llm=llm)
 
 
+def judge_identity() -> Any:
+    """What identifies the judge :func:`set_judge` chose (its spec, or a loaded object's name): part of the
+    cache key of every value an LLM judge measure computes with it."""
+    from rag.llm.stage import llm_identity
+
+    return llm_identity(_JUDGE["llm"] if _JUDGE["llm"] is not None else _JUDGE["spec"])
+
+
 def _judge() -> Any:
     if _JUDGE["llm"] is None:
         from rag.llm import load_llm
@@ -35,6 +43,7 @@ def _judge() -> Any:
 MODEL_METRICS = ("BERTScore-P", "BERTScore-R", "BERTScore-F1", "K-BERTScore-P", "K-BERTScore-R", "K-BERTScore-F1",
                  "NLI")
 LLM_METRICS = ("LLM-Eval", "LLM-Critic")
+VERBOSE_OK = ("Recall", "Recall-S", "Recall-S-word", "BERTScore-R", "LLM-Eval")   # correctness that suits long answers
 
 
 @dataclass(frozen=True)
@@ -71,12 +80,27 @@ class AnswerMeasure:
     def missing_reason(self) -> str:
         return "no passage in the prompt" if self.kind == "faithfulness" else "no answer"
 
-    lower_is_better = False
+    better = "higher"
+
+    @property
+    def suits_verbose_answers(self) -> bool:
+        """Whether a long answer that contains the gold answer scores well (Adlakha et al., 2024: token
+        recall and LLM judges do; EM, F1, precision and n-gram overlap penalise the extra words)."""
+        return self.name in VERBOSE_OK or self.kind == "faithfulness"
+
+    def identity(self) -> Any:
+        """What decides the values besides the fields: the judge in use, the default embedder, METEOR's stages."""
+        if self.name in LLM_METRICS and self.llm is None:
+            return {"judge": judge_identity()}
+        return self.provenance() or None
 
     def provenance(self) -> dict[str, Any]:
         """The model behind a model-based value (recorded next to the table)."""
         if self.name in LLM_METRICS:
-            return {"judge": self.llm or (getattr(_JUDGE["llm"], "name", None) or _JUDGE["spec"])}
+            if self.llm:
+                from rag.llm.stage import llm_identity
+                return {"judge": llm_identity(self.llm)}
+            return {"judge": judge_identity()}
         if self.name in MODEL_METRICS:
             from rag.evaluation.answers.models import DEFAULT_ENCODER
             return {"model": self.model or DEFAULT_ENCODER}
