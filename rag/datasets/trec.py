@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import csv
+import os
 import re
+import stat
 import zlib
 from pathlib import Path
 from typing import Any, Iterator
@@ -84,7 +86,13 @@ def _fast_table(path: str | Path, counts: tuple[int, ...], dtypes: dict[int, Any
                 floats: tuple[int, ...] = ()) -> pd.DataFrame | None:
     """The whitespace-separated file read column-wise (Arrow's CSV reader, else pandas' C parser; columns
     numbered from 0), or None when it is not plainly well formed (a field missing or extra, a score that is
-    not a number, bad bytes): the line-by-line reader then finds the problem and names its line."""
+    not a number, bad bytes): the line-by-line reader then finds the problem and names its line. Only a
+    regular file is read here: a pipe or a device goes to the line reader, which refuses endless devices."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+    except (OSError, TypeError, ValueError):
+        return None
     frame = _arrow_table(path, counts, floats)
     if frame is None:
         try:
