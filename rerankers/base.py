@@ -41,8 +41,6 @@ class Reranker(Stage):
     def __post_init__(self) -> None:
         if not isinstance(self.depth, int) or isinstance(self.depth, bool) or self.depth < 1:
             raise ValueError(f"depth must be a positive integer, got {self.depth!r}")
-        if isinstance(self.instruction, bool):   # 0.1's use_instruction=True/False
-            self.instruction = "append" if self.instruction else "ignore"
         check_mode(self.instruction)
 
     # ------------------------------------------------------------------ what a subclass implements

@@ -19,7 +19,6 @@ from rag.core.errors import InputError, MissingDependencyError
 from rag import models
 from rag.models import resolve_device
 from rag.core.progress import progress
-from rag.core.stage import deprecated_params
 from rag.datasets import Corpus
 from rerankers.base import Reranker, keep_below, with_scores  # noqa: F401 (keep_below: 0.1 import path)
 
@@ -110,7 +109,6 @@ def interpolate_first_stage(top: pd.DataFrame, model_scores: np.ndarray, weight:
     return (1.0 - weight) * model + weight * first
 
 
-@deprecated_params(k="depth")
 @dataclass(repr=False)
 class CrossEncoderReranker(Reranker):
     """Rerank each query's top ``depth`` documents (by input rank) with a cross-encoder.

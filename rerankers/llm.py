@@ -7,7 +7,6 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
-from rag.core.stage import deprecated_params
 from rag.judges import parse
 from rag.llm.stage import LLMStage, add_cost, generation_cost
 from rerankers.base import Reranker, with_scores
@@ -21,7 +20,6 @@ LISTWISE_PROMPT = ("Rank the {n} passages below by their relevance to the query,
                    "Answer only with the passage identifiers in order, like [1] > [0] > [2].")
 
 
-@deprecated_params(client="llm", use_instruction="instruction")
 @dataclasses.dataclass(repr=False)
 class LLMPointwiseReranker(LLMStage, Reranker):
     """Scores each of the top ``depth`` passages by P(true) (options renormalised), instruction-aware; the
@@ -45,7 +43,6 @@ class LLMPointwiseReranker(LLMStage, Reranker):
         return add_cost(top, self.prompt_tokens(prompts), [1] * len(top), [0.0] * len(top))
 
 
-@deprecated_params(client="llm", use_instruction="instruction")
 @dataclasses.dataclass(repr=False)
 class LLMListwiseReranker(LLMStage, Reranker):
     """Sliding-window listwise reranking of the top ``depth``: windows of ``window`` passages moved from the

@@ -27,7 +27,6 @@ LAYERS: dict[str, int] = {
 # imports that are allowed to point up, each with its reason
 ALLOWED_UP: dict[tuple[str, str], str] = {
     ("rag", "*"): "rag/__init__.py is the lazy public API: it names modules of every layer",
-    ("rag.core.compat", "*"): "deprecated module paths of 0.1 map to their new places (names only)",
 }
 MAX_LINES = 400
 

@@ -265,15 +265,11 @@ def reference(kind: str = "stage", key: str | None = None) -> str:
         obj = lookup(name, kind)
         lines += [f"### `{name}`", "", summary(obj) or "(no description)", "", f"`{location(name, kind)}`", ""]
         params = parameters(obj, kind, name)
-        renamed = getattr(obj, "renamed_params", {})
         if params:
             lines += ["| parameter | type | default | meaning |", "|---|---|---|---|"]
             lines += [f"| `{p['name']}` | {p['type'].replace('|', '&#124;')} | `{p['default']}` | "
                       f"{_meaning(p, True).replace('|', '&#124;')} |" for p in params]
             lines.append("")
-        if renamed:
-            lines += ["Old names still accepted (deprecated): " + ", ".join(f"`{o}` → `{n}`" for o, n in renamed.items()),
-                      ""]
     return "\n".join(lines)
 
 
@@ -297,9 +293,6 @@ def plain_reference(kind: str, key: str, width: int | None = None) -> str:
         head = f"  {p['name']}" + (f" ({p['type']})" if p["type"] else "") + f", default {p['default']}"
         lines.append(head)
         lines += textwrap.wrap(_plain(_meaning(p, False)), width, initial_indent="      ", subsequent_indent="      ")
-    renamed = getattr(obj, "renamed_params", {})
-    if renamed:
-        lines += ["", "old names still accepted (deprecated): " + ", ".join(f"{o} -> {n}" for o, n in renamed.items())]
     return "\n".join(lines)
 
 

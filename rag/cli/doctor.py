@@ -141,7 +141,7 @@ def check_splade() -> Check:
 def check_gguf() -> Check:
     """The Qwen2.5-Coder-0.5B GGUF in six raw chunks: all present and their sizes adding up (checked by
     sha256 when first assembled into the cache)."""
-    from rag.llm.models import QWEN_05B
+    from rag.llm.gguf import QWEN_05B
 
     name = "model Qwen2.5-0.5B GGUF"
     missing, size = [], 0
@@ -194,7 +194,7 @@ def check_llama() -> Check:
 
 
 def _assembled_gguf() -> Path | None:
-    from rag.llm.models import QWEN_05B
+    from rag.llm.gguf import QWEN_05B
 
     path = QWEN_05B.target()
     return path if path.exists() else None

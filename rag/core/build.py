@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-import warnings
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping, get_args, get_origin
 
@@ -54,14 +53,6 @@ def build(cls: type, params: dict[str, Any], context: BuildContext, label: str |
         return hook(params, context)
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    for old, new in getattr(cls, "renamed_params", {}).items():
-        if old in params and old not in fields:
-            warnings.warn(f"{where or 'config'}: {label}.{old} is now {label}.{new} ({old!r} will be removed in "
-                          f"ragif 0.3)", DeprecationWarning, stacklevel=2)
-            if new in params:
-                raise ConfigError(f"{label}: give {new!r} or its old name {old!r}, not both", path=where,
-                                  line=_line(context, old), field=old)
-            params[new] = params.pop(old)
     if context.llm is not None and "llm" in fields and "llm" not in params:
         params["llm"] = context.llm
     for key in params:

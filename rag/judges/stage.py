@@ -7,13 +7,11 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from rag.core.progress import progress
-from rag.core.stage import deprecated_params
 from rag.judges.core import METHODS
 from rag.llm.stage import LLMStage, add_cost
 from rerankers.base import Reranker
 
 
-@deprecated_params(client="llm", k="samples", keep_unselected="keep_rest")
 @dataclasses.dataclass(repr=False)
 class UtilityJudge(LLMStage, Reranker):
     """Judge each query's top ``depth`` passages with ``method`` and keep the selected ones, in the judge's

@@ -10,7 +10,7 @@
 Specs: ``"qwen-0.5b"`` (default offline model), a path to a ``.gguf`` file, or a mapping
 ``{"backend": "llamacpp"|"openai"|"hf", "model": ..., ...}`` whose other keys go to the backend
 (``threads``, ``n_ctx``, ``reuse_prefix``, ``base_url``, ``api_key_env``, ``timeout``, ``retries``,
-``max_backoff``, ``concurrency``, ...; an unknown key is a :class:`~rag.errors.ConfigError`).
+``max_backoff``, ``concurrency``, ...; an unknown key is a :class:`~rag.core.errors.ConfigError`).
 Backends are looked up in :data:`BACKENDS` (name -> class); :func:`register_backend` adds one.
 
 Every answer is cached on disk by (model name, chat, parameters) as soon as it arrives; a reply that carries

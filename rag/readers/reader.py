@@ -28,7 +28,6 @@ import pandas as pd
 
 from rag.core.errors import InputError
 from rag.core.schema import DOCUMENT_COLUMNS, questions_of
-from rag.core.stage import deprecated_params
 from rag.datasets import Corpus
 from rag.llm.stage import LLMStage, add_cost
 from rag.readers.prompts import TEMPLATES, Template, clean_answer, render_prompt
@@ -38,7 +37,6 @@ log = logging.getLogger(__name__)
 __all__ = ["Reader", "ShortAnswerer", "clean_answer"]
 
 
-@deprecated_params(client="llm")
 @dataclasses.dataclass(repr=False)
 class Reader(LLMStage):
     """Answer each question with an LLM from its top ``k`` passages (closed-book when it has none)."""
