@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.core.namespace_cluster import NamespaceCluster, namespaces_unavailable
+from experiments.namespace_cluster import NamespaceCluster, namespaces_unavailable
 
 DRIVER = Path(__file__).with_name("ray_driver.py")
 REASON = namespaces_unavailable()
