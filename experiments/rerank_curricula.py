@@ -78,7 +78,7 @@ def run_condition(args, ds, bm25: pd.DataFrame, condition: str, seed: int) -> No
     train_s = time.perf_counter() - t0
     torch.set_num_threads(args.threads)
     t1 = time.perf_counter()
-    reranker = CrossEncoderReranker(str(config.output), corpus=ds.corpus, k=args.depth, keep_rest=True,
+    reranker = CrossEncoderReranker(str(config.output), corpus=ds.corpus, depth=args.depth, keep_rest=True,
                                     max_length=args.max_length, batch_size=32, threads=args.threads)
     reranked = reranker(bm25)
     rerank_s = time.perf_counter() - t1
