@@ -99,7 +99,8 @@ def interpolated(reranked: pd.DataFrame, bm25: pd.DataFrame, depth: int, weight:
     """The reranked run's top ``depth`` re-scored as ``(1-w) z(cross-encoder) + w z(BM25)`` (per query);
     the rest of BM25's list stays below in BM25 order."""
     from rag.core.stage import add_ranks
-    from rerankers.cross_encoder import interpolate_first_stage, keep_below
+    from rerankers.base import keep_below
+    from rerankers.cross_encoder import interpolate_first_stage
 
     first = bm25[["qid", "docno", "score", "rank"]]
     top = first[first["rank"] < depth].merge(reranked[["qid", "docno", "score"]].rename(columns={"score": "model"}),

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
+from rag.core import params
 from rag.judges import parse
 from rag.llm.stage import LLMStage, add_cost, generation_cost
 from rerankers.base import Reranker, with_scores
@@ -59,8 +60,8 @@ class LLMListwiseReranker(LLMStage, Reranker):
 
     def __post_init__(self) -> None:
         Reranker.__post_init__(self)
-        if not (1 <= self.stride <= self.window):
-            raise ValueError(f"need 1 <= stride <= window, got stride={self.stride} window={self.window}")
+        params.integer(self.window, "window")
+        params.integer(self.stride, "stride", 1, self.window)
 
     def _rank_window(self, query: str, texts: list[str]) -> tuple[list[int] | None, Any]:
         listed = "\n".join(f"[{i}] {t[: self.max_chars]}" for i, t in enumerate(texts))

@@ -203,9 +203,10 @@ def test_llm_rerankers_with_scripted_models():
     llm = TrueIfGold(lambda c: "")
     original = llm.option_probs
     llm.option_probs = lambda prompts, options: (seen.extend(prompts), original(prompts, options))[1]
-    out = LLMPointwiseReranker(llm=llm, depth=4)(results)
+    out = LLMPointwiseReranker(llm=llm, depth=4, keep_rest=True)(results)
     assert out["docno"].tolist() == ["c", "a", "b", "d", "e"]          # e (below depth) stays last
     assert all("tower be strict" in p for p in seen) and len(seen) == 4
+    assert LLMPointwiseReranker(llm=llm, depth=4)(results)["docno"].tolist() == ["c", "a", "b", "d"]  # default: cut
 
     def gold_first(prompt):
         ids = re.findall(r"\[(\d+)\] (.*)", prompt if isinstance(prompt, str) else user(prompt))

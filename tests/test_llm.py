@@ -179,7 +179,8 @@ def test_split_gguf_is_assembled_once_and_checksummed(tmp_path, monkeypatch):
 # ------------------------------------------------------------------------------ registry, cache guard, progress
 def test_backends_are_a_registry_with_checked_options():
     from rag.core.errors import ConfigError
-    from rag.llm import BACKENDS, register_backend
+    from rag.core.registry import register
+    from rag.llm import BACKENDS
 
     assert set(BACKENDS) >= {"llamacpp", "openai", "hf"}
 
@@ -193,7 +194,7 @@ def test_backends_are_a_registry_with_checked_options():
         def option_probs(self, prompts, options):
             return [{o: 1 / len(options) for o in options} for _ in prompts]
 
-    register_backend("constant", Constant)
+    register("constant", "llm")(Constant)
     try:
         llm = load_llm({"backend": "constant", "model": "x", "answer": "yes"})
         assert llm.name == "constant:x"
@@ -203,7 +204,7 @@ def test_backends_are_a_registry_with_checked_options():
     finally:
         BACKENDS.pop("constant")
     with pytest.raises(TypeError, match="generate"):
-        register_backend("broken", object)
+        register("broken", "llm")(object)
 
 
 def test_a_backend_reply_without_text_is_never_cached(tmp_path):

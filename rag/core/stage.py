@@ -281,8 +281,9 @@ class RankCutoff(Stage):
     cacheable: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.k, int) or self.k < 1:
-            raise ValueError(f"rank cut-off must be a positive integer, got {self.k!r}")
+        from rag.core import params
+
+        params.integer(self.k, "k")
 
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
         ranked = frame if "rank" in frame.columns else add_ranks(frame)

@@ -7,7 +7,8 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from rag.core.progress import progress
-from rag.judges.core import METHODS
+from rag.core import params
+from rag.judges.core import AGGREGATES, METHODS
 from rag.llm.stage import LLMStage, add_cost
 from rerankers.base import Reranker
 
@@ -26,15 +27,15 @@ class UtilityJudge(LLMStage, Reranker):
     seed: int = 0
     depth: int = dataclasses.field(default=5, kw_only=True)
     instruction: str = dataclasses.field(default="ignore", kw_only=True)
-    keep_rest: bool = dataclasses.field(default=False, kw_only=True)
 
     needs: ClassVar[tuple[str, ...]] = ("qid", "query", "docno", "text")
     gives: ClassVar[tuple[str, ...]] = ("docno", "score", "rank", "judge_selected")
 
     def __post_init__(self) -> None:
         Reranker.__post_init__(self)
-        if self.method not in METHODS:
-            raise ValueError(f"unknown judge method {self.method!r}; use one of {sorted(METHODS)}")
+        params.choice(self.method, sorted(METHODS), "method")
+        params.choice(self.aggregate, AGGREGATES, "aggregate")
+        params.integer(self.samples, "samples")
 
     def rescore(self, top: pd.DataFrame) -> pd.DataFrame:
         out = []

@@ -11,7 +11,7 @@ Specs: ``"qwen-0.5b"`` (default offline model), a path to a ``.gguf`` file, or a
 ``{"backend": "llamacpp"|"openai"|"hf", "model": ..., ...}`` whose other keys go to the backend
 (``threads``, ``n_ctx``, ``reuse_prefix``, ``base_url``, ``api_key_env``, ``timeout``, ``retries``,
 ``max_backoff``, ``concurrency``, ...; an unknown key is a :class:`~rag.core.errors.ConfigError`).
-Backends are looked up in :data:`BACKENDS` (name -> class); :func:`register_backend` adds one.
+Backends are looked up in :data:`BACKENDS` (name -> class); ``@register(name, "llm")`` adds one.
 
 Every answer is cached on disk by (model name, chat, parameters) as soon as it arrives; a reply that carries
 no text raises :class:`EmptyReplyError` (after the backend's retries) and is never cached. Model names never
@@ -26,7 +26,7 @@ from typing import Any, Mapping
 from rag.core.errors import ConfigError, did_you_mean
 from rag.core.secrets import redact_url
 from rag.llm.accounting import usage
-from rag.llm.backends import BACKENDS, register_backend
+from rag.llm.backends import BACKENDS
 from rag.llm.base import LLM, Generation, StreamingLLM, as_messages, renormalise
 from rag.llm.cached import CachedLLM
 from rag.llm.errors import EmptyReplyError, LLMServerError
@@ -86,4 +86,4 @@ def _build(spec: Any) -> LLM:
 
 
 __all__ = ["LLM", "StreamingLLM", "CachedLLM", "Generation", "load_llm", "usage", "as_messages", "renormalise",
-           "DEFAULT_LLM", "BACKENDS", "register_backend", "spec_identity", "LLMServerError", "EmptyReplyError"]
+           "DEFAULT_LLM", "BACKENDS", "spec_identity", "LLMServerError", "EmptyReplyError"]

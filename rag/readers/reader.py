@@ -26,7 +26,8 @@ from typing import Any, ClassVar, Literal
 
 import pandas as pd
 
-from rag.core.errors import InputError
+from rag.core import params
+from rag.core.errors import ConfigError, InputError
 from rag.core.schema import DOCUMENT_COLUMNS, questions_of
 from rag.datasets import Corpus
 from rag.llm.stage import LLMStage, add_cost
@@ -61,13 +62,11 @@ class Reader(LLMStage):
     answers_questions: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
-        if not isinstance(self.k, int) or self.k < 0:
-            raise ValueError(f"k must be a non-negative integer, got {self.k!r}")
+        params.integer(self.k, "k", 0)
         if self.template not in TEMPLATES and "{query}" not in str(self.template):
-            raise ValueError(f"unknown template {self.template!r}: use one of {sorted(TEMPLATES)} or a custom "
-                             "string containing {query}")
-        if self.no_passage not in ("closed-book", "abstain"):
-            raise ValueError(f"no_passage must be 'closed-book' or 'abstain', got {self.no_passage!r}")
+            raise ConfigError(f"unknown template {self.template!r}: use one of {sorted(TEMPLATES)} or a custom "
+                              "string containing {query}", field="template")
+        params.choice(self.no_passage, ("closed-book", "abstain"), "no_passage")
 
     def config(self) -> dict[str, Any]:
         cfg = super().config()
