@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from rag.core import params
-from rag.judges import parse
+from rag.llm import parse
 from rag.llm.stage import LLMStage, add_cost, generation_cost
 from rerankers.base import Reranker, with_scores
 
