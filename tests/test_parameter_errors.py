@@ -37,6 +37,13 @@ judge, reader = _stage("rag.judges.stage", "UtilityJudge"), _stage("rag.readers.
 cross, cutoff = _stage("rerankers.cross_encoder", "CrossEncoderReranker"), _stage("rag.core.stage", "RankCutoff")
 rrf = _stage("retrievers.fusion", "RRF")
 
+
+def _minilm() -> str:
+    """A model folder that exists offline (the cross-encoder may look for its model before its parameters)."""
+    from rerankers.training import start_model_path
+
+    return start_model_path("all-MiniLM-L6-v2")
+
 # (what, how to build it, the field named)
 CASES = [
     ("retriever k 0", lambda: lucene(corpus=CORPUS, k=0), "k"),
@@ -47,8 +54,8 @@ CASES = [
     ("reranker depth 2.5", lambda: listwise(llm=NoLLM(), depth=2.5), "depth"),
     ("reranker keep_rest 'yes'", lambda: pointwise(llm=NoLLM(), keep_rest="yes"), "keep_rest"),
     ("listwise stride > window", lambda: listwise(llm=NoLLM(), window=3, stride=4), "stride"),
-    ("cross-encoder interpolate 2", lambda: cross(model="m", interpolate=2.0), "interpolate"),
-    ("cross-encoder batch_size 0", lambda: cross(model="m", batch_size=0), "batch_size"),
+    ("cross-encoder interpolate 2", lambda: cross(model=_minilm(), interpolate=2.0), "interpolate"),
+    ("cross-encoder batch_size 0", lambda: cross(model=_minilm(), batch_size=0), "batch_size"),
     ("judge method", lambda: judge(llm=NoLLM(), method="pointwize"), "method"),
     ("judge aggregate", lambda: judge(llm=NoLLM(), aggregate="most"), "aggregate"),
     ("judge depth 0", lambda: judge(llm=NoLLM(), depth=0), "depth"),

@@ -24,7 +24,7 @@ LINE_EVERY_S = 30.0  # off a terminal: one progress line this often
 class CachedLLM:
     """Wraps a backend (the :class:`~rag.llm.base.LLM` protocol): every call goes through the disk cache keyed
     by (model, prompt, parameters) and is counted in :func:`usage`. The cache is the one given, else the
-    active one, else the default cache folder. Many prompts show progress (:func:`rag.core.progress.progress`)."""
+    active one, else the default cache folder. Many prompts show progress (:func:`rag.progress.progress`)."""
 
     def __init__(self, backend: LLM, cache: Cache | None = None):
         self.backend = backend
@@ -97,7 +97,7 @@ class CachedLLM:
         return _numbered(self.backend.option_probs(prompts, options), len(prompts), self.name)
 
     def _progress(self, items: Iterator[Any], total: int) -> Iterator[Any]:
-        """A bar on a terminal (:func:`rag.core.progress.progress`), else a line every :data:`LINE_EVERY_S` seconds."""
+        """A bar on a terminal (:func:`rag.progress.progress`), else a line every :data:`LINE_EVERY_S` seconds."""
         if total < MIN_PROGRESS:
             return items
         if bars_enabled():

@@ -4,7 +4,7 @@ and a concurrency limit.
 
 The API key is read from an environment variable whose *name* is configured (default ``OPENAI_API_KEY``);
 it is never stored, logged or cached. Credentials written inside ``base_url`` are used but never shown:
-the backend's ``name`` and every message carry the URL through :func:`rag.core.secrets.redact_url`.
+the backend's ``name`` and every message carry the URL through :func:`rag.secrets.redact_url`.
 
 A reply without an answer (HTTP 200 with an empty ``choices`` list, ``content: null``, an error object, a
 body that is not the expected JSON) is retried like a failed request, then raised as
