@@ -6,7 +6,7 @@ raw httpx client sending the same requests to the same instant server, in the sa
 * The server: an OpenAI-compatible ``/v1/chat/completions`` on 127.0.0.1 in its own process (asyncio, no
   framework, one canned reply), so that everything measured is the client side.
 * ragif: a synthetic QA set (``--questions`` questions, a corpus of twice as many passages), two systems
-  through one :class:`~rag.experiment.Experiment` (closed-book reader; BM25 → reader, k=3), measure EM; then the
+  through one :class:`~rag.experiment.Experiment` (closed-book reader; BM25 → reader, passages=3), measure EM; then the
   utility judge (listwise-set over BM25's top 3) as its own experiment. BM25's index and rankings are computed
   once beforehand; each round uses a new model ``name``, so every LLM call and every LLM stage is computed
   afresh, with ``concurrency`` requests in flight.
@@ -195,8 +195,8 @@ def systems(corpus, spec: dict, judge: bool) -> dict:
     if judge:
         return {"BM25 → judge": bm25 % 3 >> AddText(corpus) >> UtilityJudge(llm=spec, method="listwise-set",
                                                                            depth=3)}
-    return {"closed-book": Reader(llm=spec, template="closed_book", k=0),
-            "BM25 → reader": bm25 % 3 >> Reader(llm=spec, k=3, corpus=corpus)}
+    return {"closed-book": Reader(llm=spec, template="closed_book", passages=0),
+            "BM25 → reader": bm25 % 3 >> Reader(llm=spec, passages=3, corpus=corpus)}
 
 
 def _memory_records():

@@ -1,6 +1,6 @@
 """Benchmark: ``ragif meta-eval``'s bootstrap, 15,433 items x 10 metrics x 1,000 resamples.
 
-ragif: :func:`rag.meta_eval.meta_evaluate` (vectorised: one count matrix per chunk of resamples, all four
+ragif: :func:`rag.evaluation.meta_eval.meta_evaluate` (vectorised: one count matrix per chunk of resamples, all four
 statistics from cell counts). Peer: the previous implementation, which ranked every resample (scipy
 ``rankdata`` on the whole resample matrix) and called ``kendalltau`` once per resample; it is kept below
 as it was. Both draw the same indices from the same seed, so the intervals must be identical (to 1e-12).

@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from rag.evaluation.parity.stats import mteb_dicts, paired_runs
+from parity.stats import mteb_dicts, paired_runs
 from rag.evaluation.pmrr import p_mrr
 
 SIZES = [("small", 3, 10), ("small", 8, 20), ("medium", 20, 100), ("FollowIR-sized", 50, 1000)]

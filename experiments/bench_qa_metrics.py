@@ -24,7 +24,7 @@ import pandas as pd
 
 from rag.datasets import load_dataset
 from rag.evaluation.answers import score_answers
-from rag.evaluation.parity.cases import (
+from parity.cases import (
     INSTRUCTQA_CORRECTNESS,
     INSTRUCTQA_FAITHFULNESS,
     instructqa_modules,

@@ -3,7 +3,7 @@
     sudo python experiments/bench_scaling.py [--docs 1500] [--queries 3000] [--vectors 200000] [--rounds 2]
 
 The cluster is real: one Ray node (1 CPU) per network namespace, joined by a veth pair
-(``rag.core.namespace_cluster``; needs root and iproute2). Each round measures on one node, adds the second
+(``experiments/namespace_cluster.py``; needs root and iproute2). Each round measures on one node, adds the second
 node, measures on two, and removes it again. Workloads, each cut into ``--shards`` shards:
 
 - encode: all-MiniLM-L6-v2 embeddings of ``--docs`` SciFact abstracts (``rag.core.executor.encode_in_shards``);
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.drive:
         drive(Path(args.drive[0]), args.drive[1], args.shards, Path(args.drive[2]))
         return
-    from rag.core.namespace_cluster import NamespaceCluster, namespaces_unavailable
+    from namespace_cluster import NamespaceCluster, namespaces_unavailable
 
     reason = namespaces_unavailable()
     if reason:

@@ -73,7 +73,7 @@ def read(items: pd.DataFrame, attack: str | None, template: str, llm) -> list[st
         for rank, p in enumerate(attacked(pd.Series(item._asdict()), attack)):
             rows.append({"qid": item.qid, "query": item.query, "docno": p["docno"], "title": p["title"],
                          "text": p["text"], "score": float(-rank), "rank": rank})
-    out = Reader(llm=llm, template=template, k=3, max_tokens=48)(pd.DataFrame(rows))
+    out = Reader(llm=llm, template=template, passages=3, max_tokens=48)(pd.DataFrame(rows))
     return out.set_index("qid").loc[items["qid"], "answer"].tolist()
 
 

@@ -16,8 +16,8 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from rag.evaluation.parity import cases as oc
-from rag.evaluation.parity import stats as ost
+from parity import cases as oc
+from parity import stats as ost
 
 
 def main() -> None:

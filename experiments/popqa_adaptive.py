@@ -46,7 +46,7 @@ from retrievers.text import AddText
 def answer_questions(queries: pd.DataFrame, llm, corpus, chunk: int, minutes: float | None,
                      signals: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Closed-book answers (+ signals) and BM25 top-1 answers, chunk by chunk (each chunk cached)."""
-    reader, rag_reader = ShortAnswerer(llm=llm), ShortAnswerer(llm=llm, k=1)
+    reader, rag_reader = ShortAnswerer(llm=llm), ShortAnswerer(llm=llm, passages=1)
     retrieve = LuceneBM25(corpus, threads=1) >> RankCutoff(1) >> AddText(corpus)
     judge = AnswerConfidence()
     if signals:

@@ -78,7 +78,7 @@ def run_condition(args, ds, bm25: pd.DataFrame, condition: str, seed: int) -> No
     train_s = time.perf_counter() - t0
     torch.set_num_threads(args.threads)
     t1 = time.perf_counter()
-    reranker = CrossEncoderReranker(str(config.output), corpus=ds.corpus, k=args.depth, keep_rest=True,
+    reranker = CrossEncoderReranker(str(config.output), corpus=ds.corpus, depth=args.depth, keep_rest=True,
                                     max_length=args.max_length, batch_size=32, threads=args.threads)
     reranked = reranker(bm25)
     rerank_s = time.perf_counter() - t1
@@ -99,7 +99,8 @@ def interpolated(reranked: pd.DataFrame, bm25: pd.DataFrame, depth: int, weight:
     """The reranked run's top ``depth`` re-scored as ``(1-w) z(cross-encoder) + w z(BM25)`` (per query);
     the rest of BM25's list stays below in BM25 order."""
     from rag.core.stage import add_ranks
-    from rerankers.cross_encoder import interpolate_first_stage, keep_below
+    from rerankers.base import keep_below
+    from rerankers.cross_encoder import interpolate_first_stage
 
     first = bm25[["qid", "docno", "score", "rank"]]
     top = first[first["rank"] < depth].merge(reranked[["qid", "docno", "score"]].rename(columns={"score": "model"}),

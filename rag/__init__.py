@@ -11,11 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from rag.core import compat as _compat
-
-__version__ = "0.1.0"
-
-_compat.install()  # old module paths (rag.qa, rag.pipeline, ...) keep working, with a DeprecationWarning
+from rag.core.version import __version__
 
 _LAZY = {
     "Stage": "rag.core.stage",

@@ -6,8 +6,10 @@ One vocabulary for every reranking stage (cross-encoder, LLM pointwise / listwis
 ``instruction``  how a query's ``instruction`` joins the query text: ``ignore``, ``append`` or a template
                  with ``{query}`` and ``{instruction}`` (:mod:`retrievers.instructions`);
 ``keep_rest``    whether the documents the stage did not put on top (those below ``depth``, and for a judge
-                 those it did not select) stay in the ranking, under the re-scored ones in their old order,
-                 or are dropped.
+                 those it did not select) stay in the ranking, under the re-scored ones in their old order.
+                 The default, for every reranker and judge, is ``False``: a stage gives what it re-scored
+                 (its top ``depth``; a judge, what it selected), as ``bm25 % depth >> reranker`` does in
+                 PyTerrier, so a reader after a judge reads only the selected passages.
 
 A subclass implements :meth:`Reranker.rescore` (the top documents of all queries in, the same rows with a
 new ``score`` out; a judge may leave rows out) and nothing else.
@@ -20,6 +22,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
+from rag.core import params
 from rag.core.errors import InputError
 from rag.core.schema import add_ranks
 from rag.core.stage import Stage
@@ -33,16 +36,14 @@ class Reranker(Stage):
 
     depth: int = dataclasses.field(default=100, kw_only=True)
     instruction: str = dataclasses.field(default="append", kw_only=True)
-    keep_rest: bool = dataclasses.field(default=True, kw_only=True)
+    keep_rest: bool = dataclasses.field(default=False, kw_only=True)
 
     needs: ClassVar[tuple[str, ...]] = ("qid", "query", "docno")
     gives: ClassVar[tuple[str, ...]] = ("score", "rank")
 
     def __post_init__(self) -> None:
-        if not isinstance(self.depth, int) or isinstance(self.depth, bool) or self.depth < 1:
-            raise ValueError(f"depth must be a positive integer, got {self.depth!r}")
-        if isinstance(self.instruction, bool):   # 0.1's use_instruction=True/False
-            self.instruction = "append" if self.instruction else "ignore"
+        params.integer(self.depth, "depth")
+        params.flag(self.keep_rest, "keep_rest")
         check_mode(self.instruction)
 
     # ------------------------------------------------------------------ what a subclass implements

@@ -15,13 +15,13 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from rag.core.errors import InputError, MissingDependencyError
+from rag.core import params
+from rag.core.errors import ConfigError, InputError, MissingDependencyError
 from rag import models
 from rag.models import resolve_device
 from rag.core.progress import progress
-from rag.core.stage import deprecated_params
 from rag.datasets import Corpus
-from rerankers.base import Reranker, keep_below, with_scores  # noqa: F401 (keep_below: 0.1 import path)
+from rerankers.base import Reranker, with_scores
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,6 @@ def interpolate_first_stage(top: pd.DataFrame, model_scores: np.ndarray, weight:
     return (1.0 - weight) * model + weight * first
 
 
-@deprecated_params(k="depth")
 @dataclass(repr=False)
 class CrossEncoderReranker(Reranker):
     """Rerank each query's top ``depth`` documents (by input rank) with a cross-encoder.
@@ -134,20 +133,19 @@ class CrossEncoderReranker(Reranker):
     interpolate: float = 0.0   # weight w of the first-stage score: (1-w)·z(model) + w·z(first stage)
     device: str = field(default="auto", metadata={"config": False})
     threads: int | None = field(default=None, metadata={"config": False})
-    keep_rest: bool = field(default=False, kw_only=True)
     version: ClassVar[str] = "1"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self._loaded: tuple[Any, Any] | None = None
         self._fingerprint: str | None = None
+        params.integer(self.batch_size, "batch_size")
+        params.number(self.interpolate, "interpolate", 0.0, 1.0)
+        params.integer(self.max_length, "max_length")
         self._path = models.locate_model(self.model, "cross-encoder")   # before any work: one line if missing
-        if self.batch_size < 1:
-            raise ValueError("batch_size must be positive")
-        if not 0.0 <= self.interpolate <= 1.0:
-            raise ValueError(f"interpolate must be in [0, 1], got {self.interpolate}")
         if self.query_limit() >= self.max_length - 3:
-            raise ValueError("max_query_length must leave room for the passage within max_length")
+            raise ConfigError(f"max_query_length ({self.query_limit()}) must leave room for the passage within "
+                              f"max_length ({self.max_length})", field="max_query_length")
 
     def query_limit(self) -> int:
         """Query tokens kept: ``max_query_length``, or by default min(64, max_length // 2)."""

@@ -8,8 +8,8 @@ from typing import ClassVar
 
 import pandas as pd
 
-from rag.core.stage import deprecated_params
-from rag.judges import parse
+from rag.core import params
+from rag.llm import parse
 from rag.llm.stage import LLMStage, add_cost, generation_cost
 from rerankers.base import Reranker, with_scores
 
@@ -24,7 +24,6 @@ LISTWISE_PROMPT = ("Rank the {n} passages below by their relevance to the query,
                    "Answer only with the passage identifiers in order, like [1] > [0] > [2].")
 
 
-@deprecated_params(client="llm", use_instruction="instruction")
 @dataclasses.dataclass(repr=False)
 class LLMPointwiseReranker(LLMStage, Reranker):
     """Scores each of the top ``depth`` passages by P(true) (options renormalised), instruction-aware; the
@@ -48,7 +47,6 @@ class LLMPointwiseReranker(LLMStage, Reranker):
         return add_cost(top, self.prompt_tokens(prompts), [1] * len(top), [0.0] * len(top))
 
 
-@deprecated_params(client="llm", use_instruction="instruction")
 @dataclasses.dataclass(repr=False)
 class LLMListwiseReranker(LLMStage, Reranker):
     """Sliding-window listwise reranking of the top ``depth``: windows of ``window`` passages moved from the
@@ -65,8 +63,8 @@ class LLMListwiseReranker(LLMStage, Reranker):
 
     def __post_init__(self) -> None:
         Reranker.__post_init__(self)
-        if not (1 <= self.stride <= self.window):
-            raise ValueError(f"need 1 <= stride <= window, got stride={self.stride} window={self.window}")
+        params.integer(self.window, "window")
+        params.integer(self.stride, "stride", 1, self.window)
 
     def _window_prompt(self, query: str, texts: list[str]) -> str:
         listed = "\n".join(f"[{i}] {t[: self.max_chars]}" for i, t in enumerate(texts))

@@ -19,6 +19,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
+from rag.core import params
 from rag.core.errors import InputError
 from rag.core.schema import add_ranks, questions_of, result_frame
 from rag.core.stage import Stage
@@ -42,10 +43,8 @@ class Retriever(Stage):
     gives: ClassVar[tuple[str, ...]] = ("docno", "score", "rank")
 
     def __post_init__(self) -> None:
-        if not isinstance(self.k, int) or isinstance(self.k, bool) or not 1 <= self.k <= MAX_K:
-            raise InputError(f"k must be an integer from 1 to {MAX_K}, got {self.k!r}", field="k")
-        if not isinstance(self.rerank, bool):
-            raise InputError(f"rerank must be true or false, got {self.rerank!r}", field="rerank")
+        params.integer(self.k, "k", 1, MAX_K)
+        params.flag(self.rerank, "rerank")
         self.check_instruction()
 
     def check_instruction(self) -> None:

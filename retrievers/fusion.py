@@ -1,13 +1,14 @@
 """Fusion of several retrieval pipelines run on the same queries.
 
 - :class:`RRF`, reciprocal rank fusion (Cormack, Clarke and Büttcher, SIGIR 2009):
-  ``score(d) = sum_i w_i / (k + rank_i(d))`` with 1-based ranks, ``k = 60``; a document missing from
-  run i gets nothing from it.
+  ``score(d) = sum_i w_i / (rank_constant + rank_i(d))`` with 1-based ranks, ``rank_constant = 60`` (the
+  paper's k); a document missing from run i gets nothing from it.
 - :class:`ScoreFusion`, CombSUM-style interpolation: ``score(d) = sum_i w_i * norm_i(d)`` with each
   run's scores normalised per query (``minmax`` to [0, 1], ``zscore``, or ``none``); a document
   missing from run i takes that run's lowest normalised score for the query (0 under ``minmax``).
 
-METHODS.md fixes no fusion formula; these are the usual defaults (RRF k=60, equal weights).
+Each fused run contributes its top ``per_run`` documents per query. METHODS.md fixes no fusion formula;
+these are the usual defaults (RRF constant 60, equal weights).
 """
 from __future__ import annotations
 
@@ -17,30 +18,30 @@ from typing import ClassVar, Literal
 import numpy as np
 import pandas as pd
 
+from rag.core import params
 from rag.core.errors import ConfigError
 from rag.core.stage import Stage, add_ranks
 
 Normalisation = Literal["minmax", "zscore", "none"]
 
 
-def _check(pipelines: list[Stage], weights: list[float] | None, depth: int) -> list[float]:
+def _check(pipelines: list[Stage], weights: list[float] | None, per_run: int) -> list[float]:
     if len(pipelines) < 2:
         raise ConfigError(f"fusion needs at least two pipelines, got {len(pipelines)}", field="pipelines")
+    params.integer(per_run, "per_run")
     if weights is None:
         return [1.0] * len(pipelines)
     if len(weights) != len(pipelines):
         raise ConfigError(f"{len(weights)} weights for {len(pipelines)} pipelines", field="weights")
-    if depth < 1:
-        raise ConfigError(f"depth must be positive, got {depth}", field="depth")
     return [float(w) for w in weights]
 
 
-def _run_all(pipelines: list[Stage], frame: pd.DataFrame, depth: int) -> list[pd.DataFrame]:
+def _run_all(pipelines: list[Stage], frame: pd.DataFrame, per_run: int) -> list[pd.DataFrame]:
     runs = []
     for stage in pipelines:
         out = stage(frame)
         out = out if "rank" in out.columns else add_ranks(out)
-        runs.append(out[out["rank"] < depth][["qid", "docno", "score", "rank"]])
+        runs.append(out[out["rank"] < per_run][["qid", "docno", "score", "rank"]])
     return runs
 
 
@@ -71,28 +72,27 @@ def normalise(run: pd.DataFrame, method: Normalisation) -> pd.Series:
 
 @dataclass(repr=False)
 class RRF(Stage):
-    """Reciprocal rank fusion of ``pipelines`` (each run on the same input; top ``depth`` of each used)."""
+    """Reciprocal rank fusion of ``pipelines`` (each run on the same input; top ``per_run`` of each used)."""
 
     pipelines: list[Stage]
-    k: float = 60.0
+    rank_constant: float = 60.0          # added to each 1-based rank (the k of Cormack et al.)
     weights: list[float] | None = None   # one weight per fused pipeline (default: equal)
-    depth: int = 1000
+    per_run: int = 1000                  # how many of each pipeline's top documents per query are fused
     needs: ClassVar[tuple[str, ...]] = ("qid",)
     gives: ClassVar[tuple[str, ...]] = ("docno", "score", "rank")
     cacheable: ClassVar[bool] = False   # the pipelines are cached stage by stage
 
     def __post_init__(self) -> None:
-        self._weights = _check(self.pipelines, self.weights, self.depth)
-        if self.k < 0:
-            raise ConfigError(f"RRF k must be >= 0, got {self.k}", field="k")
+        self._weights = _check(self.pipelines, self.weights, self.per_run)
+        params.number(self.rank_constant, "rank_constant", low=0.0)
 
     def config(self) -> dict:
-        return {"pipelines": [p.fingerprint() for p in self.pipelines], "k": self.k, "weights": self._weights,
-                "depth": self.depth}
+        return {"pipelines": [p.fingerprint() for p in self.pipelines], "rank_constant": self.rank_constant,
+                "weights": self._weights, "per_run": self.per_run}
 
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
-        parts = [run.assign(score=w / (self.k + run["rank"] + 1.0))
-                 for run, w in zip(_run_all(self.pipelines, frame, self.depth), self._weights)]
+        parts = [run.assign(score=w / (self.rank_constant + run["rank"] + 1.0))
+                 for run, w in zip(_run_all(self.pipelines, frame, self.per_run), self._weights)]
         fused = pd.concat(parts).groupby(["qid", "docno"], as_index=False, sort=False)["score"].sum()
         return _finish(frame, fused)
 
@@ -104,23 +104,23 @@ class ScoreFusion(Stage):
     pipelines: list[Stage]
     weights: list[float] | None = None   # one weight per fused pipeline (default: equal)
     normalisation: Normalisation = "minmax"   # per-query score normalisation: minmax or zscore
-    depth: int = 1000
+    per_run: int = 1000                  # how many of each pipeline's top documents per query are fused
     needs: ClassVar[tuple[str, ...]] = ("qid",)
     gives: ClassVar[tuple[str, ...]] = ("docno", "score", "rank")
     cacheable: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
-        self._weights = _check(self.pipelines, self.weights, self.depth)
+        self._weights = _check(self.pipelines, self.weights, self.per_run)
         if self.normalisation not in ("minmax", "zscore", "none"):
             raise ConfigError(f"normalisation must be 'minmax', 'zscore' or 'none', got {self.normalisation!r}",
                               field="normalisation")
 
     def config(self) -> dict:
         return {"pipelines": [p.fingerprint() for p in self.pipelines], "weights": self._weights,
-                "normalisation": self.normalisation, "depth": self.depth}
+                "normalisation": self.normalisation, "per_run": self.per_run}
 
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
-        runs = _run_all(self.pipelines, frame, self.depth)
+        runs = _run_all(self.pipelines, frame, self.per_run)
         keys = pd.concat([r[["qid", "docno"]] for r in runs]).drop_duplicates()
         total = np.zeros(len(keys))
         for run, w in zip(runs, self._weights):

@@ -14,7 +14,7 @@ MODES = ("ignore", "append")
 
 
 def check_mode(mode: str) -> str:
-    if mode in MODES or ("{query}" in mode):
+    if isinstance(mode, str) and (mode in MODES or "{query}" in mode):
         return mode
     raise ConfigError(f"instruction mode must be 'ignore', 'append' or a template with {{query}} "
                       f"(and {{instruction}}), got {mode!r}", field="instruction")

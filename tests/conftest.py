@@ -12,6 +12,18 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 REPO = Path(__file__).resolve().parents[1]
 
 
+def _pin_data_root() -> None:
+    """The shared data as found from where pytest started, kept for tests that change the working directory."""
+    from rag.datasets import data_root
+
+    root = data_root()
+    if root is not None:
+        os.environ.setdefault("RAGIF_DATA", str(root))
+
+
+_pin_data_root()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _session_cache(tmp_path_factory):
     """Keep the tests' cache out of the user's ~/.cache (per session, shared by the tests)."""

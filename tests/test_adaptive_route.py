@@ -90,11 +90,11 @@ def test_short_answerer_closed_book_and_with_passages():
     results = pd.DataFrame({"qid": ["q1", "q1", "q2"], "query": ["Capital of France?"] * 2 + ["Capital of Germany?"],
                             "docno": ["d2", "d1", "d3"], "score": [1.0, 2.0, 1.0], "rank": [1, 0, 0],
                             "text": ["second", "first", "third"]})
-    rag = ShortAnswerer(llm=llm, k=1)(results)
+    rag = ShortAnswerer(llm=llm, passages=1)(results)
     assert rag["answer"].tolist() == ["Paris", "Paris"] and rag["contexts"].tolist() == [["first"], ["third"]]
     assert "docno" not in rag.columns
     with pytest.raises(InputError, match="add-text"):
-        ShortAnswerer(llm=llm, k=1)(results.drop(columns="text"))
+        ShortAnswerer(llm=llm, passages=1)(results.drop(columns="text"))
     assert ShortAnswerer(llm=llm).fingerprint() == ShortAnswerer(llm=FakeLLM()).fingerprint()
 
 
@@ -118,7 +118,7 @@ def test_route_runs_each_question_down_one_path():
     reader = ShortAnswerer(llm=llm)
     passages = FunctionStage(lambda q: q.assign(docno="d", score=1.0, rank=0, text="Paris is the capital"),
                              name="one_passage")
-    rag = passages >> ShortAnswerer(llm=llm, k=1)
+    rag = passages >> ShortAnswerer(llm=llm, passages=1)
     confident = reader >> AnswerConfidence() >> ConfidenceThreshold(threshold=0.5)
     out = Route(policy=confident, recall=reader, retrieve=rag)(QUERIES)
     assert out["qid"].tolist() == ["q1", "q2"]
@@ -161,7 +161,7 @@ def test_answer_measures_on_routed_answers():
     from rag.evaluation import parse_measure
     llm = FakeLLM()
     reader = ShortAnswerer(llm=llm)
-    rag = FunctionStage(lambda q: q.assign(docno="d", score=1.0, rank=0, text="x"), name="p") >> ShortAnswerer(llm=llm, k=1)
+    rag = FunctionStage(lambda q: q.assign(docno="d", score=1.0, rank=0, text="x"), name="p") >> ShortAnswerer(llm=llm, passages=1)
     queries = QUERIES.assign(answers=[["Paris"], ["berlin"]])
     out = Route(policy=PopularityThreshold(cuts={"capital": math.log10(100)}), recall=reader, retrieve=rag)(queries)
     assert parse_measure("AliasAcc").per_query(out, None).to_dict() == {"q1": 1.0, "q2": 1.0}

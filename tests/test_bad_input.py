@@ -20,7 +20,7 @@ from rag.experiment.config import load_experiment
 from rag.datasets import (Corpus, iter_trec_documents, jsonl_queries, load_beir, read_qrels, read_run, read_topics,
                           write_qrels, write_run)
 from rag.core.errors import ConfigError, InputError
-from rag.llm.openai_compat import LLMServerError
+from rag.llm.errors import LLMServerError
 from rag.evaluation import evaluate, parse_measure
 from rag.core.stage import RankCutoff
 
@@ -77,7 +77,7 @@ def _judge_with_replies(replies: list[str]):
 def _closed_port_client():
     import socket
 
-    from rag.llm.openai_compat import OpenAICompatibleLLM
+    from rag.llm.backends.openai import OpenAICompatibleLLM
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -49,7 +49,7 @@ def answer_words():
 def test_a_declared_direction_decides_the_best_value_on_the_board(answer_words, tmp_path):
     demo = load_dataset("demo")
     llm = AnswerFromPassages()
-    systems = {"closed-book": Reader(llm=llm, template="closed_book"), "BM25>reader": _bm25(demo) >> Reader(llm=llm, k=3)}
+    systems = {"closed-book": Reader(llm=llm, template="closed_book"), "BM25>reader": _bm25(demo) >> Reader(llm=llm, passages=3)}
     results = Experiment(systems, demo, ["AnswerWords", "RetrievalRate", "EM"], baseline="closed-book",
                          cache=Cache(tmp_path / "c")).run()
     assert results.table.loc["closed-book", "AnswerWords"] < results.table.loc["BM25>reader", "AnswerWords"]

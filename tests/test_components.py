@@ -30,10 +30,10 @@ def test_reader_parameters_are_those_a_config_accepts(capsys):
     from rag.core.build import component
 
     params = {p["name"]: p for p in parameters(lookup("reader"))}
-    assert {"llm", "template", "k", "max_tokens", "no_passage"} <= set(params)
-    assert params["k"]["default"] == "8" and params["corpus"]["default"] == "from the dataset"
-    reader = component("reader", **{n: v for n, v in {"k": 2, "template": "short"}.items()})
-    assert reader.k == 2
+    assert {"llm", "template", "passages", "max_tokens", "no_passage"} <= set(params)
+    assert params["passages"]["default"] == "8" and params["corpus"]["default"] == "from the dataset"
+    reader = component("reader", **{n: v for n, v in {"passages": 2, "template": "short"}.items()})
+    assert reader.passages == 2
     assert main(["components", "reader"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("reader (stage, rag.readers.reader:Reader)") and "  no_passage ('closed-book' | 'abstain')" in out
@@ -48,7 +48,8 @@ def test_allowed_values_and_backend_parameters_come_from_the_code():
     template = {p["name"]: p for p in parameters(lookup("reader"), "stage", "reader")}["template"]
     assert set(TEMPLATES) <= set(template["allowed"])
     openai = {p["name"]: p for p in parameters(lookup("openai", "llm"), "llm", "openai")}
-    assert [openai[n]["default"] for n in ("concurrency", "timeout", "retries")] == ["4", "60.0", "4"]
+    assert [openai[n]["default"] for n in ("concurrency", "timeout", "retries")] == ["None", "600.0", "4"]
+    assert "server" in openai["concurrency"]["meaning"]   # None: what the server says it serves at once
     assert openai["model"]["default"] == "required" and all(p["meaning"] for p in openai.values())
     llamacpp = {p["name"]: p for p in parameters(lookup("llamacpp", "llm"), "llm", "llamacpp")}
     assert "qwen-0.5b" in llamacpp["model"]["allowed"] and llamacpp["threads"]["default"] == "1"
@@ -79,3 +80,33 @@ def test_a_registered_class_whose_annotations_do_not_resolve_is_still_documented
     assert rows["k"]["type"] == "int" and rows["k"]["default"] == "5"
     assert "NotImportedAnywhere" in rows["helper"]["type"]
     assert "### `odd-stage`" in document()
+
+
+def test_one_vocabulary_documented_at_the_top_and_used_by_every_stage():
+    import dataclasses
+
+    from rag.cli.vocabulary import CONCEPTS, SHARED_PARAMETERS
+    from rag.core.registry import names
+    from rag.readers.reader import Reader
+    from rerankers.base import Reranker
+    from retrievers.base import Retriever
+    from retrievers.fusion import RRF, ScoreFusion
+
+    doc = document()
+    assert doc.index("## Vocabulary") < doc.index("## Experiment config keys") < doc.index("## Stages")
+    assert all(f"| `{name}` |" in doc for name in SHARED_PARAMETERS) and all(f"| {c} |" in doc for c in CONCEPTS)
+    for key in names("stage"):
+        cls = lookup(key)
+        if not dataclasses.is_dataclass(cls):
+            continue
+        fields = {f.name for f in dataclasses.fields(cls) if f.init}
+        assert "client" not in fields, key                                  # the LLM is `llm`
+        if issubclass(cls, Retriever):
+            assert "k" in fields, key                                       # k: the retrieval depth
+        if issubclass(cls, Reranker):
+            assert "depth" in fields and "k" not in fields, key             # depth: the reranking depth
+        if issubclass(cls, Reader):
+            assert "passages" in fields and "k" not in fields, key          # the passages in the prompt
+        if cls in (RRF, ScoreFusion):
+            assert "per_run" in fields and not fields & {"k", "depth"}, key
+    assert "rank_constant" in {f.name for f in dataclasses.fields(RRF)}

@@ -73,14 +73,14 @@ MISCOMPOSED = {
             adaptive-route:
               recall: {short-answerer: {}}
               policy: {popularity-threshold: {cuts: {occupation: 1.7}}}
-              retrieve: [{bm25: {k: 1}}, add-text, {short-answerer: {k: 1}}]
+              retrieve: [{bm25: {k: 1}}, add-text, {short-answerer: {passages: 1}}]
         """, 7, "PopularityThreshold needs column(s) ['s_pop', 'relation']"),
     # a reader that reads passages, fed the bare questions
     "reader without a retriever": ("""\
         dataset: demo
         measures: [F1]
         pipelines:
-          reader-alone: [{reader: {k: 3}}]
+          reader-alone: [{reader: {passages: 3}}]
         """, 4, "put a retriever before the reader"),
 }
 
@@ -169,7 +169,7 @@ def test_top_level_llm_is_the_default_of_every_stage_that_takes_one(tmp_path):
         pipelines:
           default: {reader: {template: closed_book, max_tokens: 24}}
           own: {reader: {template: closed_book, llm: qwen-0.5b}}
-          judged: [bm25, add-text, {utility-judge: {depth: 3}}, {reader: {k: 2}}]
+          judged: [bm25, add-text, {utility-judge: {depth: 3}}, {reader: {passages: 2}}]
         """)
     pipelines = load_experiment(path).pipelines
     assert pipelines["default"].llm["model"] == "served-model"
@@ -190,15 +190,15 @@ def test_description_is_every_parameter_of_the_identity():
     from retrievers.lucene import LuceneBM25
     demo = load_dataset("demo")
     for stage in (component("reader", max_tokens=24, template="closed_book"),
-                  RRF([LuceneBM25(demo.corpus), RankCutoff(3)], weights=[2.0, 1.0], depth=50),
+                  RRF([LuceneBM25(demo.corpus), RankCutoff(3)], weights=[2.0, 1.0], per_run=50),
                   component("popularity-threshold", cuts={"occupation": 1.7})):
         text = stage.describe()
         for key in stage.config():
             if key not in ("corpus", "model_content"):
                 assert f"{key}=" in text, (key, text)
     assert "max_tokens=24" in component("reader", max_tokens=24).describe()
-    fused = RRF([LuceneBM25(demo.corpus, k1=0.9), RankCutoff(3)], weights=[2.0, 1.0], depth=50).describe()
-    assert "depth=50" in fused and "weights=[2.0, 1.0]" in fused and "LuceneBM25(k=1000" in fused and "k1=0.9" in fused
+    fused = RRF([LuceneBM25(demo.corpus, k1=0.9), RankCutoff(3)], weights=[2.0, 1.0], per_run=50).describe()
+    assert "per_run=50" in fused and "rank_constant=60.0" in fused and "weights=[2.0, 1.0]" in fused and "LuceneBM25(k=1000" in fused and "k1=0.9" in fused
 
 
 PLUGIN = '''\

@@ -91,7 +91,7 @@ def test_llm_server_from_an_experiment_config(tmp_path, monkeypatch, llm_server)
 
 
 def test_model_packages_are_checked_part_by_part(tmp_path, monkeypatch):
-    from rag.llm.models import QWEN_05B
+    from rag.llm.gguf import QWEN_05B
     from retrievers.encoders import MPNET_PARTS
 
     fake = {}
@@ -194,7 +194,7 @@ def test_a_warning_is_not_counted_as_passed(monkeypatch, capsys):
 
 
 def test_gguf_check_says_where_the_model_is_and_how_to_serve_it():
-    from rag.llm.models import QWEN_05B
+    from rag.llm.gguf import QWEN_05B
 
     check = doctor.check_gguf()
     if check.status != doctor.OK:

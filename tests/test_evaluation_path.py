@@ -48,7 +48,7 @@ def _routed(demo, llm):
     half = set(demo.queries()["qid"].iloc[::2])
     policy = FunctionStage(lambda q: q.assign(retrieve=q["qid"].isin(half)), name="every-other")
     return Route(policy=policy, recall=Reader(llm=llm, template="closed_book"),
-                 retrieve=_bm25(demo) >> Reader(llm=llm, k=3)), half
+                 retrieve=_bm25(demo) >> Reader(llm=llm, passages=3)), half
 
 
 def test_evaluate_and_experiment_agree_for_every_measure_kind(demo, tmp_path):
@@ -56,7 +56,7 @@ def test_evaluate_and_experiment_agree_for_every_measure_kind(demo, tmp_path):
     routed, half = _routed(demo, llm)
     lossy = FunctionStage(lambda q: Reader(llm=llm, template="closed_book")(q).head(9), name="lossy")
     systems = {"closed-book": Reader(llm=llm, template="closed_book"), "BM25": _bm25(demo),
-               "BM25>reader": _bm25(demo) >> Reader(llm=llm, k=3), "routed": routed, "lossy": lossy}
+               "BM25>reader": _bm25(demo) >> Reader(llm=llm, passages=3), "routed": routed, "lossy": lossy}
     results = Experiment(systems, demo, MEASURES, baseline="closed-book", cache=Cache(tmp_path / "c")).run()
     qids = demo.queries()["qid"].tolist()
     qrels = demo.qrels()

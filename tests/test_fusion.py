@@ -29,12 +29,12 @@ def test_rrf_hand_computed():
     assert out["docno"].tolist() == ["b", "a", "c"]
     assert scores(out) == pytest.approx({"a": 1 / 61, "b": 1 / 62 + 1 / 61, "c": 1 / 62})
     assert out["rank"].tolist() == [0, 1, 2] and out["query"].tolist() == ["x"] * 3
-    weighted = RRF([A, B], weights=[2, 1], k=0)(QUERIES)
+    weighted = RRF([A, B], weights=[2, 1], rank_constant=0)(QUERIES)
     assert scores(weighted) == pytest.approx({"a": 2 / 1, "b": 2 / 2 + 1 / 1, "c": 1 / 2})
 
 
 def test_rrf_depth_cuts_each_run():
-    out = RRF([A, B], depth=1)(QUERIES)
+    out = RRF([A, B], per_run=1)(QUERIES)
     assert scores(out) == pytest.approx({"a": 1 / 61, "b": 1 / 61})
 
 
@@ -72,7 +72,7 @@ def test_rrf_from_config_on_demo():
     from rag.evaluation import evaluate
 
     data = demo()
-    stage = build_stage({"rrf": {"pipelines": ["bm25", {"bm25": {"k1": 1.2, "b": 0.75}}], "k": 60}},
+    stage = build_stage({"rrf": {"pipelines": ["bm25", {"bm25": {"k1": 1.2, "b": 0.75}}], "rank_constant": 60}},
                         BuildContext(dataset=data))
     assert isinstance(stage, RRF) and len(stage.pipelines) == 2
     values = evaluate(stage(data.queries()), data.qrels(), ["nDCG@10"])

@@ -123,7 +123,7 @@ def test_a_ragif_reader_evaluated_by_pyterrier_rag_measures(data):
     pytest.importorskip("pyterrier_rag")
     from pyterrier_rag.measures import EM, F1
     ds, queries, qrels, bm25 = data
-    pipeline = bm25 % 3 >> AddText(ds.corpus) >> Reader(client=FirstWordLLM(), k=3)
+    pipeline = bm25 % 3 >> AddText(ds.corpus) >> Reader(llm=FirstWordLLM(), passages=3)
     table = pt.Experiment([to_pyterrier(pipeline)], pyterrier_topics(queries), gold_answers_frame(queries),
                           [EM, F1], names=["reader"]).set_index("name")
     ours = score_answers(pipeline(queries), ["EM", "F1"])[["EM", "F1"]].mean()
@@ -153,7 +153,7 @@ def test_a_pyterrier_rag_reader_inside_a_ragif_pipeline(data):
     top = RankCutoff(3)(bm25(queries))
     top_texts = AddText(ds.corpus)(top[top.qid == "q01"]).sort_values("rank")["text"].tolist()
     assert first["contexts"] == ["\n".join(top_texts)] and first["answer"] == top_texts[0].split()[0].strip(".,")
-    ragif_reader = (bm25 % 3 >> AddText(ds.corpus) >> Reader(client=FirstWordLLM(), k=3))(queries)
+    ragif_reader = (bm25 % 3 >> AddText(ds.corpus) >> Reader(llm=FirstWordLLM(), passages=3))(queries)
     same = score_answers(answers, ["EM", "F1"])[["EM", "F1"]].mean()
     assert same.tolist() == pytest.approx(score_answers(ragif_reader, ["EM", "F1"])[["EM", "F1"]].mean().tolist())
 

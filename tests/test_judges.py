@@ -161,7 +161,7 @@ def test_a_judge_that_keeps_nothing_keeps_the_question(caplog):
                             "docno": ["a", "b", "c", "d"], "text": PASSAGES[:2] * 2, "score": [2.0, 1.0] * 2})
     judged = UtilityJudge(llm=llm, method="listwise-set", depth=2)(results)
     assert judged.empty   # the judge kept nothing for either question
-    pipeline = FunctionStage(lambda q: results, name="retrieve") >> UtilityJudge(llm=llm, depth=2) >> Reader(llm=llm, k=2)
+    pipeline = FunctionStage(lambda q: results, name="retrieve") >> UtilityJudge(llm=llm, depth=2) >> Reader(llm=llm, passages=2)
     queries = results.drop_duplicates("qid")[["qid", "query"]].reset_index(drop=True)
     answers = pipeline(queries)
     assert "2 of 2 questions reach Reader with no passage" in caplog.text
@@ -203,9 +203,10 @@ def test_llm_rerankers_with_scripted_models():
     llm = TrueIfGold(lambda c: "")
     original = llm.option_probs
     llm.option_probs = lambda prompts, options: (seen.extend(prompts), original(prompts, options))[1]
-    out = LLMPointwiseReranker(llm=llm, depth=4)(results)
+    out = LLMPointwiseReranker(llm=llm, depth=4, keep_rest=True)(results)
     assert out["docno"].tolist() == ["c", "a", "b", "d", "e"]          # e (below depth) stays last
     assert all("tower be strict" in p for p in seen) and len(seen) == 4
+    assert LLMPointwiseReranker(llm=llm, depth=4)(results)["docno"].tolist() == ["c", "a", "b", "d"]  # default: cut
 
     def gold_first(prompt):
         ids = re.findall(r"\[(\d+)\] (.*)", prompt if isinstance(prompt, str) else user(prompt))
@@ -246,9 +247,9 @@ def _first_position_bonus(chat):
 
 def test_balanced_position_calibration_cancels_a_position_bias():
     llm = load_llm(ScriptedLLM(_first_position_bonus))
-    plain = PairwiseAnswerJudge(llm, k=1, bpc=False)
+    plain = PairwiseAnswerJudge(llm, samples=1, bpc=False)
     assert plain("q", "weak answer", "GOOD answer").verdict == "a"        # the bias wins without BPC
-    calibrated = PairwiseAnswerJudge(llm, k=2, bpc=True)
+    calibrated = PairwiseAnswerJudge(llm, samples=2, bpc=True)
     c = calibrated("q", "weak answer", "GOOD answer")
     assert c.verdict == "b" and c.samples == 4 and c.calls == 4
     assert (c.score_a, c.score_b) == (6.5, 7.5)                          # (5+3 and 5) vs (6 and 6+3), averaged
@@ -260,8 +261,8 @@ def test_answer_judge_skips_and_counts_unparsable_samples(caplog):
     replies = iter(["Score of the Assistant 1: 9\nScore of the Assistant 2: 2", "no idea"])
     llm = load_llm(ScriptedLLM(lambda chat: next(replies)))
     with caplog.at_level("WARNING"):
-        c = PairwiseAnswerJudge(llm, k=1, bpc=True)("q", "a1", "a2")
+        c = PairwiseAnswerJudge(llm, samples=1, bpc=True)("q", "a1", "a2")
     assert c.unparsable == 1 and c.samples == 1 and c.verdict == "a" and "could not be parsed" in caplog.text
     frame = pd.DataFrame({"query": ["q"], "answer_a": ["x"], "answer_b": ["y"]})
-    nothing = PairwiseAnswerJudge(load_llm(ScriptedLLM(lambda chat: "?")), k=1).judge_frame(frame)
+    nothing = PairwiseAnswerJudge(load_llm(ScriptedLLM(lambda chat: "?")), samples=1).judge_frame(frame)
     assert nothing["verdict"].tolist() == ["unparsable"] and nothing["unparsable"].tolist() == [2]

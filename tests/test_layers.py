@@ -6,6 +6,7 @@ evaluation < experiment (and reranker training, a workflow that evaluates) < rep
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -27,11 +28,11 @@ LAYERS: dict[str, int] = {
 # imports that are allowed to point up, each with its reason
 ALLOWED_UP: dict[tuple[str, str], str] = {
     ("rag", "*"): "rag/__init__.py is the lazy public API: it names modules of every layer",
-    ("rag.core.compat", "*"): "deprecated module paths of 0.1 map to their new places (names only)",
 }
 MAX_LINES = 400
 
 
+@functools.lru_cache(maxsize=1)
 def _modules() -> dict[str, Path]:
     out = {}
     for package in PACKAGES:
@@ -48,11 +49,13 @@ def layer(module: str) -> int:
     return LAYERS[best]
 
 
-def _imports(module: str, path: Path) -> set[str]:
+def _imports(module: str, path: Path, type_only: bool = False) -> set[str]:
+    """What ``module`` imports at run time (imports inside functions included), or with ``type_only`` also
+    what it imports under ``if TYPE_CHECKING:`` (a dependency all the same)."""
     tree = ast.parse(path.read_text("utf-8"))
     is_pkg = path.name == "__init__.py"
     found = set()
-    for node in _runtime_nodes(tree):
+    for node in (ast.walk(tree) if type_only else _runtime_nodes(tree)):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -81,8 +84,33 @@ def _runtime_nodes(tree: ast.AST):
             stack.append(child)
 
 
-def _graph() -> dict[str, set[str]]:
-    return {m: _imports(m, p) - {m} for m, p in _modules().items()}
+def _graph(type_only: bool = False) -> dict[str, set[str]]:
+    return {m: _imports(m, p, type_only) - {m} for m, p in _modules().items()}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[str]:
+    """Every import loop found by a depth-first walk, as ``a -> b -> a``."""
+    state: dict[str, int] = {}
+    cycles = []
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                cycles.append(" -> ".join(stack[stack.index(nxt):] + [nxt]))
+            elif nxt not in state:
+                visit(nxt, [*stack, nxt])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    return cycles
+
+
+def folder(module: str) -> str:
+    """The folder (package of the layout, a key of :data:`LAYERS`) a module belongs to."""
+    return max((p for p in LAYERS if module == p or module.startswith(p + ".")), key=len)
 
 
 def test_imports_only_point_down():
@@ -98,23 +126,43 @@ def test_imports_only_point_down():
 def test_no_import_cycles():
     graph = _graph()
     # a package's __init__ re-exporting its own submodules is not a cycle of the layout
-    graph = {m: {t for t in ts if not t.startswith(m + ".")} for m, ts in graph.items()}
-    state: dict[str, int] = {}
-    cycles = []
+    graph = {m: {t for t in ts if not t.startswith(m + ".")} for m, ts in graph.items() if m != "rag"}
+    cycles = [c for c in _cycles(graph) if not c.startswith("rag ->") and " rag ->" not in c]
+    assert not cycles, "\n".join(cycles)
 
-    def visit(node: str, stack: list[str]) -> None:
-        state[node] = 1
-        for nxt in sorted(graph.get(node, ())):
-            if state.get(nxt) == 1:
-                cycles.append(" -> ".join(stack[stack.index(nxt):] + [nxt]))
-            elif nxt not in state:
-                visit(nxt, [*stack, nxt])
-        state[node] = 2
 
-    for node in sorted(graph):
-        if node not in state and node != "rag":
-            visit(node, [node])
-    cycles = [c for c in cycles if not c.startswith("rag ->") and " rag ->" not in c]
+# type-level loops (one side imports only under TYPE_CHECKING) still to be untied, each with its reason; an
+# entry that no longer loops fails the test below, so the list only shrinks
+KNOWN_TYPE_CYCLES = {
+    frozenset({"rag.report.board", "rag.report.html"}): "the page renders a Board, the board calls the page: "
+                                                          "left for the lead (rag/report was being reworked)",
+    frozenset({"rag.report.board", "rag.report.latex"}): "the same shape, in the LaTeX writer (main after the "
+                                                           "eval-report merge)",
+}
+
+
+def test_no_import_cycles_counting_type_only_imports():
+    graph = {m: {t for t in ts if not t.startswith(m + ".")} for m, ts in _graph(type_only=True).items()
+             if m != "rag"}
+    found = {frozenset(c.split(" -> ")): c for c in _cycles(graph)}
+    unknown = [c for members, c in found.items() if members not in KNOWN_TYPE_CYCLES]
+    assert not unknown, "\n".join(unknown)
+    stale = [" <-> ".join(sorted(k)) for k in KNOWN_TYPE_CYCLES if k not in found and k <= set(_modules())]
+    assert not stale, f"no longer a loop, remove it from KNOWN_TYPE_CYCLES: {stale}"
+
+
+def test_no_loops_between_folders():
+    """Folders (rerankers, rag.judges, ...) depend on each other one way only, even within a layer: a judge
+    may build on the reranker base, so the rerankers must not import from the judges."""
+    edges: dict[str, set[str]] = {}
+    for module, targets in _graph(type_only=True).items():
+        if module == "rag":
+            continue
+        for target in targets:
+            a, b = folder(module), folder(target)
+            if a != b and not a.startswith(b + ".") and not b.startswith(a + "."):   # a sub-folder and its parent
+                edges.setdefault(a, set()).add(b)
+    cycles = [c for c in _cycles(edges) if not c.startswith("rag ->") and " rag ->" not in c]
     assert not cycles, "\n".join(cycles)
 
 

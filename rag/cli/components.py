@@ -19,56 +19,9 @@ import typing
 from functools import lru_cache
 from typing import Any, Callable
 
+from rag.cli.vocabulary import VOCABULARY, vocabulary
 from rag.core.registry import KINDS, location, lookup, names
 
-# the parameters many stages share, documented once (rerankers/base.py and llm/stage.py say the same)
-VOCABULARY = {
-    "llm": "the LLM: a name (`qwen-0.5b`, the offline default), a .gguf path, or a mapping "
-           "`{backend: ..., model: ..., ...}` of an LLM backend (see LLM backends below)",
-    "corpus": "filled from the experiment's dataset",
-    "dataset": "filled from the experiment's dataset",
-    "depth": "how many of each query's top documents are re-scored (or judged)",
-    "instruction": "how a query's instruction joins it: `ignore`, `append`, or a template with {query} and "
-                   "{instruction}",
-    "keep_rest": "keep the documents not put on top (below depth, or not selected) under the others, in their "
-                 "old order; false drops them",
-    "k": "how many documents per query are returned (retrievers) or read (readers)",
-    "rerank": "score only each query's given candidates (input docno) instead of the whole corpus",
-    "threads": "CPU threads (not part of the cache key)",
-    "device": "`auto` (CUDA when available), `cpu` or `cuda` (not part of the cache key)",
-    "batch_size": "items per model call",
-    "max_tokens": "most tokens the LLM may generate per call",
-    "seed": "random seed",
-    "name": "the measure's name",
-    "model": "a model name or local folder",
-    "k1": "BM25 term-frequency saturation (Lucene's default 0.9 here, as Pyserini)",
-    "b": "BM25 length normalisation (0.4, as Pyserini)",
-    "fields": "`flat`: title and text in one field; `multifield`: searched as separate fields",
-    "with_title": "put the title before the text",
-    "max_length": "most tokens per input (longer ones are truncated)",
-    "prompt": "the prompt template (see the class's module for its placeholders)",
-    "stop": "strings that end a generation",
-    "temperature": "sampling temperature (0: greedy)",
-    "pipeline": "a nested pipeline (a component spec or a list of them)",
-    "pipelines": "nested pipelines, each a component spec or a list of them",
-    "stage": "the stage to run (a component spec)",
-    "shards": "how many query shards",
-    "executor": "`auto` (Ray when installed), `local` or `ray`",
-    "ray_address": "an existing Ray cluster (default: $RAY_ADDRESS or a local one)",
-    "num_cpus": "CPUs per Ray task",
-    "engine": "`auto`, `numba` or `numpy` scoring kernel",
-    "mmap": "memory-map the cached index instead of loading it",
-    "similarity": "how query and passage vectors are compared",
-    "index": "FAISS index: `flat` (exact), `hnsw` or `ivfpq`",
-    "index_shards": "build one FAISS index per row shard and merge their top-k (exact with flat)",
-    "query_prefix": "text put before every query (model-specific, e.g. 'query: ')",
-    "passage_prefix": "text put before every passage (model-specific, e.g. 'passage: ')",
-    "rerank_encode": "encode only the candidates when re-ranking",
-    "nlist": "IVF lists", "nprobe": "IVF lists searched", "pq_m": "PQ sub-quantisers", "hnsw_m": "HNSW links per node",
-    "ef_search": "HNSW search breadth",
-    "scale": "multiply p-MRR by this (100: FollowIR's reporting)",
-    "qrels_changed": "the changed-instruction qrels (filled from a FollowIR-style dataset)",
-}
 _COMMENT = re.compile(r"^\s*(\w+)\s*:[^#]*#\s*(.+?)\s*$")
 # the meaning of LLM backend constructor parameters that their docstrings do not describe
 LLM_VOCABULARY = {
@@ -265,15 +218,11 @@ def reference(kind: str = "stage", key: str | None = None) -> str:
         obj = lookup(name, kind)
         lines += [f"### `{name}`", "", summary(obj) or "(no description)", "", f"`{location(name, kind)}`", ""]
         params = parameters(obj, kind, name)
-        renamed = getattr(obj, "renamed_params", {})
         if params:
             lines += ["| parameter | type | default | meaning |", "|---|---|---|---|"]
             lines += [f"| `{p['name']}` | {p['type'].replace('|', '&#124;')} | `{p['default']}` | "
                       f"{_meaning(p, True).replace('|', '&#124;')} |" for p in params]
             lines.append("")
-        if renamed:
-            lines += ["Old names still accepted (deprecated): " + ", ".join(f"`{o}` → `{n}`" for o, n in renamed.items()),
-                      ""]
     return "\n".join(lines)
 
 
@@ -297,9 +246,6 @@ def plain_reference(kind: str, key: str, width: int | None = None) -> str:
         head = f"  {p['name']}" + (f" ({p['type']})" if p["type"] else "") + f", default {p['default']}"
         lines.append(head)
         lines += textwrap.wrap(_plain(_meaning(p, False)), width, initial_indent="      ", subsequent_indent="      ")
-    renamed = getattr(obj, "renamed_params", {})
-    if renamed:
-        lines += ["", "old names still accepted (deprecated): " + ", ".join(f"{o} -> {n}" for o, n in renamed.items())]
     return "\n".join(lines)
 
 
@@ -332,6 +278,7 @@ def document() -> str:
     parts = ["# Component reference", "",
              "Generated by `ragif components --markdown` from the registry and the classes themselves (a test keeps "
              "this file in sync). Parameters not listed cannot be set from a config.", "",
+             "## Vocabulary", "", vocabulary(), "",
              "## Experiment config keys", "", config_keys(), ""]
     for kind in KINDS:
         if not names(kind):

@@ -45,14 +45,14 @@ def _version(dist: str) -> str | None:
 def check_packages() -> Check:
     """``rag``, ``retrievers`` and ``rerankers`` are also names of unrelated PyPI packages (AnswerDotAI's
     ``rerankers`` among them): the imported ones must be ragif's."""
-    project = Path(__file__).resolve().parents[2]
-    wrong = []
+    found = {}
     for name in ("rag", "retrievers", "rerankers"):
         spec = importlib.util.find_spec(name)
-        where = Path(next(iter(spec.submodule_search_locations))).resolve() if spec and spec.submodule_search_locations \
-            else None
-        if where is None or where.parent != project:
-            wrong.append(f"{name} from {where or 'nowhere'}")
+        found[name] = Path(next(iter(spec.submodule_search_locations))).resolve() \
+            if spec and spec.submodule_search_locations else None
+    project = found["rag"].parent if found["rag"] else None   # ragif installs the three side by side
+    wrong = [f"{name} from {where or 'nowhere'}" for name, where in found.items()
+             if where is None or where.parent != project]
     if wrong:
         return Check("ragif packages", FAIL, "; ".join(wrong) + f" (ragif is at {project})",
                      "another package with the same name shadows ragif: use a dedicated virtual environment, "
@@ -141,7 +141,7 @@ def check_splade() -> Check:
 def check_gguf() -> Check:
     """The Qwen2.5-Coder-0.5B GGUF in six raw chunks: all present and their sizes adding up (checked by
     sha256 when first assembled into the cache)."""
-    from rag.llm.models import QWEN_05B
+    from rag.llm.gguf import QWEN_05B
 
     name = "model Qwen2.5-0.5B GGUF"
     missing, size = [], 0
@@ -194,7 +194,7 @@ def check_llama() -> Check:
 
 
 def _assembled_gguf() -> Path | None:
-    from rag.llm.models import QWEN_05B
+    from rag.llm.gguf import QWEN_05B
 
     path = QWEN_05B.target()
     return path if path.exists() else None

@@ -49,7 +49,7 @@ def _read_table(path: Path) -> Any:
 
 
 def _deltas(folder: Path, measures: list[str] | None, output: str) -> list[Path]:
-    """Per-query delta plots of a results folder written where ``-o`` says (see :func:`rag.plots.write_plots`,
+    """Per-query delta plots of a results folder written where ``-o`` says (see :func:`rag.report.plots.write_plots`,
     which writes them into the results folder)."""
     import json
 

@@ -13,7 +13,8 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     rp = sub.add_parser("reproduce", help="run reproductions and check the scores they must give")
-    rp.add_argument("file", nargs="?", help="reproductions YAML (default: experiments/reproductions.yaml)")
+    rp.add_argument("file", nargs="?", help="reproductions YAML (default: $RAGIF_REPRODUCTIONS, else "
+                    "experiments/reproductions.yaml in the working directory or a folder above it)")
     rp.add_argument("--only", nargs="*", help="names of the reproductions to run")
     rp.add_argument("--cache", help="cache folder")
     rp.set_defaults(func=_cmd_reproduce)

@@ -11,9 +11,8 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-import warnings
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping, get_args, get_origin
+from typing import Any, Callable, Literal, Mapping, get_args, get_origin
 
 from rag.core.config import item_line
 from rag.core.errors import ConfigError, InputError, did_you_mean
@@ -45,65 +44,75 @@ def component(name: str, context: BuildContext | None = None, **params: Any) -> 
 
 
 def build(cls: type, params: dict[str, Any], context: BuildContext, label: str | None = None) -> Any:
+    """``cls`` built from config ``params``: names checked against its dataclass fields, values against their
+    types, the dataset's parts injected, the config's ``llm`` given to an ``llm`` field left out; a class
+    that is not a dataclass builds itself (``from_config(params, context)``)."""
     label = label or cls.__name__
-    where = context.source
     if not dataclasses.is_dataclass(cls):
         hook = getattr(cls, "from_config", None)
         if hook is None:
-            raise ConfigError(f"component {label!r} cannot be built from a config", path=where)
+            raise ConfigError(f"component {label!r} cannot be built from a config", path=context.source)
         return hook(params, context)
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    for old, new in getattr(cls, "renamed_params", {}).items():
-        if old in params and old not in fields:
-            warnings.warn(f"{where or 'config'}: {label}.{old} is now {label}.{new} ({old!r} will be removed in "
-                          f"ragif 0.3)", DeprecationWarning, stacklevel=2)
-            if new in params:
-                raise ConfigError(f"{label}: give {new!r} or its old name {old!r}, not both", path=where,
-                                  line=_line(context, old), field=old)
-            params[new] = params.pop(old)
     if context.llm is not None and "llm" in fields and "llm" not in params:
         params["llm"] = context.llm
+    _refuse_unknown(params, fields, hints, context, label)
+    values = {name: value for name, f in fields.items()
+              if (value := _field_value(f, hints.get(name), params, context, label)) is not _LEFT_OUT}
+    hook = getattr(cls, "from_config", None)
+    return hook(values, context) if hook is not None else _construct(cls, values, fields, context, label)
+
+
+_LEFT_OUT = object()   # a field the config does not set: the class's default applies
+
+
+def _refuse_unknown(params: dict[str, Any], fields: dict[str, dataclasses.Field], hints: dict[str, Any],
+                    context: BuildContext, label: str) -> None:
+    """A ConfigError with a did-you-mean for a parameter the component does not take (or that the dataset fills)."""
     for key in params:
         if key not in fields or _is_injected(hints.get(key)):
             accepted = [f for f in fields if not _is_injected(hints.get(f))]
             raise ConfigError(f"{label} has no parameter {key!r}{did_you_mean(key, accepted)}; "
-                              f"it accepts {accepted}", path=where, line=_line(context, key), field=key)
-    values: dict[str, Any] = {}
-    for name, f in fields.items():
-        hint = hints.get(name)
-        if _is_injected(hint):
-            injected = _inject(hint, context)
-            if injected is not None:
-                values[name] = injected
-            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise ConfigError(f"{label} needs a dataset with a {getattr(hint, '__name__', hint)} "
-                                  f"(the experiment's dataset has none)", path=where, field=name)
-            continue
-        if name in params:
-            try:
-                values[name] = _coerce(params[name], hint, f"{label}.{name}", context)
-            except ConfigError as exc:   # a wrong type: name the parameter's line when the message has none
-                if exc.line is not None or _line(context, name) is None:
-                    raise
-                raise ConfigError(exc.reason, path=exc.path or where, line=_line(context, name),
-                                  field=exc.field) from None
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ConfigError(f"{label} needs parameter {name!r}", path=where, field=name)
-    hook = getattr(cls, "from_config", None)
-    if hook is not None:
-        return hook(values, context)
+                              f"it accepts {accepted}", path=context.source, line=_line(context, key), field=key)
+
+
+def _field_value(f: dataclasses.Field, hint: Any, params: dict[str, Any], context: BuildContext, label: str) -> Any:
+    """The value a field gets: injected from the dataset, the config's (type-checked), or :data:`_LEFT_OUT`."""
+    required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    if _is_injected(hint):
+        injected = _inject(hint, context)
+        if injected is None and required:
+            raise ConfigError(f"{label} needs a dataset with a {getattr(hint, '__name__', hint)} "
+                              f"(the experiment's dataset has none)", path=context.source, field=f.name)
+        return _LEFT_OUT if injected is None else injected
+    if f.name not in params:
+        if required:
+            raise ConfigError(f"{label} needs parameter {f.name!r}", path=context.source, field=f.name)
+        return _LEFT_OUT
+    try:
+        return _coerce(params[f.name], hint, f"{label}.{f.name}", context)
+    except ConfigError as exc:   # a wrong type: name the parameter's line when the message has none
+        if exc.line is not None or _line(context, f.name) is None:
+            raise
+        raise ConfigError(exc.reason, path=exc.path or context.source, line=_line(context, f.name),
+                          field=exc.field) from None
+
+
+def _construct(cls: type, values: dict[str, Any], fields: dict[str, dataclasses.Field], context: BuildContext,
+               label: str) -> Any:
+    """``cls(**values)``; a value the component refuses becomes a ConfigError at the parameter's line."""
     try:
         return cls(**values)
-    except InputError as exc:   # a parameter the component refused: name its line in the config
+    except InputError as exc:
         if isinstance(exc, ConfigError) and exc.path:
             raise
         field = exc.field if exc.field in fields else None
-        raise ConfigError(exc.reason if field else f"{label}: {exc.reason}", path=where,
+        raise ConfigError(exc.reason if field else f"{label}: {exc.reason}", path=context.source,
                           line=_line(context, field) if field else None,
                           field=f"{label}.{field}" if field else None) from None
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{label}: {exc}", path=where) from None
+        raise ConfigError(f"{label}: {exc}", path=context.source) from None
 
 
 def _line(context: BuildContext, key: str) -> int | None:
@@ -142,26 +151,24 @@ def _type_name(hint: Any) -> str:
     return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 
+# a scalar type -> (whether a config value fits it, what the value must be): no implicit string parsing
+_SCALARS: dict[type, tuple[Callable[[Any], bool], str]] = {
+    bool: (lambda v: isinstance(v, bool), "true or false"),
+    int: (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    float: (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number"),
+    str: (lambda v: isinstance(v, str), "a string"),
+}
+
+
 def _coerce(value: Any, hint: Any, label: str, context: BuildContext) -> Any:
     """Check ``value`` against the type hint; build nested stages; no implicit string parsing."""
     from rag.core.stage import Stage
 
+    origin = get_origin(hint)
     if hint is None or hint is Any:
         return value
-    origin = get_origin(hint)
     if _is_union(hint):
-        errors = []
-        for option in get_args(hint):
-            if option is type(None):
-                if value is None:
-                    return None
-                continue
-            try:
-                return _coerce(value, option, label, context)
-            except ConfigError as exc:
-                errors.append(exc.reason)
-        raise ConfigError(f"{label}: {value!r} does not fit {_type_name(hint)}", path=context.source,
-                          field=label)
+        return _coerce_union(value, hint, label, context)
     if origin is Literal:
         choices = get_args(hint)
         if value not in choices:
@@ -171,33 +178,42 @@ def _coerce(value: Any, hint: Any, label: str, context: BuildContext) -> Any:
         return value
     if isinstance(hint, type) and issubclass(hint, Stage):
         return build_stage(value, context)
-    if origin in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{label} must be a list, got {type(value).__name__}", path=context.source, field=label)
-        args = get_args(hint)
-        inner = args[0] if args else Any
-        return [_coerce(v, inner, f"{label}[{i}]", context) for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{label} must be a mapping, got {type(value).__name__}", path=context.source, field=label)
-        return dict(value)
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{label} must be true or false, got {value!r}", path=context.source, field=label)
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{label} must be an integer, got {value!r}", path=context.source, field=label)
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{label} must be a number, got {value!r}", path=context.source, field=label)
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{label} must be a string, got {value!r}", path=context.source, field=label)
-        return value
+    if origin in (list, tuple, dict):
+        return _coerce_container(value, hint, label, context)
+    if hint in _SCALARS:
+        fits, what = _SCALARS[hint]
+        if not fits(value):
+            raise ConfigError(f"{label} must be {what}, got {value!r}", path=context.source, field=label)
+        return float(value) if hint is float else value
     return value
+
+
+def _coerce_union(value: Any, hint: Any, label: str, context: BuildContext) -> Any:
+    """``value`` as the first member of the union it fits (None only for an optional one)."""
+    for option in get_args(hint):
+        if option is type(None):
+            if value is None:
+                return None
+            continue
+        try:
+            return _coerce(value, option, label, context)
+        except ConfigError:
+            continue
+    raise ConfigError(f"{label}: {value!r} does not fit {_type_name(hint)}", path=context.source, field=label)
+
+
+def _coerce_container(value: Any, hint: Any, label: str, context: BuildContext) -> Any:
+    """A list (each item checked against the item type) or a mapping, as the hint says."""
+    if get_origin(hint) is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{label} must be a mapping, got {type(value).__name__}", path=context.source,
+                              field=label)
+        return dict(value)
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{label} must be a list, got {type(value).__name__}", path=context.source, field=label)
+    args = get_args(hint)
+    inner = args[0] if args else Any
+    return [_coerce(v, inner, f"{label}[{i}]", context) for i, v in enumerate(value)]
 
 
 def build_stage(spec: Any, context: BuildContext, line: int | None = None) -> Any:

@@ -38,7 +38,6 @@ T = TypeVar("T")
 R = TypeVar("R")
 Executor = Literal["auto", "local", "ray"]
 RETRIES = 3  # times a shard is run again after its worker process or node died
-_PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
 LOCAL_CLUSTER_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": a one-node cluster on 127.0.0.1
 _FAULT_SIGNALS = ("SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGTRAP")
 
@@ -94,7 +93,8 @@ def ray_init(address: str | None = None, num_cpus: int | None = None) -> None:
     """Connect to Ray once: ``address`` / ``$RAY_ADDRESS``, else a local cluster of ``num_cpus`` workers.
 
     A local cluster binds only the loopback (127.0.0.1), as Ray does on a laptop, unless
-    ``$RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` says otherwise; its workers import ragif from this checkout."""
+    ``$RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` says otherwise; its workers import ragif from where this process does
+    (:func:`import_roots`)."""
     import ray
 
     if ray.is_initialized():
@@ -108,11 +108,24 @@ def ray_init(address: str | None = None, num_cpus: int | None = None) -> None:
     constants = getattr(getattr(ray, "_private", None), "ray_constants", None)
     if hasattr(constants, "ENABLE_RAY_CLUSTER"):  # read by this process (ray was imported before)
         constants.ENABLE_RAY_CLUSTER = os.environ[LOCAL_CLUSTER_ENV].lower() in ("1", "true")
-    paths = os.environ.get("PYTHONPATH", "")
-    if _PROJECT_ROOT not in paths.split(os.pathsep):  # local workers import ragif from this checkout
-        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_PROJECT_ROOT, paths) if p)
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    roots = [r for r in import_roots() if r not in paths]   # local workers import ragif from where we do
+    os.environ["PYTHONPATH"] = os.pathsep.join([*roots, *paths])
     with keep_fault_handlers():
         ray.init(num_cpus=num_cpus, ignore_reinit_error=True, include_dashboard=False, log_to_driver=False)
+
+
+def import_roots() -> list[str]:
+    """The folders this process imports ragif's packages (``rag``, ``retrievers``, ``rerankers``) from: a
+    checkout, or site-packages."""
+    roots: list[str] = []
+    for name in ("rag", "retrievers", "rerankers"):
+        spec = importlib.util.find_spec(name)
+        for location in (spec.submodule_search_locations or []) if spec else []:
+            root = str(Path(location).resolve().parent)
+            if root not in roots:
+                roots.append(root)
+    return roots
 
 
 def ray_shutdown() -> None:

@@ -29,8 +29,9 @@ def package_versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str]:
 
 
 def git_commit(path: str | Path | None = None) -> dict[str, Any]:
-    """Commit (and whether the tree has uncommitted changes) of the checkout holding ragif's code."""
-    where = Path(path) if path else Path(__file__).resolve().parents[2]
+    """Commit (and whether the tree has uncommitted changes) of the git checkout holding ``path`` (default:
+    ragif's code; git looks upwards from it, and an installed copy outside a checkout has no commit)."""
+    where = Path(path) if path else Path(__file__).resolve().parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True,
                                 timeout=10).stdout.strip()

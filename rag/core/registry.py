@@ -5,7 +5,8 @@ Kinds of component: ``stage`` (retrievers, rerankers, judges, readers, routers, 
 data sets), ``llm`` (LLM backends), ``report`` (writers of a results folder's reports), ``encoder`` (text
 encoders of the dense stage) and ``vector-index`` (its vector index types). Built-in
 components are a fixed table (:data:`BUILTIN`: key -> ``"module:attribute"``), so looking one up
-imports only its module; extensions add their own with :func:`register`.
+imports only its module; extensions add their own with :func:`register`, the one way to add a component
+of any kind (``@register("my-reranker")``, ``@register("my-server", "llm")``, ...).
 
 >>> from rag.core.registry import lookup, names
 >>> lookup("rank-cutoff").__name__
@@ -104,6 +105,8 @@ BUILTIN: dict[str, dict[str, str]] = {
     },
 }
 _REGISTERED: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
+# what an object registered as a kind must have (a registration without it is a programming error)
+REQUIRED: dict[str, tuple[str, ...]] = {"llm": ("generate", "option_probs")}
 
 
 def _check_kind(kind: str) -> None:
@@ -112,7 +115,8 @@ def _check_kind(kind: str) -> None:
 
 
 def register(name: str, kind: str = "stage") -> Callable[[T], T]:
-    """Decorator: make a class (or factory) available to configs as ``name`` of ``kind``.
+    """Decorator: make a class (or factory) available to configs as ``name`` of ``kind``; an LLM backend
+    must have the methods of the :class:`~rag.llm.base.LLM` protocol (:data:`REQUIRED`).
 
     >>> @register("my-reranker")                                  # doctest: +SKIP
     ... @dataclass
@@ -121,6 +125,10 @@ def register(name: str, kind: str = "stage") -> Callable[[T], T]:
     _check_kind(kind)
 
     def wrap(obj: T) -> T:
+        missing = [m for m in REQUIRED.get(kind, ()) if not callable(getattr(obj, m, None))]
+        if missing:
+            raise TypeError(f"a component of kind {kind!r} needs {missing}; {getattr(obj, '__name__', obj)!r} "
+                            f"has not")
         _REGISTERED[kind][name] = obj
         return obj
     return wrap

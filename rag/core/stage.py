@@ -14,14 +14,12 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
-import functools
 import logging
-import warnings
-from typing import Any, Callable, ClassVar, Iterable, Iterator, TypeVar
+from typing import Any, Callable, ClassVar, Iterable, Iterator
 
 import pandas as pd
 
-from rag import __version__
+from rag.core.version import __version__
 from rag.core.cache import STAGE_OUTPUTS, Cache
 from rag.core.errors import InputError, RagifError
 from rag.core.hashing import canonical, hash_config, hash_frame
@@ -29,7 +27,6 @@ from rag.core.schema import DOCUMENT_COLUMNS, add_missing_questions, add_ranks, 
 
 log = logging.getLogger(__name__)
 _TRACE: contextvars.ContextVar[list | None] = contextvars.ContextVar("ragif_trace", default=None)
-T = TypeVar("T", bound=type)
 
 
 @contextlib.contextmanager
@@ -287,8 +284,9 @@ class RankCutoff(Stage):
     cacheable: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.k, int) or self.k < 1:
-            raise ValueError(f"rank cut-off must be a positive integer, got {self.k!r}")
+        from rag.core import params
+
+        params.integer(self.k, "k")
 
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
         ranked = frame if "rank" in frame.columns else add_ranks(frame)
@@ -347,31 +345,6 @@ def _with_every_question(frame: pd.DataFrame, questions: pd.DataFrame, stage: St
         log.warning("%d of %d questions reach %s with no passage (earlier stages kept none for them); it answers "
                     "them without passages", missing, len(questions), stage.name)
     return out
-
-
-def deprecated_params(**renamed: str) -> Callable[[T], T]:
-    """Class decorator (outside ``@dataclass``): old parameter names keep working for one release.
-
-    ``@deprecated_params(k="depth")`` maps ``k=`` to ``depth=`` with a :class:`DeprecationWarning`, in
-    Python and in configs (the registry reads ``renamed_params``)."""
-    def wrap(cls: T) -> T:
-        original = cls.__init__
-
-        @functools.wraps(original)
-        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-            for old, new in renamed.items():
-                if old in kwargs:
-                    warnings.warn(f"{cls.__name__}: parameter {old!r} is now {new!r} ({old!r} will be removed in "
-                                  f"ragif 0.3)", DeprecationWarning, stacklevel=2)
-                    if new in kwargs:
-                        raise TypeError(f"{cls.__name__}: give {new!r} or its old name {old!r}, not both")
-                    kwargs[new] = kwargs.pop(old)
-            original(self, *args, **kwargs)
-
-        cls.__init__ = __init__  # type: ignore[misc]
-        cls.renamed_params = {**getattr(cls, "renamed_params", {}), **renamed}  # type: ignore[attr-defined]
-        return cls
-    return wrap
 
 
 def stage_config_repr(stage: Stage) -> Any:

@@ -38,15 +38,15 @@ NAMED: dict[str, tuple[Callable[..., Dataset], str, dict]] = {
 
 
 def data_root() -> Path | None:
-    """Where the shared public data sets are: ``$RAGIF_DATA``, else a ``shared/data`` folder beside or
-    above the working directory or this checkout; None when there is none."""
+    """Where the shared public data sets are: ``$RAGIF_DATA``, else the first ``shared/data`` folder in the
+    working directory or a folder above it (so a checkout run from inside, beside the data, finds it); None
+    when there is none."""
     env = os.environ.get("RAGIF_DATA")
     if env:
         return Path(env)
-    candidates = []
-    for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
-        candidates += [base / "shared" / "data", base.parent / "shared" / "data"]
-    return next((c for c in candidates if c.is_dir()), None)
+    here = Path.cwd()
+    return next((base / "shared" / "data" for base in (here, *here.parents) if (base / "shared" / "data").is_dir()),
+                None)
 
 
 def demo() -> Dataset:

@@ -197,7 +197,7 @@ def meta_evaluate(frame: pd.DataFrame, metrics: Sequence[str], label: str, kind:
     """One row per metric: ``n``, each statistic of :data:`STATS` and its ``_lo``/``_hi`` bootstrap bounds.
 
     ``positive`` given: the label is binarised for every statistic (e.g. a three-class label with
-    ``positive=["correct"]``). Progress is shown on a terminal (:mod:`rag.progress`)."""
+    ``positive=["correct"]``). Progress is shown on a terminal (:mod:`rag.core.progress`)."""
     from rag.core.progress import bar
 
     if label not in frame.columns:

@@ -14,7 +14,7 @@ query's run ranks ``|run of q| + 1``. The per-document score (FollowIR eq. 1)::
 p-MRR(q) is the mean of s over D_q; the reported p-MRR is the mean over queries, times 100
 (``scale=100``; MTEB reports the fraction, ``scale=1``). A query with changed documents that is
 missing from either run is **skipped** and counted in a warning (it is not ranked 1 in both). When no
-query is left with a changed document, :class:`~rag.errors.InputError` is raised: p-MRR is undefined
+query is left with a changed document, :class:`~rag.core.errors.InputError` is raised: p-MRR is undefined
 there and never a silent number. If a run holds a (query, document) pair twice, the last row counts
 (as when the run is read into a dict).
 

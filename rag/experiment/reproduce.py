@@ -1,8 +1,10 @@
 """Two-click reproductions: each entry names a config, a system, a measure and the score it must give.
 
-Configs are run from the project root (the folder above the reproductions file's ``experiments/``), so
-``ragif reproduce`` works from any directory and the configs' relative paths (models, outputs) mean the
-same everywhere. Runs are cached, so a second check costs seconds.
+The file is the one given (``ragif reproduce FILE``), else ``$RAGIF_REPRODUCTIONS``, else
+``experiments/reproductions.yaml`` in the working directory or the nearest folder above it (a ragif checkout).
+Configs are run from the project root (the folder above the file's ``experiments/``), so the configs' relative
+paths (models, outputs) mean the same wherever the command is started. Runs are cached, so a second check
+costs seconds.
 
 .. code-block:: yaml
 
@@ -17,6 +19,7 @@ same everywhere. Runs are cached, so a second check costs seconds.
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +27,15 @@ import pandas as pd
 
 from rag.core.errors import ConfigError, InputError
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_FILE = PROJECT_ROOT / "experiments" / "reproductions.yaml"
+REPRODUCTIONS_ENV = "RAGIF_REPRODUCTIONS"
+DEFAULT_FILE = Path("experiments") / "reproductions.yaml"
 ENTRY_KEYS = {"name", "config", "system", "measure", "expected", "tolerance", "source", "needs", "slow"}
 
 
 def load_reproductions(path: str | Path | None = None) -> list[dict[str, Any]]:
     from rag.core.config import load_yaml_list
 
-    path = Path(path).resolve() if path else DEFAULT_FILE
+    path = reproductions_file(path)
     entries = load_yaml_list(path)
     for i, entry in enumerate(entries):
         lines = getattr(entry, "lines", {})
@@ -60,6 +63,20 @@ def data_available(entry: dict[str, Any]) -> bool:
     return root is not None and (root / folder).exists()
 
 
+def reproductions_file(path: str | Path | None = None) -> Path:
+    """The reproductions file: ``path``, else ``$RAGIF_REPRODUCTIONS``, else :data:`DEFAULT_FILE` in the
+    working directory or the nearest folder above it."""
+    given = path or os.environ.get(REPRODUCTIONS_ENV)
+    if given:
+        return Path(given).expanduser().resolve()
+    here = Path.cwd()
+    for base in (here, *here.parents):
+        if (base / DEFAULT_FILE).is_file():
+            return (base / DEFAULT_FILE).resolve()
+    raise ConfigError(f"no reproductions file: give one (ragif reproduce FILE), set ${REPRODUCTIONS_ENV}, or run "
+                      f"inside a ragif checkout (it has {DEFAULT_FILE})")
+
+
 def project_root(reproductions: Path) -> Path:
     """Where an entry's relative paths start: the folder above ``experiments/`` (else the file's folder)."""
     folder = reproductions.resolve().parent
@@ -70,7 +87,7 @@ def check(entry: dict[str, Any], cache: Any = None, root: Path | None = None) ->
     """Run one reproduction's experiment (from ``root``) and compare the score it gives with the expected one."""
     from rag.experiment.config import load_experiment
 
-    root = root or PROJECT_ROOT
+    root = root or project_root(reproductions_file())
     cache = str(Path(cache).resolve()) if cache else cache
     with contextlib.chdir(root):
         experiment = load_experiment(entry["config"], cache=cache)
@@ -89,7 +106,7 @@ def run_reproductions(path: str | Path | None = None, only: list[str] | None = N
                       cache: Any = None) -> list[dict[str, Any]]:
     """Run (selected) reproductions, print a table, return the failures."""
     rows = []
-    file = Path(path).resolve() if path else DEFAULT_FILE
+    file = reproductions_file(path)
     root = project_root(file)
     for entry in load_reproductions(file):
         if only and entry["name"] not in only:

@@ -280,7 +280,7 @@ def _restore_query_columns(before: pd.DataFrame, after: pd.DataFrame) -> pd.Data
 
 def from_pyterrier(transformer: Any, needs: Sequence[str] | None = None, gives: Sequence[str] | None = None,
                    identity: Any = None, name: str | None = None, keep_query_columns: bool = True) -> PyTerrierStage:
-    """A ``pt.Transformer`` as a ragif :class:`~rag.pipeline.Stage` (see :class:`PyTerrierStage`)."""
+    """A ``pt.Transformer`` as a ragif :class:`~rag.core.stage.Stage` (see :class:`PyTerrierStage`)."""
     return PyTerrierStage(transformer, needs, gives, identity, name, keep_query_columns)
 
 

@@ -9,7 +9,7 @@ Verdict = ``a``/``b``/``tie`` by the mean scores. Unparsable samples are skipped
 with no parsable sample has verdict ``unparsable``. The prompt follows FairEval's layout and output format
 as described in METHODS §6 (exact wording of the released script UNVERIFIED); answers are fenced as data.
 
->>> judge = PairwiseAnswerJudge(llm, k=3, bpc=True)                           # doctest: +SKIP
+>>> judge = PairwiseAnswerJudge(llm, samples=3, bpc=True)                           # doctest: +SKIP
 >>> judge("Who wrote Hamlet?", "Shakespeare.", "Marlowe.").verdict           # doctest: +SKIP
 'a'
 """
@@ -82,10 +82,10 @@ class Comparison:
 
 @dataclass
 class PairwiseAnswerJudge:
-    """FairEval-style pairwise judge for any two answers: ``k`` samples (MEC), both orders with ``bpc``."""
+    """FairEval-style pairwise judge for any two answers: ``samples`` samples (MEC), both orders with ``bpc``."""
 
     llm: LLM
-    k: int = 3
+    samples: int = 3
     bpc: bool = True
     temperature: float = 1.0
     max_tokens: int = 512
@@ -113,7 +113,7 @@ class PairwiseAnswerJudge:
         for swapped in orders:
             chats = [self.prompt(q, b, a) if swapped else self.prompt(q, a, b)
                      for q, a, b in zip(questions, answers_a, answers_b)]
-            for sample in range(self.k):
+            for sample in range(self.samples):
                 gens = self.llm.generate(chats, max_tokens=self.max_tokens, temperature=self.temperature,
                                          seed=self.seed + sample)
                 for i, g in enumerate(gens):
@@ -130,7 +130,7 @@ class PairwiseAnswerJudge:
         total_bad = sum(bad)
         if total_bad:
             log.warning("pairwise answer judge: %d of %d replies could not be parsed (skipped)",
-                        total_bad, len(questions) * self.k * len(orders))
+                        total_bad, len(questions) * self.samples * len(orders))
         return [self._verdict(p, b, r, c) for p, b, r, c in zip(pairs, bad, raws, costs)]
 
     def _verdict(self, pairs: list[tuple[float, float]], bad: int, raw: list[str], cost: dict) -> Comparison:

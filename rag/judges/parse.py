@@ -1,12 +1,13 @@
 """Parsers of judge outputs. They never raise: a reply that cannot be read gives ``None`` (unparsable),
-which callers count and report next to the scores."""
+which callers count and report next to the scores. A ranking of passages is read as the listwise reranker
+reads it (:func:`rag.llm.parse.listwise_rank`)."""
 from __future__ import annotations
 
 import re
 
-_PASSAGE = re.compile(r"passage[\s_-]*(\d+)", re.I)
-_BRACKET = re.compile(r"\[\s*(\d+)\s*\]")
-_INT = re.compile(r"(?<![\w.])(\d{1,2})(?![\w.])")
+from rag.llm.parse import PASSAGE_NAME, listwise_rank, passage_ids
+
+__all__ = ["pointwise", "pairwise", "listwise_set", "listwise_rank", "digit"]
 
 
 def pointwise(text: str) -> bool | None:
@@ -27,21 +28,12 @@ def pairwise(text: str) -> int | None:
     at = low.find("choice")
     span = low[at + len("choice"):] if at >= 0 else low
     span = span.split(".")[0] if at >= 0 else span
-    named = [int(n) for n in _PASSAGE.findall(span)]
+    named = [int(n) for n in PASSAGE_NAME.findall(span)]
     if not named and at >= 0:
-        named = [int(n) for n in _PASSAGE.findall(low[at:])]
+        named = [int(n) for n in PASSAGE_NAME.findall(low[at:])]
     if not named:
         return None
     return 0 if named[0] == 0 else 1 if named[0] == 1 else None
-
-
-def _ids(segment: str, n: int) -> list[int]:
-    for pattern in (_PASSAGE, _BRACKET, _INT):
-        found = [int(x) for x in pattern.findall(segment)]
-        found = [i for i in found if 0 <= i < n]
-        if found:
-            return list(dict.fromkeys(found))
-    return []
 
 
 def listwise_set(text: str, n: int) -> list[int] | None:
@@ -53,22 +45,10 @@ def listwise_set(text: str, n: int) -> list[int] | None:
     if at < 0:
         return None
     segment = raw[at + len("selection"):]
-    ids = _ids(segment, n)
+    ids = passage_ids(segment, n)
     if ids:
         return ids
     return [] if re.search(r"\[\s*\]|none", segment.lower()) else None
-
-
-def listwise_rank(text: str, n: int) -> list[int] | None:
-    """Passage order after the last "My rank" (``[2]>[0]>[1]``); passages missing from the reply are appended
-    in their input order; ``None`` when no ranking can be read."""
-    raw = str(text or "")
-    at = raw.lower().rfind("rank:")
-    segment = raw[at:] if at >= 0 else raw
-    ids = _ids(segment, n)
-    if not ids:
-        return None
-    return ids + [i for i in range(n) if i not in ids]
 
 
 def digit(text: str) -> int | None:

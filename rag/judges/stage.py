@@ -7,13 +7,12 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from rag.core.stage import deprecated_params
-from rag.judges.core import METHODS, judge_many
+from rag.core import params
+from rag.judges.core import AGGREGATES, METHODS, judge_many
 from rag.llm.stage import LLMStage, add_cost
 from rerankers.base import Reranker
 
 
-@deprecated_params(client="llm", k="samples", keep_unselected="keep_rest")
 @dataclasses.dataclass(repr=False)
 class UtilityJudge(LLMStage, Reranker):
     """Judge each query's top ``depth`` passages with ``method`` and keep the selected ones, in the judge's
@@ -28,15 +27,15 @@ class UtilityJudge(LLMStage, Reranker):
     seed: int = 0
     depth: int = dataclasses.field(default=5, kw_only=True)
     instruction: str = dataclasses.field(default="ignore", kw_only=True)
-    keep_rest: bool = dataclasses.field(default=False, kw_only=True)
 
     needs: ClassVar[tuple[str, ...]] = ("qid", "query", "docno", "text")
     gives: ClassVar[tuple[str, ...]] = ("docno", "score", "rank", "judge_selected")
 
     def __post_init__(self) -> None:
         Reranker.__post_init__(self)
-        if self.method not in METHODS:
-            raise ValueError(f"unknown judge method {self.method!r}; use one of {sorted(METHODS)}")
+        params.choice(self.method, sorted(METHODS), "method")
+        params.choice(self.aggregate, AGGREGATES, "aggregate")
+        params.integer(self.samples, "samples")
 
     def rescore(self, top: pd.DataFrame) -> pd.DataFrame:
         if top.empty:

@@ -10,8 +10,8 @@
 Specs: ``"qwen-0.5b"`` (default offline model), a path to a ``.gguf`` file, or a mapping
 ``{"backend": "llamacpp"|"openai"|"hf", "model": ..., ...}`` whose other keys go to the backend
 (``threads``, ``n_ctx``, ``reuse_prefix``, ``base_url``, ``api_key_env``, ``timeout``, ``retries``,
-``max_backoff``, ``concurrency``, ...; an unknown key is a :class:`~rag.errors.ConfigError`).
-Backends are looked up in :data:`BACKENDS` (name -> class); :func:`register_backend` adds one.
+``max_backoff``, ``concurrency``, ...; an unknown key is a :class:`~rag.core.errors.ConfigError`).
+Backends are looked up in :data:`BACKENDS` (name -> class); ``@register(name, "llm")`` adds one.
 
 Every answer is cached on disk by (model identity, chat, parameters) as soon as it arrives (:mod:`rag.llm.identity`:
 the name, a GGUF's checksum, what a server serves); a reply that carries
@@ -27,7 +27,7 @@ from typing import Any, Mapping
 from rag.core.errors import ConfigError, did_you_mean
 from rag.core.secrets import redact_url
 from rag.llm.accounting import usage
-from rag.llm.backends import BACKENDS, register_backend
+from rag.llm.backends import BACKENDS
 from rag.llm.base import LLM, Generation, StreamingLLM, as_messages, renormalise
 from rag.llm.cached import CachedLLM
 from rag.llm.errors import EmptyReplyError, LLMServerError
@@ -87,4 +87,4 @@ def _build(spec: Any) -> LLM:
 
 
 __all__ = ["LLM", "StreamingLLM", "CachedLLM", "Generation", "load_llm", "usage", "as_messages", "renormalise",
-           "DEFAULT_LLM", "BACKENDS", "register_backend", "spec_identity", "LLMServerError", "EmptyReplyError"]
+           "DEFAULT_LLM", "BACKENDS", "spec_identity", "LLMServerError", "EmptyReplyError"]

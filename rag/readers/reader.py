@@ -1,6 +1,6 @@
 """The reader stage: answer each question from the passages that reach it (or closed-book) with an LLM.
 
->>> reader = Reader(llm="qwen-0.5b", template="qa", k=5)                  # doctest: +SKIP
+>>> reader = Reader(llm="qwen-0.5b", template="qa", passages=5)                  # doctest: +SKIP
 >>> answers = (bm25 % 5 >> reader)(queries)                               # doctest: +SKIP
 
 Input: a ranking (``qid, query, docno, score/rank`` and ``text``/``title``, or a ``corpus`` to fetch
@@ -26,9 +26,9 @@ from typing import Any, ClassVar, Literal
 
 import pandas as pd
 
-from rag.core.errors import InputError
+from rag.core import params
+from rag.core.errors import ConfigError, InputError
 from rag.core.schema import DOCUMENT_COLUMNS, questions_of
-from rag.core.stage import deprecated_params
 from rag.datasets import Corpus
 from rag.llm.stage import LLMStage, add_cost
 from rag.readers.prompts import TEMPLATES, Template, clean_answer, render_prompt
@@ -38,13 +38,12 @@ log = logging.getLogger(__name__)
 __all__ = ["Reader", "ShortAnswerer", "clean_answer"]
 
 
-@deprecated_params(client="llm")
 @dataclasses.dataclass(repr=False)
 class Reader(LLMStage):
-    """Answer each question with an LLM from its top ``k`` passages (closed-book when it has none)."""
+    """Answer each question with an LLM from its top ``passages`` passages (closed-book when it has none)."""
 
     template: str = "qa"                    # a name in rag.readers.prompts.TEMPLATES, or a template string
-    k: int = 8
+    passages: int = 8                       # how many of each question's top passages go into its prompt
     max_tokens: int = 500
     temperature: float = 0.0
     seed: int = 0
@@ -62,13 +61,11 @@ class Reader(LLMStage):
     answers_questions: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
-        if not isinstance(self.k, int) or self.k < 0:
-            raise ValueError(f"k must be a non-negative integer, got {self.k!r}")
+        params.integer(self.passages, "passages", 0)
         if self.template not in TEMPLATES and "{query}" not in str(self.template):
-            raise ValueError(f"unknown template {self.template!r}: use one of {sorted(TEMPLATES)} or a custom "
-                             "string containing {query}")
-        if self.no_passage not in ("closed-book", "abstain"):
-            raise ValueError(f"no_passage must be 'closed-book' or 'abstain', got {self.no_passage!r}")
+            raise ConfigError(f"unknown template {self.template!r}: use one of {sorted(TEMPLATES)} or a custom "
+                              "string containing {query}", field="template")
+        params.choice(self.no_passage, ("closed-book", "abstain"), "no_passage")
 
     def config(self) -> dict[str, Any]:
         cfg = super().config()
@@ -78,14 +75,14 @@ class Reader(LLMStage):
 
     def needed_columns(self) -> tuple[str, ...]:
         """A reader that answers from passages needs a ranking (``docno``) and, without a corpus, its ``text``."""
-        if self.k == 0 or not self._template().needs_passages:
+        if self.passages == 0 or not self._template().needs_passages:
             return tuple(self.needs)
         return (*self.needs, "docno", *(() if self.corpus is not None else ("text",)))
 
     def column_hint(self, column: str) -> str:
         if column == "docno":
             return (f"template {self.template!r} answers from passages: put a retriever before the reader, or use "
-                    f"template='closed_book' (or k=0)")
+                    f"template='closed_book' (or passages=0)")
         return "add the passages' text (an add-text stage) or give the reader a corpus" if column == "text" else ""
 
     # ------------------------------------------------------------------ helpers
@@ -93,14 +90,14 @@ class Reader(LLMStage):
         return TEMPLATES.get(self.template) or Template(self.template)
 
     def _passages(self, frame: pd.DataFrame) -> dict[str, list[dict[str, str]]]:
-        if "docno" not in frame.columns or self.k == 0:
+        if "docno" not in frame.columns or self.passages == 0:
             return {}
         ranked = frame[frame["docno"].notna()]
         if "rank" in ranked.columns:
             ranked = ranked.sort_values(["qid", "rank"], kind="mergesort")
         elif "score" in ranked.columns:
             ranked = ranked.sort_values(["qid", "score"], ascending=[True, False], kind="mergesort")
-        top = ranked.groupby("qid", sort=False).head(self.k)
+        top = ranked.groupby("qid", sort=False).head(self.passages)
         if "text" not in top.columns:
             if self.corpus is None:
                 raise InputError("the reader needs passage text: add a 'text' column (add-text stage) or give it "
@@ -118,7 +115,7 @@ class Reader(LLMStage):
     # ------------------------------------------------------------------ the stage
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
         template = self._template()
-        if template.needs_passages and "docno" not in frame.columns and self.k > 0:
+        if template.needs_passages and "docno" not in frame.columns and self.passages > 0:
             raise InputError(f"template {self.template!r} answers from passages but the input has no 'docno' "
                              "column: put a retriever before the reader, or use template='closed_book'",
                              field="docno")
@@ -171,10 +168,10 @@ class Reader(LLMStage):
 @dataclasses.dataclass(repr=False)
 class ShortAnswerer(Reader):
     """The reader with short-answer prompts (the adaptive-retrieval experiments): answers cut at the first
-    line, token log-probabilities kept for confidence signals; closed-book unless ``k > 0``."""
+    line, token log-probabilities kept for confidence signals; closed-book unless ``passages > 0``."""
 
     template: str = "short"
-    k: int = 0
+    passages: int = 0
     max_tokens: int = 15
     logprobs: bool = True
     stop: list[str] | None = dataclasses.field(default_factory=lambda: ["\n"])

@@ -22,6 +22,8 @@ import re
 from functools import lru_cache
 from typing import Iterable
 
+from rag.core.errors import ConfigError
+
 from retrievers.bm25 import unicode_tables as T
 from retrievers.bm25.scanner import scan_text
 from retrievers.bm25.porter import stem as porter_stem
@@ -106,7 +108,7 @@ class LuceneAnalyzer:
 
     def __init__(self, stopwords: Iterable[str] | None = None, stemmer: str | None = "porter"):
         if stemmer not in ("porter", None):
-            raise ValueError(f"stemmer must be 'porter' or None, got {stemmer!r}")
+            raise ConfigError(f"stemmer must be 'porter' or None, got {stemmer!r}", field="stemmer")
         self.stopwords = LUCENE_STOPWORDS if stopwords is None else frozenset(stopwords)
         self.stemmer = stemmer
         self._memo: dict[str, str | None] = {}

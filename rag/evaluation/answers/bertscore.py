@@ -8,7 +8,7 @@ references the pair with the best F is kept (as ``bert_score``). An empty text s
 The model used is printed when it is loaded (once per process) and recorded in
 :attr:`BertScorer.model_name` (``score_answers`` puts it in ``attrs["bertscore_model"]``): report it next to
 every figure (the paper used roberta-large, which is not available offline here). A model that is not
-available offline fails when the scorer is made, in one line (:mod:`rag.metrics.models`).
+available offline fails when the scorer is made, in one line (:mod:`rag.evaluation.answers.models`).
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Build an offline NLTK data folder for METEOR: WordNet 3.0 (synonym stage) and NLTK's English Punkt model.
 
-    python -m rag.metrics.nltk_data DIR [--wordnet /usr/share/wordnet]
+    python -m rag.evaluation.answers.nltk_data DIR [--wordnet /usr/share/wordnet]
     export NLTK_DATA=DIR
 
 WordNet comes from Debian's ``wordnet-base`` and ``wordnet-sense-index`` packages (``apt-get install
@@ -74,7 +74,7 @@ def install_punkt(root: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m rag.metrics.nltk_data", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m rag.evaluation.answers.nltk_data", description=__doc__.splitlines()[0])
     ap.add_argument("folder", help="the NLTK data folder to fill (then export NLTK_DATA=folder)")
     ap.add_argument("--wordnet", default=str(DEBIAN_WORDNET), help="folder of the WordNet 3.0 database files")
     ap.add_argument("--no-wordnet", action="store_true", help="only the Punkt model")

@@ -7,9 +7,9 @@ Faithfulness (response vs. one evidence string = the passages in the prompt join
 K-Precision, K-Recall, K-F1 and the ``++`` variants, which first drop from the response every
 token that occurs in the question (or conversation history).
 
-Every distinct string is normalised once, all strings in one pass (:mod:`rag.metrics.text`). Per pair
+Every distinct string is normalised once, all strings in one pass (:mod:`rag.evaluation.answers.text`). Per pair
 only the multiset-intersection size is computed in Python: for each distinct token of the short side
-(gold answer, response) a C-level count in the long side's :class:`~rag.metrics.text.Spaced` text, so the
+(gold answer, response) a C-level count in the long side's :class:`~rag.evaluation.answers.text.Spaced` text, so the
 long side is never split into tokens. All ratios, edge cases and max-over-golds run in numpy; only the
 metrics asked for are computed.
 """

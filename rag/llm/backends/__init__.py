@@ -2,13 +2,13 @@
 
 A class is built as ``cls.from_spec(model, **options)`` when it has that class method, else
 ``cls(model, **options)``; it follows the :class:`~rag.llm.base.LLM` protocol. :data:`BACKENDS` is a view
-of the registry (name -> class), :func:`register_backend` adds one.
+of the registry (name -> class); ``@register(name, "llm")`` (:func:`rag.core.registry.register`) adds one.
 """
 from __future__ import annotations
 
 from typing import Iterator, Mapping
 
-from rag.core.registry import lookup, names, register, unregister
+from rag.core.registry import lookup, names, unregister
 
 
 class _Backends(Mapping[str, type]):
@@ -34,12 +34,4 @@ class _Backends(Mapping[str, type]):
 BACKENDS = _Backends()
 
 
-def register_backend(name: str, cls: type) -> type:
-    """Make ``cls`` available as ``{"backend": name, ...}`` (also usable as a class decorator's target)."""
-    missing = [m for m in ("generate", "option_probs") if not callable(getattr(cls, m, None))]
-    if missing:
-        raise TypeError(f"an LLM backend needs {missing}; {cls.__name__} has not")
-    return register(name, "llm")(cls)
-
-
-__all__ = ["BACKENDS", "register_backend"]
+__all__ = ["BACKENDS"]

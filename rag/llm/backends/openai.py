@@ -15,7 +15,7 @@ are retried with exponential back-off, then raised as :class:`~rag.llm.errors.LL
 
 The API key is read from an environment variable whose *name* is configured (default ``OPENAI_API_KEY``);
 it is never stored, logged or cached. Credentials written inside ``base_url`` are used but never shown:
-the backend's ``name`` and every message carry the URL through :func:`rag.secrets.redact_url`.
+the backend's ``name`` and every message carry the URL through :func:`rag.core.secrets.redact_url`.
 """
 from __future__ import annotations
 

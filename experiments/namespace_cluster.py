@@ -7,6 +7,9 @@ every namespace and link it made is deleted on :meth:`NamespaceCluster.close` (a
 
     with NamespaceCluster(tmp_path, nodes=2) as cluster:
         done = cluster.driver([sys.executable, "script.py"])      # runs in node 0's namespace
+
+Test scaffolding, not part of the installed package: the tests import it as ``experiments.namespace_cluster``,
+``experiments/bench_scaling.py`` as ``namespace_cluster`` (its own folder is first on the path).
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]  # the checkout: its nodes import ragif (and the tests' stages) from it
+REPO = Path(__file__).resolve().parents[1]  # the checkout: its nodes import ragif (and the tests' stages) from it
 SUBNET = "10.213.0"
 PORT = 6391
 

@@ -1,11 +1,11 @@
 """Ranking measures and statistics next to their reference implementations (mteb, scipy, statsmodels,
-scikit-learn, pytrec_eval), item by item; see rag/evaluation/parity/cases.py for the :class:`Case` contract."""
+scikit-learn, pytrec_eval), item by item; see experiments/parity/cases.py for the :class:`Case` contract."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from rag.evaluation.parity.cases import Case
+from .cases import Case
 
 
 def paired_runs(n_queries: int = 60, n_docs: int = 40, seed: int = 0) -> dict[str, pd.DataFrame]:

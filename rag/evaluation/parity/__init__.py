@@ -1,4 +1,0 @@
-"""Each ragif measure next to its reference implementation on the same items (instruct-qa, rouge-score, nltk,
-mteb, scipy, statsmodels, scikit-learn, pytrec_eval): the cases that tests/test_oracles.py asserts and that
-``experiments/parity_table.py`` and the benchmarks print. Reference packages are imported lazily; a case
-builder raises ``ImportError`` when its package is not installed."""
