@@ -94,10 +94,17 @@ class RRF(Stage):
         return f"RRF(k={self.k}; {' | '.join(p.describe() for p in self.pipelines)})"
 
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
-        parts = [run.assign(score=w / (self.k + run["rank"] + 1.0))
-                 for run, w in zip(_run_all(self.pipelines, frame, self.depth), self._weights)]
-        fused = pd.concat(parts).groupby(["qid", "docno"], as_index=False, sort=False)["score"].sum()
-        return _finish(frame, fused)
+        return _finish(frame, reciprocal_rank_fusion(_run_all(self.pipelines, frame, self.depth), self.k,
+                                                     self._weights))
+
+
+def reciprocal_rank_fusion(runs: list[pd.DataFrame], k: float = 60.0,
+                           weights: list[float] | None = None) -> pd.DataFrame:
+    """``qid, docno, score`` with ``score = sum_i w_i / (k + rank_i + 1)`` over the runs (``rank`` 0-based)."""
+    weights = weights or [1.0] * len(runs)
+    parts = [run[["qid", "docno"]].assign(score=w / (k + run["rank"].to_numpy(dtype="float64") + 1.0))
+             for run, w in zip(runs, weights)]
+    return pd.concat(parts).groupby(["qid", "docno"], as_index=False, sort=False)["score"].sum()
 
 
 @dataclass(repr=False)

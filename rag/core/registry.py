@@ -62,6 +62,12 @@ BUILTIN: dict[str, dict[str, str]] = {
         "self-judge": "rag.adaptive.signals:SelfJudge",
         "rtuning-confidence": "rag.adaptive.signals:RTuningConfidence",
         "mention-counts": "rag.adaptive.counts:MentionCounts",
+        # query rewriting, active retrieval, context refinement, judging stages (issue 32)
+        "rephrase": "rag.rewriting.rar:Rephrase",
+        "rar": "rag.rewriting.rar:RaRReader",
+        "original-query": "rag.rewriting.rar:OriginalQuery",
+        "hyde": "rag.rewriting.expansion:HyDE",
+        "multi-query": "rag.rewriting.expansion:MultiQuery",
     },
     "measure": {
         # answer correctness (Adlakha et al.)

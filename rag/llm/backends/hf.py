@@ -58,7 +58,8 @@ class HFCausalLM:
                     text = text[: text.index(s)]
             yield i, Generation(text=text, prompt_tokens=int(inputs["input_ids"].shape[1]),
                                 completion_tokens=int(len(new)), latency_s=time.perf_counter() - start,
-                                token_logprobs=lps if logprobs else None)
+                                token_logprobs=lps if logprobs else None,
+                                tokens=[self.tokenizer.decode([t]) for t in new] if logprobs else None)
 
     def generate(self, prompts: Sequence[Any], *, max_tokens: int = 64, temperature: float = 0.0,
                  stop: list[str] | None = None, seed: int = 0, logprobs: bool = False) -> list[Generation]:

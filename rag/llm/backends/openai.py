@@ -197,13 +197,14 @@ class OpenAICompatibleLLM(StreamingBackend):
             text, reply = self._post("/chat/completions", body, chat_text)
             latency = time.perf_counter() - start
             usage = reply.get("usage") if isinstance(reply.get("usage"), dict) else {}
-            lps = None
+            lps = pieces = None
             if logprobs:
                 content = ((reply["choices"][0].get("logprobs") or {}).get("content")) or []
                 lps = [float(t.get("logprob", 0.0)) for t in content if isinstance(t, dict)] or None
+                pieces = [str(t.get("token", "")) for t in content if isinstance(t, dict)] or None
             return Generation(text=text, prompt_tokens=_int(usage.get("prompt_tokens")),
                               completion_tokens=_int(usage.get("completion_tokens")), latency_s=latency,
-                              token_logprobs=lps)
+                              token_logprobs=lps, tokens=pieces)
 
         return self._each(one, list(prompts))
 
