@@ -68,6 +68,8 @@ BUILTIN: dict[str, dict[str, str]] = {
         "original-query": "rag.rewriting.rar:OriginalQuery",
         "hyde": "rag.rewriting.expansion:HyDE",
         "multi-query": "rag.rewriting.expansion:MultiQuery",
+        "flare": "rag.readers.flare:FLARE",
+        "ircot": "rag.readers.ircot:IRCoT",
     },
     "measure": {
         # answer correctness (Adlakha et al.)
