@@ -70,6 +70,8 @@ BUILTIN: dict[str, dict[str, str]] = {
         "multi-query": "rag.rewriting.expansion:MultiQuery",
         "flare": "rag.readers.flare:FLARE",
         "ircot": "rag.readers.ircot:IRCoT",
+        "compress": "rag.refiners.extractive:ExtractiveCompressor",
+        "prune": "rag.refiners.selective:SelectiveContext",
     },
     "measure": {
         # answer correctness (Adlakha et al.)
