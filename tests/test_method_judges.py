@@ -190,3 +190,37 @@ def test_cost_measures_of_active_readers_and_refiners():
     assert RetrievalCalls("RetrievalCalls").per_query(table).tolist() == [3.0, 1.0]
     assert LLMCalls("LLMCalls").per_query(table).tolist() == [4.0, 2.0]
     assert ContextTokens("ContextTokens").per_query(ANSWERS).tolist() == [5.0, 0.0]
+
+
+# ------------------------------------------------------------------ meta-evaluation
+def test_meta_eval_computes_judge_measures_and_records_the_judge(tmp_path, monkeypatch, capsys):
+    import json
+
+    from rag.cli.meta_eval import run_cli
+    from rag.evaluation.judged import measures as judged
+
+    rows = [("capital of france", "It is Paris.", ["Paris"], "yes"), ("largest planet", "Saturn", ["Jupiter"], "no"),
+            ("author of hamlet", "Shakespeare wrote it", ["Shakespeare"], "yes"),
+            ("boiling point", "I don't know", ["100 degrees"], "no"),
+            ("first president", "George Washington", ["George Washington"], "yes"),
+            ("tallest mountain", "K2", ["Everest"], "no"), ("red planet", "Mars", ["Mars"], "yes"),
+            ("big ocean", "Atlantic", ["Pacific"], "no")]
+    path = tmp_path / "scores.jsonl"
+    path.write_text("\n".join(json.dumps({"id_": str(i), "question": q, "response": r, "answer": a, "human_eval": h})
+                              for i, (q, r, a, h) in enumerate(rows)))
+
+    def reply(prompt, params):   # checklist: one item; verdict YES when the response is one of the right ones
+        if prompt.startswith("Please help judge"):
+            return "Answer:\nIs the answer correct?"
+        response = prompt.split("### RESPONSE\n")[1].split("\n\n")[0]
+        return "YES" if response in ("It is Paris.", "Shakespeare wrote it", "George Washington", "Mars") else "NO"
+
+    llm = ScriptedLLM(reply, name="scripted-judge", probs=lambda p, o: {o[0]: 0.6, o[1]: 0.4})
+    monkeypatch.setattr(judged.JudgedMeasure, "judge", lambda self: llm)
+    table = run_cli(str(path), compute=["TICK", "MetaRanking(n_references=2)"], instructqa=True, n_boot=50,
+                    output=str(tmp_path / "out"))
+    row = table.set_index("metric").loc["TICK"]
+    assert row["n"] == 8 and row["roc_auc"] == 1.0
+    printed = capsys.readouterr().out
+    assert "TICK: judge qwen-0.5b" in printed and "MetaRanking" in printed
+    assert "judge qwen-0.5b" in (tmp_path / "out" / "meta_eval.md").read_text()
