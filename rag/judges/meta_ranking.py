@@ -76,6 +76,8 @@ def read_references(items: Sequence[dict]) -> list[Reference]:
 
 @dataclass
 class MetaRankingResult:
+    """A target's reliability score and its vote against each reference."""
+
     score: float
     votes: list[float]            # one per reference (averaged over the orders)
 

@@ -32,10 +32,10 @@ def instruction_texts(frame: pd.DataFrame) -> list[str]:
 class TickJudge(LLMStage):
     """Judge each answer with TICK (checklist once per question, YES/NO per item, ``samples`` times)."""
 
-    samples: int = 1
+    samples: int = 1                  # judge samples per answer
     temperature: float = 0.0          # > 0 when samples > 1
     seed: int = 0
-    max_items: int = 8
+    max_items: int = 8                # checklist items kept
 
     needs: ClassVar[tuple[str, ...]] = ("qid", "query", "answer")
     gives: ClassVar[tuple[str, ...]] = ("tick_checklist", "tick_verdicts", "tick_samples", "tick_score",
@@ -70,10 +70,10 @@ class MetaRankingSignal(LLMStage):
     """Meta Ranking reliability of each (query, answer): ``references`` written in the config
     (``{query, response, correct}``), else ``n_references`` pairs built from the data set's labelled questions."""
 
-    references: list[dict] | None = None
-    n_references: int = 5
-    both_orders: bool = True
-    dataset: Dataset | None = dataclasses.field(default=None, metadata={"config": False})
+    references: list[dict] | None = None   # reference pairs {query, response, correct}; default: from the data set
+    n_references: int = 5                 # pairs built from the data set's labelled questions
+    both_orders: bool = True              # ask each comparison in both orders
+    dataset: Dataset | None = dataclasses.field(default=None, metadata={"config": False})   # filled by the experiment
 
     needs: ClassVar[tuple[str, ...]] = ("qid", "query", "answer")
     gives: ClassVar[tuple[str, ...]] = ("meta_ranking", "meta_ranking_votes", "tokens_meta_ranking")

@@ -53,6 +53,8 @@ def sentence_tokens(gen: Generation, sentence: str) -> tuple[list[str] | None, l
 
 @dataclass
 class Passage:
+    """A retrieved passage an active reader may put in its prompt."""
+
     docno: str
     title: str
     text: str

@@ -47,16 +47,16 @@ def last_words(text: str, n: int) -> str:
 class FLARE(LLMStage):
     """Answer with forward-looking active retrieval; ``retriever`` is any ragif retriever or pipeline giving text."""
 
-    retriever: Stage = None  # type: ignore[assignment]   # e.g. [{bm25: {k: 10}}, add-text]
+    retriever: Stage = None           # any ragif retriever or pipeline giving text, e.g. [{bm25: {k: 3}}, add-text]
     k: int = 2                         # passages per retrieval (FLARE's 2WikiMultihopQA config: 2)
     theta: float = 0.8                 # retrieve when some token probability <= theta (0: every sentence)
     beta: float = 0.4                  # mask tokens with probability <= beta out of the query
-    look_ahead_tokens: int = 64
+    look_ahead_tokens: int = 64        # tokens of each look-ahead generation (FLARE: 64)
     max_tokens: int = 128              # answer budget in tokens (FLARE CLI default 128; 2Wiki runs 256)
     max_steps: int | None = None       # at most this many sentences (None: bounded by max_tokens only)
     max_query_words: int = 64          # FLARE: 64 tokens, left-truncated
     initial_retrieval: bool = True     # FLARE "first": retrieve with the whole question before generating
-    template: str = "qa"
+    template: str = "qa"               # reader template the prompts are built with (rag.readers.prompts)
     stop: list[str] = dataclasses.field(default_factory=lambda: ["\n\n"])
     batch_size: int = 16
 

@@ -83,13 +83,13 @@ def paragraphs_text(pool: list[Passage]) -> str:
 class IRCoT(LLMStage):
     """Interleaved retrieval and chain of thought; ``retriever`` is any ragif retriever or pipeline giving text."""
 
-    retriever: Stage = None  # type: ignore[assignment]   # e.g. [{bm25: {k: 10}}, add-text]
+    retriever: Stage = None            # any ragif retriever or pipeline giving text, e.g. [{bm25: {k: 6}}, add-text]
     k: int = 6                          # paragraphs per retrieval (IRCoT's HotpotQA Codex config: 6)
-    max_sentences: int = 10
-    max_paragraphs: int = 15
+    max_sentences: int = 10             # at most this many thoughts (IRCoT: 10)
+    max_paragraphs: int = 15            # paragraph pool cap (IRCoT: 15)
     step_tokens: int = 64               # budget of one thought (IRCoT: 300 with stop at the line end)
-    reader: Literal["cot", "qa", "none"] = "cot"
-    answer_tokens: int = 128
+    reader: Literal["cot", "qa", "none"] = "cot"   # final answer: CoT reader call, qa reader call, or from the thoughts
+    answer_tokens: int = 128            # budget of the final reader call
     batch_size: int = 16
 
     needs: ClassVar[tuple[str, ...]] = ("qid", "query")

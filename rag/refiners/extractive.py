@@ -29,6 +29,8 @@ def split_sentences(text: str, min_chars: int = 5) -> list[str]:
 
 
 class Embedder(Protocol):
+    """Texts to vectors (one row each)."""
+
     def __call__(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
@@ -44,10 +46,10 @@ class ExtractiveCompressor(Refiner):
 
     model: str = "all-MiniLM-L6-v2"    # a sentence-transformers model name or local folder (offline: MiniLM)
     sentences: int = 5                  # sentences kept per question (FlashRAG refiner_topk: 5)
-    min_chars: int = 5
+    min_chars: int = 5                  # shorter sentences are dropped (FlashRAG: 5)
     batch_size: int = 64
     threads: int | None = 1
-    embedder: Any = dataclasses.field(default=None, metadata={"config": False})   # tests: texts -> vectors
+    embedder: Any = dataclasses.field(default=None, metadata={"config": False})   # Python only: a texts -> vectors callable instead of model
 
     version: ClassVar[str] = "1"
 

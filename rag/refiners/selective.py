@@ -58,8 +58,8 @@ class SelectiveContext(Refiner):
 
     model: str = "qwen-0.5b"            # a rag.llm GGUF name or a .gguf path
     ratio: float = 0.35                 # fraction of units removed (Selective Context default 0.35; FlashRAG 0.5)
-    unit: Literal["sentence", "word", "token"] = "word"
-    scorer: Any = dataclasses.field(default=None, metadata={"config": False})   # tests: a SurprisalModel
+    unit: Literal["sentence", "word", "token"] = "word"   # what is kept or dropped
+    scorer: Any = dataclasses.field(default=None, metadata={"config": False})   # Python only: a SurprisalModel instead of model
 
     version: ClassVar[str] = "1"
 

@@ -20,6 +20,8 @@ Scored = list[tuple[str, float]]   # (token text, surprisal in nats)
 
 
 class SurprisalModel(Protocol):
+    """Each text's tokens with their self-information under a causal LM."""
+
     name: str
 
     def surprisal(self, texts: Sequence[str]) -> list[Scored]: ...

@@ -92,12 +92,12 @@ def union_in_order(runs: list[pd.DataFrame]) -> pd.DataFrame:
 class MultiQuery(LLMStage):
     """Search with LLM-written alternative phrasings of each question (and the original) and fuse the runs."""
 
-    retriever: Stage = None  # type: ignore[assignment]   # any ragif retriever or pipeline giving a ranking
+    retriever: Stage = None           # any ragif retriever or pipeline giving a ranking
     n: int = 3                        # alternative queries kept (the prompt asks for 3)
     include_original: bool = True     # search with the question as asked too (LangChain: false)
-    fusion: Literal["rrf", "union"] = "rrf"
-    rrf_k: float = 60.0
-    max_tokens: int = 128
+    fusion: Literal["rrf", "union"] = "rrf"   # reciprocal rank fusion, or LangChain's first-seen union
+    rrf_k: float = 60.0               # the RRF constant
+    max_tokens: int = 128             # budget of the rewriting
     temperature: float = 0.0
     seed: int = 0
     batch_size: int = 16

@@ -68,7 +68,7 @@ class Rephrase(LLMStage):
     it the query of the stages after it (the question as asked stays in ``original_query``)."""
 
     target: Literal["query", "question"] = "query"   # query: replace `query`; question: only add rephrased_query
-    max_tokens: int = 128
+    max_tokens: int = 128                            # budget of the rephrasing
     temperature: float = 0.0
     seed: int = 0
     batch_size: int = 16
@@ -117,13 +117,13 @@ class RaRReader(Reader):
     ``rephrase`` stage, or rephrases with this reader's LLM) or ``direct`` (RaR's baseline). ``spec`` is the
     task's format line (empty for open QA); ``wording`` picks RaR's GPT-4 or GPT-3.5 phrasing."""
 
-    mode: Literal["one-step", "two-step", "direct"] = "one-step"
-    spec: str = ""
-    wording: Literal["gpt-4", "gpt-3.5"] = "gpt-4"
+    mode: Literal["one-step", "two-step", "direct"] = "one-step"   # RaR variant, or RaR's baseline prompt
+    spec: str = ""                        # the task's answer-format line (RaR config.json; empty for open QA)
+    wording: Literal["gpt-4", "gpt-3.5"] = "gpt-4"   # RaR's GPT-4 or GPT-3.5 phrasing
     rephrase_tokens: int = 128            # two-step without a rephrase stage: budget of the rephrasing
-    template: str = "{query}"
-    k: int = 0
-    max_tokens: int = 256
+    template: str = "{query}"             # (fixed: RaR builds its own prompts)
+    k: int = 0                            # closed-book
+    max_tokens: int = 256                 # answer budget
 
     gives: ClassVar[tuple[str, ...]] = (*Reader.gives, "rar_prompt")
     version: ClassVar[str] = "1"

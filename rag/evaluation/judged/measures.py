@@ -32,10 +32,10 @@ class JudgedMeasure:
     """Base: a judge LLM, n samples, per-question mean of the samples."""
 
     name: str
-    llm: str | None = None
-    samples: int = 1
-    temperature: float = 0.0
-    seed: int = 0
+    llm: str | None = None       # the judge (a rag.llm spec; default the offline qwen-0.5b)
+    samples: int = 1             # judge samples per question (the value is their mean)
+    temperature: float = 0.0     # > 0 when samples > 1
+    seed: int = 0                # seed of the first sample
 
     kind: ClassVar[str] = "correctness"
     lower_is_better: ClassVar[bool] = False
@@ -72,7 +72,7 @@ class JudgedMeasure:
 class TICK(JudgedMeasure):
     """Fraction of YES over an LLM-written checklist for the question (Cook et al. 2024)."""
 
-    max_items: int = 8
+    max_items: int = 8           # checklist items kept
 
     def sample_scores(self, table: pd.DataFrame) -> list[list[float]]:
         results = tick(self.judge(), instruction_texts(table), table["answer"].fillna("").astype(str).tolist(),
@@ -85,8 +85,8 @@ class MetaRanking(JudgedMeasure):
     """Reliability in [-1, 1] against ``n_references`` labelled pairs of the data set (Liu et al. 2024).
     Deterministic (next-token probabilities), so ``samples`` stays 1."""
 
-    n_references: int = 5
-    both_orders: bool = True
+    n_references: int = 5        # reference pairs from the data set's labelled questions
+    both_orders: bool = True     # ask each comparison in both orders
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -146,8 +146,8 @@ class HREF(JudgedMeasure):
     """Win rate against ``baseline`` answers with the human reference shown to the judge (Lyu et al. 2024);
     ``with_reference=false`` is the judge without it. Deterministic (probabilities): ``samples`` stays 1."""
 
-    baseline: str = ""
-    with_reference: bool = True
+    baseline: str = ""           # baseline answers: a column, or a JSONL/CSV file with qid and answer
+    with_reference: bool = True  # show the human reference (gold answers) to the judge
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -169,7 +169,7 @@ class SampledLLMEval(JudgedMeasure):
     """Adlakha et al.'s LLM-Eval (correctness, max over gold answers) or LLM-Critic (faithfulness) judged ``samples``
     times; the reference parse (``parity``: "yes" anywhere) unless ``parity=false`` (first word; else NaN)."""
 
-    parity: bool = True
+    parity: bool = True          # reference parse ("yes" anywhere); false: first word, else unparsable
 
     @property
     def critic(self) -> bool:

@@ -17,6 +17,8 @@ import numpy as np
 
 @dataclass
 class JudgeSpread:
+    """A judge score with its spread: mean, standard error, bootstrap interval, sizes, judge-noise share."""
+
     mean: float
     se: float
     lo: float
