@@ -224,3 +224,27 @@ def test_meta_eval_computes_judge_measures_and_records_the_judge(tmp_path, monke
     printed = capsys.readouterr().out
     assert "TICK: judge qwen-0.5b" in printed and "MetaRanking" in printed
     assert "judge qwen-0.5b" in (tmp_path / "out" / "meta_eval.md").read_text()
+
+
+def test_meta_ranking_routes_unreliable_closed_book_answers_to_retrieval():
+    from rag.adaptive.policies import ConfidenceThreshold
+    from rag.adaptive.route import Route
+    from rag.core.stage import FunctionStage
+    from rag.readers.reader import Reader
+
+    # the judge prefers the target (slot A/B holding it) only when the target's response is "Oslo"
+    def probs(prompt, options):
+        a = prompt.split("Pair A\n")[1].split("\n\n")[0]
+        b = prompt.split("Pair B\n")[1].split("\n\n")[0]
+        target_in_a = "Capital" in a
+        good = "Response: Oslo" in (a if target_in_a else b)
+        return {"A": 0.9, "B": 0.1} if good == target_in_a else {"A": 0.1, "B": 0.9}
+
+    llm = ScriptedLLM(lambda p, _: "Oslo" if "Norway" in p else "Quito", probs=probs)
+    refs = [{"query": "r", "response": "x", "correct": True}, {"query": "s", "response": "y", "correct": False}]
+    reader = Reader(llm=llm, template="closed_book", max_tokens=8)
+    policy = reader >> MetaRankingSignal(llm=llm, references=refs) >> ConfidenceThreshold(signal="meta_ranking",
+                                                                                           threshold=0.5)
+    rag = FunctionStage(lambda f: f[["qid", "query"]].assign(answer="Lima", retrieved=True))
+    out = Route(policy=policy, recall=reader, retrieve=rag)(ANSWERS[["qid", "query"]])
+    assert out["retrieved"].tolist() == [False, True] and out["answer"].tolist() == ["Oslo", "Lima"]
