@@ -122,3 +122,15 @@ def test_ircot_loop_retrieves_with_each_new_thought_and_stops_at_the_answer():
     assert row["thoughts"] == ["Norway's capital is Oslo.", "So the answer is: Oslo."]
     assert row["answer"] == "Oslo" and row["retrievals"] == 2 and row["llm_calls"] == 3
     assert "Wikipedia Title: doc-question" in llm.prompts[0]
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("RAGIF_REAL_LLM"),
+                    reason="set RAGIF_REAL_LLM=1 to run the offline Qwen through llama.cpp")
+def test_llamacpp_gives_each_token_text_aligned_with_its_log_probability(tmp_path):
+    from rag.llm.backends.llamacpp import LlamaCppLLM
+
+    llm = LlamaCppLLM.from_spec("qwen-0.5b")
+    gen = llm.generate(["What is the capital of Norway? Answer in one sentence."], max_tokens=12, logprobs=True)[0]
+    assert len(gen.tokens) == len(gen.token_logprobs) == gen.completion_tokens
+    assert "".join(gen.tokens) == gen.text
+    assert llm.generate(["Hi"], max_tokens=3)[0].tokens is None
