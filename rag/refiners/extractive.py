@@ -48,7 +48,7 @@ class ExtractiveCompressor(Refiner):
     sentences: int = 5                  # sentences kept per question (FlashRAG refiner_topk: 5)
     min_chars: int = 5                  # shorter sentences are dropped (FlashRAG: 5)
     batch_size: int = 64
-    threads: int | None = 1
+    threads: int | None = dataclasses.field(default=1, metadata={"config": False})   # CPU threads of the encoder
     embedder: Any = dataclasses.field(default=None, metadata={"config": False})   # Python only: a texts -> vectors callable instead of model
 
     version: ClassVar[str] = "1"
