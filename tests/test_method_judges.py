@@ -248,3 +248,11 @@ def test_meta_ranking_routes_unreliable_closed_book_answers_to_retrieval():
     rag = FunctionStage(lambda f: f[["qid", "query"]].assign(answer="Lima", retrieved=True))
     out = Route(policy=policy, recall=reader, retrieve=rag)(ANSWERS[["qid", "query"]])
     assert out["retrieved"].tolist() == [False, True] and out["answer"].tolist() == ["Oslo", "Lima"]
+
+
+def test_checklist_parsing_of_a_small_models_inline_and_repeated_reply():
+    reply = ("Analysis: The next movie is out in 2023.\nAnswer: CHECKLIST QUESTIONS (1. What is the next movie? "
+             "2. When is it released?)\n\nAnalysis: The next movie is out in 2023.\nAnswer: CHECK")
+    assert parse_checklist(reply) == ["What is the next movie?", "When is it released?"]
+    same = "Answer: CHECKLIST QUESTIONS (1. Who won? 2. Who won? 3. Who won?"
+    assert parse_checklist(same) == ["Who won?"]

@@ -54,24 +54,31 @@ _BULLET = re.compile(r"^\s*(?:[-*•]+|\(?\d{1,2}[.):]|q\d{1,2}[.):]|question\s*
 _VERDICT = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
 
 
+_INLINE_NUMBER = re.compile(r"(?:^|\s)\(?\d{1,2}[.)]\s+")
+
+
 def parse_checklist(reply: str, max_items: int = 8) -> list[str]:
-    """The checklist questions of a reply: the lines after the last ``Answer:`` (the whole reply without one),
-    bullets and numbering removed, ``Analysis:`` lines skipped; lines ending in "?" when there are any."""
+    """The checklist questions of a reply, defensively: the block after the first ``Answer:`` (up to a repeated
+    ``Analysis:``; the whole reply without one), the format's placeholder "CHECKLIST QUESTIONS" and wrapping
+    brackets removed, items split at line ends and at inline numbering ("1. ... 2. ..."), bullets removed,
+    duplicates dropped; the items ending in "?" when there are any; at most ``max_items``."""
     text = reply if isinstance(reply, str) else ""
-    marks = [m.end() for m in re.finditer(r"(?im)^\s*\**answer\**\s*:", text)]
-    if marks:
-        text = text[marks[-1]:]
-    lines = []
+    mark = re.search(r"(?im)^\s*\**answer\**\s*:", text)
+    if mark:
+        text = text[mark.end():]
+        repeat = re.search(r"(?im)^\s*\**analysis\**\s*:", text)
+        text = text[:repeat.start()] if repeat else text
+    text = re.sub(r"(?i)checklist questions\s*(\(each question should appear on a new line\))?\s*:?", "", text)
+    items: list[str] = []
     for line in text.splitlines():
-        line = _BULLET.sub("", line.strip().strip("*").strip()).strip()
-        if not line or re.match(r"(?i)^(analysis|checklist( questions)?)\s*:?\s*$", line) or \
-                re.match(r"(?i)^analysis\s*:", line):
-            continue
-        if re.match(r"(?i)^checklist questions\b", line):
-            continue
-        lines.append(line)
-    questions = [line for line in lines if line.endswith("?")]
-    return (questions or lines)[:max_items]
+        for piece in _INLINE_NUMBER.split(line):
+            piece = _BULLET.sub("", piece.strip().strip("*").strip()).strip().strip("()").strip()
+            if not piece or re.match(r"(?i)^analysis\s*:", piece):
+                continue
+            if piece not in items:
+                items.append(piece)
+    questions = [item for item in items if item.endswith("?")]
+    return (questions or items)[:max_items]
 
 
 def parse_verdict(reply: str) -> bool | None:

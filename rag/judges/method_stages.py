@@ -38,6 +38,7 @@ class TickJudge(LLMStage):
     max_items: int = 8                # checklist items kept
 
     needs: ClassVar[tuple[str, ...]] = ("qid", "query", "answer")
+    version: ClassVar[str] = "2"      # 2: checklist parsing of inline-numbered, repeated replies
     gives: ClassVar[tuple[str, ...]] = ("tick_checklist", "tick_verdicts", "tick_samples", "tick_score",
                                         "tick_unparsable")
 

@@ -25,6 +25,9 @@ from rag.judges.method_stages import check_sampling, instruction_texts
 from rag.judges.reference import pairwise_with_reference
 
 DEFAULT_JUDGE = "qwen-0.5b"
+# bump when a scoring rule in rag/judges (checklist, meta_ranking, reference) changes: this file is part of
+# rag.evaluation.code_version(), so cached per-question values are then recomputed
+JUDGE_RULES = 2
 
 
 @dataclasses.dataclass(frozen=True)
