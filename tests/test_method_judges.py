@@ -118,10 +118,12 @@ def test_meta_ranking_references_from_labelled_questions():
 def test_meta_ranking_signal_stage_and_measure():
     llm = ScriptedLLM(lambda p, _: "", probs=lambda p, o: {"A": 0.9, "B": 0.1})   # always prefers slot A
     refs = [{"query": "r", "response": "x", "correct": True}, {"query": "s", "response": "y", "correct": False}]
-    out = MetaRankingSignal(llm=llm, references=refs)(ANSWERS)
+    out = MetaRankingSignal(llm=llm, references=refs, combine="votes")(ANSWERS)
     # order 1 (target in A) -> target preferred: +1 vs correct, 0 vs incorrect; order 2 -> reference preferred:
     # 0 vs correct, -1 vs incorrect. Means: [0.5, -0.5] -> 0.0
     assert out["meta_ranking_votes"][0] == [0.5, -0.5] and out["meta_ranking"][0] == 0.0
+    # averaging the probabilities first: P(target) = (0.9 + 0.1) / 2 = 0.5 -> a tie against every reference
+    assert MetaRankingSignal(llm=llm, references=refs)(ANSWERS)["meta_ranking_votes"][0] == [0.0, 0.0]
     with pytest.raises(InputError, match="correct"):
         MetaRankingSignal(llm=llm, references=[{"query": "r", "response": "x"}])
     with pytest.raises(InputError, match="samples"):

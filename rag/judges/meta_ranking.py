@@ -4,7 +4,9 @@ pair is reliable by comparing it with reference pairs whose correctness is known
 The paper's aggregation was not released ([UNVERIFIED]); this is METHODS' stated default: for each reference r_j
 with label y_j, the judge says which pair is more reliable, in both orders (position bias cancels); a comparison
 votes +1 when the target beats a *correct* reference, -1 when an *incorrect* reference beats the target, 0
-otherwise; the score is the mean vote in [-1, 1] (a low score: unreliable - route to retrieval or abstain below
+otherwise (with both orders, the target's probability of being preferred is averaged over the two orders before
+the vote, so a judge that always picks one slot ties; ``combine="votes"`` averages per-order votes instead); the
+score is the mean vote in [-1, 1] (a low score: unreliable - route to retrieval or abstain below
 tau). The judge's choice is read from its next-token probabilities over "A" / "B" (one forward pass per comparison).
 The comparison prompt is ours.
 """
@@ -83,8 +85,12 @@ class MetaRankingResult:
 
 
 def meta_ranking(llm: LLM, queries: Sequence[str], responses: Sequence[str], references: Sequence[Reference],
-                 both_orders: bool = True) -> list[MetaRankingResult]:
-    """The reliability score of each (query, response) against ``references``."""
+                 both_orders: bool = True, combine: str = "probabilities") -> list[MetaRankingResult]:
+    """The reliability score of each (query, response) against ``references``. With both orders, ``combine``
+    ``"probabilities"`` averages the target's probability of being preferred over the two orders and votes once
+    (a judge that always picks the first slot then ties, vote 0); ``"votes"`` votes per order and averages."""
+    if combine not in ("probabilities", "votes"):
+        raise InputError(f"combine must be 'probabilities' or 'votes', got {combine!r}", field="combine")
     if not references:
         raise InputError("Meta Ranking needs at least one reference pair", field="references")
     chats, slots = [], []
@@ -101,13 +107,14 @@ def meta_ranking(llm: LLM, queries: Sequence[str], responses: Sequence[str], ref
     for i in range(len(queries)):
         votes = []
         for j, ref in enumerate(references):
-            values = []
+            targets = []
             for o in range(2 if both_orders else 1):
                 at = i * per_order + j * (2 if both_orders else 1) + o
                 p = probs[at] if isinstance(probs[at], dict) else {}
-                p_target = float(p.get(slots[at], math.nan))
-                preferred = None if math.isnan(p_target) or p_target == 0.5 else p_target > 0.5
-                values.append(vote(preferred, ref.correct))
+                targets.append(float(p.get(slots[at], math.nan)))
+            if combine == "probabilities":
+                targets = [sum(targets) / len(targets)]
+            values = [vote(None if math.isnan(t) or t == 0.5 else t > 0.5, ref.correct) for t in targets]
             votes.append(sum(values) / len(values))
         out.append(MetaRankingResult(sum(votes) / len(votes), votes))
     return out

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import pandas as pd
 
@@ -74,6 +74,7 @@ class MetaRankingSignal(LLMStage):
     references: list[dict] | None = None   # reference pairs {query, response, correct}; default: from the data set
     n_references: int = 5                 # pairs built from the data set's labelled questions
     both_orders: bool = True              # ask each comparison in both orders
+    combine: Literal["probabilities", "votes"] = "probabilities"   # both orders: average probabilities, or votes
     dataset: Dataset | None = dataclasses.field(default=None, metadata={"config": False})   # filled by the experiment
 
     needs: ClassVar[tuple[str, ...]] = ("qid", "query", "answer")
@@ -104,7 +105,8 @@ class MetaRankingSignal(LLMStage):
         questions = out.drop_duplicates("qid")
         refs = self.reference_pairs()
         results = meta_ranking(self.client, questions["query"].astype(str).tolist(),
-                               questions["answer"].fillna("").astype(str).tolist(), refs, self.both_orders)
+                               questions["answer"].fillna("").astype(str).tolist(), refs, self.both_orders,
+                               self.combine)
         by_qid = dict(zip(questions["qid"].astype(str), results))
         ids = out["qid"].astype(str)
         out["meta_ranking"] = [by_qid[q].score for q in ids]

@@ -27,7 +27,7 @@ from rag.judges.reference import pairwise_with_reference
 DEFAULT_JUDGE = "qwen-0.5b"
 # bump when a scoring rule in rag/judges (checklist, meta_ranking, reference) changes: this file is part of
 # rag.evaluation.code_version(), so cached per-question values are then recomputed
-JUDGE_RULES = 2
+JUDGE_RULES = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,6 +90,7 @@ class MetaRanking(JudgedMeasure):
 
     n_references: int = 5        # reference pairs from the data set's labelled questions
     both_orders: bool = True     # ask each comparison in both orders
+    combine: str = "probabilities"   # both orders: average the probabilities, or the votes
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -110,7 +111,8 @@ class MetaRanking(JudgedMeasure):
                                  "questions) or on a table with gold 'answers'", field="answers")
             refs = references_from(table, self.n_references)
         results = meta_ranking(self.judge(), table["query"].astype(str).tolist(),
-                               table["answer"].fillna("").astype(str).tolist(), refs, self.both_orders)
+                               table["answer"].fillna("").astype(str).tolist(), refs, self.both_orders,
+                               self.combine)
         return [[r.score] for r in results]
 
 
