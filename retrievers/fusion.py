@@ -91,10 +91,18 @@ class RRF(Stage):
                 "weights": self._weights, "per_run": self.per_run}
 
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
-        parts = [run.assign(score=w / (self.rank_constant + run["rank"] + 1.0))
-                 for run, w in zip(_run_all(self.pipelines, frame, self.per_run), self._weights)]
-        fused = pd.concat(parts).groupby(["qid", "docno"], as_index=False, sort=False)["score"].sum()
-        return _finish(frame, fused)
+        return _finish(frame, reciprocal_rank_fusion(_run_all(self.pipelines, frame, self.per_run), self.rank_constant,
+                                                     self._weights))
+
+
+def reciprocal_rank_fusion(runs: list[pd.DataFrame], rank_constant: float = 60.0,
+                           weights: list[float] | None = None) -> pd.DataFrame:
+    """``qid, docno, score`` with ``score = sum_i w_i / (rank_constant + rank_i + 1)`` over the runs (``rank``
+    0-based)."""
+    weights = weights or [1.0] * len(runs)
+    parts = [run[["qid", "docno"]].assign(score=w / (rank_constant + run["rank"].to_numpy(dtype="float64") + 1.0))
+             for run, w in zip(runs, weights)]
+    return pd.concat(parts).groupby(["qid", "docno"], as_index=False, sort=False)["score"].sum()
 
 
 @dataclass(repr=False)

@@ -19,6 +19,7 @@ LAYERS: dict[str, int] = {
     "rag": 0, "rag.core": 0,
     "rag.models": 1, "rag.datasets": 1, "rag.llm": 1,
     "retrievers": 2, "rerankers": 2, "rag.judges": 2, "rag.readers": 2, "rag.adaptive": 2,
+    "rag.rewriting": 2, "rag.refiners": 2,
     "rag.evaluation": 3,
     "rag.experiment": 4, "rerankers.training": 4,
     "rag.report": 5,

@@ -78,8 +78,15 @@ def run_cli(scores: str, labels: str | None = None, on: str | None = None, label
             raise InputError(f"--rename takes OLD=NEW, got {item!r}", field="rename")
         mapping[old] = new
     frame = frame.rename(columns=mapping)
+    judges: dict = {}
     if compute:
-        frame = score_answers(frame, list(compute))
+        token_metrics = [m for m in compute if m in ALL_METRICS]
+        frame = score_answers(frame, token_metrics) if token_metrics else frame
+        registered = [m for m in compute if m not in ALL_METRICS]   # TICK, MetaRanking, HREF(...), ...
+        if registered:
+            from rag.evaluation.judged.meta import compute_measures
+            frame, judges = compute_measures(frame, registered)
+            metrics = list(metrics or []) + [m for m in registered if m not in (metrics or [])]
     label = detect_column(frame, LABEL_COLUMNS, "label", label, words=_LABEL_WORDS,
                           exclude=[*ALL_METRICS, *(metrics or []), *ID_COLUMNS])
     if not metrics:
@@ -95,11 +102,15 @@ def run_cli(scores: str, labels: str | None = None, on: str | None = None, label
                                                                        else "")
           + f", label {label!r} ({table.attrs['label_kind']}){intervals}")
     print(format_table(table))
+    for name, info in judges.items():
+        print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in info.items()))
     if output:
         out = Path(output)
         out.mkdir(parents=True, exist_ok=True)
         table.to_csv(out / "meta_eval.csv", index=False, float_format="%.6f")
-        (out / "meta_eval.md").write_text(format_table(table), "utf-8")
+        (out / "meta_eval.md").write_text(format_table(table) + "".join(
+            f"\n{name}: " + ", ".join(f"{k} {v}" for k, v in info.items()) + "\n" for name, info in judges.items()),
+            "utf-8")
         frame.to_json(out / "scored.jsonl", orient="records", lines=True, force_ascii=False)
         png = plot_meta_eval(frame, list(metrics), label, out / "meta_eval.png", kind, order, positive)
         print(f"wrote {out}/meta_eval.csv, meta_eval.md, scored.jsonl, {png.name}")

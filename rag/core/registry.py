@@ -64,6 +64,18 @@ BUILTIN: dict[str, dict[str, str]] = {
         "self-judge": "rag.adaptive.signals:SelfJudge",
         "rtuning-confidence": "rag.adaptive.signals:RTuningConfidence",
         "mention-counts": "rag.adaptive.counts:MentionCounts",
+        # query rewriting, active retrieval, context refinement, judging stages (issue 32)
+        "rephrase": "rag.rewriting.rar:Rephrase",
+        "rar": "rag.rewriting.rar:RaRReader",
+        "original-query": "rag.rewriting.rar:OriginalQuery",
+        "hyde": "rag.rewriting.expansion:HyDE",
+        "multi-query": "rag.rewriting.expansion:MultiQuery",
+        "flare": "rag.readers.flare:FLARE",
+        "ircot": "rag.readers.ircot:IRCoT",
+        "compress": "rag.refiners.extractive:ExtractiveCompressor",
+        "prune": "rag.refiners.selective:SelectiveContext",
+        "tick": "rag.judges.method_stages:TickJudge",
+        "meta-ranking": "rag.judges.method_stages:MetaRankingSignal",
     },
     "measure": {
         # answer correctness (Adlakha et al.)
@@ -82,6 +94,15 @@ BUILTIN: dict[str, dict[str, str]] = {
         "LLMSeconds": f"{_COST}:LLMSeconds",
         # instruction following
         "p-MRR": "rag.evaluation.pmrr:PMRR",
+        # LLM-judged measures, judge sampling, and the cost of active readers and refiners (issue 32)
+        "TICK": "rag.evaluation.judged.measures:TICK",
+        "MetaRanking": "rag.evaluation.judged.measures:MetaRanking",
+        "HREF": "rag.evaluation.judged.measures:HREF",
+        "LLM-Eval-sampled": "rag.evaluation.judged.measures:SampledLLMEval",
+        "LLM-Critic-sampled": "rag.evaluation.judged.measures:SampledLLMEval",
+        "RetrievalCalls": "rag.evaluation.judged.cost:RetrievalCalls",
+        "LLMCalls": "rag.evaluation.judged.cost:LLMCalls",
+        "ContextTokens": "rag.evaluation.judged.cost:ContextTokens",
     },
     "dataset": {},
     "llm": {

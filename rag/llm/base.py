@@ -22,6 +22,7 @@ class Generation:
     latency_s: float
     cached: bool = False
     token_logprobs: list[float] | None = None   # log P of each generated token, when the backend gives them
+    tokens: list[str] | None = None   # the text of each generated token (aligned with token_logprobs), when given
 
     @property
     def logprob(self) -> float | None:

@@ -114,7 +114,8 @@ class HFCausalLM:
             if cut:
                 text = text[: min(cut)]
             yield index, Generation(text=text, prompt_tokens=int(enc["attention_mask"][row].sum()),
-                                    completion_tokens=len(new), latency_s=latency, token_logprobs=lps)
+                                    completion_tokens=len(new), latency_s=latency, token_logprobs=lps,
+                                    tokens=[self.tokenizer.decode([t]) for t in new] if logprobs else None)
 
     def generate(self, prompts: Sequence[Any], *, max_tokens: int = 64, temperature: float = 0.0,
                  stop: list[str] | None = None, seed: int = 0, logprobs: bool = False) -> list[Generation]:

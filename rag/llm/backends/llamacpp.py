@@ -212,6 +212,8 @@ class LlamaCppLLM(StreamingBackend):
             self.prefix.prefill(tokens)
             out_ids: list[int] = []
             lps: list[float] = []
+            pieces: list[str] = []   # each token's text (a multi-byte character goes to the token completing it)
+            raw, shown = b"", ""
             text = ""
             budget = max(min(max_tokens, self.n_ctx - len(tokens) - 1), 0)
             for step in range(budget):
@@ -232,6 +234,11 @@ class LlamaCppLLM(StreamingBackend):
                         break
                     lps.append(float(logp[token]))
                 out_ids.append(token)
+                if logprobs:
+                    raw += self._llm.detokenize([token])
+                    decoded = raw.decode("utf-8", "ignore")
+                    pieces.append(decoded[len(shown):])
+                    shown = decoded
                 if stop:
                     text = self._llm.detokenize(out_ids).decode("utf-8", "ignore")
                     if any(s in text for s in stop):
@@ -243,7 +250,7 @@ class LlamaCppLLM(StreamingBackend):
                 text = self._llm.detokenize(out_ids).decode("utf-8", "ignore")
             latency = time.perf_counter() - start
         return Generation(text=text, prompt_tokens=len(tokens), completion_tokens=len(out_ids), latency_s=latency,
-                          token_logprobs=lps if logprobs else None)
+                          token_logprobs=lps if logprobs else None, tokens=pieces if logprobs else None)
 
     def iter_option_probs(self, prompts: Sequence[Any], options: list[str]) -> Iterator[tuple[int, dict[str, float]]]:
         """``(index, probabilities)`` in token order: prompts that share a prefix (one instruction and question

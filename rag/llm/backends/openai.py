@@ -286,7 +286,7 @@ class OpenAICompatibleLLM(StreamingBackend):
             self.replies_seen[key] = self.replies_seen.get(key, 0) + 1
             return Generation(text=reply.text, prompt_tokens=reply.prompt_tokens,
                               completion_tokens=reply.completion_tokens, latency_s=time.perf_counter() - start,
-                              token_logprobs=reply.token_logprobs)
+                              token_logprobs=reply.token_logprobs, tokens=reply.tokens)
 
         return self._each(one, list(prompts))
 

@@ -59,6 +59,7 @@ class ChatReply:
     model: str | None                    # what the server says answered
     fingerprint: str | None              # ``system_fingerprint``, where the server gives one
     token_logprobs: list[float] | None   # log P of each generated token (when asked for)
+    tokens: list[str] | None = None      # the text of each generated token, aligned with ``token_logprobs``
 
 
 def chat_text(response: Any) -> tuple[str, dict[str, Any]]:
@@ -80,17 +81,18 @@ def read_chat(response: Any, logprobs: bool = False) -> ChatReply:
     if usage is not None and not isinstance(usage, dict):
         raise BadReply(f"'usage' is a {type(usage).__name__}, not an object")
     usage = usage or {}
-    lps = None
+    lps = pieces = None
     if logprobs:
         entries = _logprob_entries(choice)
         lps = [checked_logprob(e.get("logprob"), f"logprobs.content[{i}].logprob", allow_minus_inf=False)
                for i, e in enumerate(entries)]
+        pieces = [_optional_text(e.get("token"), f"logprobs.content[{i}].token") or "" for i, e in enumerate(entries)]
     return ChatReply(text=text, prompt_tokens=token_count(usage.get("prompt_tokens"), "usage.prompt_tokens"),
                      completion_tokens=token_count(usage.get("completion_tokens"), "usage.completion_tokens"),
                      finish_reason=_optional_text(choice.get("finish_reason"), "finish_reason"),
                      model=_optional_text(body.get("model"), "model"),
                      fingerprint=_optional_text(body.get("system_fingerprint"), "system_fingerprint"),
-                     token_logprobs=lps)
+                     token_logprobs=lps, tokens=pieces)
 
 
 def _content(choice: dict[str, Any]) -> str:
