@@ -58,7 +58,6 @@ class FLARE(LLMStage):
     initial_retrieval: bool = True     # FLARE "first": retrieve with the whole question before generating
     template: str = "qa"               # reader template the prompts are built with (rag.readers.prompts)
     stop: list[str] = dataclasses.field(default_factory=lambda: ["\n\n"])
-    batch_size: int = 16
 
     needs: ClassVar[tuple[str, ...]] = ("qid", "query")
     gives: ClassVar[tuple[str, ...]] = ("answer", "raw_answer", "contexts", "context_docnos", "passages", "retrieved",
@@ -89,7 +88,7 @@ class FLARE(LLMStage):
         return render_prompt(template, query, [p.as_dict() for p in passages]) + so_far
 
     def _generate(self, prompts: list[str], max_tokens: int, step: int):
-        return self.generate(prompts, batch_size=self.batch_size, desc=f"FLARE step {step}", max_tokens=max_tokens,
+        return self.generate(prompts, desc=f"FLARE step {step}", max_tokens=max_tokens,
                              temperature=0.0, stop=list(self.stop), logprobs=True)
 
     @staticmethod

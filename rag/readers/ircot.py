@@ -90,7 +90,6 @@ class IRCoT(LLMStage):
     step_tokens: int = 64               # budget of one thought (IRCoT: 300 with stop at the line end)
     reader: Literal["cot", "qa", "none"] = "cot"   # final answer: CoT reader call, qa reader call, or from the thoughts
     answer_tokens: int = 128            # budget of the final reader call
-    batch_size: int = 16
 
     needs: ClassVar[tuple[str, ...]] = ("qid", "query")
     gives: ClassVar[tuple[str, ...]] = ("answer", "raw_answer", "contexts", "context_docnos", "passages", "retrieved",
@@ -129,7 +128,7 @@ class IRCoT(LLMStage):
         active = list(range(len(qids)))
         while active:
             gens = self.generate([self.step_prompt(asked[i], pools[i], thoughts[i]) for i in active],
-                                 batch_size=self.batch_size, desc=f"IRCoT step {len(thoughts[active[0]]) + 1}",
+                                 desc=f"IRCoT step {len(thoughts[active[0]]) + 1}",
                                  max_tokens=self.step_tokens, temperature=0.0, stop=["\n"])
             searches = {}
             still = []
@@ -165,7 +164,7 @@ class IRCoT(LLMStage):
                                    [p.as_dict() for p in pool]) for q, pool in zip(asked, pools)]
         else:
             chats = [COT_READER.format(paragraphs=paragraphs_text(pool), question=q) for q, pool in zip(asked, pools)]
-        gens = self.generate(chats, batch_size=self.batch_size, desc="IRCoT reader", max_tokens=self.answer_tokens,
+        gens = self.generate(chats, desc="IRCoT reader", max_tokens=self.answer_tokens,
                              temperature=0.0)
         for trace, gen in zip(traces, gens):
             trace.paid(gen)

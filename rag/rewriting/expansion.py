@@ -41,7 +41,6 @@ class HyDE(LLMStage):
     max_tokens: int = 128             # HyDE: 512
     temperature: float = 0.0          # HyDE: 0.7 (needed for n > 1 to give different passages)
     seed: int = 0
-    batch_size: int = 16
 
     needs: ClassVar[tuple[str, ...]] = ("qid", "query")
     gives: ClassVar[tuple[str, ...]] = ("query", "original_query", "hyde_passages")
@@ -67,8 +66,7 @@ class HyDE(LLMStage):
         gens = []
         for seed in sorted(set(seeds)):   # one batch per seed (the seed is a call parameter)
             idx = [j for j, s in enumerate(seeds) if s == seed]
-            for j, g in zip(idx, self.generate([chats[j] for j in idx], batch_size=self.batch_size,
-                                               desc="HyDE passages", max_tokens=self.max_tokens,
+            for j, g in zip(idx, self.generate([chats[j] for j in idx], desc="HyDE passages", max_tokens=self.max_tokens,
                                                temperature=self.temperature, seed=seed)):
                 gens.append((j, g))
         gens = [g for _, g in sorted(gens, key=lambda item: item[0])]
@@ -100,7 +98,6 @@ class MultiQuery(LLMStage):
     max_tokens: int = 128             # budget of the rewriting
     temperature: float = 0.0
     seed: int = 0
-    batch_size: int = 16
 
     needs: ClassVar[tuple[str, ...]] = ("qid", "query")
     gives: ClassVar[tuple[str, ...]] = ("docno", "score", "rank", "rewritten_queries")
@@ -120,8 +117,7 @@ class MultiQuery(LLMStage):
 
 
     def rewrite(self, asked: list[str]) -> tuple[list[list[str]], list]:
-        gens = self.generate([prompts.MULTI_QUERY.format(question=q) for q in asked], batch_size=self.batch_size,
-                             desc="multi-query rewriting", max_tokens=self.max_tokens, temperature=self.temperature,
+        gens = self.generate([prompts.MULTI_QUERY.format(question=q) for q in asked], desc="multi-query rewriting", max_tokens=self.max_tokens, temperature=self.temperature,
                              seed=self.seed)
         queries = []
         for q, g in zip(asked, gens):

@@ -71,7 +71,6 @@ class Rephrase(LLMStage):
     max_tokens: int = 128                            # budget of the rephrasing
     temperature: float = 0.0
     seed: int = 0
-    batch_size: int = 16
 
     needs: ClassVar[tuple[str, ...]] = ("qid", "query")
     gives: ClassVar[tuple[str, ...]] = ("rephrased_query", "original_query")
@@ -83,8 +82,7 @@ class Rephrase(LLMStage):
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
         questions = questions_table(frame)
         asked = as_asked(questions).tolist()
-        gens = self.generate([prompts.rar_rephrase(q) for q in asked], batch_size=self.batch_size,
-                             desc="RaR rephrasing", max_tokens=self.max_tokens, temperature=self.temperature,
+        gens = self.generate([prompts.rar_rephrase(q) for q in asked], desc="RaR rephrasing", max_tokens=self.max_tokens, temperature=self.temperature,
                              seed=self.seed)
         qids = questions["qid"].astype(str).tolist()
         rephrased = [prompts.strip_quotes(g.text) or q for g, q in zip(gens, asked)]
@@ -150,8 +148,7 @@ class RaRReader(Reader):
             if "rephrased_query" in questions.columns:
                 rephrased = questions["rephrased_query"].astype(str).tolist()
             else:
-                extra = self.generate([prompts.rar_rephrase(q) for q in asked], batch_size=self.batch_size,
-                                      desc="RaR rephrasing", max_tokens=self.rephrase_tokens,
+                extra = self.generate([prompts.rar_rephrase(q) for q in asked], desc="RaR rephrasing", max_tokens=self.rephrase_tokens,
                                       temperature=self.temperature, seed=self.seed)
                 rephrased = [prompts.strip_quotes(g.text) or q for g, q in zip(extra, asked)]
                 questions["rephrased_query"] = rephrased
