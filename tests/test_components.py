@@ -54,7 +54,7 @@ def test_allowed_values_and_backend_parameters_come_from_the_code():
     llamacpp = {p["name"]: p for p in parameters(lookup("llamacpp", "llm"), "llm", "llamacpp")}
     assert "qwen-0.5b" in llamacpp["model"]["allowed"] and llamacpp["threads"]["default"] == "1"
     text = document()
-    assert "| `concurrency` | int | `4` |" in text and "`short_closed_book`" in text
+    assert "| `concurrency` | int &#124; None | `None` |" in text and "`short_closed_book`" in text
     assert "| `queries` | dict |" in text and "`sample:` takes `n`, `seed`, `by`" in text
 
 
