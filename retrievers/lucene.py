@@ -1,53 +1,90 @@
-"""BM25 over Lucene (pyserini/Anserini), indexed in-process from any corpus and cached by content."""
+"""BM25 over Lucene (pyserini/Anserini): an index built in-process from any corpus and cached by content, or
+an existing Anserini/Pyserini index searched as it is (``index=``: a folder or a Pyserini prebuilt name)."""
 from __future__ import annotations
 
 import json
 import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 
+from rag.core import java
 from rag.core.cache import Cache
 from rag.core.errors import InputError
 from rag.core.hashing import hash_config
 from rag.core.progress import progress
 from rag.datasets import Corpus
-from retrievers import java
+from rag.datasets.lucene_index import LuceneIndexCorpus
 from retrievers.base import Retriever
 from retrievers.parameters import check_bm25_parameters
 
 log = logging.getLogger(__name__)
 
 ANSERINI_JAR_VERSION = "anserini-1.7.1"
+INDEX_LAYOUT = "collection-raw-1"   # ragif-built: Anserini IndexCollection over JSON lines, raw JSON stored
 Fields = Literal["flat", "multifield"]
 
 
-def build_index(corpus: Corpus, folder: Path, fields: Fields = "flat", threads: int = 2) -> int:
-    """Index ``corpus`` into ``folder`` with Anserini's default English analyzer; returns the doc count.
+def lucene_record(doc: dict[str, str], fields: Fields = "flat") -> str:
+    """A document as a line of Anserini's JsonCollection: ``contents`` is what is searched (title and text on
+    two lines for ``flat``; the text alone for ``multifield``, whose ``title`` is a field of its own); the
+    ``title`` key lets the stored raw JSON give title and text back apart."""
+    title, text = doc["title"], doc["text"]
+    contents = (f"{title}\n{text}" if title else text) if fields == "flat" else text
+    return json.dumps({"id": doc["docno"], "contents": contents, "title": title}, ensure_ascii=False)
 
-    ``flat``: title and text in one ``contents`` field (Pyserini's BEIR "flat" indexes);
-    ``multifield``: ``title`` and ``contents`` as separate fields, searched together.
-    """
-    indexer_cls = java.autoclass("io.anserini.index.SimpleIndexer")
-    args = ["-index", str(folder), "-input", "", "-collection", "JsonCollection", "-threads", str(threads)]
-    if fields == "multifield":
-        args += ["-fields", "title"]
-    indexer = indexer_cls(args)
+
+def build_index(corpus: Corpus, folder: Path, fields: Fields = "flat", threads: int = 2) -> int:
+    """Index ``corpus`` into ``folder/index`` with Anserini's default English analyzer, storing each document's
+    raw JSON (Pyserini's ``--storeRaw``), and return the number of documents written.
+
+    The documents go to ``threads`` JSON-lines files in ``folder/collection`` (removed afterwards), which
+    Anserini's ``IndexCollection`` - Pyserini's own indexer - indexes with ``threads`` threads: one call into
+    Java for the whole corpus instead of one per document. ``flat``: title and text in one ``contents`` field
+    (Pyserini's BEIR "flat" indexes); ``multifield``: ``title`` and ``contents`` as separate fields."""
+    collection = folder / "collection"
+    collection.mkdir(parents=True, exist_ok=True)
+    shards = max(1, int(threads))
     count = 0
+    files = [open(collection / f"part-{i:03d}.jsonl", "w", encoding="utf-8", buffering=1 << 20) for i in range(shards)]
     try:
-        for doc in progress(corpus, total=corpus.length_hint(), desc="Lucene indexing", unit="doc"):
-            if fields == "flat":
-                contents = f"{doc['title']}\n{doc['text']}" if doc["title"] else doc["text"]
-                record = {"id": doc["docno"], "contents": contents}
-            else:
-                record = {"id": doc["docno"], "contents": doc["text"], "title": doc["title"]}
-            indexer.addRawDocument(json.dumps(record))
+        for doc in progress(iter(corpus), total=corpus.length_hint(), desc="Lucene collection", unit="doc"):
+            files[(count // 10_000) % shards].write(lucene_record(doc, fields) + "\n")
             count += 1
     finally:
-        indexer.close()
+        for f in files:
+            f.close()
+    args = ["-collection", "JsonCollection", "-generator", "DefaultLuceneDocumentGenerator", "-input", str(collection),
+            "-index", str(folder / "index"), "-threads", str(shards), "-storeRaw", "-quiet"]
+    if fields == "multifield":
+        args += ["-fields", "title"]
+    log.info("Lucene indexing %d documents with %d thread(s) (Anserini IndexCollection)", count, shards)
+    _run_interruptible(lambda: java.autoclass("io.anserini.index.IndexCollection").main(args))
+    for part in collection.iterdir():
+        part.unlink()
+    collection.rmdir()
     return count
+
+
+def _run_interruptible(call: Any) -> None:
+    """Run a long Java call on a thread of its own, so that Ctrl-C reaches Python at once (the JVM runs
+    with ``-Xrs``; the unfinished build folder is discarded like any other)."""
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            call()
+        except BaseException as exc:   # re-raised on the calling thread
+            failure.append(exc)
+    worker = threading.Thread(target=target, name="lucene-indexing", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(timeout=0.2)
+    if failure:
+        raise failure[0]
 
 
 @dataclass(repr=False)
@@ -58,11 +95,20 @@ class LuceneBM25(Retriever):
     BEIR SciFact. ``rerank=True`` scores only each query's given candidates (input ``docno``), keeping
     candidates without a matching term at score 0. The query's ``instruction`` (if any) joins its text
     as ``instruction`` says (see :mod:`retrievers.instructions`).
+
+    ``index``: search an existing Lucene index instead of building one from the corpus - a folder
+    (Anserini, Pyserini, ragif's own) or a Pyserini prebuilt index name (``wikipedia-dpr-100w``), found in
+    ``$RAGIF_INDEXES`` or Pyserini's download folder and fetched only with ``download=True``. Its cache
+    identity is the index's own commit (:func:`~rag.datasets.lucene_index.index_identity`); no corpus is
+    read. A data set whose corpus is such an index (``dataset: {corpus: ...}``) is searched the same way.
     """
 
+    corpus: Corpus | None = None
     k1: float = 0.9
     b: float = 0.4
     fields: Fields = "flat"
+    index: str | None = None        # an existing index: folder or Pyserini prebuilt name (no corpus needed)
+    download: bool = field(default=False, metadata={"config": False})   # fetch a prebuilt index (needs its hub)
     threads: int = field(default=2, metadata={"config": False})
 
     def __post_init__(self) -> None:
@@ -71,16 +117,40 @@ class LuceneBM25(Retriever):
         if self.fields not in ("flat", "multifield"):
             raise InputError(f"fields must be 'flat' or 'multifield', got {self.fields!r}", field="fields")
         self._searcher = None
+        self._existing: LuceneIndexCorpus | None = None
+        if self.index is not None:
+            self._existing = LuceneIndexCorpus(self.index, download=self.download)
+        elif isinstance(self.corpus, LuceneIndexCorpus):
+            self._existing = self.corpus
+        elif self.corpus is None:
+            raise InputError("bm25 needs a corpus (the data set's) or index= (an existing Lucene index)",
+                             field="index")
 
     # ------------------------------------------------------------------ index
+    def config(self) -> dict[str, Any]:
+        cfg = super().config()
+        if self._existing is not None:   # an existing index is what it is, whatever path or name led to it
+            cfg.pop("corpus", None)
+            cfg["index"] = self._existing.fingerprint()
+        return cfg
+
     def index_key(self) -> str:
-        return hash_config("lucene-index", ANSERINI_JAR_VERSION, self.corpus.fingerprint(), self.fields)
+        if self._existing is not None:
+            return self._existing.fingerprint()
+        return hash_config("lucene-index", ANSERINI_JAR_VERSION, INDEX_LAYOUT, self.corpus.fingerprint(), self.fields)
 
     def index_path(self) -> Path:
-        """The cached index folder (built on first use)."""
+        """The index folder: the existing one, or the cached one built from the corpus on first use."""
+        if self._existing is not None:
+            return self._existing.index.folder
         cache = Cache.active() or Cache()
         return cache.artifact("lucene-index", self.index_key(),
-                              lambda tmp: build_index(self.corpus, tmp, self.fields, self.threads))
+                              lambda tmp: build_index(self.corpus, tmp, self.fields, self.threads)) / "index"
+
+    def documents(self) -> Corpus:
+        """The searched index's stored documents as a corpus (for ``AddText``, readers and judges when the
+        data set has no corpus of its own)."""
+        return self._existing if self._existing is not None else LuceneIndexCorpus(self.index_path())
 
     def prepare(self) -> None:
         """Build (or find) the index now, e.g. before query shards fan out to Ray workers."""
@@ -96,6 +166,11 @@ class LuceneBM25(Retriever):
             self._searcher = searcher_cls(str(self.index_path()))
             self._searcher.set_bm25(float(self.k1), float(self.b))
         return self._searcher
+
+    def score_candidates(self, queries: pd.DataFrame, texts: list[str], candidates: pd.DataFrame):
+        hits = self.retrieve(texts, queries["qid"].astype(str).tolist(), int(self.searcher().get_total_num_docs()))
+        scored = candidates[["qid", "docno"]].merge(hits, on=["qid", "docno"], how="left")
+        return scored["score"].fillna(0.0).to_numpy(dtype="float64")
 
     # ------------------------------------------------------------------ search
     def _allow_long_queries(self, texts: list[str]) -> None:
@@ -155,4 +230,3 @@ class LuceneBM25(Retriever):
                 out_d.append(hit.docid)
                 out_s.append(hit.score)
         return pd.DataFrame({"qid": out_q, "docno": out_d, "score": pd.Series(out_s, dtype="float64")})
-

@@ -41,7 +41,8 @@ TOP_LEVEL = {
     "seed": int, "cache": str, "output": str, "queries": dict, "formats": list, "if_no_llm": str,
 }
 IF_NO_LLM = ("error", "retrieve")   # without a working LLM runtime: fail, or run the retrieval part only
-DATASET_KEYS = {"name", "path", "task", "relations", "distractors", "fields", "split_gold", "splits", "config", "revision"}
+DATASET_KEYS = {"name", "path", "task", "relations", "distractors", "fields", "split_gold", "splits", "config", "revision",
+                "corpus", "corpus_download"}
 QUERY_KEYS = {"limit", "qids"}
 
 

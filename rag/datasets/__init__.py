@@ -68,7 +68,31 @@ def load_dataset(name: str, path: str | Path | None = None, **options) -> Datase
     - a QA file ``.jsonl``/``.json``/``.csv``/``.tsv``/``.parquet`` (optionally ``.gz``) with a field mapping
       (``fields=``) and gold-string splitting (``split_gold=``), see :mod:`rag.datasets.qa_files`;
     - a folder path in BEIR layout.
+
+    ``corpus=``: the passages to use instead of (or, for question-only sets such as ``nq-open``, in
+    addition to) the set's own: an existing Lucene index folder or Pyserini prebuilt index name
+    (:class:`~rag.datasets.lucene_index.LuceneIndexCorpus`; ``corpus_download=True`` fetches a prebuilt one
+    where its hub is reachable) or a BEIR ``corpus.jsonl`` file.
     """
+    corpus, download = options.pop("corpus", None), options.pop("corpus_download", False)
+    dataset = _load(name, path, **options)
+    if corpus is not None:
+        dataset.corpus = open_corpus(corpus, download=download)
+    return dataset
+
+
+def open_corpus(spec: str | Path, download: bool = False) -> Corpus:
+    """A corpus from a Lucene index (folder or Pyserini prebuilt name) or a BEIR ``corpus.jsonl`` file."""
+    path = Path(str(spec)).expanduser()
+    if path.is_file():
+        if not path.name.endswith((".jsonl", ".jsonl.gz")):
+            raise InputError("a corpus file is a BEIR corpus.jsonl (or .jsonl.gz)", path=path, field="corpus")
+        return jsonl_corpus(path)
+    from rag.datasets.lucene_index import LuceneIndexCorpus
+    return LuceneIndexCorpus(spec, download=download)
+
+
+def _load(name: str, path: str | Path | None = None, **options) -> Dataset:
     if name == "demo":
         return demo()
     if name == "followir":
@@ -104,7 +128,7 @@ def load_dataset(name: str, path: str | Path | None = None, **options) -> Datase
                      f"or a QA file (.jsonl .json .csv .tsv .parquet)")
 
 
-__all__ = ["Corpus", "Dataset", "load_dataset", "load_beir", "load_jsonl_dataset", "jsonl_corpus", "load_qa_file",
+__all__ = ["Corpus", "Dataset", "load_dataset", "open_corpus", "load_beir", "load_jsonl_dataset", "jsonl_corpus", "load_qa_file",
            "load_hf", "load_hf_hub", "QAFields", "gold_list",
            "jsonl_queries", "read_run", "write_run", "read_qrels", "write_qrels", "read_topics",
            "iter_trec_documents", "data_root", "demo", "NAMED"]

@@ -23,7 +23,7 @@ from typing import Callable
 import pandas as pd
 
 from rag.core.errors import InputError, MissingDependencyError
-from rag.core.hashing import hash_files
+from rag.datasets.fingerprint import files_fingerprint as hash_files  # memoised by stat
 from rag.core.schema import validate_qrels
 from rag.datasets.base import Dataset
 from rag.datasets.beir import jsonl_corpus, jsonl_queries

@@ -11,7 +11,8 @@ from pathlib import Path
 import pandas as pd
 
 from rag.core.errors import InputError
-from rag.core.hashing import hash_file, hash_files
+from rag.datasets.fingerprint import file_fingerprint as hash_file  # memoised by stat
+from rag.datasets.fingerprint import files_fingerprint as hash_files
 from rag.datasets.base import Corpus, Dataset
 from rag.datasets.beir import _as_answer_list, load_beir
 from rag.datasets.io import iter_jsonl, iter_lines, open_binary, read_json
