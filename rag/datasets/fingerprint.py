@@ -3,9 +3,9 @@
 A file's fingerprint (the hash of its bytes, :func:`rag.core.hashing.hash_file`) is remembered under its
 path, size, modification time (ns), inode and device, in this process and as a record in the cache, so
 that loading a data set again costs a ``stat`` per file, not a read of a corpus of gigabytes. Any change
-of those makes the file hashed again. A file modified in the last :data:`RACY_SECONDS` is not
-remembered (a second write within the clock's resolution could keep size and time the same, as git's
-"racily clean" entries).
+of those makes the file hashed again. A file modified in the last :data:`RACY_SECONDS` is remembered
+only by this process, not in the cache (a second write within the clock's resolution could keep size and
+time the same: git's "racily clean" entries).
 """
 from __future__ import annotations
 
@@ -43,13 +43,12 @@ def file_fingerprint(path: str | Path) -> str:
             _MEMO[identity] = found
             return found
     digest = hash_file(path)
-    if stable:
-        _MEMO[identity] = digest
-        if cache is not None:
-            try:
-                cache.put_json(key, digest)
-            except (OSError, RagifError) as exc:   # a read-only cache only costs a re-hash next time
-                log.debug("file fingerprint of %s not remembered: %s", path, exc)
+    _MEMO[identity] = digest
+    if cache is not None:
+        try:
+            cache.put_json(key, digest)
+        except (OSError, RagifError) as exc:   # a read-only cache only costs a re-hash next time
+            log.debug("file fingerprint of %s not remembered: %s", path, exc)
     return digest
 
 
