@@ -133,3 +133,30 @@ def test_addtext_names_an_unknown_document(tmp_path):
     frame = pd.DataFrame({"qid": ["1"], "query": ["x"], "docno": ["zzz"], "score": [1.0], "rank": [0]})
     with Cache(tmp_path / "cache").activate(), pytest.raises(InputError, match="'zzz' is not in the corpus"):
         AddText(jsonl_corpus(path))(frame)
+
+
+def test_ir_datasets_text_comes_from_its_docs_store(tmp_path, monkeypatch):
+    """An ir_datasets data set (registered here over a local TSV file): texts by id from its docs_store(),
+    equal to its documents, without a pass over them."""
+    ir_datasets = pytest.importorskip("ir_datasets")
+    from ir_datasets.datasets.base import Dataset as IrdsDataset
+    from ir_datasets.formats import TsvDocs, TsvQueries
+    from ir_datasets.util import LocalDownload
+
+    from rag.datasets import load_dataset
+
+    monkeypatch.setenv("IR_DATASETS_HOME", str(tmp_path / "home"))
+    rows = [(f"d{i}", f"{random.Random(i).choice(TEXTS)} {i}".replace("\n", " ").replace("\t", " ")) for i in range(30)]
+    (tmp_path / "docs.tsv").write_text("".join(f"{d}\t{t}\n" for d, t in rows))
+    (tmp_path / "queries.tsv").write_text("q1\triver\n")
+    name = f"ragif-test/{tmp_path.name}"
+    ir_datasets.registry.register(name, IrdsDataset(
+        TsvDocs(LocalDownload(str(tmp_path / "docs.tsv")), namespace="ragif-test", lang="en"),
+        TsvQueries(LocalDownload(str(tmp_path / "queries.tsv")), namespace="ragif-test", lang="en")))
+    corpus = load_dataset(f"irds:{name}").corpus
+    monkeypatch.setattr(type(corpus), "__iter__", lambda self: pytest.fail("the documents were iterated"))
+    ids = [d for d, _ in rows][::-3]
+    assert corpus.texts(ids, with_title=False) == [t for d, t in rows][::-3]
+    assert corpus.docstore().known(["d1", "zz"]).tolist() == [True, False]
+    with pytest.raises(InputError, match="not in the corpus"):
+        corpus.documents(["zz"])
