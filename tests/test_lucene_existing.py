@@ -170,3 +170,49 @@ def test_addtext_on_an_index_corpus(dpr_style):
     out = AddText(corpus)(frame)
     assert out["text"].tolist() == docs.set_index("docno").loc[["d02", "d05"], "text"].tolist()
     assert os.path.isdir(index)
+
+
+@pytest.mark.slow   # all 3,610 NQ questions: about a minute
+def test_the_wikipedia_reproduction_config_runs_where_the_index_is(tmp_path, monkeypatch, lucene_searcher):
+    """experiments/nq_bm25_wikipedia.yaml on a small stand-in for wikipedia-dpr-100w (DPR layout, found through
+    $RAGIF_INDEXES): its Top-20 equals what Pyserini's searcher and DPR's has_answer give on the same index."""
+    import random
+
+    from rag.experiment.config import load_experiment
+    from rag.experiment.reproduce import data_available, load_reproductions
+    from tests.conftest import REPO, shared_data
+
+    shared_data("nq-open")
+    dpr = pytest.importorskip("pyserini.eval.evaluate_dpr_retrieval")
+    questions = load_dataset("nq-open").queries()
+    rng = random.Random(0)
+    collection = tmp_path / "collection"
+    collection.mkdir()
+    with open(collection / "docs.jsonl", "w") as f:
+        for i, q in enumerate(questions.sample(400, random_state=0).itertuples()):
+            words = q.query.split()
+            body = " ".join(rng.sample(words, max(1, len(words) // 2)))
+            if rng.random() < 0.5:
+                body += f" {rng.choice(q.answers)}"
+            f.write(json.dumps({"id": str(i), "contents": f"\"Title {i}\"\n{body}"}) + "\n")
+    indexes = tmp_path / "indexes"
+    pyserini_index(collection, indexes / "wikipedia-dpr-100w", "--storeRaw")
+    monkeypatch.setenv("RAGIF_INDEXES", str(indexes))
+    entries = [e for e in load_reproductions(REPO / "experiments" / "reproductions.yaml")
+               if e.get("needs_index") == "wikipedia-dpr-100w"]
+    assert entries and all(data_available(e) for e in entries)
+    monkeypatch.chdir(REPO)
+    result = load_experiment("experiments/nq_bm25_wikipedia.yaml", cache=str(tmp_path / "cache")).run()
+
+    searcher = lucene_searcher(str(indexes / "wikipedia-dpr-100w"))
+    searcher.set_bm25(0.9, 0.4)
+    hits = searcher.batch_search(questions["query"].tolist(), questions["qid"].tolist(), k=20, threads=2)
+    tokenizer = dpr.SimpleTokenizer()
+    texts = {}
+    for found in hits.values():
+        for h in found:
+            if h.docid not in texts:
+                texts[h.docid] = json.loads(searcher.doc(h.docid).raw())["contents"].split("\n")[1]
+    found = [any(dpr.has_answers(texts[h.docid], answers, tokenizer) for h in hits.get(qid, []))
+             for qid, answers in zip(questions["qid"], questions["answers"])]
+    assert result.table.loc["BM25", "Top-20"] == pytest.approx(sum(found) / len(found))

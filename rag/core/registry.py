@@ -80,6 +80,9 @@ BUILTIN: dict[str, dict[str, str]] = {
         "LLMSeconds": f"{_COST}:LLMSeconds",
         # instruction following
         "p-MRR": "rag.evaluation.pmrr:PMRR",
+        # open-domain QA retrieval: a gold answer string among the top k passages (DPR, Pyserini)
+        **{f"Top{suffix}": "rag.evaluation.topk_accuracy:TopKAccuracy"
+           for suffix in ("", "-1", "-5", "-10", "-20", "-50", "-100")},
     },
     "dataset": {},
     "llm": {
