@@ -1,11 +1,12 @@
-"""Synthetic BEIR corpora of ~90-word passages (~870 bytes as JSONL, like the issue's) for the scale benchmarks, written in chunks (never held whole).
+"""Synthetic BEIR corpora of ~90-word passages (~870 bytes as JSONL) for the scale benchmarks, in chunks.
 
     python experiments/scale_corpus.py OUT_FOLDER --docs 1000000 [--queries 1000]
 
 ``OUT_FOLDER`` gets ``corpus.jsonl`` (``_id``, ``title``, ``text``; about 870 bytes per passage, like the
 issue's measurements), ``queries.jsonl`` and ``qrels/test.tsv`` (one judged passage per query, so that the
 folder loads as a BEIR data set), and ``pyserini/`` with the same passages as a JsonCollection
-(``id``, ``contents`` = title and text on two lines), the input of Pyserini's own indexer. The vocabulary
+(``id``, ``contents`` = title and text on two lines) in ``SHARDS`` files (one per indexing thread), the input
+of Pyserini's own indexer. The vocabulary
 is Zipfian pseudo-words (fixed seed): the same size gives the same files.
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ SYLLABLES = ["ka", "to", "ri", "men", "sul", "dor", "ph", "ex", "lin", "gra", "v
              "ol", "tre", "mas", "quin", "fe", "nor", "ap", "sti", "wel"]
 VOCABULARY = 200_000
 CHUNK = 100_000
+SHARDS = 2
 
 
 def _words(rng: np.random.Generator) -> np.ndarray:
@@ -45,8 +47,9 @@ def write_corpus(folder: str | Path, n_docs: int, n_queries: int = 1000, seed: i
     if pyserini:
         collection.mkdir(exist_ok=True)
     judged = rng.choice(n_docs, size=min(n_queries, n_docs), replace=False)
-    with open(folder / "corpus.jsonl", "w", encoding="utf-8") as out, \
-            (open(collection / "docs.json", "w", encoding="utf-8") if pyserini else open("/dev/null", "w")) as raw:
+    raws = [open(collection / f"docs-{i}.json", "w", encoding="utf-8") if pyserini else open("/dev/null", "w")
+            for i in range(SHARDS)]
+    with open(folder / "corpus.jsonl", "w", encoding="utf-8") as out:
         for start in range(0, n_docs, CHUNK):
             n = min(CHUNK, n_docs - start)
             lengths = np.clip(rng.normal(90, 15, size=n).astype(int), 40, 200)
@@ -58,8 +61,12 @@ def write_corpus(folder: str | Path, n_docs: int, n_queries: int = 1000, seed: i
                 title = f"{words[title_ids[i, 0]].title()} {words[title_ids[i, 1]]}"
                 out.write(json.dumps({"_id": docno, "title": title, "text": text}) + "\n")
                 if pyserini:
-                    raw.write(json.dumps({"id": docno, "contents": f"{title}\n{text}"}) + "\n")
-    with open(folder / "queries.jsonl", "w", encoding="utf-8") as q, open(folder / "qrels" / "test.tsv", "w") as qrels:
+                    record = json.dumps({"id": docno, "contents": f"{title}\n{text}"})
+                    raws[(start + i) // 1000 % SHARDS].write(record + "\n")
+    for raw in raws:
+        raw.close()
+    with open(folder / "queries.jsonl", "w", encoding="utf-8") as q, \
+            open(folder / "qrels" / "test.tsv", "w") as qrels:
         qrels.write("query-id\tcorpus-id\tscore\n")
         for i, doc in enumerate(judged):
             terms = rng.choice(VOCABULARY, size=int(rng.integers(3, 9)), p=query_weights)

@@ -2,10 +2,14 @@
 an existing Anserini/Pyserini index searched as it is (``index=``: a folder or a Pyserini prebuilt name)."""
 from __future__ import annotations
 
-import json
+import errno
 import logging
+import os
+import select
 import threading
+import time
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring as _encode
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,60 +35,142 @@ Fields = Literal["flat", "multifield"]
 def lucene_record(doc: dict[str, str], fields: Fields = "flat") -> str:
     """A document as a line of Anserini's JsonCollection: ``contents`` is what is searched (title and text on
     two lines for ``flat``; the text alone for ``multifield``, whose ``title`` is a field of its own); the
-    ``title`` key lets the stored raw JSON give title and text back apart."""
+    ``title`` key lets the stored raw JSON give title and text back apart. (The JSON is put together from
+    encoded strings: what ``json.dumps`` gives, in half the time.)"""
     title, text = doc["title"], doc["text"]
     contents = (f"{title}\n{text}" if title else text) if fields == "flat" else text
-    return json.dumps({"id": doc["docno"], "contents": contents, "title": title}, ensure_ascii=False)
+    return (f'{{"id": {_encode(doc["docno"])}, "contents": {_encode(contents)}, "title": {_encode(title)}}}')
 
 
 def build_index(corpus: Corpus, folder: Path, fields: Fields = "flat", threads: int = 2) -> int:
     """Index ``corpus`` into ``folder/index`` with Anserini's default English analyzer, storing each document's
-    raw JSON (Pyserini's ``--storeRaw``), and return the number of documents written.
+    raw JSON (Pyserini's ``--storeRaw``), and return the number of documents sent.
 
-    The documents go to ``threads`` JSON-lines files in ``folder/collection`` (removed afterwards), which
-    Anserini's ``IndexCollection`` - Pyserini's own indexer - indexes with ``threads`` threads: one call into
-    Java for the whole corpus instead of one per document. ``flat``: title and text in one ``contents`` field
-    (Pyserini's BEIR "flat" indexes); ``multifield``: ``title`` and ``contents`` as separate fields."""
+    Anserini's ``IndexCollection`` - Pyserini's own indexer - reads the documents as a JsonCollection from
+    ``threads`` named pipes in ``folder/collection`` with ``threads`` threads, while this thread turns the
+    corpus into JSON lines and writes them to whichever pipe has room: one call into Java for the whole
+    corpus (not one per document), no copy of the corpus on disk, and the conversion overlapping the
+    indexing. ``flat``: title and text in one ``contents`` field (Pyserini's BEIR "flat" indexes);
+    ``multifield``: ``title`` and ``contents`` as separate fields."""
     collection = folder / "collection"
     collection.mkdir(parents=True, exist_ok=True)
-    shards = max(1, int(threads))
-    count = 0
-    files = [open(collection / f"part-{i:03d}.jsonl", "w", encoding="utf-8", buffering=1 << 20) for i in range(shards)]
-    try:
-        for doc in progress(iter(corpus), total=corpus.length_hint(), desc="Lucene collection", unit="doc"):
-            files[(count // 10_000) % shards].write(lucene_record(doc, fields) + "\n")
-            count += 1
-    finally:
-        for f in files:
-            f.close()
+    pipes = [collection / f"part-{i:03d}.jsonl" for i in range(max(1, int(threads)))]
+    for pipe in pipes:
+        os.mkfifo(pipe)
     args = ["-collection", "JsonCollection", "-generator", "DefaultLuceneDocumentGenerator", "-input", str(collection),
-            "-index", str(folder / "index"), "-threads", str(shards), "-storeRaw", "-quiet"]
+            "-index", str(folder / "index"), "-threads", str(len(pipes)), "-storeRaw", "-quiet"]
     if fields == "multifield":
         args += ["-fields", "title"]
-    log.info("Lucene indexing %d documents with %d thread(s) (Anserini IndexCollection)", count, shards)
-    _run_interruptible(lambda: java.autoclass("io.anserini.index.IndexCollection").main(args))
-    for part in collection.iterdir():
-        part.unlink()
+    indexer = JavaTask(lambda: java.autoclass("io.anserini.index.IndexCollection").main(args))
+    count = 0
+    feeder = PipeFeeder(pipes, indexer)
+    try:
+        batch: list[str] = []
+        for doc in progress(iter(corpus), total=corpus.length_hint(), desc="Lucene indexing", unit="doc"):
+            batch.append(lucene_record(doc, fields))
+            count += 1
+            if len(batch) == 64:
+                feeder.send(("\n".join(batch) + "\n").encode("utf-8"))
+                batch = []
+        if batch:
+            feeder.send(("\n".join(batch) + "\n").encode("utf-8"))
+        feeder.close()
+        indexer.wait()
+    except KeyboardInterrupt:
+        feeder.close(flush=False)   # Anserini sees the end of its input; the build folder is discarded
+        raise
+    except BaseException:
+        feeder.close(flush=False)
+        indexer.wait(quietly=True)  # finish with the truncated input before the folder goes away
+        raise
+    for pipe in pipes:
+        pipe.unlink()
     collection.rmdir()
     return count
 
 
-def _run_interruptible(call: Any) -> None:
-    """Run a long Java call on a thread of its own, so that Ctrl-C reaches Python at once (the JVM runs
-    with ``-Xrs``; the unfinished build folder is discarded like any other)."""
-    failure: list[BaseException] = []
+class JavaTask:
+    """A long Java call on a thread of its own, so that Ctrl-C reaches Python at once (the JVM runs with
+    ``-Xrs``)."""
 
-    def target() -> None:
-        try:
-            call()
-        except BaseException as exc:   # re-raised on the calling thread
-            failure.append(exc)
-    worker = threading.Thread(target=target, name="lucene-indexing", daemon=True)
-    worker.start()
-    while worker.is_alive():
-        worker.join(timeout=0.2)
-    if failure:
-        raise failure[0]
+    def __init__(self, call: Any):
+        self.failure: BaseException | None = None
+
+        def target() -> None:
+            try:
+                call()
+            except BaseException as exc:   # re-raised on the waiting thread
+                self.failure = exc
+        self.thread = threading.Thread(target=target, name="lucene-indexing", daemon=True)
+        self.thread.start()
+
+    def alive(self) -> bool:
+        return self.thread.is_alive()
+
+    def wait(self, quietly: bool = False) -> None:
+        while self.thread.is_alive():
+            self.thread.join(timeout=0.2)
+        if self.failure is not None and not quietly:
+            raise self.failure
+
+
+class PipeFeeder:
+    """Writes blocks of whole lines to named pipes that a Java task reads, each block to a pipe with room;
+    never blocks for good on a reader that has stopped (its failure is raised instead)."""
+
+    def __init__(self, pipes: list[Path], reader: JavaTask):
+        self.reader = reader
+        self.fds: list[int] = []
+        for pipe in pipes:
+            while True:   # a pipe opens for writing once its reader has opened it
+                try:
+                    self.fds.append(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+                    break
+                except OSError as exc:
+                    if exc.errno != errno.ENXIO:
+                        raise
+                    self._check_reader()
+                    time.sleep(0.01)
+        self.pending: dict[int, memoryview] = {}
+
+    def _check_reader(self) -> None:
+        if not self.reader.alive():
+            self.reader.wait()   # raises its failure, if any
+            raise RuntimeError("Anserini stopped reading its input before the end")
+
+    def _write_some(self, timeout: float) -> None:
+        """One round: write to every pipe that has room (waiting up to ``timeout`` s for one to have it)."""
+        _, writable, _ = select.select([], list(self.pending), [], timeout)
+        if not writable and timeout:
+            self._check_reader()
+        for fd in writable:
+            data = self.pending[fd]
+            try:
+                written = os.write(fd, data)
+            except BlockingIOError:
+                continue
+            if written == len(data):
+                del self.pending[fd]
+            else:
+                self.pending[fd] = data[written:]
+
+    def send(self, block: bytes) -> None:
+        """Queue ``block`` (whole lines) for a pipe with nothing pending, waiting for one if need be."""
+        while len(self.pending) == len(self.fds):
+            self._write_some(0.5)
+        fd = next(fd for fd in self.fds if fd not in self.pending)
+        self.pending[fd] = memoryview(block)
+        self._write_some(0)
+
+    def close(self, flush: bool = True) -> None:
+        while flush and self.pending:
+            self._write_some(0.5)
+        for fd in self.fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.fds, self.pending = [], {}
 
 
 @dataclass(repr=False)
