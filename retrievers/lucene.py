@@ -42,9 +42,11 @@ def lucene_record(doc: dict[str, str], fields: Fields = "flat") -> str:
     return (f'{{"id": {_encode(doc["docno"])}, "contents": {_encode(contents)}, "title": {_encode(title)}}}')
 
 
-def build_index(corpus: Corpus, folder: Path, fields: Fields = "flat", threads: int = 2) -> int:
+def build_index(corpus: Corpus, folder: Path, fields: Fields = "flat", threads: int = 2,
+                store_text: bool = True) -> int:
     """Index ``corpus`` into ``folder/index`` with Anserini's default English analyzer, storing each document's
-    raw JSON (Pyserini's ``--storeRaw``), and return the number of documents sent.
+    raw JSON unless ``store_text`` is false (Pyserini's ``--storeRaw``), and return the number of documents
+    sent.
 
     Anserini's ``IndexCollection`` - Pyserini's own indexer - reads the documents as a JsonCollection from
     ``threads`` named pipes in ``folder/collection`` with ``threads`` threads, while this thread turns the
@@ -58,7 +60,7 @@ def build_index(corpus: Corpus, folder: Path, fields: Fields = "flat", threads: 
     for pipe in pipes:
         os.mkfifo(pipe)
     args = ["-collection", "JsonCollection", "-generator", "DefaultLuceneDocumentGenerator", "-input", str(collection),
-            "-index", str(folder / "index"), "-threads", str(len(pipes)), "-storeRaw", "-quiet"]
+            "-index", str(folder / "index"), "-threads", str(len(pipes)), "-quiet", *(["-storeRaw"] if store_text else [])]
     if fields == "multifield":
         args += ["-fields", "title"]
     indexer = JavaTask(lambda: java.autoclass("io.anserini.index.IndexCollection").main(args))
@@ -187,6 +189,11 @@ class LuceneBM25(Retriever):
     ``$RAGIF_INDEXES`` or Pyserini's download folder and fetched only with ``download=True``. Its cache
     identity is the index's own commit (:func:`~rag.datasets.lucene_index.index_identity`); no corpus is
     read. A data set whose corpus is such an index (``dataset: {corpus: ...}``) is searched the same way.
+
+    An index built from a corpus keeps each document's raw JSON (``store_text``, as Pyserini's
+    ``--storeRaw``), so that the folder serves text on its own later (``index=`` it, no corpus file): about
+    470 more bytes per ~90-word passage (596 against 125) and ~7% more indexing time, measured on 200k
+    passages. ``store_text: false`` leaves the text out.
     """
 
     corpus: Corpus | None = None
@@ -194,6 +201,7 @@ class LuceneBM25(Retriever):
     b: float = 0.4
     fields: Fields = "flat"
     index: str | None = None        # an existing index: folder or Pyserini prebuilt name (no corpus needed)
+    store_text: bool = field(default=True, metadata={"config": False})   # keep raw documents in a built index
     download: bool = field(default=False, metadata={"config": False})   # fetch a prebuilt index (needs its hub)
     threads: int = field(default=2, metadata={"config": False})
 
@@ -223,7 +231,8 @@ class LuceneBM25(Retriever):
     def index_key(self) -> str:
         if self._existing is not None:
             return self._existing.fingerprint()
-        return hash_config("lucene-index", ANSERINI_JAR_VERSION, INDEX_LAYOUT, self.corpus.fingerprint(), self.fields)
+        return hash_config("lucene-index", ANSERINI_JAR_VERSION, INDEX_LAYOUT, self.corpus.fingerprint(), self.fields,
+                           *(() if self.store_text else ("no-text",)))
 
     def index_path(self) -> Path:
         """The index folder: the existing one, or the cached one built from the corpus on first use."""
@@ -231,7 +240,8 @@ class LuceneBM25(Retriever):
             return self._existing.index.folder
         cache = Cache.active() or Cache()
         return cache.artifact("lucene-index", self.index_key(),
-                              lambda tmp: build_index(self.corpus, tmp, self.fields, self.threads)) / "index"
+                              lambda tmp: build_index(self.corpus, tmp, self.fields, self.threads,
+                                                      self.store_text)) / "index"
 
     def documents(self) -> Corpus:
         """The searched index's stored documents as a corpus (for ``AddText``, readers and judges when the

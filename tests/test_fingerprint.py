@@ -23,7 +23,8 @@ def beir(root: Path, n: int = 30) -> Path:
     (root / "qrels").mkdir(parents=True)
     with open(root / "corpus.jsonl", "w") as f:
         for i in range(n):
-            f.write(json.dumps({"_id": f"d{i}", "title": f"T{i}", "text": f"river sea mountain {i} " * (i % 4 + 1)}) + "\n")
+            text = f"river sea mountain {i} " * (i % 4 + 1)
+            f.write(json.dumps({"_id": f"d{i}", "title": f"T{i}", "text": text}) + "\n")
     (root / "queries.jsonl").write_text("".join(json.dumps({"_id": f"q{i}", "text": w}) + "\n"
                                                 for i, w in enumerate(["river", "sea mountain", "mountain 3"])))
     (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq0\td1\t1\nq1\td2\t1\nq2\td3\t1\n")

@@ -106,3 +106,16 @@ def test_an_indexer_failure_is_raised_not_waited_for(tmp_path, monkeypatch):
     with Cache(tmp_path / "cache").activate(), pytest.raises(Exception):
         LuceneBM25(docs).index_path()
     assert not list((tmp_path / "cache").rglob(".complete"))
+
+
+def test_store_text_false_builds_an_index_without_text(tmp_path):
+    from rag.core.errors import InputError
+
+    with Cache(tmp_path).activate():
+        plain = LuceneBM25(DOCS, store_text=False)
+        stored = LuceneBM25(DOCS)
+        assert plain.index_path() != stored.index_path()
+        assert plain.search("sea")["docno"].tolist() == stored.search("sea")["docno"].tolist()
+        assert stored.documents().texts(["a"], with_title=False) == ["the river flows to the sea"]
+        with pytest.raises(InputError, match="stores no document text"):
+            plain.documents().texts(["a"])

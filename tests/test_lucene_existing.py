@@ -139,7 +139,8 @@ def test_yaml_dataset_without_corpus_searches_and_reads_the_index(dpr_style, tmp
 
     index, docs = dpr_style
     qa = tmp_path / "questions.jsonl"
-    qa.write_text("".join(json.dumps({"question": q.query, "answers": ["x"]}) + "\n" for q in demo().queries().itertuples()))
+    qa.write_text("".join(json.dumps({"question": q.query, "answers": ["x"]}) + "\n"
+                          for q in demo().queries().itertuples()))
     config = {"dataset": {"name": str(qa), "corpus": str(index)}, "measures": ["RetrievalRate"],
               "pipelines": {"BM25": [{"bm25": {"k": 3}}, "add-text"]}}
     experiment = build_experiment(config, cache=str(tmp_path / "cache"))

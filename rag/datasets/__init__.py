@@ -128,7 +128,8 @@ def _load(name: str, path: str | Path | None = None, **options) -> Dataset:
                      f"or a QA file (.jsonl .json .csv .tsv .parquet)")
 
 
-__all__ = ["Corpus", "Dataset", "load_dataset", "open_corpus", "load_beir", "load_jsonl_dataset", "jsonl_corpus", "load_qa_file",
+__all__ = ["Corpus", "Dataset", "load_dataset", "open_corpus",
+           "load_beir", "load_jsonl_dataset", "jsonl_corpus", "load_qa_file",
            "load_hf", "load_hf_hub", "QAFields", "gold_list",
            "jsonl_queries", "read_run", "write_run", "read_qrels", "write_qrels", "read_topics",
            "iter_trec_documents", "data_root", "demo", "NAMED"]

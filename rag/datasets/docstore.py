@@ -9,9 +9,10 @@ A docstore answers ``fetch(docnos) -> (titles, texts)`` in the order asked (an u
   (the 64-bit hashes of the ids, sorted), ``rows.bin`` (the record of each hash) and ``sample.bin`` (every
   512th hash). A lookup finds the hash's block through the sample (kept in memory: 16 bytes per thousand
   passages), then reads the block, the row, the offsets and the record with ``pread``: nothing is
-  memory-mapped, so the process's memory stays the same whatever the corpus size. Chosen by measurement against byte offsets into the source file, SQLite and a
-  memory-mapped Arrow file (``experiments/bench_docstore.py``; README "Large corpora"). Building it also
-  checks the ids: a duplicate is an error naming both documents (sorted hashes, not a set of every id).
+  memory-mapped, so the process's memory stays the same whatever the corpus size. Chosen by measurement
+  against byte offsets into the source file, SQLite and a memory-mapped Arrow file
+  (``experiments/bench_docstore.py``; README "Large corpora"). Building it also checks the ids: a
+  duplicate is an error naming both documents (sorted hashes, not a set of every id).
 - :class:`MemoryDocStore`: a corpus that is already in memory (a list or DataFrame).
 - :mod:`rag.datasets.lucene_index` (a Lucene index's stored documents) and :mod:`rag.datasets.irds`
   (ir_datasets' ``docs_store()``) have their own.

@@ -100,9 +100,10 @@ def resolve_index(spec: str | Path, download: bool = False) -> Path:
         return cached
     if not download:
         where = f"{cached}" + (f" or {Path(local) / name}" if local else "")
+        size = info.get("size compressed (bytes)", 0) / 1e9
         raise InputError(f"Pyserini prebuilt index {name!r} is not on this machine (looked for {where}); give "
-                         f"download: true where its hub is reachable ({info.get('size compressed (bytes)', 0) / 1e9:.1f}"
-                         f" GB), or index: a folder", field="index")
+                         f"download: true where its hub is reachable ({size:.1f} GB), or index: a folder",
+                         field="index")
     from pyserini.util import download_prebuilt_index
 
     try:
