@@ -6,7 +6,8 @@ stored lossily in one byte (``SmallFloat.intToByte4``) as Lucene's norms are, id
 contribution is ``w - w / (1 + tf / (k1 (1 - b + b dl / avgdl)))`` in single precision with ``w = idf x``
 the term's count in the query (Anserini's bag-of-words query), summed in double and rounded to float.
 
-Files of an index folder: ``meta.json``, ``terms.json`` (the vocabulary, by term id), ``docnos.json``,
+Files of an index folder: ``meta.json``, ``terms.json`` (the vocabulary, by term id), ``docnos.json`` (and the
+same as ``docnos.arrow``, which a search memory-maps),
 ``indptr.npy`` (int64, n_terms + 1), ``docs.npy`` (int32 document numbers, in docno order), ``tf.npy`` (float32) and
 ``norms.npy`` (uint8 per document). Scoring tables for one ``(k1, b)`` (``impacts.npy``, ``idf.npy``,
 ``inv_norm.npy``, ``max_impact.npy``) live in a folder of their own, see :func:`build_impacts`.
@@ -101,6 +102,7 @@ def build_postings(docs: Iterable[tuple[str, str]], analyzer: TermAnalyzer, fold
     np.save(folder / "norms.npy", lengths_to_bytes(lengths))
     (folder / "terms.json").write_text(json.dumps(index["terms"], ensure_ascii=False), "utf-8")
     _write_json_strings(folder / "docnos.json", index["docnos"])
+    _write_arrow_strings(folder / "docnos.arrow", index["docnos"])
     n_postings = int(index["indptr"][-1])
     meta = {"format": FORMAT_VERSION, "n_docs": len(index["docnos"]), "doc_count": int((lengths > 0).sum()),
             "sum_total_tf": int(lengths.sum()), "n_terms": len(index["terms"]), "n_postings": n_postings,
@@ -127,6 +129,24 @@ def _write_json_strings(path: Path, strings, chunk: int = 1 << 16) -> None:
             piece = strings.slice(start, chunk).to_pylist()
             fh.write((", " if start else "") + ", ".join(json.dumps(s, ensure_ascii=False) for s in piece))
         fh.write("]")
+
+
+def _write_arrow_strings(path: Path, strings) -> None:
+    """The same ids as an Arrow IPC file, which a search opens memory-mapped instead of parsing the JSON."""
+    import pyarrow as pa
+
+    table = pa.table({"docno": strings.cast(pa.large_string())})
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+
+
+def _open_arrow_strings(path: Path) -> pd.api.extensions.ExtensionArray:
+    """``docnos.arrow`` as pandas strings over the memory map (no copy, no Python object per id)."""
+    import pyarrow as pa
+    from pandas.core.arrays.string_arrow import ArrowStringArray
+
+    column = pa.ipc.open_file(pa.memory_map(str(path))).read_all().column("docno")
+    return ArrowStringArray(column, dtype=pd.Series(["x"]).dtype)
 
 
 def build_impacts(index: "PostingsIndex", k1: float, b: float, folder: Path, chunk: int = 1 << 24) -> None:
@@ -171,7 +191,7 @@ class PostingsIndex:
     folder: Path
     meta: dict
     terms: dict[str, int]
-    docnos: list[str]
+    docnos: list[str] | pd.api.extensions.ExtensionArray   # memory-mapped Arrow strings when the index has them
     indptr: np.ndarray
     docs: np.ndarray
     tf: np.ndarray
@@ -184,7 +204,8 @@ class PostingsIndex:
         if meta.get("format") != FORMAT_VERSION:
             raise ValueError(f"{folder}: index format {meta.get('format')} is not {FORMAT_VERSION}; rebuild it")
         terms = {t: i for i, t in enumerate(json.loads((folder / "terms.json").read_text("utf-8")))}
-        docnos = json.loads((folder / "docnos.json").read_text("utf-8"))
+        arrow = folder / "docnos.arrow"
+        docnos = _open_arrow_strings(arrow) if arrow.exists() else json.loads((folder / "docnos.json").read_text("utf-8"))
         mode = "r" if mmap else None
         arrays = {name: np.load(folder / f"{name}.npy", mmap_mode=mode) for name in ("indptr", "docs", "tf", "norms")}
         return cls(folder, meta, terms, docnos, **arrays)
@@ -196,6 +217,8 @@ class PostingsIndex:
     @cached_property
     def docno_array(self) -> pd.api.extensions.ExtensionArray:
         """The docnos as the array pandas makes of a column of strings (``take`` builds result columns)."""
+        if isinstance(self.docnos, pd.api.extensions.ExtensionArray):
+            return self.docnos
         return pd.Series(self.docnos, dtype=pd.Series(["x"]).dtype).array
 
 
