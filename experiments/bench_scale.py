@@ -5,7 +5,7 @@
 For each size a synthetic BEIR corpus of ~90-word passages (``experiments/scale_corpus.py``; ~870 bytes a
 passage as JSONL, with a JsonCollection copy for Pyserini's indexer) and 1,000 queries. Every phase runs in a
 process of its own; each reports its wall seconds and its peak resident memory (the JVM included: it lives
-in the same process), and the bytes it read through system calls (``rchar``):
+in the same process: ``VmHWM``), and the bytes it read through system calls (``rchar``):
 
 ragif: ``load`` (load_dataset + fingerprints, first and cached), ``lucene-build`` (LuceneBM25's index, raw
 text stored), ``docstore-build`` (the on-disk docstore), ``fast-build`` (bm25-fast: postings and scoring
@@ -45,6 +45,15 @@ WIKIPEDIA = 21_015_324
 
 
 # ---------------------------------------------------------------------- measuring one phase (child process)
+def _peak_gb() -> float:
+    """This process's peak resident memory (``VmHWM``: unlike ``ru_maxrss``, not carried over from the
+    parent through ``exec``)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
 def _rchar() -> int:
     try:
         for line in Path("/proc/self/io").read_text().splitlines():
@@ -174,6 +183,7 @@ def run_phase(name: str, size_dir: Path) -> dict:
         raise SystemExit(f"phase {name} failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
     result = json.loads(lines[-1])
     result["seconds"] = seconds
+    result["load"] = os.getloadavg()[0]
     return result
 
 
@@ -214,18 +224,22 @@ def report(results: dict[int, dict[str, dict]]) -> str:
         notes = []
         if "search" in r and "fetch" in r and "pyserini-search-fetch" in r:
             ours = max(r["search"]["peak_gb"], r["fetch"]["peak_gb"])
-            notes.append(f"search+fetch peak {ours:.2f} GB vs Pyserini {r['pyserini-search-fetch']['peak_gb']:.2f} GB "
-                         f"(x{ours / r['pyserini-search-fetch']['peak_gb']:.2f})")
+            theirs = r["pyserini-search-fetch"]["peak_gb"]
+            notes.append(f"search+fetch peak {ours:.2f} GB vs Pyserini {theirs:.2f} GB (x{ours / theirs:.2f})")
             notes.append(f"10k texts: AddText {r['fetch']['fetch_seconds']:.2f} s vs doc() "
                          f"{r['pyserini-search-fetch']['fetch_seconds']:.2f} s "
                          f"(x{r['fetch']['fetch_seconds'] / r['pyserini-search-fetch']['fetch_seconds']:.2f})")
         if "lucene-build" in r and "pyserini-build" in r:
-            notes.append(f"Lucene build {r['lucene-build']['seconds']:.0f} s vs Pyserini {r['pyserini-build']['seconds']:.0f} s "
-                         f"(x{r['lucene-build']['seconds'] / r['pyserini-build']['seconds']:.2f}); index "
-                         f"{r['lucene-build']['index_bytes'] / n:.0f} vs {r['pyserini-build']['index_bytes'] / n:.0f} B/passage")
+            ours, theirs = r["lucene-build"], r["pyserini-build"]
+            notes.append(f"Lucene build {ours['seconds']:.0f} s vs Pyserini {theirs['seconds']:.0f} s "
+                         f"(x{ours['seconds'] / theirs['seconds']:.2f}); index "
+                         f"{ours['index_bytes'] / n:.0f} vs {theirs['index_bytes'] / n:.0f} B/passage")
         if "rag-cached" in r:
             notes.append(f"cached re-run read {r['rag-cached']['rchar'] / 1e6:.0f} MB through system calls "
                          f"(corpus file {r['corpus_bytes'] / 1e6:.0f} MB)")
+        loads = [v["load"] for v in r.values() if isinstance(v, dict) and "load" in v]
+        if loads:
+            notes.append(f"load average {min(loads):.1f}-{max(loads):.1f} at the ends of the phases")
         lines.append(f"- {n / 1e6:g}M: " + "; ".join(notes))
     return "\n".join(lines)
 
@@ -236,18 +250,20 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/ragif-scale"))
     parser.add_argument("--phases", nargs="*", default=ORDER)
     parser.add_argument("--keep", action="store_true", help="keep the generated corpora and indexes")
+    parser.add_argument("--merge", action="store_true", help="add to the results already in --out (.json)")
     parser.add_argument("--out", type=Path, default=ROOT / "experiments" / "figures" / "bench_scale")
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     parser.add_argument("--size-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase:
         extra = phase(args.phase, args.size_dir)
-        print(json.dumps({**extra, "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
-                          "rchar": _rchar()}))
+        print(json.dumps({**extra, "peak_gb": _peak_gb(), "rchar": _rchar()}))
         return
     from scale_corpus import write_corpus
 
     results: dict[int, dict[str, dict]] = {}
+    if args.merge and args.out.with_suffix(".json").exists():
+        results = {int(n): r for n, r in json.loads(args.out.with_suffix(".json").read_text()).items()}
     for n in args.sizes:
         size_dir = args.work / str(n)
         if not (size_dir / "corpus-folder" / "corpus.jsonl").exists():

@@ -58,7 +58,7 @@ class FastBM25(Retriever):
     engine: Engine = field(default="auto", metadata={"config": False})
     threads: int = field(default=2, metadata={"config": False})
     mmap: bool = field(default=True, metadata={"config": False})
-    build_memory_mb: int = field(default=1024, metadata={"config": False})
+    build_memory_mb: int = field(default=1024, metadata={"config": False})   # MB of postings a build holds
 
     def __post_init__(self) -> None:
         super().__post_init__()
