@@ -3,9 +3,10 @@ an existing Anserini/Pyserini index searched as it is (``index=``: a folder or a
 from __future__ import annotations
 
 import errno
+import fcntl
 import logging
 import os
-import select
+import queue
 import threading
 import time
 from dataclasses import dataclass, field
@@ -71,7 +72,7 @@ def build_index(corpus: Corpus, folder: Path, fields: Fields = "flat", threads: 
         for doc in progress(iter(corpus), total=corpus.length_hint(), desc="Lucene indexing", unit="doc"):
             batch.append(lucene_record(doc, fields))
             count += 1
-            if len(batch) == 64:
+            if len(batch) == 128:
                 feeder.send(("\n".join(batch) + "\n").encode("utf-8"))
                 batch = []
         if batch:
@@ -117,62 +118,87 @@ class JavaTask:
 
 
 class PipeFeeder:
-    """Writes blocks of whole lines to named pipes that a Java task reads, each block to a pipe with room;
-    never blocks for good on a reader that has stopped (its failure is raised instead)."""
+    """Feeds blocks of whole lines to named pipes that a Java task reads: one writer thread per pipe takes
+    the next block from a shared queue (so the pipes drain at their reader's pace, whatever this thread is
+    doing) and writes it with blocking writes into a pipe enlarged to 1 MiB where the system allows. A
+    reader that stops is noticed: its failure is raised instead of a write that never ends."""
 
-    def __init__(self, pipes: list[Path], reader: JavaTask):
+    PIPE_BYTES = 1 << 20
+
+    def __init__(self, pipes: list[Path], reader: JavaTask, depth: int = 64):
         self.reader = reader
-        self.fds: list[int] = []
+        self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+        self.errors: list[BaseException] = []
+        self.writers: list[threading.Thread] = []
         for pipe in pipes:
-            while True:   # a pipe opens for writing once its reader has opened it
-                try:
-                    self.fds.append(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
-                    break
-                except OSError as exc:
-                    if exc.errno != errno.ENXIO:
-                        raise
-                    self._check_reader()
-                    time.sleep(0.01)
-        self.pending: dict[int, memoryview] = {}
+            fd = self._open(pipe)
+            self.writers.append(threading.Thread(target=self._drain, args=(fd,), name="lucene-pipe", daemon=True))
+            self.writers[-1].start()
+
+    def _open(self, pipe: Path) -> int:
+        while True:   # a pipe opens for writing once its reader has opened it
+            try:
+                fd = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
+                break
+            except OSError as exc:
+                if exc.errno != errno.ENXIO:
+                    raise
+                self._check_reader()
+                time.sleep(0.01)
+        os.set_blocking(fd, True)
+        try:
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, self.PIPE_BYTES)
+        except OSError:
+            pass   # the system's limit is lower: the default size works, with more wake-ups
+        return fd
+
+    def _drain(self, fd: int) -> None:
+        try:
+            while (block := self.queue.get()) is not None:
+                view = memoryview(block)
+                while view:
+                    view = view[os.write(fd, view):]
+        except OSError as exc:   # the reader went away
+            self.errors.append(exc)
+        finally:
+            os.close(fd)
 
     def _check_reader(self) -> None:
-        if not self.reader.alive():
+        if self.errors or not self.reader.alive():
             self.reader.wait()   # raises its failure, if any
-            raise RuntimeError("Anserini stopped reading its input before the end")
+            raise RuntimeError(f"Anserini stopped reading its input before the end ({self.errors[:1]})")
 
-    def _write_some(self, timeout: float) -> None:
-        """One round: write to every pipe that has room (waiting up to ``timeout`` s for one to have it)."""
-        _, writable, _ = select.select([], list(self.pending), [], timeout)
-        if not writable and timeout:
-            self._check_reader()
-        for fd in writable:
-            data = self.pending[fd]
+    def _put(self, item: bytes | None) -> None:
+        while True:
             try:
-                written = os.write(fd, data)
-            except BlockingIOError:
-                continue
-            if written == len(data):
-                del self.pending[fd]
-            else:
-                self.pending[fd] = data[written:]
+                self.queue.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                self._check_reader()
 
     def send(self, block: bytes) -> None:
-        """Queue ``block`` (whole lines) for a pipe with nothing pending, waiting for one if need be."""
-        while len(self.pending) == len(self.fds):
-            self._write_some(0.5)
-        fd = next(fd for fd in self.fds if fd not in self.pending)
-        self.pending[fd] = memoryview(block)
-        self._write_some(0)
+        """Queue ``block`` (whole lines) for the next free pipe."""
+        self._put(block)
 
     def close(self, flush: bool = True) -> None:
-        while flush and self.pending:
-            self._write_some(0.5)
-        for fd in self.fds:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        self.fds, self.pending = [], {}
+        """End every pipe (after what is queued, or at once with ``flush=False``), so that the reader sees
+        the end of its input."""
+        if not flush:   # drop what is queued; each writer ends after the block it is writing
+            while True:
+                try:
+                    self.queue.get_nowait()
+                except queue.Empty:
+                    break
+            for _ in self.writers:
+                self.queue.put_nowait(None)
+            return
+        for _ in self.writers:
+            self._put(None)
+        for writer in self.writers:
+            while writer.is_alive():
+                writer.join(timeout=0.5)
+                if writer.is_alive():
+                    self._check_reader()
 
 
 @dataclass(repr=False)
