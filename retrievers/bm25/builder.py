@@ -160,6 +160,9 @@ class PostingsBuilder:
         order), ``lengths`` (per document), and the CSR postings by term: ``indptr``, ``docs``, ``tf``. With
         runs on disk, ``docs`` and ``tf`` are written into ``folder`` as ``.npy`` files (and come back None)."""
         n_docs, n_terms = self.n_docs, len(self.vocab)
+        spilled = self.runs is not None and len(self.runs) > 0
+        if spilled:
+            self._spill()   # the last postings to disk before anything else is held
         docnos, order = self._docno_order()
         new_number = np.empty(n_docs, dtype=np.int32)
         new_number[order] = np.arange(n_docs, dtype=np.int32)
@@ -169,8 +172,7 @@ class PostingsBuilder:
         renumber = np.empty(n_terms, dtype=np.int32)
         renumber[[self.vocab[t] for t in term_list]] = np.arange(n_terms, dtype=np.int32)
         out = {"docnos": docnos, "terms": term_list, "lengths": lengths[order]}
-        if self.runs is not None and len(self.runs):
-            self._spill()
+        if spilled:
             df = self.runs.sort(new_number, renumber, n_docs, n_terms)
             indptr = np.zeros(n_terms + 1, dtype=np.int64)
             np.cumsum(df, out=indptr[1:])

@@ -11,6 +11,7 @@ memory is one run or one range at a time, plus a few bytes per document (:func:`
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import BinaryIO
 
@@ -76,16 +77,14 @@ class Runs:
     def merge(self, indptr: np.ndarray, docs_out: BinaryIO, tf_out: BinaryIO, budget: int) -> None:
         """Write the postings of all (sorted) runs grouped by term, documents ascending, range by range."""
         n_terms = len(indptr) - 1
-        bounds = [np.memmap(self.path(r, "terms"), dtype=np.int32, mode="r") if self.sizes[r] else
-                  np.zeros(0, np.int32) for r in range(len(self))]
         start_term = 0
         while start_term < n_terms:
             # the largest range from start_term whose postings fit the budget (at least one term)
             end_term = int(np.searchsorted(indptr, indptr[start_term] + budget, side="right")) - 1
             end_term = min(max(end_term, start_term + 1), n_terms)
             pieces = []
-            for run, terms in enumerate(bounds):
-                lo, hi = np.searchsorted(terms, [start_term, end_term])
+            for run in range(len(self)):
+                lo, hi = self._bisect(run, start_term), self._bisect(run, end_term)
                 if hi > lo:
                     pieces.append((self.read(run, "terms", lo, hi - lo), self.read(run, "docs", lo, hi - lo),
                                    self.read(run, "tf", lo, hi - lo)))
@@ -97,7 +96,20 @@ class Runs:
                 docs[order].astype(np.int32).tofile(docs_out)
                 tf[order].astype(np.float32).tofile(tf_out)
             start_term = end_term
-        del bounds
+
+    def _bisect(self, run: int, term: int) -> int:
+        """The first position of a sorted run whose term is >= ``term``, by binary search with reads of 4
+        bytes (not a memory map: its touched pages would stay in this process's resident memory)."""
+        lo, hi = 0, self.sizes[run]
+        with open(self.path(run, "terms"), "rb") as fh:
+            fd = fh.fileno()
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if int.from_bytes(os.pread(fd, 4, 4 * mid), "little", signed=True) < term:
+                    lo = mid + 1
+                else:
+                    hi = mid
+        return lo
 
     def remove(self) -> None:
         for run in range(len(self)):
