@@ -107,7 +107,7 @@ class Worker:
         elif self.system == "pyserini":
             from rag.core.cache import Cache
             from rag.datasets import Corpus
-            from retrievers import java
+            from rag.core import java
             from retrievers.lucene import LuceneBM25
             corpus = Corpus(docs, fingerprint=f"synthetic-{len(docs)}-{self.builds}", name="synthetic")
             with Cache(self.workdir / f"lucene-{self.builds}").activate():

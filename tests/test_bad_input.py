@@ -327,7 +327,7 @@ def test_a_query_over_lucenes_clause_limit_gets_its_results_and_the_others_their
 
 
 def test_a_query_lucene_refuses_is_named_in_one_line(monkeypatch):
-    from retrievers import java
+    from rag.core import java
     from retrievers.lucene import LuceneBM25
 
     java.configure()   # the JVM before jnius is imported

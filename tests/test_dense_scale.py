@@ -317,7 +317,7 @@ def test_a_pyserini_written_index_gives_pyserinis_hits_and_scores(tmp_path, enco
     """Oracle: Pyserini's own FaissRepresentationWriter writes the folder, its FaissSearcher searches it."""
     pytest.importorskip("pyserini")
     pytest.importorskip("jnius_config")
-    from retrievers import java
+    from rag.core import java
     java.configure()
     with java.placeholder_openai_key():
         from pyserini.encode.optional._faiss import FaissRepresentationWriter

@@ -98,7 +98,7 @@ JVM_AND_RAY = """
 import sys
 sys.path.insert(0, {repo!r})
 from rag.core.executor import keep_fault_handlers, ray_init, ray_shutdown
-from retrievers import java
+from rag.core import java
 
 string = java.autoclass("java.lang.String")
 

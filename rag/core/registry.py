@@ -103,6 +103,9 @@ BUILTIN: dict[str, dict[str, str]] = {
         "RetrievalCalls": "rag.evaluation.judged.cost:RetrievalCalls",
         "LLMCalls": "rag.evaluation.judged.cost:LLMCalls",
         "ContextTokens": "rag.evaluation.judged.cost:ContextTokens",
+        # open-domain QA retrieval: a gold answer string among the top k passages (DPR, Pyserini)
+        **{f"Top{suffix}": "rag.evaluation.topk_accuracy:TopKAccuracy"
+           for suffix in ("", "-1", "-5", "-10", "-20", "-50", "-100")},
     },
     "dataset": {},
     "llm": {

@@ -8,6 +8,7 @@ Hugging Face ``datasets`` folders and hub names, ir_datasets ids and named publi
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Callable
@@ -68,7 +69,39 @@ def load_dataset(name: str, path: str | Path | None = None, **options) -> Datase
     - a QA file ``.jsonl``/``.json``/``.csv``/``.tsv``/``.parquet`` (optionally ``.gz``) with a field mapping
       (``fields=``) and gold-string splitting (``split_gold=``), see :mod:`rag.datasets.qa_files`;
     - a folder path in BEIR layout.
+
+    ``corpus=``: the passages to use instead of (or, for question-only sets such as ``nq-open``, in
+    addition to) the set's own: an existing Lucene index folder or Pyserini prebuilt index name
+    (:class:`~rag.datasets.lucene_index.LuceneIndexCorpus`; ``corpus_download=True`` fetches a prebuilt one
+    where its hub is reachable) or a BEIR ``corpus.jsonl`` file.
     """
+    corpus, download = options.pop("corpus", None), options.pop("corpus_download", False)
+    dataset = _load(name, path, **options)
+    if corpus is not None:
+        dataset = dataclasses.replace(dataset, corpus=open_corpus(corpus, download=download), _memo={})
+    return dataset
+
+
+def open_corpus(spec: str | Path, download: bool = False) -> Corpus:
+    """A corpus from a JSON-lines file (``_id``, ``title``, ``text``; ``.gz`` allowed), a BEIR folder (its
+    ``corpus.jsonl``), an existing Lucene index folder or a Pyserini prebuilt index name (``download=True``
+    fetches it where its hub is reachable); streamed or served from disk, never held whole."""
+    path = Path(str(spec)).expanduser()
+    if path.is_dir():
+        path = next((p for p in (path / "corpus.jsonl", path / "corpus.jsonl.gz") if p.exists()), path)
+    if path.is_dir() or not path.exists() and "/" not in str(spec) and not path.suffix:
+        from rag.datasets.lucene_index import LuceneIndexCorpus
+        return LuceneIndexCorpus(spec, download=download)   # an index folder, or a prebuilt index's name
+    if not path.exists():
+        raise InputError(f"corpus not found (relative paths are taken from the working directory, {Path.cwd()})",
+                         path=path, field="corpus")
+    if not path.name.endswith((".jsonl", ".jsonl.gz")):
+        raise InputError("a corpus is a JSON-lines file of {_id, title, text} (.jsonl or .jsonl.gz), a BEIR "
+                         "folder, a Lucene index folder or a Pyserini prebuilt index name", path=path, field="corpus")
+    return jsonl_corpus(path, name=path.name.split(".")[0])
+
+
+def _load(name: str, path: str | Path | None = None, **options) -> Dataset:
     if name == "demo":
         return demo()
     if name == "followir":
@@ -104,7 +137,8 @@ def load_dataset(name: str, path: str | Path | None = None, **options) -> Datase
                      f"or a QA file (.jsonl .json .csv .tsv .parquet)")
 
 
-__all__ = ["Corpus", "Dataset", "load_dataset", "load_beir", "load_jsonl_dataset", "jsonl_corpus", "load_qa_file",
+__all__ = ["Corpus", "Dataset", "load_dataset", "open_corpus",
+           "load_beir", "load_jsonl_dataset", "jsonl_corpus", "load_qa_file",
            "load_hf", "load_hf_hub", "QAFields", "gold_list",
            "jsonl_queries", "read_run", "write_run", "read_qrels", "write_qrels", "read_topics",
            "iter_trec_documents", "data_root", "demo", "NAMED"]

@@ -7,8 +7,9 @@ from typing import Any, Mapping
 import pandas as pd
 
 from rag.core.errors import InputError
-from rag.core.hashing import hash_file, hash_files
 from rag.core.fields import text_value
+from rag.datasets.fingerprint import file_fingerprint as hash_file  # memoised by stat
+from rag.datasets.fingerprint import files_fingerprint as hash_files
 from rag.core.schema import check_id
 from rag.datasets.base import Corpus, Dataset
 from rag.datasets.gold import GoldReport, SplitOption, gold_list, separators

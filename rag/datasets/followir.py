@@ -23,8 +23,8 @@ from typing import Callable
 import pandas as pd
 
 from rag.core.errors import InputError, MissingDependencyError
-from rag.core.hashing import hash_files
 from rag.core.schema import check_id, validate_qrels
+from rag.datasets.fingerprint import files_fingerprint as hash_files  # memoised by stat
 from rag.datasets.base import Dataset
 from rag.datasets.beir import jsonl_corpus, jsonl_queries
 from rag.datasets.io import iter_jsonl

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from rag.core.errors import InputError, MissingDependencyError
-from rag.core.hashing import hash_config, hash_files
+from rag.core.hashing import hash_config
+from rag.datasets.fingerprint import files_fingerprint as hash_files  # memoised by stat
 from rag.datasets.base import Dataset
 from rag.datasets.gold import SplitOption
 from rag.datasets.qa_files import QAFields, Record, qa_dataset_splits

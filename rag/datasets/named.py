@@ -12,7 +12,8 @@ import pandas as pd
 
 from rag.core.errors import InputError
 from rag.core.fields import text_value
-from rag.core.hashing import hash_file, hash_files
+from rag.datasets.fingerprint import file_fingerprint as hash_file  # memoised by stat
+from rag.datasets.fingerprint import files_fingerprint as hash_files
 from rag.datasets.base import Corpus, Dataset
 from rag.datasets.beir import _as_answer_list, load_beir
 from rag.datasets.gold import gold_list

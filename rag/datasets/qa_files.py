@@ -39,7 +39,8 @@ import pandas as pd
 from rag.core.errors import ConfigError, InputError, did_you_mean
 from rag.core.fields import number_value, text_value
 from rag.core.schema import check_id
-from rag.core.hashing import hash_config, hash_file
+from rag.core.hashing import hash_config
+from rag.datasets.fingerprint import file_fingerprint as hash_file  # memoised by stat
 from rag.datasets.base import Corpus, Dataset
 from rag.datasets.gold import GoldReport, SplitOption, gold_list, parse_list_cell, separators
 from rag.datasets.io import iter_jsonl, open_binary, read_json

@@ -99,7 +99,7 @@ def check_measures(measures: Sequence[Any], flows: Mapping[str, Flow], dataset: 
 
         def fail(reason: str) -> ConfigError:
             return ConfigError(f"measure {name!r} {reason}", path=source, line=line, field="measures")
-        if ranking and not dataset.has_qrels(split_name):
+        if ranking and getattr(measure, "needs_qrels", True) and not dataset.has_qrels(split_name):
             raise fail(f"needs relevance judgements, and data set {dataset.name!r} has none for split "
                        f"{split_name!r} (give them with dataset: {{qrels: FILE}}, or drop the measure)")
         if "answers" in columns and "answers" not in question_columns:

@@ -23,10 +23,10 @@ from typing import Any, Iterator
 
 from rag.core.errors import ConfigError, InputError
 from rag.core.hashing import hash_file, hash_frame
-from rag.datasets import Dataset, jsonl_corpus, load_dataset, read_qrels
+from rag.datasets import Dataset, load_dataset, open_corpus, read_qrels
 
 log = logging.getLogger(__name__)
-LOADER_ONLY = ("name", "path", "corpus", "qrels")   # keys read here; the others go to the loader
+LOADER_ONLY = ("name", "path", "corpus", "corpus_download", "qrels")   # keys read here; the others go to the loader
 
 
 @contextlib.contextmanager
@@ -51,9 +51,10 @@ def load_config_dataset(value: Any, split: str | None = None, source: str | None
         options = {k: v for k, v in value.items() if k not in LOADER_ONLY}
         dataset = load_dataset(value["name"], path=value.get("path"), **options)
     if "corpus" in value:
-        _exists(value["corpus"], "corpus", source, lines.get("corpus", line))
+        if "/" in value["corpus"] or Path(value["corpus"]).suffix:   # a file or folder, not an index name
+            _exists(value["corpus"], "corpus", source, lines.get("corpus", line))
         with config_line(source, lines.get("corpus", line), "dataset.corpus"):
-            dataset = with_corpus(dataset, value["corpus"])
+            dataset = with_corpus(dataset, value["corpus"], download=bool(value.get("corpus_download", False)))
     if "qrels" in value:
         files = value["qrels"] if isinstance(value["qrels"], dict) else {split or dataset.default_split: value["qrels"]}
         for file in files.values():
@@ -69,20 +70,11 @@ def _exists(path: str, key: str, source: str | None, line: int | None) -> None:
                           f"{Path.cwd()})", path=source, line=line, field=f"dataset.{key}")
 
 
-def with_corpus(dataset: Dataset, path: str | Path) -> Dataset:
-    """``dataset`` with its corpus read from ``path``: a JSON-lines file (``_id``, ``title``, ``text``; ``.gz``
-    allowed) or a BEIR folder (its ``corpus.jsonl``). The corpus is streamed, never held whole."""
-    path = Path(path)
-    if path.is_dir():
-        path = next((p for p in (path / "corpus.jsonl", path / "corpus.jsonl.gz") if p.exists()), path / "corpus.jsonl")
-    if not path.exists():
-        raise InputError("corpus file not found", path=path)
-    if not path.name.endswith((".jsonl", ".jsonl.gz")):
-        raise InputError("a corpus is a JSON-lines file of {_id, title, text} (.jsonl or .jsonl.gz) or a BEIR folder",
-                         path=path)
+def with_corpus(dataset: Dataset, spec: str | Path, download: bool = False) -> Dataset:
+    """``dataset`` with its passages taken from ``spec`` (see :func:`rag.datasets.open_corpus`)."""
+    corpus = open_corpus(spec, download=download)
     if dataset.corpus is not None:
-        log.warning("dataset %r: its own corpus (%s) is replaced by %s", dataset.name, dataset.corpus.source, path)
-    corpus = jsonl_corpus(path, name=path.name.split(".")[0])
+        log.warning("dataset %r: its own corpus (%s) is replaced by %s", dataset.name, dataset.corpus.source, spec)
     return dataclasses.replace(dataset, corpus=corpus, _memo={})
 
 

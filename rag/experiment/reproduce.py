@@ -29,7 +29,7 @@ from rag.core.errors import ConfigError, InputError
 
 REPRODUCTIONS_ENV = "RAGIF_REPRODUCTIONS"
 DEFAULT_FILE = Path("experiments") / "reproductions.yaml"
-ENTRY_KEYS = {"name", "config", "system", "measure", "expected", "tolerance", "source", "needs", "slow"}
+ENTRY_KEYS = {"name", "config", "system", "measure", "expected", "tolerance", "source", "needs", "needs_index", "slow"}
 
 
 def load_reproductions(path: str | Path | None = None) -> list[dict[str, Any]]:
@@ -52,15 +52,29 @@ def load_reproductions(path: str | Path | None = None) -> list[dict[str, Any]]:
 
 
 def data_available(entry: dict[str, Any]) -> bool:
-    """Whether the shared data set the entry ``needs`` (if any) can be found."""
+    """Whether the shared data set the entry ``needs`` and the Lucene index it ``needs_index`` (if any) can be
+    found on this machine."""
+    return missing_data(entry) is None
+
+
+def missing_data(entry: dict[str, Any]) -> str | None:
+    """What the entry needs and this machine lacks (one line), or None."""
     from rag.datasets import NAMED, data_root
 
     needs = entry.get("needs")
-    if not needs:
-        return True
-    root = data_root()
-    folder = NAMED[needs][1] if needs in NAMED else needs
-    return root is not None and (root / folder).exists()
+    if needs:
+        root = data_root()
+        folder = NAMED[needs][1] if needs in NAMED else needs
+        if root is None or not (root / folder).exists():
+            return f"no data set {needs!r}"
+    index = entry.get("needs_index")
+    if index:
+        from rag.datasets.lucene_index import INDEXES_ENV, resolve_index
+        try:
+            resolve_index(index)
+        except InputError:
+            return f"no Lucene index {index!r} (set {INDEXES_ENV} to a folder holding it, or download it with Pyserini)"
+    return None
 
 
 def reproductions_file(path: str | Path | None = None) -> Path:
@@ -111,10 +125,11 @@ def run_reproductions(path: str | Path | None = None, only: list[str] | None = N
     for entry in load_reproductions(file):
         if only and entry["name"] not in only:
             continue
-        if not data_available(entry):
+        lacking = missing_data(entry)
+        if lacking:
             rows.append({"name": entry["name"], "measure": entry["measure"], "expected": float(entry["expected"]),
                          "got": float("nan"), "tolerance": float(entry.get("tolerance", 0.001)),
-                         "ok": "skipped (no data)", "command": f"ragif run {entry['config']}"})
+                         "ok": f"skipped ({lacking})", "command": f"ragif run {entry['config']}"})
             continue
         rows.append(check(entry, cache, root))
     table = pd.DataFrame(rows, columns=["name", "measure", "expected", "got", "tolerance", "ok", "command"])

@@ -61,7 +61,7 @@ KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
 }
 REQUIRED = ("dataset", "measures", "pipelines")
 IF_NO_LLM = ("error", "retrieve")
-DATASET_KEYS = {"name", "path", "corpus", "qrels", "task", "relations", "distractors", "fields", "split_gold",
+DATASET_KEYS = {"name", "path", "corpus", "corpus_download", "qrels", "task", "relations", "distractors", "fields", "split_gold",
                 "splits", "config", "revision"}
 REPORT_FORMATS = ("md", "html", "tex", "plots")   # what rag.report's writer makes (tests/test_config checks)
 MAX_NAME_BYTES = 200
@@ -253,7 +253,7 @@ def _dataset(value: Any, source: str | None, line: int | None) -> Any:
                               field="dataset.name")
         for key in ("path", "corpus"):
             if key in value and not isinstance(value[key], str):
-                raise ConfigError(f"dataset.{key} must be a path, got {value[key]!r:.60}", path=source,
+                raise ConfigError(f"dataset.{key} must be a path{' or an index name' if key == 'corpus' else ''}, got {value[key]!r:.60}", path=source,
                                   line=dlines.get(key, line), field=f"dataset.{key}")
         qrels = value.get("qrels")
         if qrels is not None and not (isinstance(qrels, str) or isinstance(qrels, dict) and all(

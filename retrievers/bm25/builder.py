@@ -9,15 +9,20 @@ token has no term (a stop word), one, or several (over 255 characters it is cut 
 
 At the end the documents are numbered in docno order (so that "ties to the lower number" is "ties by
 docno", as ``add_ranks`` has it) and the triples regrouped by term, documents ascending: a counting sort with
-numba, an ``argsort`` without. Both ways give the same index.
+numba, an ``argsort`` without. Both ways give the same index. Given :class:`~retrievers.bm25.spill.Runs`,
+the triples go to disk every ``run_postings`` and are merged from there at the end
+(:mod:`retrievers.bm25.spill`): the same index in bounded memory. Document ids are kept as Arrow strings
+(their UTF-8 bytes), not Python objects.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from retrievers.bm25.corpus_tokens import TokenBatch, code_points, has_compiled_scanner, tokens_regex
+from retrievers.bm25.spill import Runs, open_npy
 from retrievers.bm25.unicode_tables import class_table
 
 MEMO_LIMIT = 1_000_000  # distinct tokens remembered between batches
@@ -42,12 +47,17 @@ def token_terms(token: str, analyzer: TermAnalyzer, max_token_length: int = 255)
 class PostingsBuilder:
     """Feed it ``add(docnos, texts)`` batch by batch, then ``finish()`` for the arrays of the index."""
 
-    def __init__(self, analyzer: TermAnalyzer, max_token_length: int = 255, compiled: bool | None = None):
+    def __init__(self, analyzer: TermAnalyzer, max_token_length: int = 255, compiled: bool | None = None,
+                 runs: Runs | None = None, run_postings: int = 1 << 62):
         self.analyzer = analyzer
         self.max_token_length = max_token_length
         self.compiled = has_compiled_scanner() if compiled is None else compiled
         self.vocab: dict[str, int] = {}
-        self.docnos: list[str] = []
+        self.n_docs = 0
+        self._docnos: list = []       # pyarrow string arrays, one per batch
+        self.runs = runs
+        self.run_postings = run_postings
+        self._buffered = 0
         self._memo: dict[str, tuple[int, ...]] = {}
         self._lengths: list[np.ndarray] = []
         self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
@@ -89,16 +99,28 @@ class PostingsBuilder:
 
     def add(self, docnos: list[str], texts: list[str]) -> None:
         """Index one batch of documents."""
+        import pyarrow as pa
+
         if self.compiled:
             docs, terms, tf, lengths = self._count_compiled(texts)
         else:
             docs, terms, tf, lengths = self._count_regex(texts)
         self._parts.append((docs, terms, tf))
         self._lengths.append(lengths)
-        self.docnos.extend(docnos)
+        self._docnos.append(pa.array(docnos, type=pa.string()))
+        self.n_docs += len(docnos)
+        self._buffered += len(docs)
+        if self.runs is not None and self._buffered >= self.run_postings:
+            self._spill()
+
+    def _spill(self) -> None:
+        if self._parts:
+            self.runs.write(*(np.concatenate(column) for column in zip(*self._parts)))  # type: ignore[union-attr]
+        self._parts.clear()
+        self._buffered = 0
 
     def _count_regex(self, texts: list[str]) -> tuple[np.ndarray, ...]:
-        n, offset = len(texts), len(self.docnos)
+        n, offset = len(texts), self.n_docs
         terms, docs = self._occurrences(tokens_regex(texts))
         width = max(len(self.vocab), 1)
         keys, tf = np.unique(docs.astype(np.int64) * width + terms, return_counts=True)  # by document, then term
@@ -120,24 +142,51 @@ class PostingsBuilder:
         self._slot_terms = _fit(self._slot_terms, used + len(flat))
         self._slot_terms[used:used + len(flat)] = flat
         return count_batch(docs, slots, self._slot_ptr, self._slot_terms, len(texts), max(len(self.vocab), 1),
-                           len(self.docnos))
+                           self.n_docs)
 
-    def finish(self) -> dict[str, object]:
-        """``docnos`` and ``terms`` (both sorted: documents and terms are numbered in that order),
-        ``lengths`` (per document), and the CSR postings by term: ``indptr``, ``docs``, ``tf``."""
-        n_docs, n_terms = len(self.docnos), len(self.vocab)
-        order = np.array(sorted(range(n_docs), key=self.docnos.__getitem__), dtype=np.int64)
+    def _docno_order(self):
+        """The documents' ids (one Arrow array) and the order that sorts them (code point order, as Python's)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        docnos = pa.chunked_array(self._docnos, type=pa.string()).combine_chunks() if self._docnos else \
+            pa.array([], pa.string())
+        self._docnos.clear()
+        order = np.asarray(pc.sort_indices(docnos), dtype=np.int64)   # UTF-8 byte order = code point order
+        return docnos.take(order), order
+
+    def finish(self, folder: Path | None = None) -> dict[str, object]:
+        """``docnos`` (an Arrow array) and ``terms`` (both sorted: documents and terms are numbered in that
+        order), ``lengths`` (per document), and the CSR postings by term: ``indptr``, ``docs``, ``tf``. With
+        runs on disk, ``docs`` and ``tf`` are written into ``folder`` as ``.npy`` files (and come back None)."""
+        n_docs, n_terms = self.n_docs, len(self.vocab)
+        spilled = self.runs is not None and len(self.runs) > 0
+        if spilled:
+            self._spill()   # the last postings to disk before anything else is held
+        docnos, order = self._docno_order()
         new_number = np.empty(n_docs, dtype=np.int32)
         new_number[order] = np.arange(n_docs, dtype=np.int32)
         lengths = np.concatenate(self._lengths) if self._lengths else np.zeros(0, np.int64)
+        self._lengths.clear()
+        term_list = sorted(self.vocab)  # term ids in term order: the same index whatever the batches
+        renumber = np.empty(n_terms, dtype=np.int32)
+        renumber[[self.vocab[t] for t in term_list]] = np.arange(n_terms, dtype=np.int32)
+        out = {"docnos": docnos, "terms": term_list, "lengths": lengths[order]}
+        if spilled:
+            df = self.runs.sort(new_number, renumber, n_docs, n_terms)
+            indptr = np.zeros(n_terms + 1, dtype=np.int64)
+            np.cumsum(df, out=indptr[1:])
+            assert folder is not None, "a build with runs on disk writes its postings into a folder"
+            with open_npy(folder / "docs.npy", np.int32, indptr[-1]) as docs_out, \
+                    open_npy(folder / "tf.npy", np.float32, indptr[-1]) as tf_out:
+                self.runs.merge(indptr, docs_out, tf_out, self.run_postings)
+            self.runs.remove()
+            return {**out, "indptr": indptr, "docs": None, "tf": None}
         if self._parts:
             docs, terms, tf = (np.concatenate(column) for column in zip(*self._parts))
         else:
             docs = terms = tf = np.zeros(0, np.int32)
         self._parts.clear()
-        term_list = sorted(self.vocab)  # term ids in term order: the same index whatever the batches
-        renumber = np.empty(n_terms, dtype=np.int32)
-        renumber[[self.vocab[t] for t in term_list]] = np.arange(n_terms, dtype=np.int32)
         terms = renumber[terms]
         indptr = np.zeros(n_terms + 1, dtype=np.int64)
         np.cumsum(np.bincount(terms, minlength=n_terms), out=indptr[1:])
@@ -145,13 +194,11 @@ class PostingsBuilder:
             from retrievers.bm25.build_kernels import group_by_term
             doc_ptr = np.zeros(n_docs + 1, dtype=np.int64)
             np.cumsum(np.bincount(docs, minlength=n_docs), out=doc_ptr[1:])
-            out_docs, out_tf = group_by_term(order.astype(np.int64), doc_ptr, terms, tf, indptr)
+            out_docs, out_tf = group_by_term(order, doc_ptr, terms, tf, indptr)
         else:
             by_term = np.argsort(terms.astype(np.int64) * max(n_docs, 1) + new_number[docs], kind="stable")
             out_docs, out_tf = new_number[docs][by_term], tf[by_term]
-        return {"docnos": [self.docnos[i] for i in order], "terms": term_list, "lengths": lengths[order],
-                "indptr": indptr, "docs": out_docs.astype(np.int32), "tf": out_tf.astype(np.float32)}
-
+        return {**out, "indptr": indptr, "docs": out_docs.astype(np.int32), "tf": out_tf.astype(np.float32)}
 
 
 def _fit(array: np.ndarray, size: int) -> np.ndarray:

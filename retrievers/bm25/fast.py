@@ -27,6 +27,7 @@ from retrievers.bm25.analysis import LuceneAnalyzer
 from retrievers.bm25.index import FORMAT_VERSION, IMPACTS_VERSION, Impacts, PostingsIndex, build_impacts, build_postings
 from retrievers.bm25.queries import encode_queries, hits_frame
 from retrievers.bm25.search import has_numba, order_terms, search_numba, search_numpy
+from retrievers.bm25.spill import memory_estimate, run_postings_for
 from retrievers.base import Retriever
 from retrievers.parameters import check_bm25_parameters
 
@@ -47,7 +48,9 @@ class FastBM25(Retriever):
     ``k1``, ``b``, ``k``, ``instruction`` and ``rerank`` mean what they mean for ``LuceneBM25``;
     title and text are indexed as one field. ``engine``: ``numba`` (parallel over queries with
     ``threads``), ``numpy`` or ``auto`` (numba when installed); all give the same results.
-    ``mmap``: open the index memory-mapped (default) or read it into memory.
+    ``mmap``: open the index memory-mapped (default) or read it into memory. ``build_memory_mb``: the index
+    build keeps at most about this much postings in memory and spills the rest to disk (the index is the
+    same); it says what it will hold before it starts.
     """
 
     k1: float = 0.9
@@ -55,10 +58,16 @@ class FastBM25(Retriever):
     engine: Engine = field(default="auto", metadata={"config": False})
     threads: int = field(default=2, metadata={"config": False})
     mmap: bool = field(default=True, metadata={"config": False})
+    build_memory_mb: int = field(default=1024, metadata={"config": False})   # MB of postings a build holds
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_bm25_parameters(self.k1, self.b, self.k, self.threads)
+        if isinstance(self.build_memory_mb, bool) or not isinstance(self.build_memory_mb, int) or \
+                self.build_memory_mb < 16:
+            from rag.core.errors import InputError
+            raise InputError(f"build_memory_mb must be an integer of at least 16, got {self.build_memory_mb!r}",
+                             field="build_memory_mb")
         if self.engine == "numba" and not has_numba():
             from rag.core.errors import MissingDependencyError
             raise MissingDependencyError("numba", extra="fast", purpose="the numba BM25 engine")
@@ -72,9 +81,10 @@ class FastBM25(Retriever):
         return hash_config("fast-bm25-index", FORMAT_VERSION, self.corpus.fingerprint(), self.analyzer.identity())
 
     def _build(self, folder: Path) -> None:
-        total = getattr(self.corpus, "_len", None)  # known once the corpus has been read; never forces a read
+        total = self.corpus.length_hint()   # never reads the documents
+        log.info("bm25-fast index build: %s", memory_estimate(self.build_memory_mb, total))
         build_postings(((d["docno"], flat_text(d)) for d in self.corpus), self.analyzer, folder,
-                       self.analyzer.identity(), total=total)
+                       self.analyzer.identity(), total=total, memory_mb=self.build_memory_mb)
 
     def index(self) -> PostingsIndex:
         """The postings of the corpus (built into the cache on first use)."""
@@ -89,7 +99,9 @@ class FastBM25(Retriever):
             index = self.index()
             cache = Cache.active() or Cache()
             key = hash_config("fast-bm25-impacts", IMPACTS_VERSION, self.index_key(), float(self.k1), float(self.b))
-            folder = cache.artifact("fast-bm25-impacts", key, lambda tmp: build_impacts(index, self.k1, self.b, tmp))
+            chunk = run_postings_for(self.build_memory_mb)
+            folder = cache.artifact("fast-bm25-impacts", key,
+                                    lambda tmp: build_impacts(index, self.k1, self.b, tmp, chunk=chunk))
             self._impacts = Impacts.open(folder, mmap=self.mmap)
         return self._impacts
 
