@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import gc
 import hashlib
 import io
 import json
@@ -30,6 +31,9 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from rag.core.atomic import (COMPLETE, atomic_write_bytes, atomic_write_text, build_folder, complete, publish_folder,
                      remove_orphans, write_new_file)
@@ -89,14 +93,69 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _lists_back(frame: pd.DataFrame) -> pd.DataFrame:
-    """Parquet returns list cells as numpy arrays; give them back as Python lists."""
-    for name in frame.columns:
-        col = frame[name]
-        if col.dtype == object:
-            first = next((v for v in col if v is not None and not (isinstance(v, float) and np.isnan(v))), None)
-            if isinstance(first, np.ndarray):
-                frame[name] = [v.tolist() if isinstance(v, np.ndarray) else v for v in col]
+@contextlib.contextmanager
+def no_gc() -> Iterator[None]:
+    """Python's cyclic garbage collector paused for a block that makes millions of container objects (one list
+    per cell): each full collection walks every object alive, so building a million lists with it on costs
+    several times what building them does. Reference counting still frees everything as usual."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _python_values(values: pa.Array) -> list[Any]:
+    """An Arrow array's values as Python objects (what the cell's list held: str, int, float, bool, nested lists,
+    dicts; a missing float is NaN, as pandas shows it)."""
+    kind = values.type
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return _list_cells(values)
+    if (pa.types.is_string(kind) or pa.types.is_large_string(kind)) and not values.null_count:
+        codes = pc.dictionary_encode(values)   # one str object per distinct value, shared by its cells
+        return codes.dictionary.to_numpy(zero_copy_only=False)[codes.indices.to_numpy()].tolist()
+    if pa.types.is_floating(kind) or pa.types.is_string(kind) or pa.types.is_large_string(kind) or (
+            (pa.types.is_integer(kind) or pa.types.is_boolean(kind)) and not values.null_count):
+        return values.to_numpy(zero_copy_only=False).tolist()
+    return values.to_pylist()
+
+
+def _list_cells(array: pa.Array) -> list[Any]:
+    """The cells of an Arrow list array as Python lists (None where the cell is missing), without a Python
+    object per cell on the way (pandas' conversion makes a NumPy array per cell)."""
+    offsets = array.offsets.to_numpy()
+    start = int(offsets[0]) if len(offsets) else 0
+    values = _python_values(array.values.slice(start, int(offsets[-1]) - start if len(offsets) else 0))
+    bounds = (offsets - start).tolist()
+    cells: list[Any] = [values[a:b] for a, b in zip(bounds, bounds[1:])]
+    if array.null_count:
+        for i in np.flatnonzero(~array.is_valid().to_numpy(zero_copy_only=False)).tolist():
+            cells[i] = None
+    return cells
+
+
+def read_table_bytes(data: bytes) -> pd.DataFrame:
+    """A table from the Parquet bytes :meth:`Cache.put_frame` wrote: the columns and dtypes pandas gives, list
+    columns as Python lists (built from the Arrow arrays directly)."""
+    file = pq.ParquetFile(pa.BufferReader(data))
+    schema = file.schema_arrow
+    lists = [i for i, field in enumerate(schema) if pa.types.is_list(field.type) or pa.types.is_large_list(field.type)
+             or pa.types.is_fixed_size_list(field.type)]
+    if not lists:
+        return pd.read_parquet(io.BytesIO(data))
+    names = schema.names
+    rest = [n for i, n in enumerate(names) if i not in set(lists)]
+    with no_gc():
+        frame = pd.read_parquet(io.BytesIO(data), columns=rest)
+        table = file.read(columns=[names[i] for i in lists])
+        for i in lists:   # in column order, so each lands where it was
+            column = table.column(names[i])
+            cells: list[Any] = []
+            for chunk in column.chunks:
+                cells.extend(chunk.to_pylist() if pa.types.is_fixed_size_list(chunk.type) else _list_cells(chunk))
+            frame.insert(i, names[i], cells)
     return frame
 
 
@@ -208,7 +267,7 @@ class Cache:
             data = data_path.read_bytes()
             if _sha256(data) != meta["sha256"]:
                 raise ValueError("checksum mismatch")
-            frame = _lists_back(pd.read_parquet(io.BytesIO(data)))
+            frame = read_table_bytes(data)
         except Exception as exc:  # corrupted, truncated or unreadable: recompute
             self.corrupted += 1
             self.misses += 1

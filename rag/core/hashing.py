@@ -75,8 +75,18 @@ def _column_bytes(series: pd.Series) -> bytes:
         hashed = pd.util.hash_pandas_object(series, index=False, categorize=True)
         return hashed.to_numpy().tobytes()
     except TypeError:  # unhashable cells such as lists or dicts
-        return "\x1f".join(json.dumps(canonical(v), sort_keys=True, default=str)
-                           if not isinstance(v, str) else v for v in series.tolist()).encode("utf-8")
+        return "\x1f".join(map(_cell_text, series.tolist())).encode("utf-8")
+
+
+def _cell_text(value: Any) -> str:
+    """A cell of an object column as its fingerprint reads it: a string as itself, anything else as the JSON of
+    its :func:`canonical` form. A list of strings (answers, contexts, docnos) is its plain JSON, which is the same
+    text without walking :func:`canonical` element by element."""
+    if isinstance(value, str):
+        return value
+    if type(value) is list and all(type(v) is str for v in value):
+        return json.dumps(value)
+    return json.dumps(canonical(value), sort_keys=True, default=str)
 
 
 def hash_frame(frame: pd.DataFrame) -> str:
