@@ -99,7 +99,7 @@ def test_the_garbage_collector_is_left_as_it_was(tmp_path):
 
 @pytest.mark.parametrize("cell", [["a", "b"], [], ["é", "日本", "\x00", '"quoted"', "back\\slash", "\u2028"],
                                   ["a", 1], [1.0, float("nan")], [["x"]], [{"b": 1, "a": 2}], ("a",), {"k": "v"},
-                                  None, 3, 2.5, float("nan"), True])
+                                  ["\ud800 lone surrogate"], [None], None, 3, 2.5, float("nan"), True])
 def test_a_cell_is_fingerprinted_by_the_same_text_as_before(cell):
     assert _cell_text(cell) == json.dumps(canonical(cell), sort_keys=True, default=str)
 

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 DIGEST_SIZE = 16
+_json_string = json.encoder.encode_basestring_ascii   # what json.dumps writes for a str (ensure_ascii)
 
 
 def _hasher() -> "hashlib._Hash":
@@ -80,12 +81,15 @@ def _column_bytes(series: pd.Series) -> bytes:
 
 def _cell_text(value: Any) -> str:
     """A cell of an object column as its fingerprint reads it: a string as itself, anything else as the JSON of
-    its :func:`canonical` form. A list of strings (answers, contexts, docnos) is its plain JSON, which is the same
-    text without walking :func:`canonical` element by element."""
+    its :func:`canonical` form. A list of strings (answers, contexts, docnos) is written by the JSON encoder's own
+    string escaper, which gives the same text without walking :func:`canonical` element by element."""
     if isinstance(value, str):
         return value
-    if type(value) is list and all(type(v) is str for v in value):
-        return json.dumps(value)
+    if type(value) is list:
+        try:
+            return "[" + ", ".join(map(_json_string, value)) + "]"   # json.dumps' text for a list of strings
+        except TypeError:   # an element that is not a string
+            pass
     return json.dumps(canonical(value), sort_keys=True, default=str)
 
 
