@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rag.core.cache import Cache, read_table_bytes
+from rag.core.cache import Cache
+from rag.core.table_bytes import read_table_bytes
 from rag.core.hashing import _cell_text, canonical, hash_frame
 from rag.core.stage import Pipeline, RankCutoff, Stage
 from rag.datasets import Corpus

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import gc
 import hashlib
-import io
 import json
 import logging
 import os
@@ -29,11 +27,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from rag.core.atomic import (COMPLETE, atomic_write_bytes, atomic_write_text, build_folder, complete, publish_folder,
                      remove_orphans, write_new_file)
@@ -41,6 +35,7 @@ from rag.core.errors import ConfigError
 from rag.core.hashing import hash_frame, remember_hash
 from rag.core.record_files import FileRecords
 from rag.core.records import RecordStoreError, SQLiteRecords, open_records
+from rag.core.table_bytes import read_table_bytes, table_bytes
 
 __all__ = ["Cache", "CacheLocationError", "RecordStoreError", "atomic_write_bytes", "atomic_write_text",
            "default_cache_root", "location_problem", "EVALUATIONS", "LLM_REPLIES", "RECORDS", "STAGE_OUTPUTS",
@@ -91,72 +86,6 @@ def location_problem(root: Path) -> str | None:
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-@contextlib.contextmanager
-def no_gc() -> Iterator[None]:
-    """Python's cyclic garbage collector paused for a block that makes millions of container objects (one list
-    per cell): each full collection walks every object alive, so building a million lists with it on costs
-    several times what building them does. Reference counting still frees everything as usual."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
-def _python_values(values: pa.Array) -> list[Any]:
-    """An Arrow array's values as Python objects (what the cell's list held: str, int, float, bool, nested lists,
-    dicts; a missing float is NaN, as pandas shows it)."""
-    kind = values.type
-    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
-        return _list_cells(values)
-    if (pa.types.is_string(kind) or pa.types.is_large_string(kind)) and not values.null_count:
-        codes = pc.dictionary_encode(values)   # one str object per distinct value, shared by its cells
-        return codes.dictionary.to_numpy(zero_copy_only=False)[codes.indices.to_numpy()].tolist()
-    if pa.types.is_floating(kind) or pa.types.is_string(kind) or pa.types.is_large_string(kind) or (
-            (pa.types.is_integer(kind) or pa.types.is_boolean(kind)) and not values.null_count):
-        return values.to_numpy(zero_copy_only=False).tolist()
-    return values.to_pylist()
-
-
-def _list_cells(array: pa.Array) -> list[Any]:
-    """The cells of an Arrow list array as Python lists (None where the cell is missing), without a Python
-    object per cell on the way (pandas' conversion makes a NumPy array per cell)."""
-    offsets = array.offsets.to_numpy()
-    start = int(offsets[0]) if len(offsets) else 0
-    values = _python_values(array.values.slice(start, int(offsets[-1]) - start if len(offsets) else 0))
-    bounds = (offsets - start).tolist()
-    cells: list[Any] = [values[a:b] for a, b in zip(bounds, bounds[1:])]
-    if array.null_count:
-        for i in np.flatnonzero(~array.is_valid().to_numpy(zero_copy_only=False)).tolist():
-            cells[i] = None
-    return cells
-
-
-def read_table_bytes(data: bytes) -> pd.DataFrame:
-    """A table from the Parquet bytes :meth:`Cache.put_frame` wrote: the columns and dtypes pandas gives, list
-    columns as Python lists (built from the Arrow arrays directly)."""
-    file = pq.ParquetFile(pa.BufferReader(data))
-    schema = file.schema_arrow
-    lists = [i for i, field in enumerate(schema) if pa.types.is_list(field.type) or pa.types.is_large_list(field.type)
-             or pa.types.is_fixed_size_list(field.type)]
-    if not lists:
-        return pd.read_parquet(io.BytesIO(data))
-    names = schema.names
-    rest = [n for i, n in enumerate(names) if i not in set(lists)]
-    with no_gc():
-        frame = pd.read_parquet(io.BytesIO(data), columns=rest)
-        table = file.read(columns=[names[i] for i in lists])
-        for i in lists:   # in column order, so each lands where it was
-            column = table.column(names[i])
-            cells: list[Any] = []
-            for chunk in column.chunks:
-                cells.extend(chunk.to_pylist() if pa.types.is_fixed_size_list(chunk.type) else _list_cells(chunk))
-            frame.insert(i, names[i], cells)
-    return frame
 
 
 # ----------------------------------------------------------------------------------------- the cache
@@ -296,9 +225,7 @@ class Cache:
         entry stays."""
         self.check_location()
         self._count(kind, made=1)
-        buf = io.BytesIO()
-        frame.reset_index(drop=True).to_parquet(buf, index=False)
-        data = buf.getvalue()
+        data = table_bytes(frame)
         digest = _sha256(data)
         legacy_path, meta_path = self._frame_paths(key)
         data_path = legacy_path.with_name(f"{key}.{digest[:16]}.parquet")
