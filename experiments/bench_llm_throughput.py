@@ -18,7 +18,8 @@ raw httpx client sending the same requests to the same instant server, in the sa
   lookups, the stream, checking each reply, handing it to the cache writers and waiting for them), the part
   that stands between a stage and the server; and, for the record, LLM requests / the whole ``Experiment.run``
   (BM25 lookups, stage-output caching, evaluation and statistics included) and each system's pipeline time.
-  The cached re-run repeats the last round's experiment.
+  The cached re-run repeats the last round's experiment; saving writes its results folder (tables, runs, boards,
+  plots) with ``ExperimentResults.save``. The load average is the machine's 1-minute figure after each row.
 """
 from __future__ import annotations
 
@@ -256,7 +257,7 @@ def ragif_round(ds, corpus, url: str, concurrency: int, name: str, cache, judge:
     results = experiment.run()
     took = time.perf_counter() - start
     calls = int(get(f"{base}/count")) - before
-    return took, calls, results.timings, LLM_SECONDS[0]
+    return took, calls, results, LLM_SECONDS[0]
 
 
 def main() -> None:
@@ -288,9 +289,11 @@ def main() -> None:
           f"{'in memory (--memory-records)' if args.memory_records else 'in the cache folder, ' + type(cache).__name__}")
     time_llm_calls()
     ds, corpus = dataset(args.questions)
-    with cache.activate():                      # BM25's index and rankings once, before anything is timed
-        (systems(corpus, {"backend": "openai", "model": "m", "base_url": url}, False)["BM25 → reader"]
-         .stages[0])(ds.queries())
+    with cache.activate():      # BM25's index and rankings (what feeds the reader) once, before anything is timed
+        from rag.core.stage import Pipeline
+
+        retrieval = systems(corpus, {"backend": "openai", "model": "m", "base_url": url}, False)["BM25 → reader"]
+        Pipeline(retrieval.stages[:-1])(ds.queries())
     rows = []
     try:
         for judge in (False, True):
@@ -298,7 +301,7 @@ def main() -> None:
             best_ragif, best_llm, best_raw, timings, calls = None, None, None, {}, 0
             for r in range(args.rounds):
                 get(f"{base}/record/on")
-                took, calls, timings_r, llm = ragif_round(ds, corpus, url, args.concurrency,
+                took, calls, results, llm = ragif_round(ds, corpus, url, args.concurrency,
                                                      f"bench-{'judge' if judge else 'reader'}-{r}", cache, judge, base)
                 dump = work / "bodies.jsonl"
                 sent = int(get(f"{base}/dump?{dump}"))
@@ -308,27 +311,31 @@ def main() -> None:
                 raw = (raw_threads(f"{url}/chat/completions", bodies, args.concurrency),
                        raw_aiohttp(f"{url}/chat/completions", bodies, args.concurrency))
                 if best_ragif is None or took < best_ragif:
-                    best_ragif, timings = took, timings_r
+                    best_ragif, timings = took, results.timings
                 best_llm = llm if best_llm is None else min(best_llm, llm)
                 best_raw = raw if best_raw is None else tuple(min(a, b) for a, b in zip(best_raw, raw))
             rows.append((label, calls, calls / best_raw[0], calls / best_raw[1], calls / best_llm,
                          calls / best_ragif, best_ragif, timings))
             start = time.perf_counter()
-            ragif_round(ds, corpus, url, args.concurrency,
-                        f"bench-{'judge' if judge else 'reader'}-{args.rounds - 1}", cache, judge, base)
-            rows[-1] += (time.perf_counter() - start,)
+            _, _, results, _ = ragif_round(ds, corpus, url, args.concurrency,
+                                           f"bench-{'judge' if judge else 'reader'}-{args.rounds - 1}", cache, judge,
+                                           base)
+            cached = time.perf_counter() - start
+            start = time.perf_counter()
+            results.save(work / f"results-{'judge' if judge else 'reader'}")
+            rows[-1] += (cached, time.perf_counter() - start, os.getloadavg()[0])
     finally:
         server.terminate()
         shutil.rmtree(work, ignore_errors=True)
     print()
-    print("| work | LLM calls | raw httpx loop | raw aiohttp | ragif LLM calls | vs httpx | vs aiohttp | whole "
-          "Experiment.run | per system (pipeline time) | cached re-run |")
+    print("| work | LLM calls | raw httpx loop | raw aiohttp | ragif LLM calls (vs httpx, vs aiohttp) | ragif whole "
+          "Experiment.run (vs httpx) | per system (pipeline time) | cached re-run | saving results | load average |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for label, calls, httpx_rate, aiohttp_rate, llm_rate, rate, took, timings, cached in rows:
+    for label, calls, httpx_rate, aiohttp_rate, llm_rate, rate, took, timings, cached, save, load in rows:
         per = "; ".join(f"{k} {v:.1f} s" for k, v in timings.items())
-        print(f"| {label} | {calls:,} | {httpx_rate:,.0f} req/s | {aiohttp_rate:,.0f} req/s | {llm_rate:,.0f} req/s | "
-              f"x{llm_rate / httpx_rate:.2f} | x{llm_rate / aiohttp_rate:.2f} | {rate:,.0f} req/s ({took:.1f} s, "
-              f"x{rate / httpx_rate:.2f}) | {per} | {cached:.1f} s |")
+        print(f"| {label} | {calls:,} | {httpx_rate:,.0f} req/s | {aiohttp_rate:,.0f} req/s | {llm_rate:,.0f} req/s "
+              f"(x{llm_rate / httpx_rate:.2f}, x{llm_rate / aiohttp_rate:.2f}) | {rate:,.0f} req/s ({took:.1f} s, "
+              f"x{rate / httpx_rate:.2f}) | {per} | {cached:.1f} s | {save:.1f} s | {load:.1f} |")
 
 
 if __name__ == "__main__":

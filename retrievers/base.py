@@ -13,6 +13,7 @@ queries' columns + ``docno``, ``score``, ``rank``) in one place.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import ClassVar
 
@@ -41,6 +42,9 @@ class Retriever(Stage):
 
     needs: ClassVar[tuple[str, ...]] = ("qid", "query")
     gives: ClassVar[tuple[str, ...]] = ("docno", "score", "rank")
+    # a subclass sets it when its top k for any k is the first k rows of its top k for a larger k (ties broken by
+    # docno, as add_ranks does): then ``retriever % k`` asks it for k documents (Stage.fuse_cutoff)
+    exact_cutoff: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         params.integer(self.k, "k", 1, MAX_K)
@@ -50,6 +54,15 @@ class Retriever(Stage):
     def check_instruction(self) -> None:
         """Refuse an unknown ``instruction`` mode (a subclass with modes of its own extends this)."""
         check_mode(self.instruction)
+
+    def fuse_cutoff(self, k: int) -> "Retriever | None":
+        """This retriever asked for ``k`` documents per query, where its top ``k`` of more is exactly its top ``k``
+        (:attr:`exact_cutoff`) and it searches the corpus (not ``rerank``); the copy shares what is loaded."""
+        if not self.exact_cutoff or self.rerank or k >= self.k:
+            return None
+        fused = copy.copy(self)
+        fused.k = k
+        return fused
 
     # ------------------------------------------------------------------ what a subclass implements
     def retrieve(self, texts: list[str], qids: list[str], k: int) -> pd.DataFrame:  # pragma: no cover - abstract

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import hashlib
-import io
 import json
 import logging
 import os
@@ -28,7 +27,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-import numpy as np
 import pandas as pd
 
 from rag.core.atomic import (COMPLETE, atomic_write_bytes, atomic_write_text, build_folder, complete, publish_folder,
@@ -37,6 +35,7 @@ from rag.core.errors import ConfigError
 from rag.core.hashing import hash_frame, remember_hash
 from rag.core.record_files import FileRecords
 from rag.core.records import RecordStoreError, SQLiteRecords, open_records
+from rag.core.table_bytes import read_table_bytes, table_bytes
 
 __all__ = ["Cache", "CacheLocationError", "RecordStoreError", "atomic_write_bytes", "atomic_write_text",
            "default_cache_root", "location_problem", "EVALUATIONS", "LLM_REPLIES", "RECORDS", "STAGE_OUTPUTS",
@@ -87,17 +86,6 @@ def location_problem(root: Path) -> str | None:
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _lists_back(frame: pd.DataFrame) -> pd.DataFrame:
-    """Parquet returns list cells as numpy arrays; give them back as Python lists."""
-    for name in frame.columns:
-        col = frame[name]
-        if col.dtype == object:
-            first = next((v for v in col if v is not None and not (isinstance(v, float) and np.isnan(v))), None)
-            if isinstance(first, np.ndarray):
-                frame[name] = [v.tolist() if isinstance(v, np.ndarray) else v for v in col]
-    return frame
 
 
 # ----------------------------------------------------------------------------------------- the cache
@@ -208,7 +196,7 @@ class Cache:
             data = data_path.read_bytes()
             if _sha256(data) != meta["sha256"]:
                 raise ValueError("checksum mismatch")
-            frame = _lists_back(pd.read_parquet(io.BytesIO(data)))
+            frame = read_table_bytes(data)
         except Exception as exc:  # corrupted, truncated or unreadable: recompute
             self.corrupted += 1
             self.misses += 1
@@ -237,9 +225,7 @@ class Cache:
         entry stays."""
         self.check_location()
         self._count(kind, made=1)
-        buf = io.BytesIO()
-        frame.reset_index(drop=True).to_parquet(buf, index=False)
-        data = buf.getvalue()
+        data = table_bytes(frame)
         digest = _sha256(data)
         legacy_path, meta_path = self._frame_paths(key)
         data_path = legacy_path.with_name(f"{key}.{digest[:16]}.parquet")

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 DIGEST_SIZE = 16
+_json_string = json.encoder.encode_basestring_ascii   # what json.dumps writes for a str (ensure_ascii)
 
 
 def _hasher() -> "hashlib._Hash":
@@ -75,8 +76,21 @@ def _column_bytes(series: pd.Series) -> bytes:
         hashed = pd.util.hash_pandas_object(series, index=False, categorize=True)
         return hashed.to_numpy().tobytes()
     except TypeError:  # unhashable cells such as lists or dicts
-        return "\x1f".join(json.dumps(canonical(v), sort_keys=True, default=str)
-                           if not isinstance(v, str) else v for v in series.tolist()).encode("utf-8")
+        return "\x1f".join(map(_cell_text, series.tolist())).encode("utf-8")
+
+
+def _cell_text(value: Any) -> str:
+    """A cell of an object column as its fingerprint reads it: a string as itself, anything else as the JSON of
+    its :func:`canonical` form. A list of strings (answers, contexts, docnos) is written by the JSON encoder's own
+    string escaper, which gives the same text without walking :func:`canonical` element by element."""
+    if isinstance(value, str):
+        return value
+    if type(value) is list:
+        try:
+            return "[" + ", ".join(map(_json_string, value)) + "]"   # json.dumps' text for a list of strings
+        except TypeError:   # an element that is not a string
+            pass
+    return json.dumps(canonical(value), sort_keys=True, default=str)
 
 
 def hash_frame(frame: pd.DataFrame) -> str:

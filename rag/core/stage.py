@@ -192,6 +192,13 @@ class Stage:
             raise RagifError(f"{self.name} declares it gives {missing} but its output lacks them")
         return out
 
+    def fuse_cutoff(self, k: int) -> "Stage | None":
+        """A stage that gives what ``self >> RankCutoff(k)`` gives without making the rows the cut-off drops (a
+        retriever asked for its top ``k`` only), or None (the default) when there is none. A pipeline runs it in
+        place of this stage where a cut-off follows (its description and fingerprint stay those of the stages
+        as written), as PyTerrier fuses ``bm25 % 10``; only where the result is exactly the same rows."""
+        return None
+
     def search(self, query: str, qid: str = "1", **columns: Any) -> pd.DataFrame:
         """Run this stage on one query string (convenience for notebooks)."""
         return self(pd.DataFrame([{"qid": qid, "query": query, **columns}]))
@@ -257,7 +264,7 @@ class Pipeline(Stage):
 
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
         questions = None if "docno" in frame.columns else questions_of(frame)
-        for stage in self.stages:
+        for stage in _fuse_cutoffs(self.stages):
             if stage.answers_questions and questions is not None and "docno" in frame.columns:
                 frame = _with_every_question(frame, questions, stage)
             frame = stage(frame)
@@ -312,6 +319,18 @@ class FunctionStage(Stage):
 
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
         return self.fn(frame)
+
+
+def _fuse_cutoffs(stages: list[Stage]) -> list[Stage]:
+    """``stages`` with each stage that a :class:`RankCutoff` follows replaced by its :meth:`Stage.fuse_cutoff`
+    where it has one (the cut-off stays: on the fused stage's output it keeps every row)."""
+    out = list(stages)
+    for i, (stage, after) in enumerate(zip(stages, stages[1:])):
+        if isinstance(after, RankCutoff):
+            fused = stage.fuse_cutoff(after.k)
+            if fused is not None:
+                out[i] = fused
+    return out
 
 
 def walk(stage: Any) -> Iterator[Stage]:

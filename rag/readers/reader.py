@@ -106,8 +106,9 @@ class Reader(LLMStage):
             ids = top["docno"].astype(str)
             top = top.assign(text=docs["text"].reindex(ids).to_numpy(), title=docs["title"].reindex(ids).to_numpy())
         out: dict[str, list[dict[str, str]]] = {}
-        titles = top["title"] if "title" in top.columns else pd.Series([""] * len(top), index=top.index)
-        for qid, docno, text, title in zip(top["qid"].astype(str), top["docno"].astype(str), top["text"], titles):
+        titles = top["title"].tolist() if "title" in top.columns else [""] * len(top)
+        for qid, docno, text, title in zip(top["qid"].astype(str).tolist(), top["docno"].astype(str).tolist(),
+                                           top["text"].tolist(), titles):
             out.setdefault(qid, []).append({"docno": docno, "text": "" if pd.isna(text) else str(text),
                                             "title": "" if pd.isna(title) else str(title)})
         return out
@@ -125,12 +126,15 @@ class Reader(LLMStage):
         questions["qid"] = questions["qid"].astype(str)
         closed = TEMPLATES.get(template.closed_book, TEMPLATES["closed_book"])
         prompts, contexts, asked = [], [], []
-        for row in questions.itertuples(index=False):
-            row = row._asdict()
-            ps = passages.get(row["qid"], [])
+        absent = [None] * len(questions)
+        for qid, query, history, instruction in zip(
+                questions["qid"].tolist(), questions["query"].tolist(),
+                questions["history"].tolist() if "history" in questions.columns else absent,
+                questions["instruction"].tolist() if "instruction" in questions.columns else absent):
+            ps = passages.get(qid, [])
             contexts.append(ps)
             use = template if ps or not template.needs_passages else closed
-            prompts.append(render_prompt(use, str(row["query"]), ps, row.get("history"), row.get("instruction")))
+            prompts.append(render_prompt(use, str(query), ps, history, instruction))
             asked.append(bool(ps) or not template.needs_passages or self.no_passage == "closed-book")
         if not all(asked):
             log.info("%s: %d question(s) without passages left unanswered (no_passage='abstain')", self.name,

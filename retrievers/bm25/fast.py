@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -59,6 +59,7 @@ class FastBM25(Retriever):
     threads: int = field(default=2, metadata={"config": False})
     mmap: bool = field(default=True, metadata={"config": False})
     build_memory_mb: int = field(default=1024, metadata={"config": False})   # MB of postings a build holds
+    exact_cutoff: ClassVar[bool] = True   # ties go to the lower document number, and documents are in docno order
 
     def __post_init__(self) -> None:
         super().__post_init__()
