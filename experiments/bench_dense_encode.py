@@ -4,8 +4,8 @@
 
 The peer is the raw encode on ``--threads`` threads. Measured beside it: ragif's exact encoder (same
 threads; its vectors must equal the peer's), and the opt-in fast encoders with ``--fast-threads`` threads:
-``backend="torch-bf16"`` (bfloat16 autocast, any model; also on ``--threads`` threads) and
-``backend="onnx-int8"`` (int8 all-MiniLM-L6-v2 on ONNX Runtime, when ``ragif[onnx]`` is installed). Each
+``runtime="torch-bf16"`` (bfloat16 autocast, any model; also on ``--threads`` threads) and
+``runtime="onnx-int8"`` (int8 all-MiniLM-L6-v2 on ONNX Runtime, when ``ragif[onnx]`` is installed). Each
 opt-in line prints its ratio to the peer and the smallest cosine between its vectors and the exact ones.
 
 All encode the same documents (title + text) with all-MiniLM-L6-v2, batch size 32, normalised; ragif's
@@ -22,6 +22,7 @@ import numpy as np
 
 from rag.datasets import load_dataset
 from retrievers import encoders
+from retrievers.st_encoder import Bfloat16Encoder, SentenceTransformerEncoder
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -38,10 +39,10 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     docs = load_dataset(args.dataset).corpus.frame().head(args.docs)
     texts = [f"{t} {x}" if t else x for t, x in zip(docs["title"], docs["text"])]
-    exact = encoders.SentenceTransformerEncoder(args.model, "cpu", threads=args.threads)
+    exact = SentenceTransformerEncoder(args.model, "cpu", threads=args.threads)
     st = exact.st()
-    bf16 = encoders.Bfloat16Encoder(args.model, "cpu", threads=args.threads)
-    bf16_fast = encoders.Bfloat16Encoder(args.model, "cpu", threads=args.fast_threads)
+    bf16 = Bfloat16Encoder(args.model, "cpu", threads=args.threads)
+    bf16_fast = Bfloat16Encoder(args.model, "cpu", threads=args.fast_threads)
     runs: dict[str, Callable[[], np.ndarray]] = {
         "sentence-transformers": lambda: st.encode(texts, batch_size=args.batch_size, normalize_embeddings=True,
                                                    convert_to_numpy=True),

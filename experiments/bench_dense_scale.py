@@ -141,7 +141,7 @@ def encode_phase(path: Path, way: str, cache: Path) -> dict:
     t0 = time.perf_counter()
     with PeakMemory() as peak, Cache(cache).activate():
         if way == "streamed":
-            stage = DenseRetriever(corpus, backend="bench-hash-384", model="hash", executor="local")
+            stage = DenseRetriever(corpus, runtime="bench-hash-384", model="hash", executor="local")
             rows = len(stage.doc_embeddings()[1])
         elif way == "streamed-raw":   # the same encoding path fed by the file directly (no Corpus id checks)
             from retrievers.embeddings import encode_documents, read_embeddings

@@ -35,8 +35,9 @@ DIM, TOP = 384, 100
 
 def encode_minilm(texts: list[str]) -> np.ndarray:
     from retrievers import encoders
+    from retrievers.st_encoder import SentenceTransformerEncoder
 
-    return encoders.encode(encoders.SentenceTransformerEncoder("all-MiniLM-L6-v2", "cpu", threads=1), texts, 32, True)
+    return encoders.encode(SentenceTransformerEncoder("all-MiniLM-L6-v2", "cpu", threads=1), texts, 32, True)
 
 
 def prepare(work: Path, docs: int, queries: int, vectors: int) -> None:

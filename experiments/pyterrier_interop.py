@@ -36,7 +36,7 @@ def main() -> None:
     from rag.interop.pyterrier import from_pyterrier, pyterrier_topics, to_pyterrier
     from rag.report.tables import markdown_table
     from retrievers.dense import DenseRetriever
-    from retrievers.encoders import resolve_model
+    from rag.models import resolve_model
     from retrievers.lucene import LuceneBM25
     from retrievers.text import AddText
 

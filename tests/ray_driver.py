@@ -24,8 +24,9 @@ from rag.core.executor import encode_in_shards, shard_log  # noqa: E402
 def encode_minilm(texts: list[str], threads: int = 1) -> np.ndarray:
     """all-MiniLM-L6-v2 embeddings of ``texts`` (the model is loaded once per process)."""
     from retrievers import encoders
+    from retrievers.st_encoder import SentenceTransformerEncoder
 
-    return encoders.encode(encoders.SentenceTransformerEncoder("all-MiniLM-L6-v2", "cpu", threads=threads), texts, 16,
+    return encoders.encode(SentenceTransformerEncoder("all-MiniLM-L6-v2", "cpu", threads=threads), texts, 16,
                            True)
 
 

@@ -85,7 +85,7 @@ def test_a_registered_class_whose_annotations_do_not_resolve_is_still_documented
 def test_one_vocabulary_documented_at_the_top_and_used_by_every_stage():
     import dataclasses
 
-    from rag.cli.vocabulary import CONCEPTS, SHARED_PARAMETERS
+    from rag.cli.vocabulary import CONCEPTS, SHARED_PARAMETERS, users
     from rag.core.registry import names
     from rag.readers.reader import Reader
     from rerankers.base import Reranker
@@ -101,6 +101,7 @@ def test_one_vocabulary_documented_at_the_top_and_used_by_every_stage():
             continue
         fields = {f.name for f in dataclasses.fields(cls) if f.init}
         assert "client" not in fields, key                                  # the LLM is `llm`
+        assert "backend" not in fields, key                                 # backend: an LLM provider only
         if issubclass(cls, Retriever):
             assert "k" in fields, key                                       # k: the retrieval depth
         if issubclass(cls, Reranker):
@@ -110,3 +111,7 @@ def test_one_vocabulary_documented_at_the_top_and_used_by_every_stage():
         if cls in (RRF, ScoreFusion):
             assert "per_run" in fields and not fields & {"k", "depth"}, key
     assert "rank_constant" in {f.name for f in dataclasses.fields(RRF)}
+    assert users("runtime") == ["dense"] and "| runtime | only in the dense stage" in doc      # the encoder runtime
+    assert "| backend | only in an `llm:` mapping" in doc
+    dense = {p["name"]: p for p in parameters(lookup("dense"), "stage", "dense")}
+    assert set(names("encoder")) <= set(dense["runtime"]["allowed"])

@@ -11,7 +11,9 @@ from rag.datasets import Corpus, demo, load_dataset
 from rag.core.errors import ConfigError, InputError
 from rag.evaluation import evaluate
 from rag.core.build import component
+from rag.models import minilm_path
 from retrievers import encoders
+from retrievers.st_encoder import SentenceTransformerEncoder, load_model
 from retrievers.dense import DenseRetriever
 
 from .conftest import shared_data
@@ -46,7 +48,7 @@ def test_search_finds_the_matching_document_with_cosine_scores():
 
 
 def test_scores_equal_cosine_of_raw_sentence_transformer_embeddings():
-    st = encoders.load_model("minilm", "cpu")
+    st = load_model("minilm", "cpu")
     q = st.encode(["snowy peaks"], normalize_embeddings=True)[0]
     d = st.encode(["Mountains snow on the mountain peak"], normalize_embeddings=True)[0]
     out = dense().search("snowy peaks")
@@ -54,9 +56,9 @@ def test_scores_equal_cosine_of_raw_sentence_transformer_embeddings():
 
 
 def test_length_sorted_encoding_keeps_input_order():
-    st = encoders.load_model("minilm", "cpu")
+    st = load_model("minilm", "cpu")
     texts = ["short", "a much longer text about rivers and seas and oceans", "medium length text"]
-    batched = encoders.encode(encoders.SentenceTransformerEncoder("minilm", "cpu", threads=1), texts, batch_size=2,
+    batched = encoders.encode(SentenceTransformerEncoder("minilm", "cpu", threads=1), texts, batch_size=2,
                               chunk=2)
     one_by_one = np.stack([st.encode([t], normalize_embeddings=True)[0] for t in texts])
     np.testing.assert_allclose(batched, one_by_one, atol=1e-5)
@@ -146,7 +148,7 @@ def test_model_prompts_and_prefix_overrides(tmp_path):
     assert encoders.prompts_for("intfloat/e5-base-v2") == encoders.Prompts("query: ", "passage: ")
     assert encoders.prompts_for("intfloat/e5-mistral-7b-instruct").instruction.startswith("Instruct:")
     assert encoders.prompts_for("all-MiniLM-L6-v2") == encoders.Prompts()
-    (tmp_path / "e5-base-v2").symlink_to(encoders.minilm_path())      # a folder named like E5 (weights: MiniLM)
+    (tmp_path / "e5-base-v2").symlink_to(minilm_path())      # a folder named like E5 (weights: MiniLM)
     stage = DenseRetriever(DOCS, model=str(tmp_path / "e5-base-v2"), query_prefix="q: ")
     assert (stage.prompts.query, stage.prompts.passage) == ("q: ", "passage: ")
     prefixed = dense(query_prefix="query: ").search("river").set_index("docno")["score"]
@@ -156,7 +158,7 @@ def test_model_prompts_and_prefix_overrides(tmp_path):
 
 def test_bad_configuration_is_reported():
     for params, field in (({"index": "annoy"}, "index"), ({"similarity": "l2"}, "similarity"),
-                          ({"instruction": "prepend"}, "instruction"), ({"backend": "tensorrt"}, "backend"),
+                          ({"instruction": "prepend"}, "instruction"), ({"runtime": "tensorrt"}, "runtime"),
                           ({"index_shards": 0}, "index_shards")):
         with pytest.raises(InputError, match=field) as err:
             DenseRetriever(DOCS, **params)

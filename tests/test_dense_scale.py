@@ -51,7 +51,7 @@ def hashed_words():
 
 
 def fake(corpus, **kw) -> DenseRetriever:
-    return DenseRetriever(corpus, backend="hashed-words", model="hashed", executor="local", **kw)
+    return DenseRetriever(corpus, runtime="hashed-words", model="hashed", executor="local", **kw)
 
 
 @pytest.fixture
@@ -117,7 +117,7 @@ def test_given_vectors_in_yaml_and_their_identity_is_the_files(tmp_path, encoded
     np.save(tmp_path / "v.npy", vectors)
     (tmp_path / "ids.txt").write_text("\n".join(ids) + "\n")
     data = type("D", (), {"corpus": unreadable_corpus()})()
-    spec = {"dense": {"backend": "hashed-words", "model": "hashed", "vectors": str(tmp_path / "v.npy"),
+    spec = {"dense": {"runtime": "hashed-words", "model": "hashed", "vectors": str(tmp_path / "v.npy"),
                       "docids": str(tmp_path / "ids.txt"), "k": 5}}
     stage = build_stage(spec, BuildContext(dataset=data))
     before = stage.fingerprint()
@@ -202,7 +202,7 @@ from rag.datasets import Corpus
 from retrievers.dense import DenseRetriever
 from tests.test_dense_scale import docs
 with Cache({cache!r}).activate():
-    DenseRetriever(Corpus(docs(50), name="fifty"), backend="hashed-words", model="hashed", executor="local",
+    DenseRetriever(Corpus(docs(50), name="fifty"), runtime="hashed-words", model="hashed", executor="local",
                    shard_size=8).doc_embeddings()
 """
 
@@ -235,7 +235,7 @@ def test_encoding_fans_out_over_ray_with_the_same_vectors(ray_cluster, tmp_path)
     corpus = Corpus(docs(50), name="fifty")
     from rag.core.executor import shard_log
     with Cache(tmp_path / "ray").activate(), shard_log() as runs:
-        _, on_ray = DenseRetriever(corpus, backend="hashed-words", model="hashed", executor="ray",
+        _, on_ray = DenseRetriever(corpus, runtime="hashed-words", model="hashed", executor="ray",
                                    shard_size=8).doc_embeddings()
     with Cache(tmp_path / "local").activate():
         _, local = fake(corpus, shard_size=8).doc_embeddings()

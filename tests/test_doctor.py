@@ -92,7 +92,7 @@ def test_llm_server_from_an_experiment_config(tmp_path, monkeypatch, llm_server)
 
 def test_model_packages_are_checked_part_by_part(tmp_path, monkeypatch):
     from rag.llm.gguf import QWEN_05B
-    from retrievers.encoders import MPNET_PARTS
+    from rag.models import MPNET_PARTS
 
     fake = {}
     for i, package in enumerate(MPNET_PARTS, 1):
@@ -155,7 +155,7 @@ def test_llama_smoke_test_reports_a_model_that_does_not_load(monkeypatch, tmp_pa
 
 def test_mpnet_parts_are_found_through_their_distribution_records():
     """The part packages install into folders named with dashes (not importable modules)."""
-    from retrievers.encoders import MPNET_PARTS, mpnet_part_files
+    from rag.models import MPNET_PARTS, mpnet_part_files
 
     if not importlib.util.find_spec("sentence_transformers"):
         pytest.skip("sentence-transformers not installed")

@@ -127,9 +127,9 @@ def test_k_sampling_maps_votes_back_to_passage_ids():
         gold = [i for i, text in shown if "GOLD" in text]
         return f"The tower: 1889.\nMy selection: [passage-{gold[0]}]"
     llm = ScriptedLLM(pick_gold)
-    j = k_sampling(load_llm(llm), "When?", PASSAGES, k=5, aggregate="majority", seed=3)
+    j = k_sampling(load_llm(llm), "When?", PASSAGES, samples=5, aggregate="majority", seed=3)
     assert j.selected == [1] and j.calls == 5 and j.unparsable == 0
-    assert k_sampling(load_llm(llm), "When?", PASSAGES, k=3, aggregate="union").selected == [1]
+    assert k_sampling(load_llm(llm), "When?", PASSAGES, samples=3, aggregate="union").selected == [1]
 
 
 def test_listwise_judges():

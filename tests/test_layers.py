@@ -134,12 +134,7 @@ def test_no_import_cycles():
 
 # type-level loops (one side imports only under TYPE_CHECKING) still to be untied, each with its reason; an
 # entry that no longer loops fails the test below, so the list only shrinks
-KNOWN_TYPE_CYCLES = {
-    frozenset({"rag.report.board", "rag.report.html"}): "the page renders a Board, the board calls the page: "
-                                                          "left for the lead (rag/report was being reworked)",
-    frozenset({"rag.report.board", "rag.report.latex"}): "the same shape, in the LaTeX writer (main after the "
-                                                           "eval-report merge)",
-}
+KNOWN_TYPE_CYCLES: dict[frozenset[str], str] = {}
 
 
 def test_no_import_cycles_counting_type_only_imports():

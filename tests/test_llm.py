@@ -129,7 +129,7 @@ def test_hf_backend_on_a_tiny_local_causal_lm(tmp_path):
     import torch
     from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
-    from retrievers.encoders import minilm_path
+    from rag.models import minilm_path
 
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(str(minilm_path()))

@@ -40,7 +40,7 @@ def test_batched_equals_one_at_a_time_on_a_tiny_random_model(tmp_path):
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from retrievers.encoders import minilm_path
+    from rag.models import minilm_path
 
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(str(minilm_path()))

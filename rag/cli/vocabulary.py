@@ -2,7 +2,8 @@
 
 One name per concept, used by every stage: ``k`` is only the retrieval depth, ``depth`` only the reranking
 depth, ``passages`` the passages in a reader's prompt, ``rank_constant`` RRF's constant, ``per_run`` what each
-fused run contributes, ``llm`` the LLM a stage calls. :data:`VOCABULARY` gives the meaning of a parameter
+fused run contributes, ``llm`` the LLM a stage calls, ``backend`` an LLM provider (in an ``llm:`` mapping
+only), ``runtime`` the dense stage's text encoder. :data:`VOCABULARY` gives the meaning of a parameter
 wherever a component has it; :func:`vocabulary` renders the shared terms with the components that use them.
 """
 from __future__ import annotations
@@ -66,9 +67,12 @@ VOCABULARY = {
 SHARED_PARAMETERS = ("k", "depth", "keep_rest", "passages", "per_run", "rank_constant", "samples", "instruction",
                      "rerank", "llm")
 CONCEPTS = {
-    "backend": "in an `llm:` mapping, the LLM backend (provider): `llamacpp`, `openai`, `hf` or a registered one "
-               "(the dense stage's `backend` is still its encoder runtime; it becomes `runtime` with the dense "
-               "stage's rework)",
+    "backend": "only in an `llm:` mapping: the LLM backend (provider): `llamacpp`, `openai`, `hf` or a registered "
+               "one (registry kind `llm`)",
+    "runtime": "only in the dense stage: its text encoder (registry kind `encoder`): `torch`, `torch-bf16`, "
+               "`onnx-int8` or a registered one",
+    "client": "not a parameter: in Python, an LLM stage's loaded LLM object (`stage.client`), built on first use "
+              "from its `llm`; to change the LLM, set `llm`",
     "pipeline": "stages chained with `>>` (in a config, a list of stages); fusion stages take unnamed `pipelines`",
     "system": "a pipeline under a name in an experiment: the keys of a config's `pipelines:`, the rows of a "
               "leaderboard, what `baseline` and a reproduction's `system` name",

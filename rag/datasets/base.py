@@ -11,12 +11,11 @@ import pandas as pd
 from rag.core.errors import InputError
 from rag.core.hashing import hash_config, hash_frame
 from rag.core.schema import check_id, check_qrels_against, validate_qrels, validate_queries
-from rag.datasets.docstore import (FORMAT_VERSION as DOCSTORE_VERSION, DiskDocStore, DocStore, DuplicateId, IdCheck,
-                                   MemoryDocStore, documents_frame, hash_probe)
+from rag.datasets.docstore import (FORMAT_VERSION as DOCSTORE_VERSION, DiskDocStore, Doc, DocStore, DuplicateId,
+                                   IdCheck, MemoryDocStore, documents_frame, hash_probe)
 
 log = logging.getLogger(__name__)
 
-Doc = dict[str, str]
 
 
 class Corpus:

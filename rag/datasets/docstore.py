@@ -23,7 +23,7 @@ import json
 import os
 import struct
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Iterable, Protocol, Sequence
+from typing import BinaryIO, Iterable, Protocol, Sequence
 
 import numpy as np
 import pandas as pd
@@ -31,8 +31,7 @@ import pandas as pd
 from rag.core.errors import InputError
 from rag.core.progress import progress
 
-if TYPE_CHECKING:
-    from rag.datasets.base import Doc
+Doc = dict[str, str]   # one document: docno, title, text
 
 FORMAT_VERSION = 1
 BLOCK = 512               # hashes per block of hashes.bin (4 KiB); one sample per block stays in memory

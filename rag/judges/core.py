@@ -108,31 +108,31 @@ def _plan_listwise_rank(question: str, passages: Sequence[str], guard: bool = Tr
 AGGREGATES = ("majority", "union", "intersection")
 
 
-def _plan_k_sampling(question: str, passages: Sequence[str], k: int = 5, aggregate: str = "majority",
-                     seed: int = 0, guard: bool = True) -> Plan:
+def _plan_k_sampling(question: str, passages: Sequence[str], samples: int = 5,
+                     aggregate: str = "majority", seed: int = 0, guard: bool = True) -> Plan:
     if aggregate not in AGGREGATES:
         raise ValueError(f"aggregate must be one of {AGGREGATES}, got {aggregate!r}")
     rng = random.Random(seed)
-    samples = []
-    for sample in range(k):
+    plans = []
+    for sample in range(samples):
         order = list(range(len(passages)))
         if sample:  # the first sample keeps the given order
             rng.shuffle(order)
-        samples.append(_plan_listwise_set(question, passages, guard, order=order, seed=seed))
+        plans.append(_plan_listwise_set(question, passages, guard, order=order, seed=seed))
 
     def decide(texts: list[str]) -> tuple[list[int], list[int], int]:
         votes = [0] * len(passages)
         unparsable = 0
-        for one, text in zip(samples, texts):
+        for one, text in zip(plans, texts):
             selected, _, bad = one.decide([text])
             unparsable += bad
             for i in selected:
                 votes[i] += 1
-        need = {"majority": math.ceil(k / 2), "union": 1, "intersection": k}[aggregate]
+        need = {"majority": math.ceil(samples / 2), "union": 1, "intersection": samples}[aggregate]
         return ([i for i in range(len(passages)) if votes[i] >= need],
                 sorted(range(len(passages)), key=lambda i: (-votes[i], i)), unparsable)
 
-    return Plan([one.chats[0] for one in samples], decide, seed)
+    return Plan([one.chats[0] for one in plans], decide, seed)
 
 
 PLANS: dict[str, Callable[..., Plan]] = {"pointwise": _plan_pointwise, "pairwise": _plan_pairwise,
@@ -203,13 +203,14 @@ def listwise_rank(llm: LLM, question: str, passages: Sequence[str], guard: bool 
     return judge_many(llm, "listwise-rank", [question], [passages], max_tokens, guard=guard, keep=keep)[0]
 
 
-def k_sampling(llm: LLM, question: str, passages: Sequence[str], k: int = 5, aggregate: str = "majority",
-               seed: int = 0, guard: bool = True, max_tokens: int = DEFAULT_MAX_TOKENS) -> Judgment:
-    """Listwise-set on ``k`` random orders of the passages, votes mapped back to passage ids; keep the
-    passages with at least ceil(k/2) votes (majority), any vote (union) or all votes (intersection).
-    k and the aggregation are UNVERIFIED in the paper; defaults k=5, majority (METHODS §4.5)."""
-    return judge_many(llm, "k-sampling", [question], [passages], max_tokens, k=k, aggregate=aggregate, seed=seed,
-                      guard=guard)[0]
+def k_sampling(llm: LLM, question: str, passages: Sequence[str], samples: int = 5,
+               aggregate: str = "majority", seed: int = 0, guard: bool = True, max_tokens: int = DEFAULT_MAX_TOKENS) -> Judgment:
+    """Listwise-set on ``samples`` orders of the passages (the given one, then random ones), votes mapped back
+    to passage ids; keep the passages with at least ceil(samples/2) votes (majority), any vote (union) or all
+    votes (intersection). The paper's k (here ``samples``) and the aggregation are UNVERIFIED there; defaults
+    5, majority (METHODS §4.5)."""
+    return judge_many(llm, "k-sampling", [question], [passages], max_tokens, samples=samples, aggregate=aggregate,
+                      seed=seed, guard=guard)[0]
 
 
 def expected_score(llm: LLM, questions: Sequence[str], answers: Sequence[str]) -> list[float]:

@@ -47,7 +47,7 @@ class UtilityJudge(LLMStage, Reranker):
         texts = self.passages(ranked)
         options: dict[str, Any] = {"guard": self.guard}
         if self.method == "k-sampling":
-            options.update(k=self.samples, aggregate=self.aggregate, seed=self.seed)
+            options.update(samples=self.samples, aggregate=self.aggregate, seed=self.seed)
         judgments = judge_many(self.client, self.method, self.query_texts(ranked.iloc[starts]),
                                [texts[a:b] for a, b in zip(starts, ends)], desc=f"{self.name} ({self.method})",
                                **options)

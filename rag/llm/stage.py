@@ -51,8 +51,10 @@ def llm_identity(spec: Any) -> Any:
 class LLMStage(Stage):
     """Base of every stage that calls an LLM (readers, LLM rerankers, utility judges, adaptive signals).
 
-    Subclasses call :attr:`client` (the loaded LLM) through :meth:`generate` / :meth:`option_probs`
-    (batched, with progress) and record cost with :func:`add_cost`.
+    ``llm`` is the one parameter naming the LLM (a spec or an LLM object). :attr:`client` is not a parameter:
+    it is the loaded LLM object that ``llm`` names (built on first use; assigning a new ``llm`` replaces it).
+    Subclasses call it through :meth:`generate` / :meth:`option_probs` (one stream, with progress) and record
+    cost with :func:`add_cost`.
     """
 
     llm: LLMSpec = DEFAULT_LLM
@@ -67,30 +69,32 @@ class LLMStage(Stage):
 
     def llm_provenance(self) -> Any:
         """What the stage's LLM records about itself (identity, settings) once loaded; else its spec."""
-        loaded = self.__dict__.get("_client")
+        loaded = self._loaded()
         describe = getattr(loaded, "provenance", None)
         return describe() if callable(describe) else llm_identity(self.llm)
 
-    @property
-    def client(self) -> LLM:
-        """The LLM, loaded on first use and kept for the stage's lifetime."""
+    def _loaded(self) -> LLM | None:
+        """The LLM loaded for the current ``llm`` (None before first use or after ``llm`` was replaced)."""
         loaded = self.__dict__.get("_client")
         if loaded is None:
+            return None
+        spec, llm = loaded
+        same = spec is self.llm or (isinstance(spec, (str, dict)) and spec == self.llm)
+        return llm if same else None
+
+    @property
+    def client(self) -> LLM:
+        """The LLM object that ``llm`` names, loaded on first use and kept while ``llm`` stays the same."""
+        loaded = self._loaded()
+        if loaded is None:
             loaded = resolve_llm(self.llm)
-            self.__dict__["_client"] = loaded
+            self.__dict__["_client"] = (self.llm, loaded)
         return loaded
 
-    @client.setter
-    def client(self, llm: LLM) -> None:
-        """Use an already loaded LLM (it becomes the stage's ``llm``, so its identity is in the cache key)."""
-        self.llm = llm
-        self.__dict__["_client"] = llm
-
     def generate(self, prompts: Sequence[Any], desc: str | None = None, unit: str = "prompts",
-                 batch_size: int | None = None, **params: Any) -> list[Generation]:
+                 **params: Any) -> list[Generation]:
         """Completions of all ``prompts`` as one stream, with progress named ``SYSTEM / desc`` (``desc``
-        defaults to the stage's name) counting ``unit``. ``batch_size`` is accepted from older callers and
-        not used: the backend decides how many prompts it works on at once."""
+        defaults to the stage's name) counting ``unit``; the backend decides how many it works on at once."""
         return _call(self.client.generate, list(prompts), desc or self.name, unit, params)
 
     def prompt_tokens(self, prompts: Sequence[Any]) -> list[int]:
@@ -104,8 +108,8 @@ class LLMStage(Stage):
                 out.append(0)
         return out
 
-    def option_probs(self, prompts: Sequence[Any], options: list[str], batch_size: int | None = None,
-                     desc: str | None = None, unit: str = "prompts") -> list[dict[str, float]]:
+    def option_probs(self, prompts: Sequence[Any], options: list[str], desc: str | None = None,
+                     unit: str = "prompts") -> list[dict[str, float]]:
         """Next-token probabilities of ``options`` for each prompt, as one stream (see :meth:`generate`)."""
         return _call(self.client.option_probs, list(prompts), desc or self.name, unit, {"options": list(options)})
 

@@ -30,6 +30,7 @@ from rag.core import params
 from rag.core.errors import ConfigError, InputError
 from rag.core.schema import DOCUMENT_COLUMNS, questions_of
 from rag.datasets import Corpus
+from rag.llm import Generation
 from rag.llm.stage import LLMStage, add_cost
 from rag.readers.prompts import TEMPLATES, Template, clean_answer, render_prompt
 
@@ -115,58 +116,99 @@ class Reader(LLMStage):
 
     # ------------------------------------------------------------------ the stage
     def transform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Questions -> prompts -> one LLM stream -> one answer row per question (see the module docstring)."""
         template = self._template()
+        self._check_ranking(frame, template)
+        questions = self._questions(frame)
+        passages = self._passages(frame)
+        contexts = [passages.get(qid, []) for qid in questions["qid"].tolist()]
+        prompts, asked = self._prompts(questions, contexts, template)
+        gens = self._answer(prompts, asked)
+        out = self._answer_columns(questions, [_text(g) for g in gens], template)
+        out = self._context_columns(out, contexts, prompts, asked)
+        return self._call_columns(out, gens)
+
+    def _check_ranking(self, frame: pd.DataFrame, template: Template) -> None:
         if template.needs_passages and "docno" not in frame.columns and self.passages > 0:
             raise InputError(f"template {self.template!r} answers from passages but the input has no 'docno' "
                              "column: put a retriever before the reader, or use template='closed_book'",
                              field="docno")
-        passages = self._passages(frame)
-        questions = questions_of(frame) if "docno" in frame.columns else \
-            frame.drop_duplicates("qid")[[c for c in frame.columns if c not in DOCUMENT_COLUMNS]].reset_index(drop=True)
+
+    @staticmethod
+    def _questions(frame: pd.DataFrame) -> pd.DataFrame:
+        """One row per question (first seen order) with its query columns, ``qid`` as text."""
+        if "docno" in frame.columns:
+            questions = questions_of(frame)
+        else:
+            kept = [c for c in frame.columns if c not in DOCUMENT_COLUMNS]
+            questions = frame.drop_duplicates("qid")[kept].reset_index(drop=True)
         questions["qid"] = questions["qid"].astype(str)
+        return questions
+
+    def _prompts(self, questions: pd.DataFrame, contexts: list[list[dict[str, str]]],
+                 template: Template) -> tuple[list[str], list[bool]]:
+        """Each question's prompt (its template's closed-book counterpart when it has no passage) and whether
+        it is asked (not with ``no_passage="abstain"`` and no passage)."""
         closed = TEMPLATES.get(template.closed_book, TEMPLATES["closed_book"])
-        prompts, contexts, asked = [], [], []
         absent = [None] * len(questions)
-        for qid, query, history, instruction in zip(
-                questions["qid"].tolist(), questions["query"].tolist(),
-                questions["history"].tolist() if "history" in questions.columns else absent,
-                questions["instruction"].tolist() if "instruction" in questions.columns else absent):
-            ps = passages.get(qid, [])
-            contexts.append(ps)
+        columns = [questions[c].tolist() if c in questions.columns else absent for c in ("history", "instruction")]
+        prompts, asked = [], []
+        for query, ps, history, instruction in zip(questions["query"].tolist(), contexts, *columns):
             use = template if ps or not template.needs_passages else closed
             prompts.append(render_prompt(use, str(query), ps, history, instruction))
             asked.append(bool(ps) or not template.needs_passages or self.no_passage == "closed-book")
         if not all(asked):
             log.info("%s: %d question(s) without passages left unanswered (no_passage='abstain')", self.name,
                      asked.count(False))
-        todo = [i for i, a in enumerate(asked) if a]
-        params: dict[str, Any] = {"max_tokens": self.max_tokens, "temperature": self.temperature, "seed": self.seed}
+        return prompts, asked
+
+    def _answer(self, prompts: list[str], asked: list[bool]) -> list[Generation | None]:
+        """The generations of the asked prompts, as one stream (None for a question not asked)."""
+        options: dict[str, Any] = {"max_tokens": self.max_tokens, "temperature": self.temperature, "seed": self.seed}
         if self.logprobs:
-            params["logprobs"] = True
+            options["logprobs"] = True
         if self.stop:
-            params["stop"] = list(self.stop)
-        done = self.generate([prompts[i] for i in todo], unit="answers", **params)
-        gens: list[Any] = [None] * len(prompts)
-        for i, g in zip(todo, done):
+            options["stop"] = list(self.stop)
+        todo = [i for i, a in enumerate(asked) if a]
+        gens: list[Generation | None] = [None] * len(prompts)
+        for i, g in zip(todo, self.generate([prompts[i] for i in todo], unit="answers", **options)):
             gens[i] = g
-        raw = [str(getattr(g, "text", "") or "") if g is not None else "" for g in gens]
+        return gens
+
+    def _answer_columns(self, questions: pd.DataFrame, raw: list[str], template: Template) -> pd.DataFrame:
         out = questions.copy()
-        out["answer"] = [template.clean(r) if self.post_process else r.strip() for r in raw]
+        out["answer"] = [template.clean(r) for r in raw] if self.post_process else [r.strip() for r in raw]
         out["raw_answer"] = raw
-        out["contexts"] = [[p["text"] for p in ps] for ps in contexts]
-        out["context_titles"] = [[p["title"] for p in ps] for ps in contexts]
-        out["context_docnos"] = [[p["docno"] for p in ps] for ps in contexts]
+        return out
+
+    @staticmethod
+    def _context_columns(out: pd.DataFrame, contexts: list[list[dict[str, str]]], prompts: list[str],
+                         asked: list[bool]) -> pd.DataFrame:
+        """The passages in each prompt (the evidence for faithfulness measures) and the prompt itself."""
+        for column, field in (("contexts", "text"), ("context_titles", "title"), ("context_docnos", "docno")):
+            out[column] = [[p[field] for p in ps] for ps in contexts]
         out["passages"] = [len(ps) for ps in contexts]
         out["prompt"] = [p if a else "" for p, a in zip(prompts, asked)]
         out["retrieved"] = [bool(ps) for ps in contexts]
+        return out
+
+    def _call_columns(self, out: pd.DataFrame, gens: list[Generation | None]) -> pd.DataFrame:
+        """What each call returned besides the text (log-probabilities, tokens, latency, cache) and its cost."""
         if self.logprobs:
-            out["answer_logprobs"] = [list(g.token_logprobs) if g is not None and g.token_logprobs is not None
-                                      else None for g in gens]
+            out["answer_logprobs"] = [_logprobs(g) for g in gens]
         out["prompt_tokens"] = [int(getattr(g, "prompt_tokens", 0) or 0) for g in gens]
         out["completion_tokens"] = [int(getattr(g, "completion_tokens", 0) or 0) for g in gens]
         out["latency_s"] = [float(getattr(g, "latency_s", 0.0) or 0.0) for g in gens]
         out["cached"] = [bool(getattr(g, "cached", False)) for g in gens]
         return add_cost(out, out["prompt_tokens"], out["completion_tokens"], out["latency_s"])
+
+
+def _text(gen: Generation | None) -> str:
+    return str(getattr(gen, "text", "") or "") if gen is not None else ""
+
+
+def _logprobs(gen: Generation | None) -> list[float] | None:
+    return list(gen.token_logprobs) if gen is not None and gen.token_logprobs is not None else None
 
 
 @dataclasses.dataclass(repr=False)

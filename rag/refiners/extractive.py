@@ -67,14 +67,12 @@ class ExtractiveCompressor(Refiner):
     def _embed(self, texts: list[str]) -> np.ndarray:
         if self.embedder is not None:
             return np.asarray(self.embedder(texts), dtype="float64")
-        model = self.__dict__.get("_model")
-        if model is None:
-            from retrievers.encoders import load_model
+        from retrievers.encoders import encode, open_encoder
 
-            model = self.__dict__["_model"] = load_model(self.model)
-        from retrievers.encoders import encode
-
-        return encode(model, texts, self.batch_size, normalize=False, threads=self.threads,
+        encoder = self.__dict__.get("_encoder")
+        if encoder is None:
+            encoder = self.__dict__["_encoder"] = open_encoder("torch", self.model, threads=self.threads or 0)
+        return encode(encoder, texts, self.batch_size, normalize=False,
                       desc="compress: encoding sentences").astype("float64")
 
     def refine_all(self, queries: list[str], passages: list[list[str]]) -> list[list[str]]:

@@ -10,15 +10,14 @@ import base64
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from rag.report.content import BoardContent
 from rag.report.tables import natural_order
 
-if TYPE_CHECKING:   # the page renders a Board; the board module imports this one
-    from rag.report.board import Board
 
 HERE = Path(__file__).parent
 PER_QUERY_ROWS = 500   # questions per system shown on the page; all of them are in per_query.csv
@@ -58,7 +57,7 @@ def anchors(systems: list[str]) -> dict[str, str]:
     return out
 
 
-def _cell(board: "Board", system: str, measure: str, digits: Any) -> dict[str, Any]:
+def _cell(board: BoardContent, system: str, measure: str, digits: Any) -> dict[str, Any]:
     value = board.table.loc[system, measure]
     if pd.isna(value):
         return {"value": None, "note": board.note(system, measure) or "no value"}
@@ -81,7 +80,7 @@ def _cell(board: "Board", system: str, measure: str, digits: Any) -> dict[str, A
             "sig": board.is_significant(system, measure), "better": better}
 
 
-def _column_cells(board: "Board", measure: str, values: np.ndarray, base: np.ndarray | None,
+def _column_cells(board: BoardContent, measure: str, values: np.ndarray, base: np.ndarray | None,
                   digits: Any) -> list[dict[str, Any]]:
     """The cells of one measure's column of a per-query table (classes from the differences, vectorised)."""
     places = board.digits(measure, digits)
@@ -105,7 +104,7 @@ def _column_cells(board: "Board", measure: str, values: np.ndarray, base: np.nda
     return out
 
 
-def _sections(board: "Board", measures: list[str], digits: Any, rows: int) -> list[dict[str, Any]]:
+def _sections(board: BoardContent, measures: list[str], digits: Any, rows: int) -> list[dict[str, Any]]:
     per_query = board.per_query
     if per_query is None or not len(per_query):
         return []
@@ -136,7 +135,7 @@ def _sections(board: "Board", measures: list[str], digits: Any, rows: int) -> li
     return sections
 
 
-def render_html(board: "Board", digits: Any = None, per_query_rows: int = PER_QUERY_ROWS) -> str:
+def render_html(board: BoardContent, digits: Any = None, per_query_rows: int = PER_QUERY_ROWS) -> str:
     """A standalone page: sortable leaderboard with best values and significance marked, empty cells
     explained, per-query tables (the first ``per_query_rows`` questions; per_query.csv has all) linked both
     ways to the leaderboard rows, the folder's plots inlined, provenance in the footer and on hover."""

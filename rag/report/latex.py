@@ -7,12 +7,11 @@ wider (``\\resizebox`` of graphicx: never enlarged), each measure with its own d
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
-if TYPE_CHECKING:   # renders a Board; the board module imports this one
-    from rag.report.board import Board
+from rag.report.content import BoardContent
 
 PACKAGES = r"\usepackage{booktabs,graphicx}"
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "$": r"\$",
@@ -35,7 +34,7 @@ def latex_escape(text: Any) -> str:
     return "".join(_LATEX_SPECIAL.get(c, c) for c in visible(text))
 
 
-def _cell(board: "Board", system: str, measure: str, digits: Any) -> str:
+def _cell(board: BoardContent, system: str, measure: str, digits: Any) -> str:
     value = board.table.loc[system, measure]
     if pd.isna(value):
         return "--"
@@ -47,11 +46,11 @@ def _cell(board: "Board", system: str, measure: str, digits: Any) -> str:
     return text
 
 
-def render_latex(board: "Board", digits: Any = None, caption: str | None = None, label: str | None = None) -> str:
+def render_latex(board: BoardContent, digits: Any = None, caption: str | None = None, label: str | None = None) -> str:
     """A ``table`` environment to paste into a paper (needs ``\\usepackage{booktabs,graphicx}``): the
     tabular is scaled down to ``\\linewidth`` when wider, never up. Best per column bold (measures of
     undeclared direction have none), ``$^\\dagger$`` = significant vs. the baseline (set in ``\\rlap`` so the
-    numbers stay aligned), digits per measure (``digits``: see :meth:`Board.digits`)."""
+    numbers stay aligned), digits per measure (``digits``: see :meth:`BoardContent.digits`)."""
     measures = list(board.table.columns)
     header = [latex_escape(m) + (r"\,$\downarrow$" if board.lower_is_better(m) else "") for m in measures]
     out = [rf"% ragif leaderboard; needs {PACKAGES}",
