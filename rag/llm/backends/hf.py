@@ -12,6 +12,10 @@ For serving large models on a GPU, the supported route is ``vllm serve`` behind 
 """
 from __future__ import annotations
 
+import contextlib
+import functools
+import os
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -47,11 +51,12 @@ class HFCausalLM:
         path = Path(str(model))
         source = {"pretrained_model_name_or_path": str(path.parent), "gguf_file": path.name} \
             if path.suffix == ".gguf" else {"pretrained_model_name_or_path": str(model)}
-        self.tokenizer = AutoTokenizer.from_pretrained(**source)
+        with _gguf_read_once() if path.suffix == ".gguf" else contextlib.nullcontext():
+            self.tokenizer = AutoTokenizer.from_pretrained(**source)
+            self.model = AutoModelForCausalLM.from_pretrained(**source, dtype=dtype).to(self.device).eval()
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModelForCausalLM.from_pretrained(**source, dtype=dtype).to(self.device).eval()
         eos = self.model.generation_config.eos_token_id
         self.eos_ids = set(eos if isinstance(eos, (list, tuple)) else [eos] if eos is not None else []) or \
             {self.tokenizer.eos_token_id}
@@ -154,3 +159,39 @@ class HFCausalLM:
         for i, probs in self.iter_option_probs(prompts, options):
             out[i] = probs
         return out
+
+
+_GGUF_LOADS = threading.Lock()
+
+
+@contextlib.contextmanager
+def _gguf_read_once() -> Iterator[None]:
+    """Loading a GGUF model with transformers parses the file three times (tokenizer, config, weights: each a pass
+    over the whole vocabulary, about 9 s for SmolLM2's 49k tokens on 2 busy cores) and builds gguf's tensor-name
+    map once per module (about 12 s): while this is active, one reader per file and one map per (architecture,
+    layers) serve them all (SmolLM2-135M: 14 s instead of 52 s, the same weights). The gguf package is left as it
+    was afterwards; without it (transformers then says what to install) nothing changes."""
+    try:
+        import gguf
+    except ImportError:
+        yield
+        return
+    reader_class = getattr(gguf, "GGUFReader", None)
+    name_map = getattr(gguf, "get_tensor_name_map", None)
+    if reader_class is None or name_map is None:
+        yield
+        return
+    readers: dict[tuple[str, str], Any] = {}
+
+    def one_reader(path: Any, mode: str = "r") -> Any:
+        key = (os.path.realpath(os.fspath(path)), mode)
+        if key not in readers:
+            readers[key] = reader_class(path, mode)
+        return readers[key]
+
+    with _GGUF_LOADS:
+        gguf.GGUFReader, gguf.get_tensor_name_map = one_reader, functools.lru_cache(maxsize=None)(name_map)
+        try:
+            yield
+        finally:
+            gguf.GGUFReader, gguf.get_tensor_name_map = reader_class, name_map
