@@ -9,10 +9,12 @@ evaluating every prompt from scratch, bit for bit.
 """
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -35,6 +37,27 @@ _EXACT_VERDICTS: dict[str, bool] = {}  # (build, CPU, model file, threads, offlo
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max()
     return shifted - np.log(np.exp(shifted).sum())
+
+
+_OPEN_MODELS: "weakref.WeakSet[Any]" = weakref.WeakSet()
+
+
+def _close_at_exit(model: Any) -> None:
+    """Free a loaded model before the interpreter tears its modules down: llama-cpp-python's ``__del__`` at
+    that point finds its C bindings gone and prints 'Exception ignored ... NoneType' for every live model."""
+    _OPEN_MODELS.add(model)
+
+
+def _close_all() -> None:
+    for model in list(_OPEN_MODELS):
+        try:
+            model.close()
+        except Exception:   # freeing at exit is best effort; the process ends either way
+            pass
+    _OPEN_MODELS.clear()
+
+
+atexit.register(_close_all)
 
 
 class LlamaCppLLM(StreamingBackend):
@@ -65,6 +88,7 @@ class LlamaCppLLM(StreamingBackend):
         self._llm = llama_cpp.Llama(model_path=str(self.path), n_ctx=n_ctx, n_batch=n_batch, n_threads=threads,
                                     n_threads_batch=threads, n_gpu_layers=n_gpu_layers, logits_all=False,
                                     verbose=False, seed=0)
+        _close_at_exit(self._llm)
         self.n_ctx = n_ctx
         self._n_vocab = self._llm.n_vocab()
         template = chat_template or self._llm.metadata.get("tokenizer.chat_template")
