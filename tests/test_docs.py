@@ -17,7 +17,8 @@ REPO = Path(__file__).resolve().parents[1]
 BLOCK = re.compile(r"```python\n(.*?)```", re.S)
 DOCS = [REPO / "docs" / "extending.md", REPO / "docs" / "results.md"]
 EXPECTED = {  # what each page's examples must print
-    "extending.md": ["d16", "TitleLen@10", "BM25>>Shorter"],   # d16: the honey-bee passage found by TitleOverlap
+    # d16: the honey-bee passage found by TitleOverlap; Yeast: the toy LLM's answer; d27: found by the toy encoder
+    "extending.md": ["d16", "RelFound(rel=2)@5", "Yeast", "d27", "BM25>>Shorter", "BM25>>FirstWords"],
     "results.md": ["leaderboard.html", "| BM25 (baseline) |", r"\toprule", "deltas-nDCG_10.svg", "tradeoff.png"],
 }
 PACKAGES = ("rag", "retrievers", "rerankers")
@@ -47,6 +48,11 @@ def _modules() -> list[str]:
 
 @pytest.mark.parametrize("path", DOCS, ids=[p.name for p in DOCS])
 def test_examples_run(path, capsys, monkeypatch, scratch_registry):   # what they register is undone
+    import rag.llm
+    from rag.evaluation import measures
+
+    monkeypatch.setattr(measures, "_DECLARED", dict(measures._DECLARED))   # register_measure's declarations
+    monkeypatch.setattr(rag.llm, "_LOADED", dict(rag.llm._LOADED))         # LLMs loaded from their backends
     module = types.ModuleType(f"docs_{path.stem}")          # dataclasses look their module up
     monkeypatch.setitem(sys.modules, module.__name__, module)
     namespace = module.__dict__
