@@ -1,7 +1,10 @@
 """Shared fixtures: an isolated cache per test session and the shared data root (tests skip without it)."""
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -73,3 +76,47 @@ def ray_cluster():
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+
+
+BARE_RUN_QUESTIONS = 3                         # of the demo set's 14: q01-q03
+BARE_RUN_SECRET = "sk-should-never-appear"     # in OPENAI_API_KEY while the bare run runs (tests/test_secrets.py)
+
+
+@dataclass
+class BareRun:
+    code: int                # what `main(["run", "-o", folder])` returned
+    out: str                 # what it printed
+    folder: Path             # its results folder
+    configs: list[Path]      # the config files it read
+
+
+@pytest.fixture(scope="session")
+def bare_run(tmp_path_factory) -> BareRun:
+    """README command 1, ``ragif run`` without a config (rag/configs/default.yaml: closed-book and three
+    retrieve-then-read systems with the offline Qwen reader), run once per session for the tests that read its
+    output, on the default config's first 3 questions: the whole job is 56 reader calls (2-4.5 minutes on 2
+    cores); ``tests/test_cli.py::test_bare_run_on_all_14_questions`` (slow) runs all of them. The only change
+    to the config is the ``queries: {limit: 3}`` added after it is read. ``OPENAI_API_KEY`` holds a secret
+    meanwhile, which no file written may contain."""
+    import rag.core.config as core_config
+    from rag.cli import main
+    from rag.cli.run import DEFAULT_CONFIG
+
+    read = core_config.load_yaml
+    configs: list[Path] = []
+
+    def first_questions(path):
+        config = read(path)
+        configs.append(Path(path))
+        if Path(path) == DEFAULT_CONFIG:
+            assert "queries" not in config, "the default job selects questions itself now: update this fixture"
+            config["queries"] = {"limit": BARE_RUN_QUESTIONS}
+        return config
+
+    folder = tmp_path_factory.mktemp("bare-run") / "demo"
+    out = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out):
+        patch.setattr(core_config, "load_yaml", first_questions)
+        patch.setenv("OPENAI_API_KEY", BARE_RUN_SECRET)
+        code = main(["run", "-o", str(folder)])
+    return BareRun(code, out.getvalue(), folder, configs)

@@ -161,6 +161,21 @@ def test_a_cache_path_that_is_a_file_is_one_clear_line(tmp_path):
             pass
 
 
+def test_a_bad_cache_is_reported_before_any_data_set_or_model_is_loaded(tmp_path, monkeypatch):
+    """The check comes first: the default job's dense models took 10-40 s to load before the one line came."""
+    import rag.experiment.config as config_module
+    from rag.core.config import load_yaml
+
+    def too_late(*args, **kwargs):
+        raise AssertionError("the data set was loaded before the cache folder was checked")
+
+    monkeypatch.setattr(config_module, "load_config_dataset", too_late)
+    file = tmp_path / "cache-file"
+    file.write_text("x")
+    with pytest.raises(CacheLocationError, match="is a file"):
+        config_module.build_experiment(load_yaml(REPO / "rag" / "configs" / "default.yaml"), cache=file)
+
+
 def test_doctor_fails_a_cache_that_is_a_file(tmp_path, monkeypatch):
     from rag.cli.doctor import FAIL, OK, check_data_and_cache
 

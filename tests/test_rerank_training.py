@@ -89,7 +89,10 @@ def test_interrupted_training_resumes_to_the_same_model(slice_, tmp_path, monkey
     from safetensors.torch import load_file
 
     queries, qrels, run, texts = slice_
-    kw = dict(iterations=2, batches_per_iteration=2, loss="hinge", curriculum="reciprank", weighting="per-sample")
+    # small batches of short pairs: what is checked is the state a checkpoint carries (weights, optimiser, RNG,
+    # sampler, curriculum), not what a batch computes
+    kw = dict(iterations=2, batches_per_iteration=2, loss="hinge", curriculum="reciprank", weighting="per-sample",
+              batch_size=2, max_length=48)
     RerankerTrainer(_config(tmp_path / "straight", **kw), queries, qrels, run, texts).train()
     original = RerankerTrainer.train_batch
     calls = {"n": 0}

@@ -5,6 +5,7 @@ import logging
 
 from rag.cli import main
 from rag.core.secrets import RedactingFilter, redact
+from tests.conftest import BARE_RUN_SECRET
 
 
 def test_redact_replaces_secret_environment_values(monkeypatch):
@@ -31,9 +32,10 @@ def test_cli_errors_are_redacted(monkeypatch, tmp_path, capsys):
     assert "tok-0123456789" not in capsys.readouterr().err
 
 
-def test_provenance_records_no_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-should-never-appear")
-    main(["run", "-o", str(tmp_path / "out")])
-    for path in (tmp_path / "out").rglob("*"):
-        if path.is_file():
-            assert b"sk-should-never-appear" not in path.read_bytes(), path
+def test_provenance_records_no_environment(bare_run):
+    """The session's bare `ragif run` (conftest.bare_run) ran with a secret in OPENAI_API_KEY."""
+    assert bare_run.code == 0
+    written = [path for path in bare_run.folder.rglob("*") if path.is_file()]
+    assert any(path.name == "provenance.json" for path in written)
+    for path in written:
+        assert BARE_RUN_SECRET.encode() not in path.read_bytes(), path

@@ -43,6 +43,8 @@ def check_experiment(config: dict, source: str | None = None, cache: Any = None,
                      plugins: Sequence[str] = ()) -> Checked:
     """Everything short of running: schema, plugins, data set, questions, pipelines, the dry check."""
     spec = read_spec(config, source, plugins)
+    cache = cache if isinstance(cache, Cache) else Cache(cache or spec.cache)
+    cache.check_location()   # a bad cache folder is the error to report, before any data set or model is loaded
     dataset = load_config_dataset(spec.dataset, spec.split, source, spec.line("dataset"))
     split = spec.split or dataset.default_split
     where = f"dataset {dataset.name!r} (split {split!r})"
@@ -58,8 +60,6 @@ def check_experiment(config: dict, source: str | None = None, cache: Any = None,
     flows = check_pipelines(pipelines, list(queries.columns), where, source, spec.pipeline_lines, stage_lines)
     applies = check_measures(spec.measures, flows, dataset, spec.split, list(queries.columns), source,
                              spec.measure_lines)
-    cache = cache if isinstance(cache, Cache) else Cache(cache or spec.cache)
-    cache.check_location()   # a bad cache folder is the error to report, not a model that cannot be stored there
     experiment = Experiment(pipelines, dataset, spec.measures, split=spec.split, baseline=spec.baseline,
                             test=spec.test, correction=spec.correction, alpha=spec.alpha, cache=cache, seed=spec.seed,
                             name=spec.name, queries=queries, config={**spec.config, "plugins": spec.plugins}
