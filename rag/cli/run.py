@@ -30,8 +30,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(f"  {measure}: {len(systems)} of {len(experiment.pipelines)} system(s)"
                   + (f" (not {', '.join(left_out)})" if left_out else ""))
         return 0
-    experiment = build_experiment(load_yaml(path), str(path), cache=args.cache, plugins=args.plugin)
-    output = check_results_folder(results_folder(path, experiment, args.output))   # before any work
+    experiment = build_experiment(load_yaml(path), str(path), cache=args.cache, plugins=args.plugin,
+                                  output=args.output, check_output=True)   # the results folder before any work
+    output = check_results_folder(results_folder(path, experiment, args.output))
     results = experiment.run()
     formats, plots = report_formats(experiment)
     results.save(output, formats=formats, plots=plots)

@@ -39,12 +39,19 @@ class Checked:
     applies: dict[str, list[str]]
 
 
-def check_experiment(config: dict, source: str | None = None, cache: Any = None,
-                     plugins: Sequence[str] = ()) -> Checked:
-    """Everything short of running: schema, plugins, data set, questions, pipelines, the dry check."""
+def check_experiment(config: dict, source: str | None = None, cache: Any = None, plugins: Sequence[str] = (),
+                     output: str | Path | None = None, check_output: bool = False) -> Checked:
+    """Everything short of running: schema, plugins, data set, questions, pipelines, the dry check; with
+    ``check_output``, the results folder (``output``, else the config's) is checked before anything is loaded."""
     spec = read_spec(config, source, plugins)
     cache = cache if isinstance(cache, Cache) else Cache(cache or spec.cache)
     cache.check_location()   # a bad cache folder is the error to report, before any data set or model is loaded
+    if check_output:
+        from rag.experiment.results import check_results_folder
+        given = output or spec.config.get("output")
+        # without a name the folder is named after the data set's split, known once it is loaded: its parent here
+        check_results_folder(Path(given) if given else Path("results") / file_stem(spec.name) if spec.name
+                             else Path("results"))
     dataset = load_config_dataset(spec.dataset, spec.split, source, spec.line("dataset"))
     split = spec.split or dataset.default_split
     where = f"dataset {dataset.name!r} (split {split!r})"
@@ -67,10 +74,12 @@ def check_experiment(config: dict, source: str | None = None, cache: Any = None,
     return Checked(spec, experiment, applies)
 
 
-def build_experiment(config: dict, source: str | None = None, cache: Any = None, plugins: Sequence[str] = ()):
+def build_experiment(config: dict, source: str | None = None, cache: Any = None, plugins: Sequence[str] = (),
+                     output: str | Path | None = None, check_output: bool = False):
     """An :class:`~rag.experiment.Experiment` from a config mapping, checked whole; with ``if_no_llm: retrieve``
-    and no working LLM runtime, each pipeline is cut before its first LLM stage."""
-    checked = check_experiment(config, source, cache, plugins)
+    and no working LLM runtime, each pipeline is cut before its first LLM stage (``output``, ``check_output``: see
+    :func:`check_experiment`)."""
+    checked = check_experiment(config, source, cache, plugins, output, check_output)
     experiment = checked.experiment
     if checked.spec.if_no_llm == "retrieve":
         experiment.pipelines, experiment.baseline = _retrieval_part_without_llm(experiment.pipelines,
