@@ -41,13 +41,15 @@ class GridResult:
 def _run_one(item: GridItem) -> GridResult:
     import time
 
-    from rag.experiment.config import load_experiment, report_formats, results_folder
+    from rag.core.config import load_yaml
+    from rag.experiment.config import build_experiment, report_formats, results_folder
     from rag.experiment.results import check_results_folder
 
     t0 = time.perf_counter()
     cache = Cache.active()
-    experiment = load_experiment(item.config, cache=cache)
-    output = check_results_folder(results_folder(item.config, experiment, item.output))   # before any work
+    experiment = build_experiment(load_yaml(item.config), str(item.config), cache=cache, output=item.output,
+                                  check_output=True)   # the results folder before any work
+    output = check_results_folder(results_folder(item.config, experiment, item.output))
     results = experiment.run()
     formats, plots = report_formats(experiment)
     results.save(output, formats=formats, plots=plots)
