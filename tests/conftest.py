@@ -78,7 +78,7 @@ def ray_cluster():
             os.environ[name] = value
 
 
-BARE_RUN_QUESTIONS = 3                         # of the demo set's 14: q01-q03
+BARE_RUN_QUESTIONS = 2                         # of the demo set's 14: q01 and q02
 BARE_RUN_SECRET = "sk-should-never-appear"     # in OPENAI_API_KEY while the bare run runs (tests/test_secrets.py)
 
 
@@ -94,9 +94,9 @@ class BareRun:
 def bare_run(tmp_path_factory) -> BareRun:
     """README command 1, ``ragif run`` without a config (rag/configs/default.yaml: closed-book and three
     retrieve-then-read systems with the offline Qwen reader), run once per session for the tests that read its
-    output, on the default config's first 3 questions: the whole job is 56 reader calls (2-4.5 minutes on 2
+    output, on the default config's first 2 questions: the whole job is 56 reader calls (2-4.5 minutes on 2
     cores); ``tests/test_cli.py::test_bare_run_on_all_14_questions`` (slow) runs all of them. The only change
-    to the config is the ``queries: {limit: 3}`` added after it is read. ``OPENAI_API_KEY`` holds a secret
+    to the config is the ``queries: {limit: 2}`` added after it is read. ``OPENAI_API_KEY`` holds a secret
     meanwhile, which no file written may contain."""
     import rag.core.config as core_config
     from rag.cli import main

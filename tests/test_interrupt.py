@@ -117,16 +117,19 @@ def test_ctrl_c_during_train_reranker(tmp_path):
     (beir / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\n" +
                                               "".join(f"q{i}\td{i}\t1\n" for i in range(20)), "utf-8")
     config = tmp_path / "train.yaml"
-    body = (f"dataset: {beir}\ntrain_split: train\nvalid_queries: 4\nbatches_per_iteration: 1\nbatch_size: 2\n"
-            f"max_length: 32\nvalidate_every: 1000\nvalid_depth: 5\n")
-    # a first short run caches the BM25 run, so the interrupted one starts no JVM (whose own SIGINT handler is
-    # the JVM's -Xrs option, tested with Lucene)
-    config.write_text(body + f"output: {tmp_path / 'warm'}\niterations: 1\n", "utf-8")
-    warm, _ = _start(["train-reranker", str(config), "--threads", "1"], tmp_path, driver=False)
-    assert warm.wait(600) == 0, warm.communicate()[1][-2000:]
-    config.write_text(body + f"output: {tmp_path / 'model'}\niterations: 1000\n", "utf-8")
+    config.write_text(f"dataset: {beir}\ntrain_split: train\nvalid_queries: 4\nbatches_per_iteration: 1\n"
+                      f"batch_size: 2\nmax_length: 32\nvalidate_every: 1000\nvalid_depth: 5\n"
+                      f"output: {tmp_path / 'model'}\niterations: 1000\n", "utf-8")
+    # its BM25 run is computed here first, into the cache the command uses, so the interrupted process starts no
+    # JVM (whose own SIGINT handler is the JVM's -Xrs option, tested with Lucene): checked below
+    from rerankers.training import load_training_config, training_data
+
+    warm = load_training_config(config)
+    warm.cache = str(tmp_path / "cache")
+    training_data(warm)
     process, _ = _start(["train-reranker", str(config), "--threads", "1"], tmp_path, driver=False)
     _wait_for(lambda: (tmp_path / "model" / "ragif_training.json").exists(), process, seconds=300)
+    assert "libjvm" not in Path(f"/proc/{process.pid}/maps").read_text()   # the BM25 run came from the cache
     code, err, _ = _interrupt(process)
     _assert_one_line(code, err)
     assert not (tmp_path / "model" / "checkpoint.tmp").exists() or (tmp_path / "model" / "checkpoint").exists()

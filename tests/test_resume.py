@@ -1,14 +1,20 @@
 """Kill -9 an experiment midway, run it again: it resumes from the cache and writes byte-identical
-tables to an uninterrupted run; two runs with the same seed and config are byte-identical."""
+tables to an uninterrupted run; two runs with the same seed and config are byte-identical.
+
+One uninterrupted run on a fresh cache (``uninterrupted``) serves every test as its reference; each test's own
+runs are made in folders of its own."""
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 SCRIPT = Path(__file__).with_name("resumable_experiment.py")
 FILES = ("results.csv", "per_query.csv", "significance.csv", "leaderboard.md", "leaderboard.tex",
@@ -30,9 +36,16 @@ def _frames(cache: Path) -> int:
     return len(list((cache / "frames").rglob("*.meta.json"))) if (cache / "frames").exists() else 0
 
 
-def test_kill_and_resume_gives_identical_tables(tmp_path):
-    reference = tmp_path / "ref"
-    _run(reference / "cache", reference / "out", delay=0.0)
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> Path:
+    """A folder with ``cache`` and ``out`` of one run on a fresh cache, without delay or interruption."""
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    _run(folder / "cache", folder / "out", delay=0.0)
+    return folder
+
+
+def test_kill_and_resume_gives_identical_tables(uninterrupted, tmp_path):
+    reference = uninterrupted
 
     cache, out = tmp_path / "killed" / "cache", tmp_path / "killed" / "out"
     proc = subprocess.Popen([sys.executable, str(SCRIPT), str(cache), str(out), "3"], env=_env(),
@@ -52,20 +65,20 @@ def test_kill_and_resume_gives_identical_tables(tmp_path):
         assert (out / name).read_bytes() == (reference / "out" / name).read_bytes(), name
 
 
-def test_same_seed_and_config_give_byte_identical_results(tmp_path):
-    _run(tmp_path / "a" / "cache", tmp_path / "a" / "out", delay=0.0)
-    _run(tmp_path / "b" / "cache", tmp_path / "b" / "out", delay=0.0)
+def test_same_seed_and_config_give_byte_identical_results(uninterrupted, tmp_path):
+    a = uninterrupted
+    _run(tmp_path / "b" / "cache", tmp_path / "b" / "out", delay=0.0)     # a second fresh cache
     for name in FILES:
-        assert (tmp_path / "a" / "out" / name).read_bytes() == (tmp_path / "b" / "out" / name).read_bytes(), name
-    provenance = json.loads((tmp_path / "a" / "out" / "provenance.json").read_text())
+        assert (a / "out" / name).read_bytes() == (tmp_path / "b" / "out" / name).read_bytes(), name
+    provenance = json.loads((a / "out" / "provenance.json").read_text())
     assert provenance["seed"] == 42 and provenance["versions"]["ragif"] and "commit" in json.dumps(provenance)
 
 
-def test_damaged_cache_entries_are_detected_and_recomputed(tmp_path):
+def test_damaged_cache_entries_are_detected_and_recomputed(uninterrupted, tmp_path):
     """Half the entries truncated (a crash or a full disk), half with one flipped byte (bit rot)."""
     cache, out = tmp_path / "cache", tmp_path / "out"
-    _run(cache, out, delay=0.0)
-    reference = (out / "results.csv").read_bytes()
+    shutil.copytree(uninterrupted / "cache", cache)                          # a copy: the original stays whole
+    reference = (uninterrupted / "out" / "results.csv").read_bytes()
     for i, data in enumerate(sorted((cache / "frames").rglob("*.parquet"))):
         raw = data.read_bytes()
         data.write_bytes(raw[: len(raw) // 2] if i % 2 else raw[:-9] + bytes([raw[-9] ^ 0xFF]) + raw[-8:])

@@ -32,12 +32,19 @@ from rerankers.training.pool import PairSampler, training_pool
 from rerankers.training.trainer import RerankerTrainer, TrainingResult
 
 __all__ = ["TrainingConfig", "TrainingResult", "RerankerTrainer", "train_reranker", "load_training_config",
-           "training_pool", "PairSampler", "sample_losses", "difficulty", "start_model_path", "POINTWISE_LOSSES",
-           "PAIRWISE_LOSSES"]
+           "training_data", "training_pool", "PairSampler", "sample_losses", "difficulty", "start_model_path",
+           "POINTWISE_LOSSES", "PAIRWISE_LOSSES"]
 
 
 def train_reranker(config: TrainingConfig) -> TrainingResult:
     """Train on a named dataset (or BEIR folder): BM25 run from Lucene, held-out validation queries."""
+    return RerankerTrainer(config, *training_data(config)).train()
+
+
+def training_data(config: TrainingConfig) -> tuple:
+    """What :func:`train_reranker` trains on, as :class:`RerankerTrainer`'s arguments after the config: the train
+    queries, their qrels, their BM25 run (cached in ``config.cache``), the document texts, and the validation
+    queries, qrels and run (the queries and the run None without validation queries)."""
     from rag.core.cache import Cache
     from rag.datasets import load_dataset
     from retrievers.lucene import LuceneBM25
@@ -68,9 +75,7 @@ def train_reranker(config: TrainingConfig) -> TrainingResult:
         texts = {d: f"{t}\n{x}" if t else x for d, t, x in zip(frame["docno"], frame["title"], frame["text"])}
     else:
         texts = dict(zip(frame["docno"], frame["text"]))
-    trainer = RerankerTrainer(config, queries, qrels, run, texts, valid_q if len(valid_q) else None, valid_r,
-                              valid_run)
-    return trainer.train()
+    return queries, qrels, run, texts, valid_q if len(valid_q) else None, valid_r, valid_run
 
 
 def load_training_config(path: str | Path) -> TrainingConfig:
