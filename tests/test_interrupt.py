@@ -74,7 +74,9 @@ def test_ctrl_c_during_a_run_ends_with_one_line(tmp_path, how, within):
     """``sleep``: the ordinary case; ``wrap``: a library turned the interrupt into RuntimeError (was: internal
     error and a traceback); ``swallow``: a library ate it (was: the run went on); ``del``: it landed in
     ``__del__`` (was: "Exception ignored" and the run went on); ``c-call``: the main thread was in C for 60 s."""
-    process, marker = _start(["run", str(_config(tmp_path, how)), "-o", str(tmp_path / "out")], tmp_path)
+    # a swallowed interrupt, and one that lands in __del__, end the run when the grace period is over: 1 s here
+    grace = 1.0 if how in ("swallow", "del") else 3.0
+    process, marker = _start(["run", str(_config(tmp_path, how)), "-o", str(tmp_path / "out")], tmp_path, grace)
     _wait_for(marker.exists, process)
     time.sleep(0.3)
     code, err, seconds = _interrupt(process)
