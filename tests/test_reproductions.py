@@ -45,3 +45,28 @@ def test_reproductions_file_is_found_in_the_checkout_or_asked_for(monkeypatch, t
     monkeypatch.chdir(tmp_path)                          # outside it, and nothing said: a clear error
     with pytest.raises(ConfigError, match="RAGIF_REPRODUCTIONS"):
         reproductions_file()
+
+
+def test_an_entry_that_cannot_start_is_reported_and_the_others_still_run(monkeypatch, tmp_path, capsys):
+    """A missing prerequisite of one entry (here a model folder that is not there) is that entry's row, not
+    the end of the whole run; it counts as a failure."""
+    from rag.experiment.reproduce import run_reproductions
+
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "experiments" / "ok.yaml").write_text(
+        "dataset: demo\nmeasures: [nDCG@10]\npipelines:\n  BM25: {bm25: {}}\n", "utf-8")
+    (tmp_path / "experiments" / "needs_model.yaml").write_text(
+        "dataset: demo\nmeasures: [nDCG@10]\npipelines:\n"
+        "  CE: [{bm25: {}}, {cross-encoder: {model: /nonexistent/ragif-ce-model}}]\n", "utf-8")
+    file = tmp_path / "experiments" / "reproductions.yaml"
+    file.write_text(
+        "- {name: needs-model, config: experiments/needs_model.yaml, system: CE, measure: nDCG@10, expected: 0.5,"
+        " source: test}\n"
+        "- {name: plain, config: experiments/ok.yaml, system: BM25, measure: nDCG@10, expected: 0.8315,"
+        " tolerance: 0.0001, source: test}\n", "utf-8")
+    monkeypatch.chdir(tmp_path)
+    failures = run_reproductions(file, cache=str(tmp_path / "cache"))
+    out = capsys.readouterr().out
+    assert [f["name"] for f in failures] == ["needs-model"]
+    assert "error (" in out and "/nonexistent/ragif-ce-model" in out
+    assert "plain" in out and "True" in out
