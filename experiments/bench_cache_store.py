@@ -19,8 +19,6 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 from rag.core.cache import LLM_REPLIES, Cache  # noqa: E402
 from rag.core.hashing import hash_config  # noqa: E402

@@ -35,7 +35,6 @@ from typing import Sequence
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rag.core.registry import register  # noqa: E402
 

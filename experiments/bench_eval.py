@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,8 +30,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 MEASURES = ("nDCG@10", "AP", "R@100")
 TREC_NAMES = {"nDCG@10": "ndcg_cut_10", "AP": "map", "R@100": "recall_100"}
 

@@ -31,13 +31,11 @@ import os
 import random
 import shutil
 import socket
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("RAGIF_PROGRESS", "0")
 
 REPLY = json.dumps({"id": "bench", "object": "chat.completion", "model": "m", "choices": [

@@ -10,12 +10,10 @@ Any generating judge measure works: TICK, LLM-Eval-sampled, LLM-Critic-sampled. 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rag.evaluation.judged.variance import judge_spread  # noqa: E402
 from rag.evaluation.measures import parse_measure  # noqa: E402

@@ -23,7 +23,7 @@ import json
 import os
 import struct
 from pathlib import Path
-from typing import BinaryIO, Iterable, Protocol, Sequence
+from typing import Any, BinaryIO, Iterable, Protocol, Sequence
 
 import numpy as np
 import pandas as pd
@@ -67,6 +67,35 @@ def hash_probe() -> int:
 
 def unknown(docno: str, source: str | None) -> InputError:
     return InputError(f"document id {docno!r} is not in the corpus", path=source, field="docno")
+
+
+class LookupDocStore:
+    """A docstore over a store that looks ids up in batches (ir_datasets' ``docs_store``, a Lucene index):
+    subclasses give :meth:`lookup` (the found ids' stored values) and :meth:`title_and_text` (one value's)."""
+
+    source: str | None = None
+
+    def lookup(self, docnos: list[str]) -> dict[str, Any]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def title_and_text(self, value: Any) -> tuple[str, str]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def fetch(self, docnos: Sequence[str]) -> tuple[list[str], list[str]]:
+        docnos = [str(d) for d in docnos]
+        found = self.lookup(list(dict.fromkeys(docnos)))
+        titles, texts = [], []
+        for d in docnos:
+            if d not in found:
+                raise unknown(d, self.source)
+            title, text = self.title_and_text(found[d])
+            titles.append(title)
+            texts.append(text)
+        return titles, texts
+
+    def known(self, docnos: Sequence[str]) -> np.ndarray:
+        found = self.lookup([str(d) for d in docnos])
+        return np.array([str(d) in found for d in docnos], dtype=bool)
 
 
 class DuplicateId(InputError):

@@ -4,15 +4,14 @@ Passage text by id comes from ir_datasets' own ``docs_store()`` (built once by i
 files), never from a pass over the documents."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from rag.core.errors import InputError, MissingDependencyError
 from rag.core.hashing import hash_config
 from rag.datasets.base import Corpus, Dataset
-from rag.datasets.docstore import unknown
+from rag.datasets.docstore import LookupDocStore
 
 
 def _title_and_text(doc: Any) -> tuple[str, str]:
@@ -20,7 +19,7 @@ def _title_and_text(doc: Any) -> tuple[str, str]:
     return str(getattr(doc, "title", "") or ""), str(text)
 
 
-class IrdsDocStore:
+class IrdsDocStore(LookupDocStore):
     """Titles and texts by id from an ir_datasets data set's ``docs_store()``."""
 
     def __init__(self, dataset: Any, source: str):
@@ -41,21 +40,11 @@ class IrdsDocStore:
             self._len = int(count) if count is not None else sum(1 for _ in self.dataset.docs_iter())
         return self._len
 
-    def fetch(self, docnos: Sequence[str]) -> tuple[list[str], list[str]]:
-        docnos = [str(d) for d in docnos]
-        found = self.store.get_many(list(dict.fromkeys(docnos)))
-        titles, texts = [], []
-        for d in docnos:
-            if d not in found:
-                raise unknown(d, self.source)
-            title, text = _title_and_text(found[d])
-            titles.append(title)
-            texts.append(text)
-        return titles, texts
+    def lookup(self, docnos: list[str]) -> dict[str, Any]:
+        return self.store.get_many(docnos)
 
-    def known(self, docnos: Sequence[str]) -> np.ndarray:
-        found = self.store.get_many([str(d) for d in docnos])
-        return np.array([str(d) in found for d in docnos], dtype=bool)
+    def title_and_text(self, value: Any) -> tuple[str, str]:
+        return _title_and_text(value)
 
 
 class IrdsCorpus(Corpus):

@@ -24,13 +24,11 @@ import re
 from pathlib import Path
 from typing import Iterator, Sequence
 
-import numpy as np
-
 from rag.core import java
 from rag.core.errors import InputError, did_you_mean
 from rag.core.hashing import hash_bytes, hash_config
 from rag.datasets.base import Corpus, Doc
-from rag.datasets.docstore import unknown
+from rag.datasets.docstore import LookupDocStore
 
 INDEXES_ENV = "RAGIF_INDEXES"
 _SEGMENTS = re.compile(r"^segments_([0-9a-z]+)$")
@@ -182,7 +180,7 @@ class LuceneIndex:
             yield {"docno": str(doc.get("id")), "title": title, "text": text}
 
 
-class LuceneDocStore:
+class LuceneDocStore(LookupDocStore):
     """Titles and texts from a Lucene index's stored documents (``raw``, else ``contents``)."""
 
     def __init__(self, index: LuceneIndex, source: str | None = None):
@@ -195,25 +193,15 @@ class LuceneDocStore:
             self._len = self.index.num_docs()
         return self._len
 
-    def fetch(self, docnos: Sequence[str]) -> tuple[list[str], list[str]]:
-        docnos = [str(d) for d in docnos]
-        stored = self.index.stored(list(dict.fromkeys(docnos)))
-        titles, texts = [], []
-        for d in docnos:
-            if d not in stored:
-                raise unknown(d, self.source)
-            raw, contents = stored[d]
-            if raw is None and contents is None:
-                raise InputError("the index stores no document text (built without --storeRaw or "
-                                 "--storeContents): give the data set its corpus file", path=self.source)
-            title, text = title_and_text(raw, contents)
-            titles.append(title)
-            texts.append(text)
-        return titles, texts
+    def lookup(self, docnos: list[str]) -> dict[str, tuple[str | None, str | None]]:
+        return self.index.stored(docnos)
 
-    def known(self, docnos: Sequence[str]) -> np.ndarray:
-        stored = self.index.stored([str(d) for d in docnos])
-        return np.array([str(d) in stored for d in docnos], dtype=bool)
+    def title_and_text(self, value: tuple[str | None, str | None]) -> tuple[str, str]:
+        raw, contents = value
+        if raw is None and contents is None:
+            raise InputError("the index stores no document text (built without --storeRaw or "
+                             "--storeContents): give the data set its corpus file", path=self.source)
+        return title_and_text(raw, contents)
 
 
 class LuceneIndexCorpus(Corpus):
